@@ -1,0 +1,44 @@
+# Thin wrapper over CMake so a fresh machine needs two commands (see README).
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+WORKDIR ?= ./data
+ADDR ?= 127.0.0.1:6380
+
+.PHONY: all setup build run sim-demo test test-fast asan lint sweep clean
+
+all: build
+
+setup:
+	./tools/setup.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The main job. Until `nokv serve` lands this runs the simulator demo scenario.
+run: setup build
+	./tools/run-main.sh $(BUILD) $(WORKDIR) $(ADDR)
+
+sim-demo: build
+	$(BUILD)/nokv-sim --seed 7 scenarios/echo_flap
+
+# Everything CI runs: install deps, build, lint, unit tests, scenario sweeps.
+test: setup build lint
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Same tests without the setup step (for a machine already set up).
+test-fast: build lint
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+asan:
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNOKV_SANITIZE=ON
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS)
+
+lint:
+	./tools/lint/determinism.sh
+
+clean:
+	rm -rf $(BUILD) build-asan

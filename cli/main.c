@@ -1,0 +1,29 @@
+/* main.c - the `nokv` command. Subcommands are dispatched from here. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: nokv <command> [options]\n"
+                 "\n"
+                 "commands:\n"
+                 "  version      print the version\n"
+                 "  help         this text\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("nokv %s\n", NK_CLI_VERSION);
+        return 0;
+    }
+    fprintf(stderr, "nokv: unknown command '%s' (run 'nokv help')\n", argv[1]);
+    return 2;
+}

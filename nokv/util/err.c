@@ -1,0 +1,59 @@
+/* err.c - error code names, messages and the error-message buffer. */
+#include "nokv/util/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *nk_strerror(int code)
+{
+    switch (code) {
+#define NK_ERR_MSG(name, value, msg)                                           \
+    case value:                                                                \
+        return msg;
+        NK_ERR_TABLE(NK_ERR_MSG)
+#undef NK_ERR_MSG
+    default:
+        return "unknown error";
+    }
+}
+
+const char *nk_errname(int code)
+{
+    switch (code) {
+#define NK_ERR_NAME(name, value, msg)                                          \
+    case value:                                                                \
+        return #name;
+        NK_ERR_TABLE(NK_ERR_NAME)
+#undef NK_ERR_NAME
+    default:
+        return "NK_E?";
+    }
+}
+
+void nk_errbuf_set(nk_errbuf *eb, const char *fmt, ...)
+{
+    if (eb == NULL) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(eb->msg, sizeof(eb->msg), fmt, ap);
+    va_end(ap);
+}
+
+void nk_errbuf_wrap(nk_errbuf *eb, const char *fmt, ...)
+{
+    if (eb == NULL) {
+        return;
+    }
+    char prefix[NK_ERRBUF_SIZE];
+    char old[NK_ERRBUF_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    memcpy(old, eb->msg, sizeof(old));
+    old[sizeof(old) - 1] = '\0';
+    snprintf(eb->msg, sizeof(eb->msg), "%s: %s", prefix, old);
+}

@@ -1,0 +1,2 @@
+/* placeholder: replaced by the scenario runner */
+int main(void) { return 0; }
