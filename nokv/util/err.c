@@ -48,12 +48,29 @@ void nk_errbuf_wrap(nk_errbuf *eb, const char *fmt, ...)
         return;
     }
     char prefix[NK_ERRBUF_SIZE];
-    char old[NK_ERRBUF_SIZE];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    int n = vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
-    memcpy(old, eb->msg, sizeof(old));
-    old[sizeof(old) - 1] = '\0';
-    snprintf(eb->msg, sizeof(eb->msg), "%s: %s", prefix, old);
+    if (n < 0) {
+        return;
+    }
+    /* Truncation is acceptable for a diagnostic; keep "prefix: old". */
+    size_t plen = strlen(prefix);
+    size_t olen = strnlen(eb->msg, sizeof(eb->msg) - 1);
+    size_t cap = sizeof(eb->msg) - 1;
+    if (plen + 2 >= cap) {
+        memcpy(eb->msg, prefix, cap);
+        eb->msg[cap] = '\0';
+        return;
+    }
+    size_t keep = olen;
+    if (plen + 2 + keep > cap) {
+        keep = cap - plen - 2;
+    }
+    memmove(eb->msg + plen + 2, eb->msg, keep);
+    memcpy(eb->msg, prefix, plen);
+    eb->msg[plen] = ':';
+    eb->msg[plen + 1] = ' ';
+    eb->msg[plen + 2 + keep] = '\0';
 }

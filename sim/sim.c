@@ -1,0 +1,2 @@
+/* placeholder until the simulator lands */
+typedef int nk_sim_placeholder;
