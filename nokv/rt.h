@@ -46,9 +46,9 @@ typedef struct nk_dirlock nk_dirlock; /* backend-defined workdir lock */
 
 /* ---------------------------------------------------------------- time --- */
 
-#define NK_NSEC_PER_USEC 1000ULL
-#define NK_NSEC_PER_MSEC 1000000ULL
-#define NK_NSEC_PER_SEC 1000000000ULL
+#define NK_NSEC_PER_USEC UINT64_C(1000)
+#define NK_NSEC_PER_MSEC UINT64_C(1000000)
+#define NK_NSEC_PER_SEC UINT64_C(1000000000)
 
 /* Monotonic time in nanoseconds since an arbitrary per-node origin. Never goes
  * backwards. In the simulator it follows the node's drifting clock. */

@@ -1,2 +1,356 @@
-/* placeholder: replaced by the scenario runner */
-int main(void) { return 0; }
+/*
+ * main.c - nokv-sim: run a scenario under the deterministic simulator.
+ *
+ *   nokv-sim --seed N scenarios/NAME          one run, one result line
+ *   nokv-sim --seeds A..B scenarios/NAME      a sweep, one process per seed
+ *   nokv-sim --seed N --trace scenarios/NAME  print every event
+ *   nokv-sim --seed N --determinism ...       run twice, compare trace hashes
+ *
+ * Exit codes: 0 pass; 2 usage or scenario error; 10 safety violation;
+ * 11 liveness violation; 12 crash of the code under test; 13 determinism
+ * mismatch. A sweep exits with the code of its first failing seed.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sim/scenario.h"
+
+enum {
+    EXIT_PASS = 0,
+    EXIT_USAGE = 2,
+    EXIT_SAFETY = 10,
+    EXIT_LIVENESS = 11,
+    EXIT_CRASH = 12,
+    EXIT_NONDETERMINISM = 13,
+};
+
+static const char *g_path;
+static uint64_t g_seed;
+static const char *g_sets[16];
+static int g_set_count;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: nokv-sim [--seed N | --seeds A..B] [--trace] [--determinism]\n"
+            "                [--set key=value]... [--quiet] scenarios/NAME\n"
+            "\n"
+            "Runs a scenario (see docs/simulation.md) under the deterministic simulator and\n"
+            "prints one line per run: PASS|FAIL scenario=NAME seed=N trace=HASH ...\n"
+            "\n"
+            "  --seed N          run one seed (default: a random seed, printed)\n"
+            "  --seeds A..B      sweep seeds A through B, each in its own process\n"
+            "  --trace           print every simulated event (with --seed)\n"
+            "  --determinism     run the seed twice and require identical trace hashes\n"
+            "  --set key=value   override a workload option, e.g. --set bug=ack-before-sync\n"
+            "  --quiet           in sweeps, print only failures and the summary\n"
+            "\n"
+            "exit codes: 0 pass, 2 usage, 10 safety, 11 liveness, 12 crash, 13 nondeterminism\n");
+}
+
+static int verdict_exit(nk_sim_verdict v)
+{
+    switch (v) {
+    case NK_SIM_PASS:
+        return EXIT_PASS;
+    case NK_SIM_SAFETY:
+        return EXIT_SAFETY;
+    case NK_SIM_LIVENESS:
+        return EXIT_LIVENESS;
+    case NK_SIM_CRASH:
+        return EXIT_CRASH;
+    }
+    return EXIT_CRASH;
+}
+
+static const char *verdict_name(nk_sim_verdict v)
+{
+    switch (v) {
+    case NK_SIM_PASS:
+        return "pass";
+    case NK_SIM_SAFETY:
+        return "safety";
+    case NK_SIM_LIVENESS:
+        return "liveness";
+    case NK_SIM_CRASH:
+        return "crash";
+    }
+    return "?";
+}
+
+static void print_replay(FILE *out, uint64_t seed)
+{
+    fprintf(out, "  replay: nokv-sim --seed %" PRIu64, seed);
+    for (int i = 0; i < g_set_count; i++) {
+        fprintf(out, " --set %s", g_sets[i]);
+    }
+    fprintf(out, " --trace %s\n", g_path);
+    fprintf(out, "  (a seed replays exactly only with the same build of nokv-sim)\n");
+}
+
+/* The code under test aborted: still report the seed and how to replay. */
+static void on_fatal_signal(int sig)
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof(buf),
+                     "FAIL scenario=%s seed=%" PRIu64 " class=crash signal=%d\n"
+                     "  replay: nokv-sim --seed %" PRIu64 " --trace %s\n",
+                     g_path, g_seed, sig, g_seed, g_path);
+    if (n > 0) {
+        ssize_t w = write(STDOUT_FILENO, buf, (size_t)n);
+        (void)w;
+    }
+    _exit(EXIT_CRASH);
+}
+
+static void install_crash_handlers(void)
+{
+    signal(SIGABRT, on_fatal_signal);
+    signal(SIGSEGV, on_fatal_signal);
+    signal(SIGBUS, on_fatal_signal);
+    signal(SIGFPE, on_fatal_signal);
+    signal(SIGILL, on_fatal_signal);
+}
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+    char *end = NULL;
+    errno = 0;
+    if (s[0] < '0' || s[0] > '9') {
+        return -1;
+    }
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0') {
+        return -1;
+    }
+    *v = x;
+    return 0;
+}
+
+/* Run one seed in this process and print its line. Returns the exit code. */
+static int run_one(const nk_scenario *sc, uint64_t seed, bool trace, bool print_pass,
+                   uint64_t *hash_out)
+{
+    g_seed = seed;
+    nk_scenario_outcome o;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    nk_scenario_run(sc, seed, trace ? stdout : NULL, stdout, &o);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double wall = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (hash_out != NULL) {
+        *hash_out = o.trace_hash;
+    }
+    if (o.result.verdict == NK_SIM_PASS) {
+        if (print_pass) {
+            printf("PASS scenario=%s seed=%" PRIu64 " trace=%016" PRIx64 " events=%" PRIu64
+                   " sim=%" PRIu64 ".%03" PRIu64 "s wall=%.2fs\n",
+                   nk_scenario_name(sc), seed, o.trace_hash, o.events, o.sim_ns / NK_NSEC_PER_SEC,
+                   (o.sim_ns % NK_NSEC_PER_SEC) / NK_NSEC_PER_MSEC, wall);
+        }
+        fflush(stdout);
+        return EXIT_PASS;
+    }
+    printf("FAIL scenario=%s seed=%" PRIu64 " trace=%016" PRIx64 " class=%s at=%" PRIu64
+           ".%03" PRIu64 "s\n",
+           nk_scenario_name(sc), seed, o.trace_hash, verdict_name(o.result.verdict),
+           o.result.at_ns / NK_NSEC_PER_SEC, (o.result.at_ns % NK_NSEC_PER_SEC) / NK_NSEC_PER_MSEC);
+    printf("  what: %s\n", o.result.what);
+    print_replay(stdout, seed);
+    fflush(stdout);
+    return verdict_exit(o.result.verdict);
+}
+
+/* Run one seed in a child process; the hash comes back through a pipe. */
+static int run_forked(const nk_scenario *sc, uint64_t seed, bool print_pass, uint64_t *hash)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        perror("nokv-sim: pipe");
+        return EXIT_CRASH;
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("nokv-sim: fork");
+        return EXIT_CRASH;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        uint64_t h = 0;
+        int code = run_one(sc, seed, false, print_pass, &h);
+        ssize_t w = write(fds[1], &h, sizeof(h));
+        (void)w;
+        close(fds[1]);
+        fflush(stdout);
+        _exit(code);
+    }
+    close(fds[1]);
+    uint64_t h = 0;
+    ssize_t r = read(fds[0], &h, sizeof(h));
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (hash != NULL) {
+        *hash = r == (ssize_t)sizeof(h) ? h : 0;
+    }
+    if (WIFEXITED(status)) {
+        return WEXITSTATUS(status);
+    }
+    printf("FAIL scenario=%s seed=%" PRIu64 " class=crash signal=%d\n", nk_scenario_name(sc),
+           seed, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    print_replay(stdout, seed);
+    return EXIT_CRASH;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t seed = 0, lo = 0, hi = 0;
+    bool have_seed = false, sweep = false, trace = false, determinism = false, quiet = false;
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--seed") == 0 && i + 1 < argc) {
+            if (parse_u64(argv[++i], &seed) != 0) {
+                fprintf(stderr, "nokv-sim: --seed wants a non-negative integer, got '%s'\n",
+                        argv[i]);
+                return EXIT_USAGE;
+            }
+            have_seed = true;
+        } else if (strcmp(a, "--seeds") == 0 && i + 1 < argc) {
+            const char *r = argv[++i];
+            const char *dots = strstr(r, "..");
+            char left[32];
+            if (dots == NULL || (size_t)(dots - r) >= sizeof(left)) {
+                fprintf(stderr, "nokv-sim: --seeds wants A..B, got '%s'\n", r);
+                return EXIT_USAGE;
+            }
+            memcpy(left, r, (size_t)(dots - r));
+            left[dots - r] = '\0';
+            if (parse_u64(left, &lo) != 0 || parse_u64(dots + 2, &hi) != 0 || hi < lo) {
+                fprintf(stderr, "nokv-sim: --seeds wants A..B with A <= B, got '%s'\n", r);
+                return EXIT_USAGE;
+            }
+            sweep = true;
+        } else if (strcmp(a, "--trace") == 0) {
+            trace = true;
+        } else if (strcmp(a, "--determinism") == 0) {
+            determinism = true;
+        } else if (strcmp(a, "--quiet") == 0) {
+            quiet = true;
+        } else if (strcmp(a, "--set") == 0 && i + 1 < argc) {
+            if (g_set_count == (int)(sizeof(g_sets) / sizeof(g_sets[0]))) {
+                fprintf(stderr, "nokv-sim: too many --set options\n");
+                return EXIT_USAGE;
+            }
+            g_sets[g_set_count++] = argv[++i];
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return EXIT_PASS;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "nokv-sim: unknown option '%s'\n", a);
+            usage(stderr);
+            return EXIT_USAGE;
+        } else if (path == NULL) {
+            path = a;
+        } else {
+            fprintf(stderr, "nokv-sim: one scenario at a time ('%s' and '%s')\n", path, a);
+            return EXIT_USAGE;
+        }
+    }
+    if (path == NULL) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (sweep && (have_seed || trace)) {
+        fprintf(stderr, "nokv-sim: --seeds runs many seeds; use --seed N for --trace\n");
+        return EXIT_USAGE;
+    }
+    g_path = path;
+    nk_errbuf eb = {{0}};
+    nk_scenario *sc = NULL;
+    if (nk_scenario_load(path, &sc, &eb) != NK_OK) {
+        fprintf(stderr, "nokv-sim: %s\n", eb.msg);
+        return EXIT_USAGE;
+    }
+    for (int i = 0; i < g_set_count; i++) {
+        if (nk_scenario_set_option(sc, g_sets[i], &eb) != NK_OK) {
+            fprintf(stderr, "nokv-sim: %s\n", eb.msg);
+            nk_scenario_free(sc);
+            return EXIT_USAGE;
+        }
+    }
+    install_crash_handlers();
+
+    int code = EXIT_PASS;
+    if (sweep) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        uint64_t pass = 0, fail = 0, counts[4] = {0};
+        int first_fail = EXIT_PASS;
+        for (uint64_t s = lo;; s++) {
+            int c = run_forked(sc, s, !quiet, NULL);
+            if (c == EXIT_PASS) {
+                pass++;
+            } else {
+                fail++;
+                counts[c == EXIT_SAFETY ? 1 : c == EXIT_LIVENESS ? 2 : 3]++;
+                if (first_fail == EXIT_PASS) {
+                    first_fail = c;
+                }
+            }
+            if (s == hi) {
+                break;
+            }
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double wall = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        printf("SWEEP scenario=%s seeds=%" PRIu64 "..%" PRIu64 " pass=%" PRIu64 " fail=%" PRIu64
+               " (safety=%" PRIu64 " liveness=%" PRIu64 " crash=%" PRIu64
+               ") wall=%.2fs seeds/s=%.1f\n",
+               nk_scenario_name(sc), lo, hi, pass, fail, counts[1], counts[2], counts[3], wall,
+               wall > 0 ? (double)(pass + fail) / wall : 0.0);
+        code = first_fail;
+    } else {
+        if (!have_seed) {
+            FILE *ur = fopen("/dev/urandom", "rb");
+            if (ur == NULL || fread(&seed, sizeof(seed), 1, ur) != 1) {
+                seed = (uint64_t)time(NULL);
+            }
+            if (ur != NULL) {
+                fclose(ur);
+            }
+            seed %= 1000000000ULL; /* short enough to retype */
+            fprintf(stderr, "nokv-sim: no --seed given, using seed %" PRIu64 "\n", seed);
+        }
+        if (determinism) {
+            uint64_t h1 = 0, h2 = 0;
+            int c1 = run_forked(sc, seed, true, &h1);
+            int c2 = run_forked(sc, seed, false, &h2);
+            if (h1 != h2 || c1 != c2) {
+                printf("FAIL scenario=%s seed=%" PRIu64 " class=nondeterminism trace=%016" PRIx64
+                       " then %016" PRIx64 "\n",
+                       nk_scenario_name(sc), seed, h1, h2);
+                printf("  the same seed produced two different traces: diff the --trace output "
+                       "of two runs to find the first divergent event\n");
+                code = EXIT_NONDETERMINISM;
+            } else {
+                printf("DETERMINISTIC scenario=%s seed=%" PRIu64 " trace=%016" PRIx64
+                       " (two runs)\n",
+                       nk_scenario_name(sc), seed, h1);
+                code = c1;
+            }
+        } else {
+            code = run_one(sc, seed, trace, true, NULL);
+        }
+    }
+    nk_scenario_free(sc);
+    return code;
+}
