@@ -25,6 +25,12 @@
  * twice). The last nk_rt_real_free() of the process restores the previous
  * signal dispositions and unblocks the signals in the calling thread.
  *
+ * Timers and jobs: nk_rt_stop() only makes run() return; timers and jobs may
+ * still be started (they run on the next run()). nk_rt_timer_start returns 0
+ * and nk_rt_job_submit NK_ESTOPPED only once nk_rt_real_free has begun.
+ * Jobs' `done` run in completion order. Timer callbacks started during a
+ * round of due timers wait for the next round (no starvation of I/O).
+ *
  * Network details beyond rt.h:
  *   - addresses are strictly "a.b.c.d:port" (decimal IPv4); anything else is
  *     NK_EADDR, as is a bind failure (address in use);

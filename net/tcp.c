@@ -434,6 +434,12 @@ static int rbuf_reserve(nk_real_conn *c, size_t room)
     while (ncap < need) {
         ncap *= 2;
     }
+    /* Never more than the largest frame plus one read of slack (doubling
+     * alone would reserve 128 MiB for a 64 MiB frame). */
+    size_t limit = NK_FRAME_HEADER_SIZE + NK_FRAME_MAX + READ_CHUNK;
+    if (ncap > limit && need <= limit) {
+        ncap = limit;
+    }
     uint8_t *nb = realloc(c->rbuf, ncap);
     if (nb == NULL) {
         return NK_ENOMEM;
