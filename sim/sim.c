@@ -464,12 +464,16 @@ void sim_node_crash_now(sim_node *n, bool power_loss)
         return;
     }
     if (n->state == SIM_NODE_UP) {
-        /* Without power loss nothing written is lost: a dead process leaves
-         * its writes in the page cache (policy: keep everything). */
-        nk_rand r;
-        nk_rand_derive(&r, s->cfg.seed, "sim.crash", ((uint64_t)n->id << 32) | n->incarnation);
-        nk_simdisk_crash(n->disk, &r, power_loss ? &s->cfg.crash_policy : &nk_simdisk_crash_keep_all,
-                         NULL);
+        if (power_loss) {
+            nk_rand r;
+            nk_rand_derive(&r, s->cfg.seed, "sim.crash",
+                           ((uint64_t)n->id << 32) | n->incarnation);
+            nk_simdisk_crash(n->disk, &r, &s->cfg.crash_policy, NULL);
+        } else {
+            /* A dead process leaves its writes in the page cache: nothing is
+             * lost, nothing new becomes durable, its handles are gone. */
+            nk_simdisk_kill(n->disk);
+        }
         sim_trace_event(s, power_loss ? "crash" : "kill", n->id, n->incarnation, 0);
         n->crashed = true;
         sim_net_node_down(s, n);
@@ -502,9 +506,7 @@ void nk_sim_node_kill(nk_sim *s, uint32_t node)
 static void graceful_stop_done(nk_sim *s, sim_node *n)
 {
     /* The app stopped itself: its files stay as written (process exit). */
-    nk_rand r;
-    nk_rand_derive(&r, s->cfg.seed, "sim.stop", n->id);
-    nk_simdisk_crash(n->disk, &r, &nk_simdisk_crash_keep_all, NULL);
+    nk_simdisk_kill(n->disk);
     sim_trace_event(s, "stopped", n->id, n->incarnation, 0);
     sim_net_node_down(s, n);
     n->crashed = false;
@@ -697,16 +699,27 @@ int sim_failpoint_hit(sim_node *n, const char *name);
 int sim_failpoint_hit(sim_node *n, const char *name)
 {
     nk_sim *s = n->sim;
-    sim_failpoint *match = NULL;
+    /* Every name hit gets a coverage record (action OFF, node 0), created
+     * before any pointer into the array is taken: fp_add may move it. */
     bool seen = false;
     for (size_t i = 0; i < s->fp_count; i++) {
         sim_failpoint *fp = &s->fps[i];
-        if (strcmp(fp->name, name) != 0) {
-            continue;
-        }
-        if (fp->action == NK_SIM_FP_OFF && fp->node == 0) {
-            fp->hits++; /* the coverage record of this name */
+        if (fp->action == NK_SIM_FP_OFF && fp->node == 0 && strcmp(fp->name, name) == 0) {
+            fp->hits++;
             seen = true;
+            break;
+        }
+    }
+    if (!seen) {
+        sim_failpoint *cov = fp_add(s);
+        cov->name = strdup(name);
+        cov->action = NK_SIM_FP_OFF;
+        cov->hits = 1;
+    }
+    sim_failpoint *match = NULL;
+    for (size_t i = 0; i < s->fp_count; i++) {
+        sim_failpoint *fp = &s->fps[i];
+        if (fp->action == NK_SIM_FP_OFF || strcmp(fp->name, name) != 0) {
             continue;
         }
         if (fp->node != 0 && fp->node != n->id) {
@@ -716,12 +729,6 @@ int sim_failpoint_hit(sim_node *n, const char *name)
         if (match == NULL && (!fp->limited || fp->remaining > 0)) {
             match = fp;
         }
-    }
-    if (!seen) {
-        sim_failpoint *cov = fp_add(s);
-        cov->name = strdup(name);
-        cov->action = NK_SIM_FP_OFF;
-        cov->hits = 1;
     }
     if (match == NULL) {
         return NK_OK;
