@@ -19,7 +19,7 @@
 typedef struct nk_idmap {
     uint64_t *keys; /* 0 marks an empty slot */
     void **vals;
-    size_t cap;     /* power of two, or 0 before the first insert */
+    size_t cap; /* power of two, or 0 before the first insert */
     size_t count;
 } nk_idmap;
 

@@ -44,7 +44,10 @@ uint64_t nk_real_now(nk_real *r)
     return (uint64_t)ts.tv_sec * NK_NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t op_now(void *impl) { return nk_real_now(impl); }
+static uint64_t op_now(void *impl)
+{
+    return nk_real_now(impl);
+}
 
 static uint64_t op_wall(void *impl)
 {
@@ -70,14 +73,20 @@ uint64_t nk_real_timer_start(nk_real *r, uint64_t delay_ns, nk_timer_fn fn, void
     return id;
 }
 
-int nk_real_timer_cancel(nk_real *r, uint64_t id) { return nk_timer_heap_cancel(&r->timers, id, NULL); }
+int nk_real_timer_cancel(nk_real *r, uint64_t id)
+{
+    return nk_timer_heap_cancel(&r->timers, id, NULL);
+}
 
 static uint64_t op_timer_start(void *impl, uint64_t delay_ns, nk_timer_fn fn, void *arg)
 {
     return nk_real_timer_start(impl, delay_ns, fn, arg);
 }
 
-static int op_timer_cancel(void *impl, uint64_t id) { return nk_real_timer_cancel(impl, id); }
+static int op_timer_cancel(void *impl, uint64_t id)
+{
+    return nk_real_timer_cancel(impl, id);
+}
 
 /* ---------------------------------------------------------------- files --- */
 
@@ -290,13 +299,17 @@ static void jobs_event(nk_real *r)
     }
 }
 
-static void free_job_list(nk_real_job *j)
+/* Free a list of jobs without running them; returns how many there were. */
+static size_t free_job_list(nk_real_job *j)
 {
+    size_t n = 0;
     while (j != NULL) {
         nk_real_job *next = j->next;
         free(j);
         j = next;
+        n++;
     }
+    return n;
 }
 
 /* -------------------------------------------------------------- signals --- */
@@ -434,10 +447,10 @@ static void op_log(void *impl, nk_log_level level, const char *msg)
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     char line[1280];
-    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s n%" PRIu32 " %s\n",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000L, nk_log_level_name(level),
-                     r->rt.node_id, msg);
+    int n =
+        snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s n%" PRIu32 " %s\n",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 ts.tv_nsec / 1000000L, nk_log_level_name(level), r->rt.node_id, msg);
     if (n < 0) {
         return;
     }
@@ -465,8 +478,8 @@ static void op_log(void *impl, nk_log_level level, const char *msg)
 
 static bool fp_name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
 }
 
 static void free_failpoints(nk_real *r)
@@ -540,8 +553,7 @@ static int op_failpoint(void *impl, const char *name)
     for (size_t i = r->nfps; i-- > 0;) {
         if (strcmp(r->fps[i].name, name) == 0) {
             if (r->fps[i].crash) {
-                nk_log(&r->rt, NK_LOG_ERROR, "failpoint %s: crashing the process (exit 137)",
-                       name);
+                nk_log(&r->rt, NK_LOG_ERROR, "failpoint %s: crashing the process (exit 137)", name);
                 _exit(137);
             }
             return NK_EFAILPOINT;
@@ -618,7 +630,10 @@ void nk_real_ep_del(nk_real *r, int fd)
 
 /* ------------------------------------------------------------ lifecycle --- */
 
-static nk_real *real_of(nk_rt *rt) { return (nk_real *)rt->impl; }
+static nk_real *real_of(nk_rt *rt)
+{
+    return (nk_real *)rt->impl;
+}
 
 static void stop_workers(nk_real *r)
 {
@@ -637,8 +652,17 @@ static void real_destroy(nk_real *r, bool signals_held)
     r->freeing = true;
     stop_workers(r);
     free(r->workers);
-    free_job_list(r->queue_head);
-    free_job_list(r->done_head);
+    if (r->queue_head != NULL || r->done_head != NULL) {
+        /* Apps should drain their jobs first (rt_real.h); say so if not. */
+        char first[JOB_NAME_MAX];
+        snprintf(first, sizeof(first), "%s",
+                 r->queue_head ? r->queue_head->name : r->done_head->name);
+        size_t queued = free_job_list(r->queue_head);
+        size_t finished = free_job_list(r->done_head);
+        nk_log(&r->rt, NK_LOG_WARN,
+               "runtime freed with %zu queued and %zu finished jobs undelivered (first: %s)",
+               queued, finished, first);
+    }
     r->queue_head = r->queue_tail = r->done_head = r->done_tail = NULL;
     nk_real_net_free_all(r);
     nk_timer_heap_free(&r->timers);
@@ -739,8 +763,9 @@ int nk_rt_real_new(const nk_rt_real_config *cfg, nk_rt **out)
     if (cfg->seed_given) {
         nk_log(&r->rt, NK_LOG_INFO, "seed %" PRIu64 " (given)", r->rt.seed);
     } else {
-        nk_log(&r->rt, NK_LOG_INFO, "seed %" PRIu64 " (drawn from the OS; --seed %" PRIu64
-               " reproduces it)", r->rt.seed, r->rt.seed);
+        nk_log(&r->rt, NK_LOG_INFO,
+               "seed %" PRIu64 " (drawn from the OS; --seed %" PRIu64 " reproduces it)", r->rt.seed,
+               r->rt.seed);
     }
     *out = &r->rt;
     return NK_OK;

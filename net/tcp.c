@@ -40,7 +40,7 @@
 #define ACCEPT_BATCH 64
 #define READ_CHUNK (64u * 1024u)
 #define READ_MAX (4u * 1024u * 1024u) /* one read into a large frame */
-#define KEEP_BUF_MAX (1024u * 1024u)   /* larger idle buffers are released */
+#define KEEP_BUF_MAX (1024u * 1024u)  /* larger idle buffers are released */
 
 enum conn_state { CS_CONNECTING = 1, CS_OPEN, CS_LINGER, CS_DEAD };
 
@@ -62,8 +62,8 @@ struct nk_real_conn {
     size_t wlen;
     size_t wcap;
 
-    bool registered; /* fd is in epoll */
-    uint32_t events; /* current epoll interest */
+    bool registered;   /* fd is in epoll */
+    uint32_t events;   /* current epoll interest */
     uint64_t timer_id; /* connect timeout, deferred connect or linger */
     int deferred_status;
     bool in_backlog;
@@ -182,7 +182,10 @@ static void set_nodelay(int fd)
 
 /* ---------------------------------------------------------- connections --- */
 
-static size_t pending_of(const nk_real_conn *c) { return c->wlen - c->whead; }
+static size_t pending_of(const nk_real_conn *c)
+{
+    return c->wlen - c->whead;
+}
 
 /* A connection the API may still use (CONNECTING or OPEN). */
 static nk_real_conn *live_conn(nk_real *r, uint64_t id)
@@ -836,8 +839,7 @@ int nk_real_connect(void *impl, const char *addr, nk_conn_mode mode, const nk_ne
     return NK_OK;
 }
 
-static int queue_and_arm(nk_real_conn *c, const void *a, size_t alen, const void *b,
-                         size_t blen)
+static int queue_and_arm(nk_real_conn *c, const void *a, size_t alen, const void *b, size_t blen)
 {
     int rc = wq_append(c, a, alen, b, blen);
     if (rc != NK_OK) {

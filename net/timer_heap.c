@@ -63,8 +63,7 @@ static void sift_down(nk_timer_heap *h, size_t i)
     place(h, i, e);
 }
 
-int nk_timer_heap_add(nk_timer_heap *h, uint64_t deadline, uint64_t id, nk_timer_fn fn,
-                      void *arg)
+int nk_timer_heap_add(nk_timer_heap *h, uint64_t deadline, uint64_t id, nk_timer_fn fn, void *arg)
 {
     if (id == 0 || fn == NULL) {
         return NK_EINVAL;
@@ -160,7 +159,10 @@ bool nk_timer_heap_pop_due(nk_timer_heap *h, uint64_t now, uint64_t max_id, nk_t
     return true;
 }
 
-size_t nk_timer_heap_count(const nk_timer_heap *h) { return h->count; }
+size_t nk_timer_heap_count(const nk_timer_heap *h)
+{
+    return h->count;
+}
 
 void nk_timer_heap_free(nk_timer_heap *h)
 {

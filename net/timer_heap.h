@@ -29,8 +29,7 @@ typedef struct nk_timer_heap {
 
 /* Add a timer (id non-zero, greater than every id added before). NK_OK,
  * NK_EINVAL or NK_ENOMEM. */
-int nk_timer_heap_add(nk_timer_heap *h, uint64_t deadline, uint64_t id, nk_timer_fn fn,
-                      void *arg);
+int nk_timer_heap_add(nk_timer_heap *h, uint64_t deadline, uint64_t id, nk_timer_fn fn, void *arg);
 
 /* Remove a pending timer: NK_OK, or NK_ENOENT if not pending. *arg (if not
  * NULL) receives the argument the timer was started with. */

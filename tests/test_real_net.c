@@ -15,9 +15,12 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -83,8 +86,8 @@ static int wait_child(pid_t pid, unsigned ms)
     return status;
 }
 
-static void listen_any(nk_rt *rt, const nk_net_handlers *h, void *ctx, uint64_t *lid,
-                       char *addr, size_t alen)
+static void listen_any(nk_rt *rt, const nk_net_handlers *h, void *ctx, uint64_t *lid, char *addr,
+                       size_t alen)
 {
     assert_int_equal(nk_rt_listen(rt, "127.0.0.1:0", h, ctx, lid), NK_OK);
     assert_int_equal(nk_rt_listener_addr(rt, *lid, addr, alen), NK_OK);
@@ -92,7 +95,10 @@ static void listen_any(nk_rt *rt, const nk_net_handlers *h, void *ctx, uint64_t 
 
 /* -------------------------------------------------------------- timers --- */
 
-static void noop_timer(void *arg) { (void)arg; }
+static void noop_timer(void *arg)
+{
+    (void)arg;
+}
 
 static void test_timer_heap_order(void **state)
 {
@@ -102,8 +108,8 @@ static void test_timer_heap_order(void **state)
      * insertion pattern; cancelled ones never come out. */
     uint64_t deadlines[] = {50, 10, 50, 10, 30, 50, 10, 0, 30, 50};
     for (uint64_t i = 0; i < 10; i++) {
-        assert_int_equal(nk_timer_heap_add(&h, deadlines[i], i + 1, noop_timer, (void *)(uintptr_t)i),
-                         NK_OK);
+        assert_int_equal(
+            nk_timer_heap_add(&h, deadlines[i], i + 1, noop_timer, (void *)(uintptr_t)i), NK_OK);
     }
     assert_int_equal(nk_timer_heap_cancel(&h, 3, NULL), NK_OK);
     assert_int_equal(nk_timer_heap_cancel(&h, 3, NULL), NK_ENOENT);
@@ -207,7 +213,7 @@ static void test_timers_fire_in_order(void **state)
     uint64_t t1 = nk_rt_now(rt);
     tc.order[tc.n] = '\0';
     assert_string_equal(tc.order, "DBCFA");
-    assert_true(t1 - t0 >= 60 * ms); /* never early */
+    assert_true(t1 - t0 >= 60 * ms);                         /* never early */
     assert_int_equal(nk_rt_timer_cancel(rt, ia), NK_ENOENT); /* already fired */
     assert_true(nk_rt_wall(rt) > 1600000000ull * NK_NSEC_PER_SEC);
     nk_rt_real_free(rt);
@@ -291,7 +297,7 @@ static void test_free_discards_jobs(void **state)
     for (int i = 0; i < 5; i++) {
         assert_int_equal(nk_rt_job_submit(rt, "slow", slow_work, never_done, &ran), NK_OK);
     }
-    sleep_ms(20); /* let the single worker start the first one */
+    sleep_ms(20);        /* let the single worker start the first one */
     nk_rt_real_free(rt); /* the running one finishes; the rest are dropped */
     assert_true(ran >= 1 && ran < 5);
 }
@@ -417,8 +423,8 @@ static void framed_on_message(void *ctx, uint64_t conn, uint8_t kind, const uint
     if (i == 0) {
         nc->payload_ok = len == strlen(small_payload) && memcmp(data, small_payload, len) == 0;
     } else if (i == 2) {
-        nc->payload_ok = nc->payload_ok && len == nc->expect_len &&
-                         memcmp(data, nc->expect, len) == 0;
+        nc->payload_ok =
+            nc->payload_ok && len == nc->expect_len && memcmp(data, nc->expect, len) == 0;
     }
     if (nc->cli_msgs == nc->want_msgs) {
         assert_int_equal(nk_rt_conn_pending(nc->rt, conn), 0);
@@ -501,8 +507,7 @@ static void raw_on_connect(void *ctx, uint64_t conn, int status)
     assert_int_equal(nk_rt_send(nc->rt, conn, 1, "x", 1), NK_EINVAL); /* raw conn */
 }
 
-static void raw_on_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *data,
-                           size_t len)
+static void raw_on_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *data, size_t len)
 {
     (void)conn;
     net_ctx *nc = ctx;
@@ -534,9 +539,8 @@ static void test_raw_echo(void **state)
     uint64_t lid;
     char addr[64];
     listen_any(rt, &srv_handlers, &nc, &lid, addr, sizeof(addr));
-    nk_net_handlers ch = {.on_connect = raw_on_connect,
-                          .on_message = raw_on_message,
-                          .on_close = cli_close_record};
+    nk_net_handlers ch = {
+        .on_connect = raw_on_connect, .on_message = raw_on_message, .on_close = cli_close_record};
     uint64_t conn;
     assert_int_equal(nk_rt_connect(rt, addr, NK_CONN_RAW, &ch, &nc, &conn), NK_OK);
     run_bounded(rt, 10000);
@@ -588,8 +592,7 @@ static void bad_on_close(void *ctx, uint64_t conn, int reason)
     cc->bad_close_reason[cc->bad_closed++] = reason;
 }
 
-static void ignore_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *data,
-                           size_t len)
+static void ignore_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *data, size_t len)
 {
     (void)ctx;
     (void)conn;
@@ -607,8 +610,7 @@ static void good_on_connect(void *ctx, uint64_t conn, int status)
     cc->good_connected = true;
 }
 
-static void good_on_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *data,
-                            size_t len)
+static void good_on_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *data, size_t len)
 {
     (void)conn;
     corrupt_ctx *cc = ctx;
@@ -657,13 +659,11 @@ static void test_corrupt_frame_closes_only_that_conn(void **state)
     char addr[64];
     listen_any(rt, &srv_handlers, &cc.nc, &lid, addr, sizeof(addr));
 
-    nk_net_handlers good_h = {.on_connect = good_on_connect,
-                              .on_message = good_on_message,
-                              .on_close = good_close};
+    nk_net_handlers good_h = {
+        .on_connect = good_on_connect, .on_message = good_on_message, .on_close = good_close};
     assert_int_equal(nk_rt_connect(rt, addr, NK_CONN_FRAMED, &good_h, &cc, &cc.good), NK_OK);
-    nk_net_handlers bad_h = {.on_connect = bad_on_connect,
-                             .on_message = ignore_message,
-                             .on_close = bad_on_close};
+    nk_net_handlers bad_h = {
+        .on_connect = bad_on_connect, .on_message = ignore_message, .on_close = bad_on_close};
     uint64_t a, b;
     assert_int_equal(nk_rt_connect(rt, addr, NK_CONN_RAW, &bad_h, &cc, &a), NK_OK);
     poll_until(rt, first_attacker_done, &cc, 5000);
@@ -712,6 +712,50 @@ static void test_connect_refused(void **state)
     nk_rt_real_free(rt);
 }
 
+/* A peer that never answers: a listener whose accept queue is full drops
+ * SYNs, so the connect stays pending until the runtime's 5 s timeout. */
+static void test_connect_timeout(void **state)
+{
+    (void)state;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lfd >= 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    socklen_t slen = sizeof(sa);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &slen), 0);
+    int fillers[4];
+    for (int i = 0; i < 4; i++) {
+        fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        assert_true(fillers[i] >= 0);
+        (void)connect(fillers[i], (struct sockaddr *)&sa, sizeof(sa));
+    }
+    sleep_ms(50);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+
+    nk_rt *rt = new_rt();
+    net_ctx nc = {.rt = rt};
+    nk_net_handlers ch = {.on_connect = cli_connect_record, .on_close = cli_close_record};
+    uint64_t conn;
+    uint64_t t0 = nk_rt_now(rt);
+    assert_int_equal(nk_rt_connect(rt, addr, NK_CONN_FRAMED, &ch, &nc, &conn), NK_OK);
+    run_bounded(rt, 15000);
+    uint64_t waited = nk_rt_now(rt) - t0;
+    assert_int_equal(nc.nconnect, 1);
+    assert_int_equal(nc.connect_status[0], NK_ETIMEDOUT);
+    assert_true(waited >= 5 * NK_NSEC_PER_SEC);
+    assert_int_equal(nc.ncli_close, 0);
+    nk_rt_real_free(rt);
+    for (int i = 0; i < 4; i++) {
+        close(fillers[i]);
+    }
+    close(lfd);
+}
+
 static void test_listener_addr_and_bad_addrs(void **state)
 {
     (void)state;
@@ -730,10 +774,9 @@ static void test_listener_addr_and_bad_addrs(void **state)
     /* The same port twice is "address in use". */
     assert_int_equal(nk_rt_listen(rt, addr, &srv_handlers, &nc, &l2), NK_EADDR);
 
-    const char *bad[] = {"localhost:80", "127.0.0.1",    "127.0.0.1:",  "127.0.0:80",
-                         "1.2.3.4.5:6", "256.0.0.1:80", "01.2.3.4:5",  "1.2.3.4:65536",
-                         "1.2.3.4:5x",  " 1.2.3.4:5",   "1.2.3.4:-1",  "",
-                         "::1:80",      "1.2.3.4:007"};
+    const char *bad[] = {"localhost:80", "127.0.0.1",  "127.0.0.1:",    "127.0.0:80", "1.2.3.4.5:6",
+                         "256.0.0.1:80", "01.2.3.4:5", "1.2.3.4:65536", "1.2.3.4:5x", " 1.2.3.4:5",
+                         "1.2.3.4:-1",   "",           "::1:80",        "1.2.3.4:007"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(nk_rt_listen(rt, bad[i], &srv_handlers, &nc, &l2), NK_EADDR);
     }
@@ -833,8 +876,7 @@ static void flush_on_connect(void *ctx, uint64_t conn, int status)
     assert_int_equal(nk_rt_close(nc->rt, conn), NK_OK);
 }
 
-static void count_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *data,
-                          size_t len)
+static void count_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *data, size_t len)
 {
     (void)conn;
     (void)kind;
@@ -916,8 +958,7 @@ static void test_log_format(void **state)
     assert_true(saved >= 0);
     assert_true(dup2(fd, STDERR_FILENO) >= 0);
 
-    nk_rt_real_config cfg = {.seed = 3, .seed_given = true, .node_id = 7,
-                             .log_level = NK_LOG_INFO};
+    nk_rt_real_config cfg = {.seed = 3, .seed_given = true, .node_id = 7, .log_level = NK_LOG_INFO};
     nk_rt *rt = NULL;
     int rc = nk_rt_real_new(&cfg, &rt);
     if (rc == NK_OK) {
@@ -957,7 +998,8 @@ static void test_log_format(void **state)
 static void test_failpoints(void **state)
 {
     (void)state;
-    nk_rt_real_config cfg = {.seed_given = true, .log_level = NK_LOG_ERROR,
+    nk_rt_real_config cfg = {.seed_given = true,
+                             .log_level = NK_LOG_ERROR,
                              .failpoints = "wal.after_append=error,migrate.init-x_1=error"};
     nk_rt *rt = NULL;
     assert_int_equal(nk_rt_real_new(&cfg, &rt), NK_OK);
@@ -968,7 +1010,7 @@ static void test_failpoints(void **state)
     assert_int_equal(nk_failpoint(rt, "other"), NK_OK);
     nk_rt_real_free(rt);
 
-    const char *bad[] = {"=error",  "a=",        "a=boom",  "a=error,", ",a=error",
+    const char *bad[] = {"=error",  "a=",        "a=boom",   "a=error,",  ",a=error",
                          "a error", "a=error b", "a=crashx", "a b=error", "a==error"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cfg.failpoints = bad[i];
@@ -1105,6 +1147,7 @@ int main(void)
         cmocka_unit_test(test_raw_echo),
         cmocka_unit_test(test_corrupt_frame_closes_only_that_conn),
         cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_listener_addr_and_bad_addrs),
         cmocka_unit_test(test_close_inside_callback),
         cmocka_unit_test(test_stop_inside_callback_keeps_frames),

@@ -18,8 +18,8 @@ uint64_t nk_frame_checksum(uint8_t kind, const void *payload, uint32_t len)
     return XXH3_64bits_withSeed(len ? payload : NULL, len, seed);
 }
 
-void nk_frame_encode_header(uint8_t out[NK_FRAME_HEADER_SIZE], uint8_t kind,
-                            const void *payload, uint32_t len)
+void nk_frame_encode_header(uint8_t out[NK_FRAME_HEADER_SIZE], uint8_t kind, const void *payload,
+                            uint32_t len)
 {
     for (int i = 0; i < 4; i++) {
         out[i] = frame_magic[i];

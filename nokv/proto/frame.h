@@ -55,8 +55,8 @@ uint64_t nk_frame_checksum(uint8_t kind, const void *payload, uint32_t len);
  * The caller guarantees kind != 0 and len within its own limit; this function
  * only encodes.
  */
-void nk_frame_encode_header(uint8_t out[NK_FRAME_HEADER_SIZE], uint8_t kind,
-                            const void *payload, uint32_t len);
+void nk_frame_encode_header(uint8_t out[NK_FRAME_HEADER_SIZE], uint8_t kind, const void *payload,
+                            uint32_t len);
 
 /*
  * Decode and validate a header. Returns NK_OK and fills *out, NK_EPROTO on a
