@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/idmap.h"
 #include "net/rt_real.h"
 #include "net/rt_real_impl.h"
 #include "net/timer_heap.h"
@@ -157,6 +158,48 @@ static void test_timer_heap_order(void **state)
     }
     assert_int_equal(popped, 2000 - 667);
     nk_timer_heap_free(&h);
+}
+
+/* The id map against a plain array model, with heavy insert/delete churn
+ * (backward-shift deletion must keep every probe chain intact). */
+static void test_idmap_model(void **state)
+{
+    (void)state;
+    enum { N = 4096 };
+    static int vals[N];
+    static bool present[N];
+    memset(present, 0, sizeof(present));
+    nk_idmap m = {0};
+    uint64_t x = 99;
+    size_t count = 0;
+    for (int step = 0; step < 200000; step++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t id = (x >> 40) % (N - 1) + 1;
+        if ((x >> 20) & 1) {
+            assert_int_equal(nk_idmap_put(&m, id, &vals[id]), NK_OK);
+            count += present[id] ? 0 : 1;
+            present[id] = true;
+        } else {
+            void *v = nk_idmap_del(&m, id);
+            assert_ptr_equal(v, present[id] ? &vals[id] : NULL);
+            count -= present[id] ? 1 : 0;
+            present[id] = false;
+        }
+        if (step % 1000 == 0) {
+            for (uint64_t k = 1; k < N; k++) {
+                assert_ptr_equal(nk_idmap_get(&m, k), present[k] ? &vals[k] : NULL);
+            }
+        }
+        assert_int_equal(m.count, count);
+    }
+    void **all;
+    size_t n;
+    assert_int_equal(nk_idmap_values(&m, &all, &n), NK_OK);
+    assert_int_equal(n, count);
+    free(all);
+    assert_null(nk_idmap_get(&m, 0));
+    assert_int_equal(nk_idmap_put(&m, 0, &vals[0]), NK_EINVAL);
+    nk_idmap_free(&m);
 }
 
 typedef struct timer_ctx {
@@ -1139,6 +1182,7 @@ static void test_signals(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_idmap_model),
         cmocka_unit_test(test_timer_heap_order),
         cmocka_unit_test(test_timers_fire_in_order),
         cmocka_unit_test(test_jobs),
