@@ -564,6 +564,8 @@ static int op_failpoint(void *impl, const char *name)
 
 /* ------------------------------------------------------------ ops table --- */
 
+static int op_run_once(void *impl, uint64_t timeout_ns);
+
 static const nk_rt_ops real_ops = {
     .now = op_now,
     .wall = op_wall,
@@ -598,6 +600,7 @@ static const nk_rt_ops real_ops = {
     .log = op_log,
     .set_shutdown_handler = op_set_shutdown_handler,
     .stop = op_stop,
+    .run_once = op_run_once,
 };
 
 /* ----------------------------------------------------------------- epoll --- */
@@ -801,6 +804,46 @@ static void fire_timers(nk_real *r)
     }
 }
 
+/* One loop iteration: backlog, wait for events (up to timeout_ms, -1 =
+ * until the next timer), dispatch them, fire due timers, reap closed
+ * objects. Returns NK_OK or NK_EIO when epoll fails. */
+static int loop_iteration(nk_real *r, int timeout_ms)
+{
+    struct epoll_event evs[MAX_EVENTS];
+    nk_real_net_backlog(r);
+    if (r->stop_requested) {
+        return NK_OK;
+    }
+    int n = epoll_wait(r->epfd, evs, MAX_EVENTS, timeout_ms);
+    if (n < 0) {
+        if (errno == EINTR) {
+            return NK_OK;
+        }
+        nk_log(&r->rt, NK_LOG_ERROR, "epoll_wait failed: %s", strerror(errno));
+        return NK_EIO;
+    }
+    /* Level-triggered: events skipped because of a stop are reported
+     * again by the next epoll_wait, so breaking out early loses nothing. */
+    for (int i = 0; i < n && !r->stop_requested; i++) {
+        unsigned tag = (unsigned)(evs[i].data.u64 >> NK_EV_TAG_SHIFT);
+        uint64_t id = evs[i].data.u64 & NK_EV_ID_MASK;
+        switch (tag) {
+        case NK_EV_JOBS:
+            jobs_event(r);
+            break;
+        case NK_EV_SIGNAL:
+            signal_event(r);
+            break;
+        default:
+            nk_real_net_event(r, tag, id, evs[i].events);
+            break;
+        }
+    }
+    fire_timers(r);
+    nk_real_net_reap(r);
+    return NK_OK;
+}
+
 int nk_rt_real_run(nk_rt *rt)
 {
     nk_real *r = real_of(rt);
@@ -810,41 +853,33 @@ int nk_rt_real_run(nk_rt *rt)
     r->running = true;
     r->stop_requested = false;
     int rc = NK_OK;
-    struct epoll_event evs[MAX_EVENTS];
-    while (!r->stop_requested) {
-        nk_real_net_backlog(r);
-        if (r->stop_requested) {
-            break;
-        }
-        int n = epoll_wait(r->epfd, evs, MAX_EVENTS, wait_timeout_ms(r));
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            nk_log(rt, NK_LOG_ERROR, "epoll_wait failed: %s", strerror(errno));
-            rc = NK_EIO;
-            break;
-        }
-        /* Level-triggered: events skipped because of a stop are reported
-         * again by the next epoll_wait, so breaking out early loses nothing. */
-        for (int i = 0; i < n && !r->stop_requested; i++) {
-            unsigned tag = (unsigned)(evs[i].data.u64 >> NK_EV_TAG_SHIFT);
-            uint64_t id = evs[i].data.u64 & NK_EV_ID_MASK;
-            switch (tag) {
-            case NK_EV_JOBS:
-                jobs_event(r);
-                break;
-            case NK_EV_SIGNAL:
-                signal_event(r);
-                break;
-            default:
-                nk_real_net_event(r, tag, id, evs[i].events);
-                break;
-            }
-        }
-        fire_timers(r);
-        nk_real_net_reap(r);
+    while (!r->stop_requested && rc == NK_OK) {
+        rc = loop_iteration(r, wait_timeout_ms(r));
     }
+    nk_real_net_reap(r);
+    r->running = false;
+    return rc;
+}
+
+/* nk_rt_run_once: the same iteration, bounded by the caller's timeout, for
+ * blocking convenience APIs (the embedded C API) outside a running loop. */
+static int op_run_once(void *impl, uint64_t timeout_ns)
+{
+    nk_real *r = impl;
+    if (r->running) {
+        return NK_EINVAL; /* never from inside a callback */
+    }
+    int ms = wait_timeout_ms(r);
+    uint64_t cap = (timeout_ns + NK_NSEC_PER_MSEC - 1) / NK_NSEC_PER_MSEC;
+    if (cap > 60000) {
+        cap = 60000;
+    }
+    if (ms < 0 || (uint64_t)ms > cap) {
+        ms = (int)cap;
+    }
+    r->running = true;
+    r->stop_requested = false;
+    int rc = loop_iteration(r, ms);
     nk_real_net_reap(r);
     r->running = false;
     return rc;

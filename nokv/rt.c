@@ -40,6 +40,9 @@ int nk_rt_file_open(nk_rt *rt, const char *path, unsigned flags, nk_file **out)
     if ((flags & NK_OPEN_TRUNC) && !(flags & NK_OPEN_WRITE)) {
         return NK_EINVAL;
     }
+    if ((flags & NK_OPEN_EXCL) && !(flags & NK_OPEN_CREATE)) {
+        return NK_EINVAL;
+    }
     return rt->ops->file_open(rt->impl, path, flags, out);
 }
 
@@ -221,3 +224,11 @@ void nk_rt_set_shutdown_handler(nk_rt *rt, nk_shutdown_fn fn, void *arg)
 }
 
 void nk_rt_stop(nk_rt *rt) { rt->ops->stop(rt->impl); }
+
+int nk_rt_run_once(nk_rt *rt, uint64_t timeout_ns)
+{
+    if (rt->ops->run_once == NULL) {
+        return NK_ENOTSUP;
+    }
+    return rt->ops->run_once(rt->impl, timeout_ns);
+}

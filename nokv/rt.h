@@ -66,7 +66,8 @@ typedef void (*nk_timer_fn)(void *arg);
  * Run fn(arg) once, delay_ns from now (node-local time). Timers fire in order
  * of (deadline, start sequence): two timers with the same deadline fire in the
  * order they were started. Returns a non-zero id, or 0 if the node has crashed
- * or the runtime is stopping.
+ * or the runtime is being freed (after nk_rt_stop the loop may run again, so
+ * timers started then are kept).
  */
 uint64_t nk_rt_timer_start(nk_rt *rt, uint64_t delay_ns, nk_timer_fn fn, void *arg);
 
@@ -86,7 +87,8 @@ void nk_rt_rand_stream(nk_rt *rt, const char *name, nk_rand *out);
 
 /* ---------------------------------------------------------------- files --- */
 
-/* Open flags (combine with |). Without NK_OPEN_WRITE the file is read-only. */
+/* Open flags (combine with |). Without NK_OPEN_WRITE the file is read-only.
+ * EXCL without CREATE and TRUNC without WRITE are NK_EINVAL. */
 #define NK_OPEN_READ 0x0u
 #define NK_OPEN_WRITE 0x1u  /* read and write */
 #define NK_OPEN_CREATE 0x2u /* create if missing (implies nothing about sync) */
@@ -216,17 +218,27 @@ int nk_rt_listener_close(nk_rt *rt, uint64_t listener_id);
 int nk_rt_connect(nk_rt *rt, const char *addr, nk_conn_mode mode, const nk_net_handlers *h,
                   void *ctx, uint64_t *conn);
 
+/*
+ * Sending: allowed as soon as nk_rt_connect (or on_accept) returned; bytes
+ * queued before the connection is established are sent once it is, and lost
+ * if the connect fails. On an id that is closed or unknown: NK_ECLOSED. A
+ * send on a connection that broke but whose on_close has not run yet succeeds
+ * and the data is lost, as with a real socket.
+ */
+
 /* Queue one frame (framed connections; kind 1..255, len <= NK_FRAME_MAX). */
 int nk_rt_send(nk_rt *rt, uint64_t conn, uint8_t kind, const void *data, size_t len);
 
 /* Queue raw bytes (raw connections). */
 int nk_rt_send_raw(nk_rt *rt, uint64_t conn, const void *data, size_t len);
 
-/* Bytes queued for sending and not yet written to the wire: a caller applies
- * its own backpressure by checking this before sending more. */
+/* Bytes queued for sending and not yet written to the wire (0 for an unknown
+ * id): a caller applies its own backpressure by checking this. */
 size_t nk_rt_conn_pending(nk_rt *rt, uint64_t conn);
 
-/* Close locally. Queued bytes are flushed best-effort; on_close is not called. */
+/* Close locally. Queued bytes are flushed best-effort; on_close is not called.
+ * NK_ENOENT for an unknown id. Accepted connections share their listener's
+ * ctx: servers map connection ids to their own per-connection state. */
 int nk_rt_close(nk_rt *rt, uint64_t conn);
 
 /* ----------------------------------------------------------------- jobs --- */
@@ -285,6 +297,15 @@ void nk_rt_set_shutdown_handler(nk_rt *rt, nk_shutdown_fn fn, void *arg);
 /* Ask the loop to return once the current callback finishes. */
 void nk_rt_stop(nk_rt *rt);
 
+/*
+ * Run the callbacks that are ready, waiting up to timeout_ns for at least one
+ * to become ready. Only for blocking convenience APIs used outside a running
+ * loop (the embedded C API waiting for a durable write, tools); never call it
+ * from inside a callback (NK_EINVAL). The simulator drives its nodes itself
+ * and returns NK_ENOTSUP.
+ */
+int nk_rt_run_once(nk_rt *rt, uint64_t timeout_ns);
+
 /* ---------------------------------------------------- backend interface --- */
 
 /*
@@ -332,6 +353,7 @@ typedef struct nk_rt_ops {
     void (*log)(void *impl, nk_log_level level, const char *msg);
     void (*set_shutdown_handler)(void *impl, nk_shutdown_fn fn, void *arg);
     void (*stop)(void *impl);
+    int (*run_once)(void *impl, uint64_t timeout_ns);
 } nk_rt_ops;
 
 struct nk_rt {

@@ -304,6 +304,14 @@ static void op_stop(void *impl)
     }
 }
 
+/* Simulated nodes are driven by the scheduler, never pumped by callers. */
+static int op_run_once(void *impl, uint64_t timeout_ns)
+{
+    (void)impl;
+    (void)timeout_ns;
+    return NK_ENOTSUP;
+}
+
 const nk_rt_ops nk_sim_rt_ops = {
     .now = op_now,
     .wall = op_wall,
@@ -338,4 +346,5 @@ const nk_rt_ops nk_sim_rt_ops = {
     .log = op_log,
     .set_shutdown_handler = op_set_shutdown_handler,
     .stop = op_stop,
+    .run_once = op_run_once,
 };

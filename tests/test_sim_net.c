@@ -127,11 +127,6 @@ static uint64_t connect_client(nk_sim *s, nk_conn_mode mode)
     uint64_t conn = 0;
     assert_int_equal(nk_rt_connect(g_peers[0].rt, "srv:9000", mode, &handlers, &g_peers[0], &conn),
                      NK_OK);
-    /* sending before the connection is up is refused, not silently queued */
-    uint8_t b[8] = {0};
-    if (mode == NK_CONN_FRAMED) {
-        assert_int_equal(nk_rt_send(g_peers[0].rt, conn, 1, b, 8), NK_EAGAIN);
-    }
     nk_sim_run_until(s, nk_sim_now(s) + 500 * NK_NSEC_PER_MSEC);
     return conn;
 }
@@ -274,6 +269,30 @@ static void test_local_close_reaches_peer_after_data(void **state)
     nk_sim_free(s);
 }
 
+static void test_send_before_connect_is_queued_or_lost_with_it(void **state)
+{
+    (void)state;
+    nk_sim *s = two_nodes(17, NULL);
+    uint64_t conn = 0;
+    assert_int_equal(nk_rt_connect(g_peers[0].rt, "srv:9000", NK_CONN_FRAMED, &handlers,
+                                   &g_peers[0], &conn),
+                     NK_OK);
+    send_seqs(conn, 0, 10); /* before on_connect */
+    nk_sim_run_until(s, nk_sim_now(s) + NK_NSEC_PER_SEC);
+    assert_int_equal(g_peers[0].connect_status, NK_OK);
+    assert_int_equal(g_peers[1].received, 10);
+    assert_int_equal(g_peers[1].order_errors, 0);
+    /* to a port nobody listens on: the send is accepted, the data lost */
+    assert_int_equal(nk_rt_connect(g_peers[0].rt, "srv:9999", NK_CONN_FRAMED, &handlers,
+                                   &g_peers[0], &conn),
+                     NK_OK);
+    send_seqs(conn, 10, 5);
+    nk_sim_run_until(s, nk_sim_now(s) + NK_NSEC_PER_SEC);
+    assert_int_equal(g_peers[0].connect_status, NK_ECONNREFUSED);
+    assert_int_equal(g_peers[1].received, 10);
+    nk_sim_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_refused_when_nobody_listens_or_node_down),
         cmocka_unit_test(test_raw_stream_bytes_arrive_in_order_possibly_split),
         cmocka_unit_test(test_local_close_reaches_peer_after_data),
+        cmocka_unit_test(test_send_before_connect_is_queued_or_lost_with_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
