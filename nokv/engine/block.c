@@ -26,10 +26,9 @@ int nk_block_add(nk_block_builder *b, const uint8_t *key, size_t klen, const uin
         return NK_EINVAL;
     }
     /* Offsets are u32 in the format: refuse anything that could overflow. */
-    const size_t limit = UINT32_MAX;
     size_t worst = 3 * NK_VARINT64_MAX + 4;
-    if (klen > limit || vlen > limit ||
-        nk_block_size_estimate(b) + worst > limit - klen - vlen) {
+    if (klen > UINT32_MAX || vlen > UINT32_MAX ||
+        (uint64_t)nk_block_size_estimate(b) + worst + klen + vlen > UINT32_MAX) {
         return NK_ETOOBIG;
     }
     /* Reserve everything first so the appends below cannot fail half-way
