@@ -10,6 +10,7 @@ PACKAGES=(
   liblz4-dev                         # SST block compression
   libcmocka-dev                      # unit tests
   libjemalloc-dev                    # allocator of the binaries
+  libjansson-dev                     # JSON (MODE.json, checkpoints, --json output)
   clang                              # fuzz targets (libFuzzer) and ASan builds
 )
 
