@@ -303,7 +303,7 @@ void nk_r_handle_append_response(nk_raft *r, const nk_raft_msg *m)
     if (nk_r_maybe_commit(r)) {
         nk_r_bcast_append(r); /* propagate the new commit index */
     } else if (was_paused) {
-        nk_r_send_append(r, p, false);
+        nk_r_send_append(r, p, true); /* the follower may not know the commit yet */
     }
     send_more(r, p);
     if (r->role == NK_RAFT_LEADER && m->from == r->transferee &&

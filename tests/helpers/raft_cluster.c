@@ -41,6 +41,7 @@ typedef struct rc_node {
     uint64_t applied;
     uint64_t chain;
     /* observation */
+    uint64_t seen_commit;
     int last_role;
     uint64_t last_term;
 } rc_node;
@@ -53,8 +54,9 @@ typedef struct rc_lm {
 } rc_lm;
 
 typedef struct rc_applied {
-    uint64_t term;
-    uint64_t chain;
+    uint64_t term;  /* term of the entry applied at this index (0 = none yet) */
+    uint64_t chain; /* running hash of the history up to it */
+    uint64_t cterm; /* term of the entry some node declared committed here */
 } rc_applied;
 
 typedef struct rc_read {
@@ -79,6 +81,7 @@ struct raftc {
     rc_applied *reg; /* index -> what was applied there (term 0 = nothing yet) */
     size_t cap_reg;
     uint64_t max_applied;
+    uint64_t max_committed;
     rc_lm *lm;
     size_t cap_lm;
     size_t n_lm;
@@ -248,22 +251,57 @@ static void register_applied(raftc *c, uint64_t id, uint64_t index, uint64_t ter
     }
 }
 
+/* Every index a node declares committed (its commit index) must hold the
+ * same term everywhere, forever (State Machine Safety at commit time). */
+static void register_commits(raftc *c, rc_node *n, const nk_raft_status *st)
+{
+    if (st->commit <= n->seen_commit) {
+        return;
+    }
+    if (!grow((void **)&c->reg, &c->cap_reg, st->commit + 1, sizeof(*c->reg))) {
+        fail(c, "oom");
+        return;
+    }
+    for (uint64_t i = n->seen_commit + 1; i <= st->commit; i++) {
+        uint64_t t;
+        if (nk_raft_term_at(n->r, i, &t) != NK_OK) {
+            continue; /* inside a snapshot: checked through the hash chain */
+        }
+        if (c->reg[i].cterm && c->reg[i].cterm != t) {
+            fail(c,
+                 "commit safety violated: node %llu committed index %llu with term %llu, "
+                 "another node committed term %llu there",
+                 (unsigned long long)n->id, (unsigned long long)i, (unsigned long long)t,
+                 (unsigned long long)c->reg[i].cterm);
+            return;
+        }
+        c->reg[i].cterm = t;
+        if (i > c->max_committed) {
+            c->max_committed = i;
+        }
+    }
+    n->seen_commit = st->commit;
+}
+
 /* Leader Completeness (checked when a node becomes leader): it holds every
- * entry applied anywhere so far. Those were committed in earlier terms. */
+ * entry committed or applied anywhere so far; those were committed in
+ * earlier terms. */
 static void check_leader_completeness(raftc *c, rc_node *n, const nk_raft_status *st)
 {
     uint64_t from = st->first_index > 1 ? st->first_index - 1 : 1;
-    for (uint64_t i = from; i <= c->max_applied; i++) {
-        if (c->reg[i].term == 0) {
+    uint64_t to = c->max_applied > c->max_committed ? c->max_applied : c->max_committed;
+    for (uint64_t i = from; i <= to; i++) {
+        uint64_t want = c->reg[i].cterm ? c->reg[i].cterm : c->reg[i].term;
+        if (want == 0) {
             continue;
         }
         uint64_t t;
-        if (nk_raft_term_at(n->r, i, &t) != NK_OK || t != c->reg[i].term) {
+        if (nk_raft_term_at(n->r, i, &t) != NK_OK || t != want) {
             fail(c,
-                 "leader completeness violated: new leader %llu (term %llu) lacks applied "
+                 "leader completeness violated: new leader %llu (term %llu) lacks committed "
                  "index %llu of term %llu",
                  (unsigned long long)n->id, (unsigned long long)st->term, (unsigned long long)i,
-                 (unsigned long long)c->reg[i].term);
+                 (unsigned long long)want);
             return;
         }
     }
@@ -279,6 +317,7 @@ static void check_roles(raftc *c)
         }
         nk_raft_status st;
         nk_raft_status_get(n->r, &st);
+        register_commits(c, n, &st);
         if (st.role == NK_RAFT_LEADER) {
             if (!grow((void **)&c->lead_of_term, &c->cap_lot, st.term + 1, sizeof(uint64_t))) {
                 fail(c, "oom");
@@ -724,7 +763,7 @@ int raftc_new(const raftc_opts *o, raftc **out)
     c->o = *o;
     c->n = o->voters + o->spares;
     nk_rand_derive(&c->rng, o->seed, "raftc.faults", 0);
-    c->chaos = o->drop_pm || o->dup_pm || o->crash_pm || o->partition_pm || o->ready_pm < 1000;
+    c->chaos = o->drop_pm || o->dup_pm || o->crash_pm || o->partition_pm || o->leader_kill_pm || o->ready_pm < 1000;
     nk_raft_conf conf;
     memset(&conf, 0, sizeof(conf));
     for (uint32_t k = 0; k < o->voters; k++) {
@@ -797,6 +836,19 @@ static void random_faults(raftc *c)
 {
     if (chance(c, c->o.crash_pm) && count_down(c) < c->n / 2) {
         raftc_crash(c, 1 + nk_rand_below(&c->rng, c->n));
+    }
+    if (chance(c, c->o.leader_kill_pm)) {
+        /* Nemesis: depose a leader soon after it got elected, leaving
+         * partially replicated tails behind (thesis figure 3.7 setups). */
+        uint64_t lead = raftc_leader(c);
+        if (lead && count_down(c) < c->n / 2) {
+            raftc_crash(c, lead);
+        } else if (lead) {
+            for (uint32_t k = 0; k < c->n; k++) {
+                c->nodes[k].group = (k + 1 == lead) ? 1 : 0;
+            }
+            tr(c, "partition: leader %llu isolated", (unsigned long long)lead);
+        }
     }
     if (chance(c, c->o.restart_pm)) {
         uint64_t id = 1 + nk_rand_below(&c->rng, c->n);

@@ -60,6 +60,7 @@ typedef struct raftc_opts {
     uint32_t restart_pm;
     uint32_t partition_pm;
     uint32_t heal_pm;
+    uint32_t leader_kill_pm; /* crash (or isolate) the current leader */
     uint32_t ready_pm;      /* chance a node processes its Ready in a step */
     uint32_t compact_every; /* compact when applied - snapshot >= this (0 = never) */
     bool trace;             /* print events to stderr */
