@@ -47,6 +47,7 @@ static void reset_state(nk_rprog *p, uint8_t state)
     p->probe_sent = false;
     p->pending_snapshot = 0;
     p->snap_elapsed = 0;
+    p->stalled = 0;
     p->state = state;
     nk_rprog_infl_reset(p);
 }
@@ -148,12 +149,5 @@ void nk_rprog_infl_free_to(nk_rprog *p, uint64_t index)
         p->infl_bytes -= p->infl[p->infl_start].bytes;
         p->infl_start = (p->infl_start + 1) % p->infl_cap;
         p->infl_count--;
-    }
-}
-
-void nk_rprog_infl_free_first(nk_rprog *p)
-{
-    if (p->infl_count > 0) {
-        nk_rprog_infl_free_to(p, p->infl[p->infl_start].index);
     }
 }

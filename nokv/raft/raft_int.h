@@ -78,6 +78,7 @@ typedef struct nk_rprog {
     uint32_t snap_elapsed;     /* ticks spent in SNAPSHOT state */
     uint64_t last_active;      /* leader tick counter when last heard from */
     uint64_t read_ack;         /* highest read-index round acknowledged */
+    uint32_t stalled;          /* heartbeat answers without progress (REPLICATE) */
     nk_rinflight *infl;        /* ring of max_inflight_msgs */
     uint32_t infl_cap;
     uint32_t infl_start;
@@ -97,7 +98,6 @@ bool nk_rprog_maybe_decr(nk_rprog *p, uint64_t rejected, uint64_t probe);
 bool nk_rprog_paused(const nk_rprog *p, uint64_t max_bytes);
 void nk_rprog_infl_add(nk_rprog *p, uint64_t index, uint64_t bytes);
 void nk_rprog_infl_free_to(nk_rprog *p, uint64_t index);
-void nk_rprog_infl_free_first(nk_rprog *p);
 void nk_rprog_infl_reset(nk_rprog *p);
 
 /* ------------------------------------------------------------ read index --- */

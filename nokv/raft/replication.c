@@ -288,6 +288,9 @@ void nk_r_handle_append_response(nk_raft *r, const nk_raft_msg *m)
     }
     bool was_paused = nk_rprog_paused(p, r->cfg.max_inflight_bytes);
     bool updated = nk_rprog_maybe_update(p, m->index);
+    if (updated) {
+        p->stalled = 0;
+    }
     if (updated || (p->match == m->index && p->state == NK_RAFT_PR_PROBE)) {
         if (p->state == NK_RAFT_PR_PROBE) {
             nk_rprog_become_replicate(p);
@@ -329,15 +332,17 @@ void nk_r_handle_heartbeat_response(nk_raft *r, const nk_raft_msg *m)
     }
     p->last_active = r->ticks;
     p->probe_sent = false;
-    if (p->state == NK_RAFT_PR_REPLICATE && p->infl_count >= p->infl_cap) {
-        /* A full window with a live follower means appends were lost:
-         * free a slot so the stream (or a reject -> probe) restarts. */
-        nk_rprog_infl_free_first(p);
-    }
-    if (p->match < nk_rlog_last(&r->log) || p->state == NK_RAFT_PR_PROBE) {
-        /* Even with nothing new to send, an (empty) append at next-1 makes
-         * a follower that lost in-flight appends reject, which moves it to
-         * PROBE and retransmits. */
+    uint64_t last = nk_rlog_last(&r->log);
+    if (p->state == NK_RAFT_PR_REPLICATE && p->match < last) {
+        /* A live follower that made no progress for several heartbeats (or
+         * whose window is full) has probably lost appends: probe again from
+         * match + 1. A single heartbeat is not enough evidence because
+         * appends may simply still be in flight. */
+        if (++p->stalled >= 3 || p->infl_count >= p->infl_cap) {
+            nk_rprog_become_probe(p);
+            nk_r_send_append(r, p, true);
+        }
+    } else if (p->state == NK_RAFT_PR_PROBE) {
         nk_r_send_append(r, p, true);
     }
     nk_r_read_ack(r, m->from, m->ctx);

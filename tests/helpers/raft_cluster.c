@@ -405,6 +405,7 @@ static void node_config(raftc *c, rc_node *n, nk_raft_config *cfg)
     cfg->max_inflight_msgs = c->o.max_inflight_msgs;
     cfg->max_inflight_bytes = c->o.max_inflight_bytes;
     cfg->max_batch_bytes = c->o.max_batch_bytes;
+    cfg->max_uncommitted_bytes = c->o.max_uncommitted_bytes;
     cfg->prevote = c->o.prevote;
     cfg->check_quorum = c->o.check_quorum;
     cfg->unsafe_commit_prev_term = c->o.unsafe_commit_prev_term;
@@ -691,6 +692,14 @@ static void deliver_due(raftc *c)
                 fail(c, "decode of an encoded message failed: %s", nk_errname(rc));
                 free(q.buf);
                 continue;
+            }
+            if (c->o.trace && c->now > c->o.trace_msgs_after) {
+                tr(c, "  %llu -> %llu %s term %llu idx %llu lt %llu n %zu commit %llu rej %d hint %llu/%llu",
+                   (unsigned long long)m.from, (unsigned long long)m.to,
+                   nk_raft_msg_type_name(m.type), (unsigned long long)m.term,
+                   (unsigned long long)m.index, (unsigned long long)m.log_term, m.n_entries,
+                   (unsigned long long)m.commit, m.reject, (unsigned long long)m.hint_index,
+                   (unsigned long long)m.hint_term);
             }
             if (c->drop_type && m.type == c->drop_type) {
                 drop = true;

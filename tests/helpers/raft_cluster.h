@@ -45,6 +45,7 @@ typedef struct raftc_opts {
     uint32_t max_inflight_msgs;
     uint64_t max_inflight_bytes;
     uint64_t max_batch_bytes;
+    uint64_t max_uncommitted_bytes;
     bool prevote;
     bool check_quorum;
     bool unsafe_commit_prev_term;
@@ -64,6 +65,7 @@ typedef struct raftc_opts {
     uint32_t ready_pm;      /* chance a node processes its Ready in a step */
     uint32_t compact_every; /* compact when applied - snapshot >= this (0 = never) */
     bool trace;             /* print events to stderr */
+    uint64_t trace_msgs_after; /* with trace: also print deliveries after this time */
 } raftc_opts;
 
 typedef struct raftc raftc;
