@@ -66,7 +66,7 @@ static void record_vote(nk_raft *r, uint64_t from, bool granted)
 }
 
 /* 1 = won, -1 = lost, 0 = pending. Only current voters count. */
-static int poll(const nk_raft *r)
+static int tally(const nk_raft *r)
 {
     uint32_t voters = nk_raft_conf_voters(&r->conf);
     uint32_t q = voters / 2 + 1;
@@ -113,7 +113,7 @@ void nk_r_campaign(nk_raft *r, bool pre, bool transfer)
     r->n_votes = 0;
     nk_r_reset_randomized_timeout(r);
     record_vote(r, r->id, true);
-    if (poll(r) == 1) {
+    if (tally(r) == 1) {
         if (pre) {
             nk_r_campaign(r, false, transfer);
         } else {
@@ -173,7 +173,7 @@ void nk_r_handle_vote_request(nk_raft *r, const nk_raft_msg *m)
 void nk_r_handle_vote_response(nk_raft *r, const nk_raft_msg *m)
 {
     record_vote(r, m->from, !m->reject);
-    int res = poll(r);
+    int res = tally(r);
     if (res == 1) {
         if (r->role == NK_RAFT_PRE_CANDIDATE) {
             nk_r_campaign(r, false, false);
