@@ -735,33 +735,43 @@ int nk_rt_real_new(const nk_rt_real_config *cfg, nk_rt **out)
     }
 
     /* Block before creating workers: threads inherit the mask, so the signals
-     * can only be consumed through the signalfd. */
-    signals_acquire();
+     * can only be consumed through the signalfd. Embedded runtimes
+     * (no_signals) leave the host's signal handling alone. */
+    r->owns_signals = !cfg->no_signals;
     sigset_t set;
     term_sigset(&set);
+    if (r->owns_signals) {
+        signals_acquire();
+        r->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    }
     r->epfd = epoll_create1(EPOLL_CLOEXEC);
     r->jobfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    r->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (r->epfd < 0 || r->jobfd < 0 || r->sigfd < 0 ||
+    if (r->epfd < 0 || r->jobfd < 0 || (r->owns_signals && r->sigfd < 0) ||
         nk_real_ep_add(r, r->jobfd, EPOLLIN, NK_EV_JOBS, 0) != NK_OK ||
-        nk_real_ep_add(r, r->sigfd, EPOLLIN, NK_EV_SIGNAL, 0) != NK_OK) {
-        real_destroy(r, true);
+        (r->owns_signals && nk_real_ep_add(r, r->sigfd, EPOLLIN, NK_EV_SIGNAL, 0) != NK_OK)) {
+        real_destroy(r, r->owns_signals);
         return NK_EIO;
     }
 
     unsigned nw = cfg->worker_threads ? cfg->worker_threads : DEFAULT_WORKERS;
     r->workers = calloc(nw, sizeof(*r->workers));
     if (r->workers == NULL) {
-        real_destroy(r, true);
+        real_destroy(r, r->owns_signals);
         return NK_ENOMEM;
     }
+    /* Workers never take signals: they belong to the loop (or the host). */
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &saved);
     for (unsigned i = 0; i < nw; i++) {
         if (pthread_create(&r->workers[i], NULL, worker_main, r) != 0) {
-            real_destroy(r, true);
+            pthread_sigmask(SIG_SETMASK, &saved, NULL);
+            real_destroy(r, r->owns_signals);
             return NK_EIO;
         }
         r->nworkers++;
     }
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
 
     if (cfg->seed_given) {
         nk_log(&r->rt, NK_LOG_INFO, "seed %" PRIu64 " (given)", r->rt.seed);
@@ -890,5 +900,24 @@ void nk_rt_real_free(nk_rt *rt)
     if (rt == NULL) {
         return;
     }
-    real_destroy(real_of(rt), true);
+    nk_real *r = real_of(rt);
+    real_destroy(r, r->owns_signals);
+}
+
+/* The default runtime of nokv/rt.h: a real runtime with an OS-drawn seed,
+ * quiet logging (warnings and errors only) for embedded use. */
+int nk_rt_default_new(unsigned worker_threads, nk_rt **out)
+{
+    nk_rt_real_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.node_id = 1;
+    cfg.worker_threads = worker_threads;
+    cfg.log_level = NK_LOG_WARN;
+    cfg.no_signals = true; /* the host application owns its signals */
+    return nk_rt_real_new(&cfg, out);
+}
+
+void nk_rt_default_free(nk_rt *rt)
+{
+    nk_rt_real_free(rt);
 }

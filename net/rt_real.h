@@ -67,6 +67,8 @@ typedef struct nk_rt_real_config {
     unsigned worker_threads; /* job workers; 0 means 2 */
     nk_log_level log_level;  /* lines below it are dropped */
     const char *failpoints;  /* NULL or "name=error,name2=crash" */
+    bool no_signals;         /* leave SIGTERM/SIGINT to the host (embedded use):
+                              * no shutdown handler is ever triggered */
 } nk_rt_real_config;
 
 /* Create a runtime. NK_OK, NK_EINVAL (bad config / failpoint spec),

@@ -44,7 +44,8 @@ typedef struct nk_real {
 
     int epfd;
     int jobfd; /* eventfd: workers -> loop */
-    int sigfd; /* signalfd for SIGTERM/SIGINT */
+    int sigfd;
+    bool owns_signals; /* took SIGTERM/SIGINT (nk_rt_real_config.no_signals unset) */ /* signalfd for SIGTERM/SIGINT */
 
     bool running;
     bool stop_requested;

@@ -306,6 +306,18 @@ void nk_rt_stop(nk_rt *rt);
  */
 int nk_rt_run_once(nk_rt *rt, uint64_t timeout_ns);
 
+/* ------------------------------------------------------ default runtime --- */
+
+/*
+ * A real runtime for embedders who do not run a loop of their own (the
+ * blocking API of nokv/nokv.h). Declared here, defined by the real backend
+ * (net/rt_real.c), in the way SQLite's core declares sqlite3_os_init and each
+ * OS layer defines it: libnokv never links the OS layer by itself. Code in
+ * the simulator never calls it.
+ */
+int nk_rt_default_new(unsigned worker_threads, nk_rt **out);
+void nk_rt_default_free(nk_rt *rt);
+
 /* ---------------------------------------------------- backend interface --- */
 
 /*
