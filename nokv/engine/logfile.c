@@ -1,0 +1,530 @@
+/* logfile.c - record framing and the torn-tail / corruption scan. */
+#include "nokv/engine/logfile.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "nokv/util/coding.h"
+
+void nk_logfile_hdr_encode(uint8_t *out, const nk_logfile_hdr *h)
+{
+    nk_put_u64(out, h->magic);
+    nk_put_u32(out + 8, NK_LOGFILE_VERSION);
+    nk_put_u32(out + 12, 0);
+    nk_put_u64(out + 16, h->number);
+    nk_put_u64(out + 24, h->first_lsn);
+    nk_put_u64(out + 32, h->synced_upto);
+    nk_put_u64(out + 40, XXH64(out, 40, 0));
+}
+
+int nk_logrec_encode(nk_buf *b, unsigned type, uint64_t lsn, uint64_t synced_upto,
+                     const void *payload, size_t len)
+{
+    if (len > NK_LOGREC_MAX_PAYLOAD) {
+        return NK_ETOOBIG;
+    }
+    int rc = nk_buf_reserve(b, NK_LOGREC_OVERHEAD + len);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    uint8_t *p = b->data + b->len;
+    nk_put_u32(p, NK_LOGREC_MAGIC);
+    p[4] = (uint8_t)type;
+    p[5] = 0;
+    nk_put_u16(p + 6, 0);
+    nk_put_u32(p + 8, (uint32_t)len);
+    nk_put_u64(p + 12, lsn);
+    nk_put_u64(p + 20, synced_upto);
+    if (len) {
+        memcpy(p + NK_LOGREC_HDR_SIZE, payload, len);
+    }
+    nk_put_u64(p + NK_LOGREC_HDR_SIZE + len, XXH64(p, NK_LOGREC_HDR_SIZE + len, 0));
+    b->len += NK_LOGREC_OVERHEAD + len;
+    return NK_OK;
+}
+
+int nk_logfile_create(nk_rt *rt, const char *path, const nk_logfile_hdr *h,
+                      const char *fp_after_create, nk_file **out)
+{
+    nk_file *f = NULL;
+    int rc = nk_rt_file_open(rt, path, NK_OPEN_WRITE | NK_OPEN_CREATE | NK_OPEN_EXCL, &f);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    if (fp_after_create != NULL) {
+        rc = nk_failpoint(rt, fp_after_create);
+    }
+    if (rc == NK_OK) {
+        uint8_t hdr[NK_LOGFILE_HDR_SIZE];
+        nk_logfile_hdr_encode(hdr, h);
+        rc = nk_rt_file_append(rt, f, hdr, sizeof hdr);
+    }
+    if (rc != NK_OK) {
+        (void)nk_rt_file_close(rt, f);
+        return rc;
+    }
+    *out = f;
+    return NK_OK;
+}
+
+char *nk_path_join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (p == NULL) {
+        return NULL;
+    }
+    memcpy(p, dir, a);
+    size_t n = a;
+    if (a == 0 || dir[a - 1] != '/') {
+        p[n++] = '/';
+    }
+    memcpy(p + n, name, b + 1);
+    return p;
+}
+
+char *nk_path_parent(const char *path)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') {
+        n--; /* trailing slashes */
+    }
+    while (n > 0 && path[n - 1] != '/') {
+        n--;
+    }
+    while (n > 1 && path[n - 1] == '/') {
+        n--;
+    }
+    const char *src = path;
+    if (n == 0) {
+        src = ".";
+        n = 1;
+    }
+    char *p = malloc(n + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+    memcpy(p, src, n);
+    p[n] = 0;
+    return p;
+}
+
+/* ------------------------------------------------------ window reader --- */
+
+/* Reads a file through one growable window so that recovery issues few large
+ * reads instead of two per record. */
+#define WINDOW_CHUNK (256u * 1024u)
+
+typedef struct window {
+    nk_rt *rt;
+    nk_file *f;
+    uint64_t size;
+    uint8_t *buf;
+    size_t cap;
+    uint64_t woff;
+    size_t wlen;
+} window;
+
+/* Point *out at n bytes at off (off + n <= size). */
+static int win_get(window *w, uint64_t off, size_t n, const uint8_t **out)
+{
+    if (off >= w->woff && off + n <= w->woff + w->wlen) {
+        *out = w->buf + (off - w->woff);
+        return NK_OK;
+    }
+    size_t want = n > WINDOW_CHUNK ? n : WINDOW_CHUNK;
+    if ((uint64_t)want > w->size - off) {
+        want = (size_t)(w->size - off);
+    }
+    if (want > w->cap) {
+        uint8_t *nb = realloc(w->buf, want);
+        if (nb == NULL) {
+            return NK_ENOMEM;
+        }
+        w->buf = nb;
+        w->cap = want;
+    }
+    size_t got = 0;
+    int rc = nk_rt_file_read_at(w->rt, w->f, off, w->buf, want, &got);
+    w->woff = off;
+    w->wlen = rc == NK_OK ? got : 0;
+    if (rc != NK_OK) {
+        return rc;
+    }
+    if (got < n) {
+        return NK_EIO; /* the file shrank under us */
+    }
+    *out = w->buf;
+    return NK_OK;
+}
+
+/* ------------------------------------------------------------ parsing --- */
+
+typedef struct rec {
+    unsigned type;
+    uint32_t len;
+    uint64_t lsn;
+    uint64_t synced_upto;
+    const uint8_t *payload;
+} rec;
+
+/* Validate the record at off without looking at its lsn. Returns NK_OK,
+ * NK_ECORRUPT with a static reason in *why, or a read error. */
+static int parse_rec(window *w, uint64_t off, rec *r, const char **why)
+{
+    const uint8_t *p;
+    if (w->size - off < NK_LOGREC_OVERHEAD) {
+        *why = "record header runs past the end of the file";
+        return NK_ECORRUPT;
+    }
+    int rc = win_get(w, off, NK_LOGREC_HDR_SIZE, &p);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    if (nk_get_u32(p) != NK_LOGREC_MAGIC) {
+        *why = "bad record magic";
+        return NK_ECORRUPT;
+    }
+    r->type = p[4];
+    r->len = nk_get_u32(p + 8);
+    r->lsn = nk_get_u64(p + 12);
+    r->synced_upto = nk_get_u64(p + 20);
+    if ((r->type != NK_LOGREC_DATA && r->type != NK_LOGREC_MARK) || p[5] != 0 ||
+        nk_get_u16(p + 6) != 0) {
+        *why = "unknown record type or flags";
+        return NK_ECORRUPT;
+    }
+    if (r->len > NK_LOGREC_MAX_PAYLOAD || (uint64_t)r->len > w->size - off - NK_LOGREC_OVERHEAD) {
+        *why = "record length runs past the end of the file";
+        return NK_ECORRUPT;
+    }
+    size_t total = NK_LOGREC_OVERHEAD + r->len;
+    rc = win_get(w, off, total, &p);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    if (nk_get_u64(p + NK_LOGREC_HDR_SIZE + r->len) != XXH64(p, NK_LOGREC_HDR_SIZE + r->len, 0)) {
+        *why = "record checksum mismatch";
+        return NK_ECORRUPT;
+    }
+    if (r->type == NK_LOGREC_MARK && r->len != 0) {
+        *why = "mark record with a payload";
+        return NK_ECORRUPT;
+    }
+    r->payload = p + NK_LOGREC_HDR_SIZE;
+    return NK_OK;
+}
+
+/* Validate a file header. NK_OK, NK_ECORRUPT (*why), NK_ENOTSUP, read error. */
+static int parse_hdr(window *w, uint64_t magic, uint64_t number, nk_logfile_hdr *h,
+                     const char **why)
+{
+    const uint8_t *p;
+    if (w->size < NK_LOGFILE_HDR_SIZE) {
+        *why = "file is shorter than its header";
+        return NK_ECORRUPT;
+    }
+    int rc = win_get(w, 0, NK_LOGFILE_HDR_SIZE, &p);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    if (nk_get_u64(p) != magic) {
+        *why = "bad file magic";
+        return NK_ECORRUPT;
+    }
+    if (nk_get_u64(p + 40) != XXH64(p, 40, 0)) {
+        *why = "file header checksum mismatch";
+        return NK_ECORRUPT;
+    }
+    if (nk_get_u32(p + 8) != NK_LOGFILE_VERSION) {
+        *why = "file format version not supported by this build";
+        return NK_ENOTSUP;
+    }
+    if (nk_get_u32(p + 12) != 0) {
+        *why = "unknown header flags";
+        return NK_ENOTSUP;
+    }
+    h->magic = magic;
+    h->number = nk_get_u64(p + 16);
+    h->first_lsn = nk_get_u64(p + 24);
+    h->synced_upto = nk_get_u64(p + 32);
+    if (h->number != number) {
+        *why = "header number does not match the file name";
+        return NK_ECORRUPT;
+    }
+    return NK_OK;
+}
+
+/* ----------------------------------------------------------- the scan --- */
+
+typedef struct scan {
+    nk_rt *rt;
+    const nk_logscan_in *in;
+    nk_logscan_out *out;
+    nk_errbuf *eb;
+    window w;
+    /* strongest evidence so far, for the message */
+    uint64_t claim;
+    size_t claim_file;
+    uint64_t claim_off;
+    bool claim_seen;
+} scan;
+
+static void note_claim(scan *s, uint64_t claim, size_t file, uint64_t off)
+{
+    if (!s->claim_seen || claim > s->claim) {
+        s->claim = claim;
+        s->claim_file = file;
+        s->claim_off = off;
+        s->claim_seen = true;
+    }
+}
+
+static void win_close(scan *s)
+{
+    if (s->w.f != NULL) {
+        (void)nk_rt_file_close(s->rt, s->w.f);
+        s->w.f = NULL;
+    }
+}
+
+/* Open file i into the window. A missing file reads as empty. */
+static int win_open(scan *s, size_t i)
+{
+    win_close(s);
+    s->w.woff = 0;
+    s->w.wlen = 0;
+    s->w.size = 0;
+    nk_file *f = NULL;
+    int rc = nk_rt_file_open(s->rt, s->in->paths[i], NK_OPEN_READ, &f);
+    if (rc == NK_ENOENT) {
+        return NK_OK;
+    }
+    if (rc != NK_OK) {
+        nk_errbuf_set(s->eb, "%s: opening %s failed: %s", s->in->what, s->in->paths[i],
+                      nk_errname(rc));
+        return rc;
+    }
+    s->w.f = f;
+    rc = nk_rt_file_size(s->rt, f, &s->w.size);
+    if (rc != NK_OK) {
+        nk_errbuf_set(s->eb, "%s: size of %s failed: %s", s->in->what, s->in->paths[i],
+                      nk_errname(rc));
+    }
+    return rc;
+}
+
+static int read_err(scan *s, size_t i, uint64_t off, int rc)
+{
+    nk_errbuf_set(s->eb, "%s: reading %s at offset %llu failed: %s", s->in->what, s->in->paths[i],
+                  (unsigned long long)off, nk_errname(rc));
+    return rc;
+}
+
+/* Search [from, size) of the open file byte by byte for valid records and
+ * note their claims. */
+static int resync(scan *s, size_t i, uint64_t from)
+{
+    uint64_t off = from;
+    while (off + NK_LOGREC_OVERHEAD <= s->w.size) {
+        const uint8_t *p;
+        int rc = win_get(&s->w, off, 4, &p);
+        if (rc != NK_OK) {
+            return read_err(s, i, off, rc);
+        }
+        if (nk_get_u32(p) != NK_LOGREC_MAGIC) {
+            off++;
+            continue;
+        }
+        rec r;
+        const char *why = NULL;
+        rc = parse_rec(&s->w, off, &r, &why);
+        if (rc == NK_OK) {
+            note_claim(s, r.synced_upto, i, off);
+            off += NK_LOGREC_OVERHEAD + r.len;
+        } else if (rc == NK_ECORRUPT) {
+            off++;
+        } else {
+            return read_err(s, i, off, rc);
+        }
+    }
+    return NK_OK;
+}
+
+/* Decide at the first bad spot: file i, offset off, expected lsn p. */
+static int decide(scan *s, size_t i, uint64_t off, uint64_t p, const char *why)
+{
+    const nk_logscan_in *in = s->in;
+    nk_logscan_out *out = s->out;
+    uint64_t bad_size = s->w.size;
+    int rc = resync(s, i, off);
+    uint64_t discarded = bad_size > off ? bad_size - off : 0;
+    if (off == 0) {
+        /* A header that is intact but does not continue the log still
+         * carries a true claim. */
+        nk_logfile_hdr h;
+        const char *hwhy = NULL;
+        if (rc == NK_OK && parse_hdr(&s->w, in->magic, in->numbers[i], &h, &hwhy) == NK_OK) {
+            note_claim(s, h.synced_upto, i, 0);
+        }
+    }
+    for (size_t j = i + 1; rc == NK_OK && j < in->nfiles; j++) {
+        rc = win_open(s, j);
+        if (rc != NK_OK) {
+            break;
+        }
+        discarded += s->w.size;
+        nk_logfile_hdr h;
+        const char *hwhy = NULL;
+        if (parse_hdr(&s->w, in->magic, in->numbers[j], &h, &hwhy) == NK_OK) {
+            note_claim(s, h.synced_upto, j, 0);
+        }
+        rc = resync(s, j, 0);
+    }
+    if (rc != NK_OK) {
+        return rc;
+    }
+    bool acked = p <= in->min_durable || (s->claim_seen && p <= s->claim);
+    if (acked) {
+        if (s->claim_seen && p <= s->claim) {
+            nk_errbuf_set(s->eb,
+                          "%s: corruption in %s at offset %llu (%s) where lsn %llu was expected, "
+                          "but %s offset %llu records that lsns up to %llu were already durable; "
+                          "the log is damaged before its durable end: restore this node from a "
+                          "replica or a backup",
+                          in->what, in->paths[i], (unsigned long long)off, why,
+                          (unsigned long long)p, in->paths[s->claim_file],
+                          (unsigned long long)s->claim_off, (unsigned long long)s->claim);
+        } else {
+            nk_errbuf_set(s->eb,
+                          "%s: corruption in %s at offset %llu (%s) where lsn %llu was expected, "
+                          "which was durable before this file was published; restore this node "
+                          "from a replica or a backup",
+                          in->what, in->paths[i], (unsigned long long)off, why,
+                          (unsigned long long)p);
+        }
+        return NK_ECORRUPT;
+    }
+    out->torn = true;
+    out->cut_file = i;
+    out->cut_offset = off;
+    out->discarded = discarded;
+    return NK_OK;
+}
+
+static int scan_files(scan *s)
+{
+    const nk_logscan_in *in = s->in;
+    nk_logscan_out *out = s->out;
+    uint64_t expect = in->start_lsn;
+    for (size_t i = 0; i < in->nfiles; i++) {
+        int rc = win_open(s, i);
+        if (rc != NK_OK) {
+            return rc;
+        }
+        if (out->file_size != NULL) {
+            out->file_size[i] = s->w.size;
+        }
+        nk_logfile_hdr h;
+        const char *why = NULL;
+        rc = parse_hdr(&s->w, in->magic, in->numbers[i], &h, &why);
+        if (rc == NK_ENOTSUP) {
+            nk_errbuf_set(s->eb, "%s: %s: %s; open it with a newer build", in->what, in->paths[i],
+                          why);
+            return rc;
+        }
+        if (rc == NK_OK && i > 0 && h.first_lsn != expect) {
+            rc = NK_ECORRUPT;
+            why = "file does not continue the previous one (first lsn mismatch)";
+        }
+        if (rc == NK_OK && i == 0 && h.first_lsn == 0) {
+            rc = NK_ECORRUPT;
+            why = "first lsn 0";
+        }
+        if (rc == NK_ECORRUPT) {
+            return decide(s, i, 0, expect, why);
+        }
+        if (rc != NK_OK) {
+            return read_err(s, i, 0, rc);
+        }
+        if (i == 0) {
+            if (in->max_first_lsn != 0 && h.first_lsn > in->max_first_lsn) {
+                nk_errbuf_set(s->eb,
+                              "%s: %s starts at lsn %llu but lsn %llu is still needed: the "
+                              "records in between are missing; restore this node from a "
+                              "replica or a backup",
+                              in->what, in->paths[i], (unsigned long long)h.first_lsn,
+                              (unsigned long long)in->max_first_lsn);
+                return NK_ECORRUPT;
+            }
+            expect = h.first_lsn;
+            out->first_lsn = expect;
+            out->last_lsn = expect - 1;
+        }
+        if (out->file_first_lsn != NULL) {
+            out->file_first_lsn[i] = h.first_lsn;
+        }
+        note_claim(s, h.synced_upto, i, 0);
+        uint64_t off = NK_LOGFILE_HDR_SIZE;
+        while (off < s->w.size) {
+            rec r;
+            rc = parse_rec(&s->w, off, &r, &why);
+            if (rc == NK_OK) {
+                if (r.type == NK_LOGREC_DATA && r.lsn != expect) {
+                    rc = NK_ECORRUPT;
+                    why = "lsn not contiguous";
+                } else if (r.type == NK_LOGREC_MARK && r.lsn != expect - 1) {
+                    rc = NK_ECORRUPT;
+                    why = "mark record lsn not contiguous";
+                }
+            }
+            if (rc == NK_ECORRUPT) {
+                return decide(s, i, off, expect, why);
+            }
+            if (rc != NK_OK) {
+                return read_err(s, i, off, rc);
+            }
+            note_claim(s, r.synced_upto, i, off);
+            if (r.type == NK_LOGREC_DATA) {
+                rc = in->fn(in->arg, i, off, r.lsn, r.payload, r.len);
+                if (rc != NK_OK) {
+                    return rc;
+                }
+                out->records++;
+                out->last_lsn = r.lsn;
+                expect++;
+            }
+            off += NK_LOGREC_OVERHEAD + r.len;
+        }
+    }
+    return NK_OK;
+}
+
+int nk_logscan_run(nk_rt *rt, const nk_logscan_in *in, nk_logscan_out *out, nk_errbuf *eb)
+{
+    out->first_lsn = in->start_lsn;
+    out->last_lsn = in->start_lsn - 1;
+    out->max_claim = 0;
+    out->records = 0;
+    out->torn = false;
+    out->cut_file = in->nfiles;
+    out->cut_offset = 0;
+    out->discarded = 0;
+    for (size_t i = 0; i < in->nfiles; i++) {
+        if (out->file_first_lsn != NULL) {
+            out->file_first_lsn[i] = 0;
+        }
+        if (out->file_size != NULL) {
+            out->file_size[i] = 0;
+        }
+    }
+    scan s = {.rt = rt, .in = in, .out = out, .eb = eb};
+    s.w.rt = rt;
+    int rc = scan_files(&s);
+    win_close(&s);
+    free(s.w.buf);
+    out->max_claim = s.claim_seen ? s.claim : 0;
+    return rc;
+}

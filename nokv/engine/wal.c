@@ -1,0 +1,799 @@
+/* wal.c - segmented write-ahead log with group commit (see wal.h). */
+#include "nokv/engine/wal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nokv/engine/logfile.h"
+#include "nokv/engine/slice.h"
+
+typedef struct seg {
+    uint64_t number;
+    uint64_t first_lsn;
+} seg;
+
+typedef struct waiter {
+    nk_wal_sync_fn fn;
+    void *arg;
+} waiter;
+
+/* One sync job. `work` reads only rt, files, dir and writes only status and
+ * the counters; everything else is the loop thread's. */
+typedef struct wal_job {
+    nk_wal *w;
+    nk_rt *rt;
+    nk_file **files; /* fsync in this order (older segments first) */
+    size_t nfiles;
+    size_t nclose; /* files[0..nclose) are retired handles this job closes */
+    char *dir;     /* non-NULL: dir_sync after the files */
+    uint64_t target;
+    int status;
+    uint64_t file_syncs;
+    uint64_t dir_syncs;
+    waiter *waiters;
+    size_t nwaiters;
+} wal_job;
+
+struct nk_wal {
+    nk_rt *rt;
+    char *dir;
+    nk_wal_options opts;
+    int err; /* sticky fatal error */
+    uint64_t last_lsn;
+    uint64_t durable_lsn;
+
+    nk_file *cur;
+    uint64_t cur_size;
+    bool cur_dirty;    /* written since the last job was submitted */
+    nk_file **retired; /* rotated-away handles not yet handed to a job */
+    size_t nretired;
+    size_t cap_retired;
+    bool dir_dirty; /* entries created/removed since the last job */
+
+    seg *segs; /* live segments, oldest first; the last is `cur` */
+    size_t nsegs;
+    size_t cap_segs;
+    uint64_t next_number;
+
+    wal_job *job;   /* in flight */
+    waiter *queued; /* for the next job */
+    size_t nqueued;
+    size_t cap_queued;
+
+    nk_buf scratch;
+    nk_wal_recovery rec;
+    nk_wal_stats stats;
+};
+
+void nk_wal_options_default(nk_wal_options *o)
+{
+    o->segment_size = NK_WAL_DEFAULT_SEGMENT_SIZE;
+    o->replay_from = 0;
+}
+
+/* Make room for at least count + 1 elements of `size` bytes. */
+static int grow(void **arr, size_t *cap, size_t count, size_t size)
+{
+    if (count < *cap) {
+        return NK_OK;
+    }
+    size_t ncap = *cap ? *cap : 8;
+    while (ncap <= count) {
+        ncap *= 2;
+    }
+    void *p = realloc(*arr, ncap * size);
+    if (p == NULL) {
+        return NK_ENOMEM;
+    }
+    *arr = p;
+    *cap = ncap;
+    return NK_OK;
+}
+
+static char *seg_path(const char *dir, uint64_t number)
+{
+    char name[32];
+    snprintf(name, sizeof name, "%06" PRIu64 ".log", number);
+    return nk_path_join(dir, name);
+}
+
+/* "NNNNNN.log" -> number; false for anything else. */
+static bool parse_seg_name(const char *name, uint64_t *number)
+{
+    size_t n = strlen(name);
+    if (n < 5 || n > 24 || strcmp(name + n - 4, ".log") != 0) {
+        return false;
+    }
+    uint64_t v = 0;
+    for (size_t i = 0; i < n - 4; i++) {
+        if (name[i] < '0' || name[i] > '9') {
+            return false;
+        }
+        unsigned d = (unsigned)(name[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    *number = v;
+    return true;
+}
+
+static void fail(nk_wal *w, int rc)
+{
+    if (w->err == NK_OK) {
+        w->err = rc;
+    }
+}
+
+/* ------------------------------------------------------------- writing --- */
+
+/* Start a new segment holding lsns from last_lsn + 1. */
+static int rotate(nk_wal *w)
+{
+    uint64_t number = w->next_number;
+    char *path = seg_path(w->dir, number);
+    if (path == NULL) {
+        return NK_ENOMEM;
+    }
+    int rc = grow((void **)&w->segs, &w->cap_segs, w->nsegs, sizeof *w->segs);
+    if (rc == NK_OK && w->cur != NULL) {
+        rc = grow((void **)&w->retired, &w->cap_retired, w->nretired, sizeof *w->retired);
+    }
+    nk_file *f = NULL;
+    if (rc == NK_OK) {
+        nk_logfile_hdr h = {NK_WAL_FILE_MAGIC, number, w->last_lsn + 1, w->durable_lsn};
+        rc = nk_logfile_create(w->rt, path, &h, "wal.rotate.after_create", &f);
+    }
+    free(path);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    w->next_number = number + 1;
+    if (w->cur != NULL) {
+        /* Synced (and closed) by the next job: its records may be unsynced. */
+        w->retired[w->nretired++] = w->cur;
+        w->stats.rotations++;
+    }
+    w->segs[w->nsegs++] = (seg){number, w->last_lsn + 1};
+    w->cur = f;
+    w->cur_size = NK_LOGFILE_HDR_SIZE;
+    w->cur_dirty = true;
+    w->dir_dirty = true;
+    return NK_OK;
+}
+
+int nk_wal_append(nk_wal *w, const void *payload, size_t len, uint64_t *lsn)
+{
+    if (w->err != NK_OK) {
+        return w->err;
+    }
+    if (len > NK_WAL_MAX_PAYLOAD) {
+        return NK_ETOOBIG;
+    }
+    int rc = nk_failpoint(w->rt, "wal.append.before");
+    if (rc != NK_OK) {
+        if (rc != NK_EFAILPOINT) {
+            fail(w, rc);
+        }
+        return rc;
+    }
+    uint64_t size = NK_LOGREC_OVERHEAD + (uint64_t)len;
+    if (w->cur_size > NK_LOGFILE_HDR_SIZE && w->cur_size + size > w->opts.segment_size) {
+        rc = rotate(w);
+        if (rc != NK_OK) {
+            fail(w, rc);
+            return rc;
+        }
+    }
+    nk_buf_clear(&w->scratch);
+    rc = nk_logrec_encode(&w->scratch, NK_LOGREC_DATA, w->last_lsn + 1, w->durable_lsn, payload,
+                          len);
+    if (rc != NK_OK) {
+        return rc; /* ENOMEM before any write: still usable */
+    }
+    rc = nk_rt_file_append(w->rt, w->cur, w->scratch.data, w->scratch.len);
+    if (rc != NK_OK) {
+        fail(w, rc); /* a partial write may be in the file */
+        return rc;
+    }
+    w->cur_size += size;
+    w->cur_dirty = true;
+    w->last_lsn++;
+    w->stats.appends++;
+    w->stats.bytes_appended += size;
+    if (lsn != NULL) {
+        *lsn = w->last_lsn;
+    }
+    return NK_OK;
+}
+
+/* ---------------------------------------------------------------- sync --- */
+
+static void job_free(nk_rt *rt, wal_job *j)
+{
+    for (size_t i = 0; i < j->nclose; i++) {
+        (void)nk_rt_file_close(rt, j->files[i]);
+    }
+    free(j->files);
+    free(j->dir);
+    free(j->waiters);
+    free(j);
+}
+
+static void job_work(void *arg)
+{
+    wal_job *j = arg;
+    int rc = nk_failpoint(j->rt, "wal.sync.before");
+    for (size_t i = 0; rc == NK_OK && i < j->nfiles; i++) {
+        rc = nk_rt_file_sync(j->rt, j->files[i]);
+        j->file_syncs++;
+    }
+    if (rc == NK_OK && j->dir != NULL) {
+        rc = nk_rt_dir_sync(j->rt, j->dir);
+        j->dir_syncs++;
+    }
+    j->status = rc;
+}
+
+static void job_done(void *arg);
+
+/* Record the durability just achieved in the log itself: a MARK claiming
+ * durable_lsn, written (not synced) right after the sync. Records appended
+ * later carry the claim too, but after a sync followed by silence only this
+ * mark lets the next recovery tell damage in the last synced group from a
+ * torn tail (it reaches the disk with the next sync, or the kernel's own
+ * writeback). Failing to write it fails the WAL like any append error. */
+static void append_mark(nk_wal *w)
+{
+    nk_buf_clear(&w->scratch);
+    int rc = nk_logrec_encode(&w->scratch, NK_LOGREC_MARK, w->last_lsn, w->durable_lsn, NULL, 0);
+    if (rc == NK_OK) {
+        rc = nk_rt_file_append(w->rt, w->cur, w->scratch.data, w->scratch.len);
+    }
+    if (rc != NK_OK) {
+        fail(w, rc);
+        return;
+    }
+    w->cur_size += w->scratch.len;
+    w->cur_dirty = true;
+    w->stats.marks++;
+}
+
+/* Submit one job covering everything appended so far and every queued
+ * waiter. On failure nothing changed. */
+static int submit(nk_wal *w)
+{
+    wal_job *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        return NK_ENOMEM;
+    }
+    j->w = w;
+    j->rt = w->rt;
+    j->target = w->last_lsn;
+    j->files = malloc((w->nretired + 1) * sizeof *j->files);
+    if (j->files == NULL || (w->dir_dirty && (j->dir = strdup(w->dir)) == NULL)) {
+        free(j->files);
+        free(j);
+        return NK_ENOMEM;
+    }
+    for (size_t i = 0; i < w->nretired; i++) {
+        j->files[j->nfiles++] = w->retired[i];
+    }
+    j->nclose = j->nfiles;
+    if (w->cur_dirty) {
+        j->files[j->nfiles++] = w->cur;
+    }
+    int rc = nk_rt_job_submit(w->rt, "wal.sync", job_work, job_done, j);
+    if (rc != NK_OK) {
+        j->nclose = 0; /* the handles stay the WAL's */
+        job_free(w->rt, j);
+        return rc;
+    }
+    j->waiters = w->queued;
+    j->nwaiters = w->nqueued;
+    w->queued = NULL;
+    w->nqueued = 0;
+    w->cap_queued = 0;
+    w->nretired = 0;
+    w->cur_dirty = false;
+    w->dir_dirty = false;
+    w->job = j;
+    w->stats.sync_jobs++;
+    return NK_OK;
+}
+
+static void job_done(void *arg)
+{
+    wal_job *j = arg;
+    nk_wal *w = j->w;
+    w->job = NULL;
+    w->stats.file_syncs += j->file_syncs;
+    w->stats.dir_syncs += j->dir_syncs;
+    if (j->status == NK_OK) {
+        if (j->target > w->durable_lsn) {
+            w->durable_lsn = j->target;
+        }
+        if (w->err == NK_OK) {
+            append_mark(w);
+        }
+    } else {
+        nk_log(w->rt, NK_LOG_ERROR, "wal: sync failed (%s); the log refuses writes until reopened",
+               nk_errname(j->status));
+        fail(w, j->status);
+    }
+    /* Requests that arrived meanwhile get one new job; if the WAL is failed
+     * (or the submit fails) they learn the error now. */
+    waiter *late = NULL;
+    size_t nlate = 0;
+    if (w->nqueued > 0) {
+        int rc = w->err != NK_OK ? w->err : submit(w);
+        if (rc != NK_OK) {
+            fail(w, rc);
+            late = w->queued;
+            nlate = w->nqueued;
+            w->queued = NULL;
+            w->nqueued = 0;
+            w->cap_queued = 0;
+        }
+    }
+    int status = j->status;
+    int err = w->err;
+    uint64_t durable = w->durable_lsn;
+    waiter *ws = j->waiters;
+    size_t nws = j->nwaiters;
+    j->waiters = NULL;
+    job_free(w->rt, j);
+    /* No WAL state is touched from here on: callbacks may append or sync. */
+    for (size_t i = 0; i < nws; i++) {
+        ws[i].fn(ws[i].arg, status, durable);
+    }
+    for (size_t i = 0; i < nlate; i++) {
+        late[i].fn(late[i].arg, err, durable);
+    }
+    free(ws);
+    free(late);
+}
+
+int nk_wal_sync_start(nk_wal *w, nk_wal_sync_fn done, void *arg)
+{
+    if (w->err != NK_OK) {
+        return w->err;
+    }
+    if (grow((void **)&w->queued, &w->cap_queued, w->nqueued, sizeof *w->queued) != NK_OK) {
+        return NK_ENOMEM;
+    }
+    w->queued[w->nqueued++] = (waiter){done, arg};
+    if (w->job != NULL) {
+        return NK_OK; /* joins the next job */
+    }
+    int rc = submit(w);
+    if (rc != NK_OK) {
+        w->nqueued--; /* the queue was empty: no job was running */
+        if (rc != NK_ENOMEM) {
+            fail(w, rc);
+        }
+    }
+    return rc;
+}
+
+uint64_t nk_wal_durable_lsn(const nk_wal *w)
+{
+    return w->durable_lsn;
+}
+
+uint64_t nk_wal_last_lsn(const nk_wal *w)
+{
+    return w->last_lsn;
+}
+
+bool nk_wal_sync_pending(const nk_wal *w)
+{
+    return w->job != NULL;
+}
+
+int nk_wal_status(const nk_wal *w)
+{
+    return w->err;
+}
+
+const nk_wal_recovery *nk_wal_recovery_info(const nk_wal *w)
+{
+    return &w->rec;
+}
+
+void nk_wal_get_stats(const nk_wal *w, nk_wal_stats *out)
+{
+    *out = w->stats;
+    out->current_segment = w->nsegs ? w->segs[w->nsegs - 1].number : 0;
+    out->live_segments = w->nsegs;
+}
+
+/* ------------------------------------------------------------- release --- */
+
+int nk_wal_release_upto(nk_wal *w, uint64_t lsn, uint64_t *removed, nk_errbuf *eb)
+{
+    uint64_t n = 0;
+    int rc = NK_OK;
+    /* segs[0] holds lsns [first_lsn, segs[1].first_lsn - 1]; the last
+     * segment is the current one and always stays. */
+    while (w->nsegs > 1 && w->segs[1].first_lsn - 1 <= lsn) {
+        char *path = seg_path(w->dir, w->segs[0].number);
+        if (path == NULL) {
+            rc = NK_ENOMEM;
+            break;
+        }
+        rc = nk_rt_remove(w->rt, path);
+        if (rc == NK_ENOENT) {
+            rc = NK_OK;
+        }
+        if (rc != NK_OK) {
+            nk_errbuf_set(eb, "wal: removing %s failed: %s", path, nk_errname(rc));
+            free(path);
+            break;
+        }
+        free(path);
+        memmove(&w->segs[0], &w->segs[1], (w->nsegs - 1) * sizeof *w->segs);
+        w->nsegs--;
+        w->dir_dirty = true;
+        n++;
+    }
+    w->stats.segments_removed += n;
+    if (removed != NULL) {
+        *removed = n;
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------- open/close --- */
+
+static void wal_free(nk_wal *w)
+{
+    if (w->job != NULL) {
+        job_free(w->rt, w->job);
+    }
+    for (size_t i = 0; i < w->nretired; i++) {
+        (void)nk_rt_file_close(w->rt, w->retired[i]);
+    }
+    if (w->cur != NULL) {
+        (void)nk_rt_file_close(w->rt, w->cur);
+    }
+    free(w->retired);
+    free(w->segs);
+    free(w->queued);
+    free(w->dir);
+    nk_buf_free(&w->scratch);
+    free(w);
+}
+
+void nk_wal_abandon(nk_wal *w)
+{
+    if (w != NULL) {
+        wal_free(w);
+    }
+}
+
+static int sync_all(nk_wal *w)
+{
+    int rc = NK_OK;
+    for (size_t i = 0; rc == NK_OK && i < w->nretired; i++) {
+        rc = nk_rt_file_sync(w->rt, w->retired[i]);
+    }
+    if (rc == NK_OK) {
+        rc = nk_rt_file_sync(w->rt, w->cur);
+    }
+    if (rc == NK_OK) {
+        rc = nk_rt_dir_sync(w->rt, w->dir);
+    }
+    return rc;
+}
+
+int nk_wal_close(nk_wal *w, nk_errbuf *eb)
+{
+    if (w->job != NULL) {
+        nk_errbuf_set(eb, "wal: close while a sync job is running");
+        return NK_EBUSY;
+    }
+    int rc = w->err;
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "wal: closing a failed log (%s); reopen to recover", nk_errname(rc));
+        wal_free(w);
+        return rc;
+    }
+    rc = sync_all(w);
+    if (rc == NK_OK) {
+        /* Written after the sync, so its claim is true: the next recovery
+         * can tell damage anywhere in the log from a torn tail. */
+        w->durable_lsn = w->last_lsn;
+        nk_buf_clear(&w->scratch);
+        rc = nk_logrec_encode(&w->scratch, NK_LOGREC_MARK, w->last_lsn, w->durable_lsn, NULL, 0);
+        if (rc == NK_OK) {
+            rc = nk_rt_file_append(w->rt, w->cur, w->scratch.data, w->scratch.len);
+        }
+        if (rc == NK_OK) {
+            rc = nk_rt_file_sync(w->rt, w->cur);
+        }
+    }
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "wal: final sync of %s failed: %s", w->dir, nk_errname(rc));
+    }
+    wal_free(w);
+    return rc;
+}
+
+typedef struct named {
+    uint64_t number;
+    char *path;
+} named;
+
+static int named_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const named *)a)->number, y = ((const named *)b)->number;
+    return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+typedef struct replay_ctx {
+    nk_wal_replay_fn fn;
+    void *arg;
+    uint64_t from;
+    uint64_t replayed;
+} replay_ctx;
+
+static int replay_one(void *arg, size_t file_idx, uint64_t offset, uint64_t lsn,
+                      const uint8_t *payload, size_t len)
+{
+    (void)file_idx;
+    (void)offset;
+    replay_ctx *c = arg;
+    if (lsn < c->from) {
+        return NK_OK;
+    }
+    c->replayed++;
+    return c->fn != NULL ? c->fn(c->arg, lsn, payload, len) : NK_OK;
+}
+
+/* Make sure dir exists (durably). */
+static int ensure_dir(nk_rt *rt, const char *dir, nk_errbuf *eb)
+{
+    nk_stat st;
+    int rc = nk_rt_stat(rt, dir, &st);
+    if (rc == NK_OK) {
+        if (!st.is_dir) {
+            nk_errbuf_set(eb, "wal: %s is not a directory", dir);
+            return NK_ENOTDIR;
+        }
+        return NK_OK;
+    }
+    if (rc != NK_ENOENT) {
+        nk_errbuf_set(eb, "wal: stat %s failed: %s", dir, nk_errname(rc));
+        return rc;
+    }
+    rc = nk_rt_dir_create(rt, dir);
+    if (rc == NK_OK) {
+        char *parent = nk_path_parent(dir);
+        rc = parent != NULL ? nk_rt_dir_sync(rt, parent) : NK_ENOMEM;
+        free(parent);
+    }
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "wal: creating %s failed: %s", dir, nk_errname(rc));
+    }
+    return rc;
+}
+
+/* Remove a file, tolerating its absence. */
+static int remove_file(nk_rt *rt, const char *path, nk_errbuf *eb)
+{
+    int rc = nk_rt_remove(rt, path);
+    if (rc == NK_ENOENT) {
+        return NK_OK;
+    }
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "wal: removing %s failed: %s", path, nk_errname(rc));
+    }
+    return rc;
+}
+
+/* Open, optionally truncate, and fsync one segment. */
+static int fix_segment(nk_rt *rt, const char *path, bool truncate, uint64_t size, nk_errbuf *eb)
+{
+    nk_file *f = NULL;
+    int rc = nk_rt_file_open(rt, path, NK_OPEN_WRITE, &f);
+    if (rc == NK_OK && truncate) {
+        rc = nk_rt_file_truncate(rt, f, size);
+    }
+    if (rc == NK_OK) {
+        rc = nk_rt_file_sync(rt, f);
+    }
+    if (f != NULL) {
+        (void)nk_rt_file_close(rt, f);
+    }
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "wal: making %s durable failed: %s", path, nk_errname(rc));
+    }
+    return rc;
+}
+
+/* Scan the segments, cut a torn tail, make what remains durable. Fills
+ * w->segs, w->last_lsn, w->next_number and w->rec. */
+static int recover(nk_wal *w, named *files, size_t n, nk_wal_replay_fn fn, void *arg, nk_errbuf *eb)
+{
+    nk_rt *rt = w->rt;
+    uint64_t from = w->opts.replay_from;
+    const char **paths = malloc((n + 1) * sizeof *paths);
+    uint64_t *numbers = malloc((n + 1) * sizeof *numbers);
+    uint64_t *firsts = malloc((n + 1) * sizeof *firsts);
+    int rc = NK_OK;
+    if (paths == NULL || numbers == NULL || firsts == NULL ||
+        grow((void **)&w->segs, &w->cap_segs, n + 1, sizeof *w->segs) != NK_OK) {
+        rc = NK_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        paths[i] = files[i].path;
+        numbers[i] = files[i].number;
+    }
+    replay_ctx ctx = {fn, arg, from, 0};
+    nk_logscan_in in = {
+        .magic = NK_WAL_FILE_MAGIC,
+        .paths = paths,
+        .numbers = numbers,
+        .nfiles = n,
+        .start_lsn = from > 1 ? from : 1,
+        .max_first_lsn = from > 1 ? from : 0,
+        .min_durable = 0,
+        .fn = replay_one,
+        .arg = &ctx,
+        .what = "wal",
+    };
+    nk_logscan_out so = {.file_first_lsn = firsts};
+    rc = nk_logscan_run(rt, &in, &so, eb);
+    if (rc != NK_OK) {
+        goto out;
+    }
+    size_t keep = n;
+    if (so.torn) {
+        keep = so.cut_file + (so.cut_offset >= NK_LOGFILE_HDR_SIZE ? 1 : 0);
+    }
+    uint64_t next_lsn = so.last_lsn + 1;
+    if (next_lsn < in.start_lsn) {
+        /* The caller's tables already hold lsns the log no longer has (a
+         * flush of unsynced writes, then a crash): every record here is
+         * redundant, and new records must continue after replay_from - 1. */
+        next_lsn = in.start_lsn;
+        keep = 0;
+    }
+    /* Remove from the newest, so a crash in between leaves a prefix. */
+    for (size_t i = n; rc == NK_OK && i > keep; i--) {
+        rc = remove_file(rt, paths[i - 1], eb);
+    }
+    for (size_t i = 0; rc == NK_OK && i < keep; i++) {
+        bool cut = so.torn && i == so.cut_file;
+        rc = fix_segment(rt, paths[i], cut, so.cut_offset, eb);
+        w->segs[i] = (seg){numbers[i], firsts[i]};
+    }
+    if (rc == NK_OK) {
+        rc = nk_rt_dir_sync(rt, w->dir);
+        if (rc != NK_OK) {
+            nk_errbuf_set(eb, "wal: syncing directory %s failed: %s", w->dir, nk_errname(rc));
+        }
+    }
+    if (rc != NK_OK) {
+        goto out;
+    }
+    w->nsegs = keep;
+    w->last_lsn = next_lsn - 1;
+    w->durable_lsn = w->last_lsn;
+    w->next_number = n > 0 ? files[n - 1].number + 1 : 1;
+    w->rec = (nk_wal_recovery){
+        .segments = n,
+        .records = so.records,
+        .replayed = ctx.replayed,
+        .first_lsn = so.first_lsn,
+        .last_lsn = so.last_lsn,
+        .torn = so.torn,
+        .torn_segment = so.torn ? numbers[so.cut_file] : 0,
+        .torn_offset = so.torn ? so.cut_offset : 0,
+        .discarded_bytes = so.discarded,
+    };
+    if (so.torn) {
+        nk_log(rt, NK_LOG_WARN,
+               "wal: torn tail in %s at offset %" PRIu64 " (lsn %" PRIu64
+               " never acknowledged): discarded %" PRIu64 " bytes",
+               paths[so.cut_file], so.cut_offset, so.last_lsn + 1, so.discarded);
+    }
+    nk_log(rt, NK_LOG_INFO,
+           "wal: recovered %" PRIu64 " records (lsn %" PRIu64 "..%" PRIu64
+           ") from %zu segments, replayed %" PRIu64,
+           so.records, so.first_lsn, so.last_lsn, n, ctx.replayed);
+out:
+    free(paths);
+    free(numbers);
+    free(firsts);
+    return rc;
+}
+
+int nk_wal_open(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_replay_fn replay_cb,
+                void *arg, nk_wal **out, nk_errbuf *eb)
+{
+    *out = NULL;
+    nk_wal_options o;
+    nk_wal_options_default(&o);
+    if (opts != NULL) {
+        o = *opts;
+    }
+    if (o.segment_size < NK_WAL_MIN_SEGMENT_SIZE) {
+        nk_errbuf_set(eb, "wal: segment_size %" PRIu64 " is below the minimum %" PRIu64,
+                      o.segment_size, NK_WAL_MIN_SEGMENT_SIZE);
+        return NK_EINVAL;
+    }
+    nk_wal *w = calloc(1, sizeof *w);
+    if (w == NULL || (w->dir = strdup(dir)) == NULL) {
+        free(w);
+        return NK_ENOMEM;
+    }
+    w->rt = rt;
+    w->opts = o;
+    named *files = NULL;
+    size_t n = 0;
+    nk_names names = {0};
+    int rc = ensure_dir(rt, dir, eb);
+    if (rc == NK_OK) {
+        rc = nk_rt_dir_list(rt, dir, &names);
+        if (rc != NK_OK) {
+            nk_errbuf_set(eb, "wal: listing %s failed: %s", dir, nk_errname(rc));
+        }
+    }
+    if (rc == NK_OK && names.count > 0) {
+        files = calloc(names.count, sizeof *files);
+        if (files == NULL) {
+            rc = NK_ENOMEM;
+        }
+    }
+    for (size_t i = 0; rc == NK_OK && i < names.count; i++) {
+        uint64_t number;
+        if (!parse_seg_name(names.names[i], &number)) {
+            continue; /* not ours */
+        }
+        files[n].number = number;
+        files[n].path = nk_path_join(dir, names.names[i]);
+        if (files[n++].path == NULL) {
+            rc = NK_ENOMEM;
+        }
+    }
+    nk_names_free(&names);
+    if (rc == NK_OK) {
+        /* Numerically: "1000000.log" sorts before "999999.log" bytewise. */
+        if (n > 1) { /* qsort(NULL, 0, ...) is undefined behaviour */
+            qsort(files, n, sizeof *files, named_cmp);
+        }
+        rc = recover(w, files, n, replay_cb, arg, eb);
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(files[i].path);
+    }
+    free(files);
+    if (rc == NK_OK) {
+        /* A fresh segment whose header claims everything replayed: it is
+         * all durable now. */
+        rc = rotate(w);
+        if (rc == NK_OK) {
+            rc = nk_rt_file_sync(rt, w->cur);
+        }
+        if (rc == NK_OK) {
+            rc = nk_rt_dir_sync(rt, dir);
+        }
+        if (rc != NK_OK) {
+            nk_errbuf_set(eb, "wal: starting a new segment in %s failed: %s", dir, nk_errname(rc));
+        }
+        w->cur_dirty = false;
+        w->dir_dirty = false;
+    }
+    if (rc != NK_OK) {
+        wal_free(w);
+        return rc;
+    }
+    *out = w;
+    return NK_OK;
+}
