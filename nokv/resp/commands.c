@@ -372,7 +372,7 @@ static void cmd_set(nk_resp_db *db, nk_resp_call *c)
         int64_t ms = v;
         if (!bad && (flags & (SET_EX | SET_EXAT))) {
             bad = v > INT64_MAX / 1000;
-            ms = v * 1000;
+            ms = bad ? 0 : v * 1000;
         }
         if (!bad && (flags & (SET_EX | SET_PX))) {
             bad = (uint64_t)ms > (uint64_t)INT64_MAX - now;
