@@ -37,8 +37,14 @@ static struct {
 
 #define WALL0 (UINT64_C(1767225600) * NK_NSEC_PER_SEC) /* 2026-01-01 */
 
-static uint64_t f_now(void *impl) { return F.now; }
-static uint64_t f_wall(void *impl) { return WALL0 + F.now; }
+static uint64_t f_now(void *impl)
+{
+    return F.now;
+}
+static uint64_t f_wall(void *impl)
+{
+    return WALL0 + F.now;
+}
 
 static uint64_t f_timer_start(void *impl, uint64_t delay, nk_timer_fn fn, void *arg)
 {
@@ -70,8 +76,11 @@ static void f_log(void *impl, nk_log_level level, const char *msg)
 }
 
 static const nk_rt_ops fake_ops = {
-    .now = f_now, .wall = f_wall, .timer_start = f_timer_start,
-    .timer_cancel = f_timer_cancel, .log = f_log,
+    .now = f_now,
+    .wall = f_wall,
+    .timer_start = f_timer_start,
+    .timer_cancel = f_timer_cancel,
+    .log = f_log,
 };
 
 static nk_rt fake_rt = {&fake_ops, NULL, 1, 7, NK_LOG_DEBUG};
@@ -126,7 +135,9 @@ static void setup_with(bool async, const nk_resp_db_options *dbo)
 {
     memset(&F, 0, sizeof(F));
     memset(&X, 0, sizeof(X));
-    nk_membackend_options o = {.rt = &fake_rt, .async = async, .done_min_ns = NK_NSEC_PER_MSEC,
+    nk_membackend_options o = {.rt = &fake_rt,
+                               .async = async,
+                               .done_min_ns = NK_NSEC_PER_MSEC,
                                .done_max_ns = 5 * NK_NSEC_PER_MSEC};
     assert_int_equal(nk_membackend_new(&o, &X.mb), NK_OK);
     assert_int_equal(nk_resp_db_new(&fake_rt, nk_membackend_backend(X.mb), dbo, &X.db), NK_OK);
@@ -228,9 +239,9 @@ static void test_get_set_options(void **state)
     EQ("SET fresh v GET", "$-1\r\n");
     EQ("GET fresh", "$1\r\nv\r\n");
     EQ("set k2 v nx", "+OK\r\n"); /* options are case-insensitive */
-    const char *syntax[] = {"SET k v NX XX", "SET k v EX", "SET k v EX 10 PX 10",
+    const char *syntax[] = {"SET k v NX XX",        "SET k v EX",           "SET k v EX 10 PX 10",
                             "SET k v KEEPTTL EX 1", "SET k v EX 1 KEEPTTL", "SET k v FOO",
-                            "SET k v GET GET", "SET k v NX NX"};
+                            "SET k v GET GET",      "SET k v NX NX"};
     for (size_t i = 0; i < sizeof(syntax) / sizeof(syntax[0]); i++) {
         EQ(syntax[i], "-ERR syntax error\r\n");
     }
@@ -243,8 +254,8 @@ static void test_get_set_options(void **state)
     EQ("TYPE k", "+string\r\n");
     EQ("TYPE nope", "+none\r\n");
     /* binary-safe keys and values */
-    nk_resp_arg a[3] = {{(const uint8_t *)"SET", 3}, {(const uint8_t *)"\0k", 2},
-                        {(const uint8_t *)"\r\n\0", 3}};
+    nk_resp_arg a[3] = {
+        {(const uint8_t *)"SET", 3}, {(const uint8_t *)"\0k", 2}, {(const uint8_t *)"\r\n\0", 3}};
     assert_string_equal(run_argv(a, 3), "+OK\r\n");
     a[0].ptr = (const uint8_t *)"GET";
     run_argv(a, 2);
@@ -404,6 +415,7 @@ static void test_async_completion(void **state)
     assert_int_equal(X.done_calls, 51);
     assert_int_equal(X.last_status, NK_ESTOPPED);
     nk_resp_db_free(X.db);
+    nk_resp_buf_free(&X.out);
     /* re-create for teardown */
     setup_with(false, NULL);
 }
@@ -579,9 +591,8 @@ static void test_envelope_and_corruption(void **state)
     assert_int_equal(nk_resp_env_decode(val, 13, &has, &at, &u, &ul), NK_ECORRUPT);
     /* a value written without an envelope is reported, not misread */
     nk_kv_backend *be = nk_membackend_backend(X.mb);
-    assert_int_equal(nk_kv_put(be, (const uint8_t *)"raw", 3, (const uint8_t *)"\x09zz", 3, NULL,
-                               NULL),
-                     NK_OK);
+    assert_int_equal(
+        nk_kv_put(be, (const uint8_t *)"raw", 3, (const uint8_t *)"\x09zz", 3, NULL, NULL), NK_OK);
     EQ("GET raw", "-ERR corrupted value envelope for this key\r\n");
     EQ("INCR raw", "-ERR corrupted value envelope for this key\r\n");
     EQ("MGET raw", "*1\r\n$-1\r\n");

@@ -217,7 +217,8 @@ static void test_protocol_errors(void **state)
     EXPECT("set \"a\"b\r\n", "ERR ERR Protocol error: unbalanced quotes in request");
     EXPECT("set 'a'b\r\n", "ERR ERR Protocol error: unbalanced quotes in request");
     /* requests before the error are still delivered */
-    EXPECT("PING\r\n*1\r\n$2\r\nab\r\n*x\r\n", "[1]PING|\n[1]ab|\nERR ERR Protocol error: invalid multibulk length");
+    EXPECT("PING\r\n*1\r\n$2\r\nab\r\n*x\r\n",
+           "[1]PING|\n[1]ab|\nERR ERR Protocol error: invalid multibulk length");
     /* a control byte in the echo of the bad byte cannot break the line */
     EXPECT("*1\r\n\r", "ERR ERR Protocol error: expected '$', got ' '");
 }
@@ -246,15 +247,19 @@ static void test_limits(void **state)
     free(t);
     free(big);
 
-    nk_resp_limits lim = {.max_bulk_len = 16, .max_multibulk = 3, .max_inline = 10,
-                          .max_request_bytes = 40};
-    expect(&lim, "*1\r\n$17\r\n", strlen("*1\r\n$17\r\n"), "ERR ERR Protocol error: invalid bulk length");
-    expect(&lim, "*1\r\n$16\r\n0123456789abcdef\r\n", strlen("*1\r\n$16\r\n0123456789abcdef\r\n"), "[1]0123456789abcdef|\nEAGAIN");
+    nk_resp_limits lim = {
+        .max_bulk_len = 16, .max_multibulk = 3, .max_inline = 10, .max_request_bytes = 40};
+    expect(&lim, "*1\r\n$17\r\n", strlen("*1\r\n$17\r\n"),
+           "ERR ERR Protocol error: invalid bulk length");
+    expect(&lim, "*1\r\n$16\r\n0123456789abcdef\r\n", strlen("*1\r\n$16\r\n0123456789abcdef\r\n"),
+           "[1]0123456789abcdef|\nEAGAIN");
     expect(&lim, "*4\r\n", strlen("*4\r\n"), "ERR ERR Protocol error: invalid multibulk length");
-    expect(&lim, "abcdefghijk\r\n", strlen("abcdefghijk\r\n"), "ERR ERR Protocol error: too big inline request");
+    expect(&lim, "abcdefghijk\r\n", strlen("abcdefghijk\r\n"),
+           "ERR ERR Protocol error: too big inline request");
     expect(&lim, "abcdefghij\r\n", strlen("abcdefghij\r\n"), "[1]abcdefghij|\nEAGAIN");
     /* total request bytes: refused at the header that would overflow */
-    expect(&lim, "*3\r\n$16\r\n0123456789abcdef\r\n$16\r\n", strlen("*3\r\n$16\r\n0123456789abcdef\r\n$16\r\n"),
+    expect(&lim, "*3\r\n$16\r\n0123456789abcdef\r\n$16\r\n",
+           strlen("*3\r\n$16\r\n0123456789abcdef\r\n$16\r\n"),
            "ERR ERR Protocol error: request too big (query buffer limit)");
     /* a declared count with few arguments allocates nothing big and waits */
     expect(NULL, "*1048576\r\n$1\r\na\r\n", 17, "EAGAIN");
@@ -301,7 +306,12 @@ static void test_pipeline_of_many(void **state)
     transcript in = {0};
     for (int i = 0; i < 10000; i++) {
         if (i % 2) {
-            t_addf(&in, "*2\r\n$3\r\nGET\r\n$%d\r\nk%d\r\n", i < 10 ? 2 : i < 100 ? 3 : i < 1000 ? 4 : 5, i);
+            t_addf(&in, "*2\r\n$3\r\nGET\r\n$%d\r\nk%d\r\n",
+                   i < 10     ? 2
+                   : i < 100  ? 3
+                   : i < 1000 ? 4
+                              : 5,
+                   i);
         } else {
             t_addf(&in, "GET k%d\r\n", i);
         }
@@ -340,8 +350,9 @@ static void test_random_bytes_never_crash(void **state)
         uint8_t in[96];
         size_t n = 1 + nk_rand_below(&r, sizeof(in));
         for (size_t i = 0; i < n; i++) {
-            in[i] = nk_rand_chance(&r, 1, 8) ? (uint8_t)nk_rand_below(&r, 256)
-                                             : (uint8_t)alphabet[nk_rand_below(&r, sizeof(alphabet) - 1)];
+            in[i] = nk_rand_chance(&r, 1, 8)
+                        ? (uint8_t)nk_rand_below(&r, 256)
+                        : (uint8_t)alphabet[nk_rand_below(&r, sizeof(alphabet) - 1)];
         }
         nk_resp_limits lim = {.max_bulk_len = 32, .max_inline = 40, .max_request_bytes = 64};
         free(check_all_splits(&lim, in, n));

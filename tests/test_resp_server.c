@@ -65,9 +65,11 @@ static void rig_poll(void *arg)
 static void *rig_main(void *arg)
 {
     rig *r = arg;
-    nk_membackend_options mo = {.rt = r->rt, .async = true, .done_min_ns = 0,
-                                .done_max_ns = r->done_max_ns ? r->done_max_ns
-                                                              : 2 * NK_NSEC_PER_MSEC};
+    nk_membackend_options mo = {.rt = r->rt,
+                                .async = true,
+                                .done_min_ns = 0,
+                                .done_max_ns =
+                                    r->done_max_ns ? r->done_max_ns : 2 * NK_NSEC_PER_MSEC};
     if (nk_membackend_new(&mo, &r->mb) != NK_OK ||
         nk_resp_server_start(r->rt, "127.0.0.1:0", nk_membackend_backend(r->mb), &r->opt,
                              &r->srv) != NK_OK ||
@@ -447,12 +449,11 @@ static int srv_start(nk_rt *rt, void *cfg, void **state)
 {
     (void)cfg;
     sim_srv *s = calloc(1, sizeof(*s));
-    nk_membackend_options mo = {.rt = rt, .async = true, .done_min_ns = 0,
-                                .done_max_ns = 3 * NK_NSEC_PER_MSEC};
+    nk_membackend_options mo = {
+        .rt = rt, .async = true, .done_min_ns = 0, .done_max_ns = 3 * NK_NSEC_PER_MSEC};
     int rc = nk_membackend_new(&mo, &s->mb);
     if (rc == NK_OK) {
-        rc = nk_resp_server_start(rt, "0.0.0.0:6380", nk_membackend_backend(s->mb), NULL,
-                                  &s->srv);
+        rc = nk_resp_server_start(rt, "0.0.0.0:6380", nk_membackend_backend(s->mb), NULL, &s->srv);
     }
     if (rc != NK_OK) {
         nk_membackend_free(s->mb);

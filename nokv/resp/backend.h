@@ -76,8 +76,8 @@ typedef struct nk_kv_backend_ops {
     int (*write)(void *impl, const nk_kv_write *ops, size_t n, nk_kv_done_fn done, void *arg);
     /* Visit keys >= start (start_len 0: from the first key) in bytewise
      * order, at most `limit` of them (0: no limit), until fn returns false. */
-    int (*scan)(void *impl, const uint8_t *start, size_t start_len, size_t limit,
-                nk_kv_scan_fn fn, void *arg);
+    int (*scan)(void *impl, const uint8_t *start, size_t start_len, size_t limit, nk_kv_scan_fn fn,
+                void *arg);
     /* Number of keys if cheap (may include keys the command layer considers
      * expired), else NK_ENOTSUP. May be NULL (= NK_ENOTSUP). */
     int (*count)(void *impl, uint64_t *n);
@@ -89,8 +89,8 @@ typedef struct nk_kv_backend {
     const char *name; /* for INFO ("memory", "lsm") */
 } nk_kv_backend;
 
-static inline int nk_kv_get(nk_kv_backend *b, const uint8_t *key, size_t key_len,
-                            nk_kv_value_fn fn, void *arg)
+static inline int nk_kv_get(nk_kv_backend *b, const uint8_t *key, size_t key_len, nk_kv_value_fn fn,
+                            void *arg)
 {
     return b->ops->get(b->impl, key, key_len, fn, arg);
 }
@@ -117,8 +117,8 @@ static inline int nk_kv_del(nk_kv_backend *b, const uint8_t *key, size_t key_len
     return b->ops->write(b->impl, &w, 1, done, arg);
 }
 
-static inline int nk_kv_scan(nk_kv_backend *b, const uint8_t *start, size_t start_len,
-                             size_t limit, nk_kv_scan_fn fn, void *arg)
+static inline int nk_kv_scan(nk_kv_backend *b, const uint8_t *start, size_t start_len, size_t limit,
+                             nk_kv_scan_fn fn, void *arg)
 {
     return b->ops->scan(b->impl, start, start_len, limit, fn, arg);
 }

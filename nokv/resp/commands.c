@@ -111,7 +111,8 @@ static void reply_backend_error(nk_resp_call *c, const char *what, int rc)
 
 void nk_resp_write_error(int status, char *buf, size_t len)
 {
-    snprintf(buf, len, "ERR write not confirmed durable: %s (%s); its effect may or may not persist",
+    snprintf(buf, len,
+             "ERR write not confirmed durable: %s (%s); its effect may or may not persist",
              nk_strerror(status), nk_errname(status));
 }
 
@@ -327,8 +328,16 @@ static void cmd_mget(nk_resp_db *db, nk_resp_call *c)
     }
 }
 
-enum { SET_NX = 1, SET_XX = 2, SET_GET = 4, SET_KEEPTTL = 8, SET_EX = 16, SET_PX = 32,
-       SET_EXAT = 64, SET_PXAT = 128 };
+enum {
+    SET_NX = 1,
+    SET_XX = 2,
+    SET_GET = 4,
+    SET_KEEPTTL = 8,
+    SET_EX = 16,
+    SET_PX = 32,
+    SET_EXAT = 64,
+    SET_PXAT = 128
+};
 #define SET_ANY_EXPIRE (SET_EX | SET_PX | SET_EXAT | SET_PXAT | SET_KEEPTTL)
 
 static void cmd_set(nk_resp_db *db, nk_resp_call *c)
@@ -347,8 +356,7 @@ static void cmd_set(nk_resp_db *db, nk_resp_call *c)
         } else if (arg_is(a, "keepttl") && !(flags & SET_ANY_EXPIRE)) {
             flags |= SET_KEEPTTL;
         } else if (has_next && !(flags & SET_ANY_EXPIRE) &&
-                   (arg_is(a, "ex") || arg_is(a, "px") || arg_is(a, "exat") ||
-                    arg_is(a, "pxat"))) {
+                   (arg_is(a, "ex") || arg_is(a, "px") || arg_is(a, "exat") || arg_is(a, "pxat"))) {
             flags |= arg_is(a, "ex")     ? SET_EX
                      : arg_is(a, "px")   ? SET_PX
                      : arg_is(a, "exat") ? SET_EXAT
@@ -585,14 +593,13 @@ static void incr_common(nk_resp_db *db, nk_resp_call *c, int64_t delta)
     /* Redis keeps the TTL of a key INCR modifies. */
     bool keep = live && l.has_expire;
     nk_resp_buf_reset(&db->tmp);
-    size_t off = encode_into(&db->tmp, keep, keep ? l.expire_at : 0, (const uint8_t *)text,
-                             (size_t)tn);
+    size_t off =
+        encode_into(&db->tmp, keep, keep ? l.expire_at : 0, (const uint8_t *)text, (size_t)tn);
     if (db->tmp.oom) {
         nk_resp_add_error(c->reply, "ERR out of memory");
         return;
     }
-    nk_kv_write w = {c->argv[1].ptr, c->argv[1].len, db->tmp.data + off, db->tmp.len - off,
-                     false};
+    nk_kv_write w = {c->argv[1].ptr, c->argv[1].len, db->tmp.data + off, db->tmp.len - off, false};
     if (submit(db, c, &w, 1)) {
         nk_resp_add_int(c->reply, next);
     }
@@ -810,19 +817,18 @@ static uint64_t cursor_new(nk_resp_db *db, const uint8_t *key, size_t klen)
 typedef struct scan_ctx {
     nk_resp_db *db;
     uint64_t now;
-    size_t want;   /* keys to visit in this page */
+    size_t want; /* keys to visit in this page */
     size_t seen;
     const nk_resp_arg *match;
     bool type_ok;
-    nk_resp_buf keys;    /* matched keys, each as a bulk reply */
+    nk_resp_buf keys; /* matched keys, each as a bulk reply */
     size_t nkeys;
     nk_resp_buf expired; /* expired keys: u64 length + bytes */
     nk_resp_buf next;    /* the first key of the next page */
     bool more;
 } scan_ctx;
 
-static bool scan_visit(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
-                       size_t vlen)
+static bool scan_visit(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
     scan_ctx *s = arg;
     if (s->seen == s->want) {
@@ -949,8 +955,7 @@ typedef struct count_ctx {
     uint64_t n;
 } count_ctx;
 
-static bool count_visit(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
-                        size_t vlen)
+static bool count_visit(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
     count_ctx *cc = arg;
     bool has_expire;
@@ -1147,8 +1152,7 @@ static void cmd_config(nk_resp_db *db, nk_resp_call *c)
     for (size_t i = 2; i < c->argc; i++) {
         for (size_t k = 0; k < n; k++) {
             if (!hit[k] && nk_resp_glob_match(c->argv[i].ptr, c->argv[i].len,
-                                              (const uint8_t *)items[k][0],
-                                              strlen(items[k][0]))) {
+                                              (const uint8_t *)items[k][0], strlen(items[k][0]))) {
                 hit[k] = true;
                 nhit++;
             }
@@ -1177,8 +1181,7 @@ static const cmd_def cmd_table[] = {
     {"decrby", 3, "write denyoom fast", 1, 1, 1, "string",
      "Decrement the integer value of a key by a number", "key decrement:integer", cmd_decrby},
     {"del", -2, "write", 1, -1, 1, "generic", "Delete keys (one atomic batch)", "key...", cmd_del},
-    {"echo", 2, "fast", 0, 0, 0, "connection", "Return the given string", "message",
-     cmd_echo},
+    {"echo", 2, "fast", 0, 0, 0, "connection", "Return the given string", "message", cmd_echo},
     {"exists", -2, "readonly fast", 1, -1, 1, "generic", "Count the given keys that exist",
      "key...", cmd_exists},
     {"get", 2, "readonly fast", 1, 1, 1, "string", "Get the value of a key", "key", cmd_get},
@@ -1188,13 +1191,12 @@ static const cmd_def cmd_table[] = {
      "Increment the integer value of a key by a number", "key increment:integer", cmd_incrby},
     {"info", -1, "loading stale", 0, 0, 0, "server", "Server information and statistics",
      "?section...", cmd_info},
-    {"mget", -2, "readonly fast", 1, -1, 1, "string", "Get the values of keys", "key...",
-     cmd_mget},
+    {"mget", -2, "readonly fast", 1, -1, 1, "string", "Get the values of keys", "key...", cmd_mget},
     {"mset", -3, "write denyoom", 1, -1, 2, "string", "Set keys atomically (one batch)",
      "key value...", cmd_mset},
     {"ping", -1, "fast", 0, 0, 0, "connection", "Ping the server", "?message", cmd_ping},
-    {"pttl", 2, "readonly fast", 1, 1, 1, "generic", "Time to live of a key in milliseconds",
-     "key", cmd_pttl},
+    {"pttl", 2, "readonly fast", 1, 1, 1, "generic", "Time to live of a key in milliseconds", "key",
+     cmd_pttl},
     {"quit", -1, "fast", 0, 0, 0, "connection", "Close the connection", "", cmd_quit},
     {"scan", -2, "readonly", 0, 0, 0, "generic", "Iterate over keys in key order",
      "cursor:integer ?MATCH:pattern ?COUNT:count ?TYPE:type", cmd_scan},
@@ -1427,11 +1429,16 @@ static void cmd_command(nk_resp_db *db, nk_resp_call *c)
     } else if (arg_is(sub, "help") && c->argc == 2) {
         const char *lines[] = {
             "COMMAND <subcommand> [<arg> ...]. Subcommands are:",
-            "(no subcommand)", "    Return details about all commands.",
-            "COUNT", "    Return the total number of commands.",
-            "DOCS [<command-name> ...]", "    Return documentary information about commands.",
-            "INFO [<command-name> ...]", "    Return details about the given commands.",
-            "LIST", "    Return the names of all commands.",
+            "(no subcommand)",
+            "    Return details about all commands.",
+            "COUNT",
+            "    Return the total number of commands.",
+            "DOCS [<command-name> ...]",
+            "    Return documentary information about commands.",
+            "INFO [<command-name> ...]",
+            "    Return details about the given commands.",
+            "LIST",
+            "    Return the names of all commands.",
         };
         size_t n = sizeof(lines) / sizeof(lines[0]);
         nk_resp_add_array(b, n);
@@ -1439,8 +1446,9 @@ static void cmd_command(nk_resp_db *db, nk_resp_call *c)
             nk_resp_add_simple(b, lines[i]);
         }
     } else {
-        nk_resp_add_errorf(b, "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
-                              "Try COMMAND HELP.",
+        nk_resp_add_errorf(b,
+                           "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
+                           "Try COMMAND HELP.",
                            (int)(sub->len > 64 ? 64 : sub->len), (const char *)sub->ptr);
     }
 }
@@ -1501,8 +1509,7 @@ void nk_resp_db_exec(nk_resp_db *db, nk_resp_call *c)
 
 /* ------------------------------------------------------------ db --- */
 
-int nk_resp_db_new(nk_rt *rt, nk_kv_backend *be, const nk_resp_db_options *opt,
-                   nk_resp_db **out)
+int nk_resp_db_new(nk_rt *rt, nk_kv_backend *be, const nk_resp_db_options *opt, nk_resp_db **out)
 {
     nk_resp_db *db = calloc(1, sizeof(*db));
     if (db == NULL) {

@@ -77,8 +77,8 @@
 typedef struct nk_resp_stats {
     uint64_t connected_clients;
     uint64_t connections_received;
-    uint64_t connections_rejected;      /* over max clients */
-    uint64_t output_limit_disconnects;  /* client stopped reading */
+    uint64_t connections_rejected;     /* over max clients */
+    uint64_t output_limit_disconnects; /* client stopped reading */
     uint64_t protocol_errors;
     uint64_t net_input_bytes;
     uint64_t net_output_bytes;
@@ -104,8 +104,7 @@ typedef struct nk_resp_db nk_resp_db;
 
 /* `rt` supplies the clock and the cursor-id random stream; `be` must
  * outlive the db. opt may be NULL. NK_OK or NK_ENOMEM. */
-int nk_resp_db_new(nk_rt *rt, nk_kv_backend *be, const nk_resp_db_options *opt,
-                   nk_resp_db **out);
+int nk_resp_db_new(nk_rt *rt, nk_kv_backend *be, const nk_resp_db_options *opt, nk_resp_db **out);
 void nk_resp_db_free(nk_resp_db *db);
 
 nk_resp_stats *nk_resp_db_stats(nk_resp_db *db);
@@ -117,11 +116,11 @@ void nk_resp_db_set_listen_addr(nk_resp_db *db, const char *addr);
 typedef struct nk_resp_call {
     const nk_resp_arg *argv; /* in: argc >= 1 */
     size_t argc;
-    nk_resp_buf *reply;      /* in: exactly one reply is appended */
-    nk_kv_done_fn done;      /* in: completion for a write (may be NULL) */
+    nk_resp_buf *reply; /* in: exactly one reply is appended */
+    nk_kv_done_fn done; /* in: completion for a write (may be NULL) */
     void *done_arg;
-    bool wrote;              /* out: a write was submitted with done/done_arg */
-    bool quit;               /* out: QUIT - close after this reply */
+    bool wrote; /* out: a write was submitted with done/done_arg */
+    bool quit;  /* out: QUIT - close after this reply */
 } nk_resp_call;
 
 void nk_resp_db_exec(nk_resp_db *db, nk_resp_call *call);

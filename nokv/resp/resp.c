@@ -327,12 +327,23 @@ static int split_inline(nk_resp_parser *p, size_t start, size_t end)
                 } else if (c == '\\' && r + 1 < end) {
                     uint8_t e = b[r + 1];
                     switch (e) {
-                    case 'n': e = '\n'; break;
-                    case 'r': e = '\r'; break;
-                    case 't': e = '\t'; break;
-                    case 'b': e = '\b'; break;
-                    case 'a': e = '\a'; break;
-                    default: break;
+                    case 'n':
+                        e = '\n';
+                        break;
+                    case 'r':
+                        e = '\r';
+                        break;
+                    case 't':
+                        e = '\t';
+                        break;
+                    case 'b':
+                        e = '\b';
+                        break;
+                    case 'a':
+                        e = '\a';
+                        break;
+                    default:
+                        break;
                     }
                     b[w++] = e;
                     r += 2;
@@ -419,7 +430,6 @@ static int parse_inline(nk_resp_parser *p, const nk_resp_arg **argv, size_t *arg
     return emit(p, start, argv, argc);
 }
 
-
 int nk_resp_parser_next(nk_resp_parser *p, const nk_resp_arg **argv, size_t *argc)
 {
     if (p->dead) {
@@ -450,7 +460,8 @@ int nk_resp_parser_next(nk_resp_parser *p, const nk_resp_arg **argv, size_t *arg
                 return rc == 0 ? NK_EAGAIN : rc;
             }
             int64_t n;
-            if (p->buf[cr + 1] != '\n' || !nk_resp_parse_i64(p->buf + p->pos + 1, cr - p->pos - 1, &n) ||
+            if (p->buf[cr + 1] != '\n' ||
+                !nk_resp_parse_i64(p->buf + p->pos + 1, cr - p->pos - 1, &n) ||
                 (n > 0 && (uint64_t)n > p->lim.max_multibulk)) {
                 return fail(p, "ERR Protocol error: invalid multibulk length");
             }

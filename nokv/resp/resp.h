@@ -130,8 +130,7 @@ void nk_resp_add_simple(nk_resp_buf *b, const char *text);
 /* "-text\r\n"; text is the full error ("ERR syntax error", "WRONGTYPE ...");
  * CR/LF are replaced by spaces. */
 void nk_resp_add_error(nk_resp_buf *b, const char *text);
-void nk_resp_add_errorf(nk_resp_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void nk_resp_add_errorf(nk_resp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* ":v\r\n" */
 void nk_resp_add_int(nk_resp_buf *b, int64_t v);
 /* "$len\r\n<bytes>\r\n" */

@@ -19,14 +19,14 @@
 typedef struct conn conn;
 
 typedef struct slot {
-    struct slot *next;            /* connection FIFO */
-    struct slot *oprev, *onext;   /* orphan list */
-    conn *c;                      /* NULL once detached */
-    nk_resp_server *srv;          /* NULL once the server is freed */
+    struct slot *next;          /* connection FIFO */
+    struct slot *oprev, *onext; /* orphan list */
+    conn *c;                    /* NULL once detached */
+    nk_resp_server *srv;        /* NULL once the server is freed */
     nk_resp_buf buf;
-    bool write;                   /* tied to a write */
-    bool fired;                   /* its done ran */
-    bool counted;                 /* counted in writes_pending */
+    bool write;   /* tied to a write */
+    bool fired;   /* its done ran */
+    bool counted; /* counted in writes_pending */
     int status;
 } slot;
 
@@ -35,9 +35,9 @@ struct conn {
     nk_resp_server *srv;
     nk_resp_parser *parser;
     slot *head, *tail;
-    size_t held;      /* reply bytes in slots */
-    bool in_process;  /* inside process(): completions only mark slots */
-    bool closing;     /* close once the FIFO is empty; ignore input */
+    size_t held;     /* reply bytes in slots */
+    bool in_process; /* inside process(): completions only mark slots */
+    bool closing;    /* close once the FIFO is empty; ignore input */
 };
 
 struct nk_resp_server {
@@ -245,8 +245,8 @@ static bool process(conn *c)
         }
         if (rc != NK_OK) {
             st->protocol_errors++;
-            nk_log(srv->rt, NK_LOG_INFO, "resp: conn %llu: %s; closing",
-                   (unsigned long long)c->id, nk_resp_parser_error(c->parser));
+            nk_log(srv->rt, NK_LOG_INFO, "resp: conn %llu: %s; closing", (unsigned long long)c->id,
+                   nk_resp_parser_error(c->parser));
             queue_error(c, nk_resp_parser_error(c->parser));
             c->closing = true;
             break;
@@ -260,11 +260,8 @@ static bool process(conn *c)
         s->write = true; /* until exec says otherwise; done may fire inside */
         link_tail(c, s);
         nk_resp_buf_reset(&srv->scratch);
-        nk_resp_call call = {.argv = argv,
-                             .argc = argc,
-                             .reply = &srv->scratch,
-                             .done = slot_done,
-                             .done_arg = s};
+        nk_resp_call call = {
+            .argv = argv, .argc = argc, .reply = &srv->scratch, .done = slot_done, .done_arg = s};
         nk_resp_db_exec(srv->db, &call);
         bool ok = !srv->scratch.oom;
         if (call.wrote) {
@@ -455,8 +452,8 @@ int nk_resp_server_start(nk_rt *rt, const char *addr, nk_kv_backend *be,
     if (nk_rt_listener_addr(rt, srv->listener, bound, sizeof(bound)) == NK_OK) {
         nk_resp_db_set_listen_addr(srv->db, bound);
         nk_log(rt, NK_LOG_INFO, "resp: listening on %s (backend %s, sync %s)", bound,
-               be->name ? be->name : "?", srv->opt.db.sync_policy ? srv->opt.db.sync_policy
-                                                                  : "none");
+               be->name ? be->name : "?",
+               srv->opt.db.sync_policy ? srv->opt.db.sync_policy : "none");
     }
     *out = srv;
     return NK_OK;
