@@ -4,4 +4,7 @@
 
 #define NK_CLI_VERSION "0.1.0-dev"
 
+/* Subcommands: argv excludes the subcommand name; return the exit status. */
+int nk_cli_serve(int argc, char **argv);
+
 #endif

@@ -9,6 +9,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: nokv <command> [options]\n"
                  "\n"
                  "commands:\n"
+                 "  serve        serve a database over the Redis protocol (nokv serve --help)\n"
                  "  version      print the version\n"
                  "  help         this text\n");
 }
@@ -23,6 +24,9 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("nokv %s\n", NK_CLI_VERSION);
         return 0;
+    }
+    if (strcmp(argv[1], "serve") == 0) {
+        return nk_cli_serve(argc - 2, argv + 2);
     }
     fprintf(stderr, "nokv: unknown command '%s' (run 'nokv help')\n", argv[1]);
     return 2;

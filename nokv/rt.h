@@ -54,8 +54,10 @@ typedef struct nk_dirlock nk_dirlock; /* backend-defined workdir lock */
  * backwards. In the simulator it follows the node's drifting clock. */
 uint64_t nk_rt_now(nk_rt *rt);
 
-/* Wall-clock time in nanoseconds since the Unix epoch: for display only, never
- * for decisions (ordering, timeouts, leases). */
+/* Wall-clock time in nanoseconds since the Unix epoch: for display, and for
+ * absolute deadlines a user states in wall time (Redis EXPIREAT/EX survive
+ * restarts, so they cannot use the monotonic clock). Never for internal
+ * ordering, timeouts or leases. Deterministic in the simulator. */
 uint64_t nk_rt_wall(nk_rt *rt);
 
 /* --------------------------------------------------------------- timers --- */

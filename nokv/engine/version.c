@@ -7,10 +7,10 @@
 
 #include "nokv/engine/ikey.h"
 
-nk_file_meta *nk_file_meta_new(uint64_t number, uint64_t size, nk_slice smallest,
+nk_table_meta *nk_table_meta_new(uint64_t number, uint64_t size, nk_slice smallest,
                                nk_slice largest, uint64_t min_seq, uint64_t max_seq)
 {
-    nk_file_meta *f = calloc(1, sizeof(*f));
+    nk_table_meta *f = calloc(1, sizeof(*f));
     if (f == NULL) {
         return NULL;
     }
@@ -46,7 +46,7 @@ void nk_version_unref(nk_version *v, nk_file_release_fn rel, void *arg)
     }
     for (int l = 0; l < NK_LEVELS; l++) {
         for (size_t i = 0; i < v->count[l]; i++) {
-            nk_file_meta *f = v->files[l][i];
+            nk_table_meta *f = v->files[l][i];
             if (--f->refs == 0) {
                 rel(arg, f);
             }
@@ -69,15 +69,15 @@ static nk_slice buf_slice(const nk_buf *b) { return nk_slice_make(b->data, b->le
  * order for determinism: file numbers are unique, so they break ties. */
 static int cmp_l0(const void *a, const void *b)
 {
-    const nk_file_meta *x = *(nk_file_meta *const *)a;
-    const nk_file_meta *y = *(nk_file_meta *const *)b;
+    const nk_table_meta *x = *(nk_table_meta *const *)a;
+    const nk_table_meta *y = *(nk_table_meta *const *)b;
     return x->number < y->number ? -1 : x->number > y->number;
 }
 
 static int cmp_ln(const void *a, const void *b)
 {
-    const nk_file_meta *x = *(nk_file_meta *const *)a;
-    const nk_file_meta *y = *(nk_file_meta *const *)b;
+    const nk_table_meta *x = *(nk_table_meta *const *)a;
+    const nk_table_meta *y = *(nk_table_meta *const *)b;
     int c = nk_ikey_cmp(x->smallest.data, x->smallest.len, y->smallest.data, y->smallest.len);
     if (c != 0) {
         return c;
@@ -142,7 +142,7 @@ int nk_version_apply(const nk_version *base, const nk_version_change *dels, size
         if (cap == 0) {
             continue;
         }
-        v->files[l] = malloc(cap * sizeof(nk_file_meta *));
+        v->files[l] = malloc(cap * sizeof(nk_table_meta *));
         if (v->files[l] == NULL) {
             for (int k = 0; k < l; k++) {
                 free(v->files[k]);
@@ -151,7 +151,7 @@ int nk_version_apply(const nk_version *base, const nk_version_change *dels, size
             return NK_ENOMEM;
         }
         for (size_t j = 0; j < base->count[l]; j++) {
-            nk_file_meta *f = base->files[l][j];
+            nk_table_meta *f = base->files[l][j];
             if (!in_list(dels, ndel, (uint32_t)l, f->number)) {
                 v->files[l][v->count[l]++] = f;
             }
@@ -161,7 +161,7 @@ int nk_version_apply(const nk_version *base, const nk_version_change *dels, size
                 v->files[l][v->count[l]++] = adds[i].file;
             }
         }
-        qsort(v->files[l], v->count[l], sizeof(nk_file_meta *), l == 0 ? cmp_l0 : cmp_ln);
+        qsort(v->files[l], v->count[l], sizeof(nk_table_meta *), l == 0 ? cmp_l0 : cmp_ln);
     }
     /* Only now, with nothing left to fail, take the references. */
     for (int l = 0; l < NK_LEVELS; l++) {
@@ -169,9 +169,15 @@ int nk_version_apply(const nk_version *base, const nk_version_change *dels, size
             v->files[l][j]->refs++;
         }
     }
+    /* A deleted file becomes deletable from disk unless the same edit adds
+     * its number back (a trivial move to the next level keeps the file). */
     for (size_t i = 0; i < ndel; i++) {
-        for (size_t j = 0; j < base->count[dels[i].level]; j++) {
-            nk_file_meta *f = base->files[dels[i].level][j];
+        bool readded = false;
+        for (size_t a = 0; a < nadd; a++) {
+            readded = readded || adds[a].file->number == dels[i].number;
+        }
+        for (size_t j = 0; j < base->count[dels[i].level] && !readded; j++) {
+            nk_table_meta *f = base->files[dels[i].level][j];
             if (f->number == dels[i].number) {
                 f->obsolete = true;
             }
@@ -191,10 +197,10 @@ uint64_t nk_version_level_bytes(const nk_version *v, int level)
 }
 
 int nk_version_overlaps(const nk_version *v, int level, nk_slice lo, nk_slice hi,
-                        nk_file_meta ***out, size_t *n)
+                        nk_table_meta ***out, size_t *n)
 {
     for (size_t i = 0; i < v->count[level]; i++) {
-        nk_file_meta *f = v->files[level][i];
+        nk_table_meta *f = v->files[level][i];
         nk_slice fs = nk_ikey_user(f->smallest.data, f->smallest.len);
         nk_slice fl = nk_ikey_user(f->largest.data, f->largest.len);
         if (hi.len > 0 && nk_bytes_cmp(fs.data, fs.len, hi.data, hi.len) > 0) {
@@ -203,7 +209,7 @@ int nk_version_overlaps(const nk_version *v, int level, nk_slice lo, nk_slice hi
         if (lo.len > 0 && nk_bytes_cmp(fl.data, fl.len, lo.data, lo.len) < 0) {
             continue; /* file ends before the range */
         }
-        nk_file_meta **grown = realloc(*out, (*n + 1) * sizeof(nk_file_meta *));
+        nk_table_meta **grown = realloc(*out, (*n + 1) * sizeof(nk_table_meta *));
         if (grown == NULL) {
             return NK_ENOMEM;
         }
@@ -217,8 +223,8 @@ int nk_version_check(const nk_version *v, nk_errbuf *eb)
 {
     for (int l = 1; l < NK_LEVELS; l++) {
         for (size_t i = 1; i < v->count[l]; i++) {
-            nk_file_meta *a = v->files[l][i - 1];
-            nk_file_meta *b = v->files[l][i];
+            nk_table_meta *a = v->files[l][i - 1];
+            nk_table_meta *b = v->files[l][i];
             if (user_cmp(buf_slice(&a->largest), buf_slice(&b->smallest)) >= 0) {
                 nk_errbuf_set(eb,
                               "level %d tables %06" PRIu64 " and %06" PRIu64 " overlap", l,

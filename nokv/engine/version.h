@@ -9,7 +9,7 @@
  * Versions and file metadata are reference counted. A read or an iterator
  * pins the version it started on, so a compaction can install a new version
  * and the old tables stay readable until the last reader lets go; a table
- * file is deleted only when no version references it (nk_file_meta.refs).
+ * file is deleted only when no version references it (nk_table_meta.refs).
  *
  * Single-threaded (loop thread): background jobs receive copies of what
  * they need (file numbers, key ranges), never a version.
@@ -26,7 +26,7 @@
 
 #define NK_LEVELS 7
 
-typedef struct nk_file_meta {
+typedef struct nk_table_meta {
     uint64_t number;
     uint64_t size;
     nk_buf smallest; /* internal key */
@@ -37,21 +37,21 @@ typedef struct nk_file_meta {
     bool being_compacted; /* an input of the running compaction */
     bool obsolete;        /* removed by an edit: delete the file at refs == 0 */
     nk_sst *table;        /* opened on first use (loop thread), NULL until then */
-} nk_file_meta;
+} nk_table_meta;
 
 typedef struct nk_version {
     uint32_t refs;
-    nk_file_meta **files[NK_LEVELS];
+    nk_table_meta **files[NK_LEVELS];
     size_t count[NK_LEVELS];
 } nk_version;
 
 /* A new file meta with refs = 0 (copies the keys). NULL on OOM. */
-nk_file_meta *nk_file_meta_new(uint64_t number, uint64_t size, nk_slice smallest,
+nk_table_meta *nk_table_meta_new(uint64_t number, uint64_t size, nk_slice smallest,
                                nk_slice largest, uint64_t min_seq, uint64_t max_seq);
 
 /* Called when a file meta's refs reach 0 (the owner closes the table and,
  * for obsolete files, deletes the file). */
-typedef void (*nk_file_release_fn)(void *arg, nk_file_meta *f);
+typedef void (*nk_file_release_fn)(void *arg, nk_table_meta *f);
 
 /* An empty version with refs = 1. NULL on OOM. */
 nk_version *nk_version_new_empty(void);
@@ -66,7 +66,7 @@ void nk_version_unref(nk_version *v, nk_file_release_fn rel, void *arg);
 typedef struct nk_version_change {
     uint32_t level;
     uint64_t number;    /* for deletes */
-    nk_file_meta *file; /* for adds (the new version takes a reference) */
+    nk_table_meta *file; /* for adds (the new version takes a reference) */
 } nk_version_change;
 
 /*
@@ -85,7 +85,7 @@ uint64_t nk_version_level_bytes(const nk_version *v, int level);
 /* Files of `level` whose user-key range intersects [lo, hi] (user keys;
  * empty slice = unbounded). Appends pointers (no references) to out. */
 int nk_version_overlaps(const nk_version *v, int level, nk_slice lo, nk_slice hi,
-                        nk_file_meta ***out, size_t *n);
+                        nk_table_meta ***out, size_t *n);
 
 /* Check the level invariants (L1+ sorted and disjoint). NK_ECORRUPT + eb. */
 int nk_version_check(const nk_version *v, nk_errbuf *eb);

@@ -1,0 +1,378 @@
+/*
+ * db.c - open, recovery, close and statistics of the storage engine.
+ *
+ * Open, in order (each step can only make the workdir more consistent):
+ *   1. the mode gate (MODE.json): refuse a workdir this open may not serve;
+ *   2. create the directory if allowed, take the owner lock;
+ *   3. load the manifest: the last durable version (tables per level,
+ *      last sequence, the WAL position below which everything is in tables);
+ *   4. replay the WAL from that position into a fresh memtable (torn tails
+ *      are cut, corruption is reported by the WAL);
+ *   5. delete table files the manifest does not list: leftovers of a flush
+ *      or compaction that crashed before its manifest edit;
+ *   6. start background work (a replay may have left full memtables).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nokv/engine/db_impl.h"
+
+void nk_db_options_default(nk_db_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->create_if_missing = true;
+    o->memtable_bytes = 64u << 20;
+    o->max_immutable = 2;
+    o->block_cache_bytes = 8u << 20;
+    nk_sst_options_default(&o->sst);
+    o->target_file_bytes = 8u << 20;
+    o->level1_bytes = 64u << 20;
+    o->level_multiplier = 10;
+    o->l0_compaction_trigger = 4;
+    o->l0_slowdown = 12;
+    o->l0_stop = 20;
+    o->wal_segment_bytes = 64u << 20;
+    o->manifest_rewrite_bytes = 4u << 20;
+}
+
+static char *dup_path(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = b ? strlen(b) : 0;
+    while (la > 1 && a[la - 1] == '/') {
+        la--;
+    }
+    char *p = malloc(la + lb + 2);
+    if (p == NULL) {
+        return NULL;
+    }
+    memcpy(p, a, la);
+    p[la] = '\0';
+    if (b != NULL) {
+        p[la] = '/';
+        memcpy(p + la + 1, b, lb + 1);
+    }
+    return p;
+}
+
+/* Create dir (and make its entry durable in the parent) when missing. */
+static int ensure_dir(nk_rt *rt, const char *dir, bool create, nk_errbuf *eb)
+{
+    nk_stat st;
+    int rc = nk_rt_stat(rt, dir, &st);
+    if (rc == NK_OK) {
+        if (!st.is_dir) {
+            nk_errbuf_set(eb, "%s exists and is not a directory", dir);
+            return NK_ENOTDIR;
+        }
+        return NK_OK;
+    }
+    if (rc != NK_ENOENT) {
+        nk_errbuf_set(eb, "%s: %s", dir, nk_strerror(rc));
+        return rc;
+    }
+    if (!create) {
+        nk_errbuf_set(eb, "%s does not exist (create_if_missing is off)", dir);
+        return NK_ENOENT;
+    }
+    rc = nk_rt_dir_create(rt, dir);
+    if (rc != NK_OK && rc != NK_EEXIST) {
+        nk_errbuf_set(eb, "cannot create %s: %s", dir, nk_strerror(rc));
+        return rc;
+    }
+    char parent[1024];
+    snprintf(parent, sizeof(parent), "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash == NULL) {
+        snprintf(parent, sizeof(parent), ".");
+    } else if (slash == parent) {
+        parent[1] = '\0';
+    } else {
+        *slash = '\0';
+    }
+    rc = nk_rt_dir_sync(rt, parent);
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "cannot sync %s: %s", parent, nk_strerror(rc));
+    }
+    return rc;
+}
+
+typedef struct replay_ctx {
+    nk_db *db;
+    nk_errbuf *eb;
+    uint64_t replayed;
+    uint64_t skipped;
+} replay_ctx;
+
+static int replay_one(void *arg, uint64_t lsn, const uint8_t *payload, size_t len)
+{
+    replay_ctx *rc = arg;
+    nk_db *db = rc->db;
+    uint64_t seq;
+    uint32_t count;
+    if (nk_batch_header(payload, len, &seq, &count) != NK_OK || count == 0) {
+        nk_errbuf_set(rc->eb, "WAL record %" PRIu64 " holds no valid write batch", lsn);
+        return NK_ECORRUPT;
+    }
+    if (seq + count - 1 <= db->persisted_seq) {
+        rc->skipped++; /* already in a table */
+        db->mem->last_lsn = lsn;
+        return NK_OK;
+    }
+    if (seq != db->last_seq + 1) {
+        nk_errbuf_set(rc->eb,
+                      "WAL record %" PRIu64 " starts at sequence %" PRIu64 ", expected %" PRIu64,
+                      lsn, seq, db->last_seq + 1);
+        return NK_ECORRUPT;
+    }
+    nk_errbuf eb;
+    int r = nk_db_apply_batch(db->mem->m, payload, len, &eb);
+    if (r != NK_OK) {
+        nk_errbuf_wrap(&eb, "WAL record %" PRIu64, lsn);
+        *rc->eb = eb;
+        return r;
+    }
+    db->last_seq = seq + count - 1;
+    db->mem->last_lsn = lsn;
+    rc->replayed++;
+    if (nk_memtable_usage(db->mem->m) >= db->o.memtable_bytes) {
+        r = nk_db_rotate_memtable(db);
+    }
+    return r;
+}
+
+/* Tables on disk that no version lists were being written when the process
+ * died (their manifest edit never became durable): remove them. */
+static void remove_orphans(nk_db *db)
+{
+    nk_names names;
+    if (nk_rt_dir_list(db->rt, db->dir, &names) != NK_OK) {
+        return;
+    }
+    for (size_t i = 0; i < names.count; i++) {
+        const char *n = names.names[i];
+        size_t len = strlen(n);
+        if (len < 5 || strcmp(n + len - 4, ".sst") != 0) {
+            continue;
+        }
+        char *end = NULL;
+        uint64_t number = strtoull(n, &end, 10);
+        if (end != n + len - 4) {
+            continue;
+        }
+        bool live = false;
+        for (int l = 0; l < NK_LEVELS && !live; l++) {
+            for (size_t k = 0; k < db->current->count[l]; k++) {
+                live = live || db->current->files[l][k]->number == number;
+            }
+        }
+        if (!live) {
+            char path[1100];
+            nk_db_table_path(db, number, path, sizeof(path));
+            nk_log(db->rt, NK_LOG_INFO, "engine: removing orphan table %s", path);
+            nk_rt_remove(db->rt, path);
+        }
+    }
+    nk_names_free(&names);
+}
+
+static void db_free(nk_db *db)
+{
+    if (db->current != NULL) {
+        nk_version_unref(db->current, nk_db_release_file, NULL);
+    }
+    if (db->mem != NULL) {
+        nk_memref_unref(db->mem);
+    }
+    for (size_t i = 0; i < db->nimm; i++) {
+        nk_memref_unref(db->imm[i]);
+    }
+    free(db->imm);
+    if (db->cache != NULL) {
+        nk_cache_free(db->cache);
+    }
+    for (int l = 0; l < NK_LEVELS; l++) {
+        nk_buf_free(&db->compact_ptr[l]);
+    }
+    if (db->lock != NULL) {
+        nk_rt_dir_unlock(db->rt, db->lock);
+    }
+    free(db->snaps);
+    free(db->waiters);
+    free(db->dir);
+    free(db->wal_dir);
+    free(db);
+}
+
+int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **out,
+               nk_errbuf *eb)
+{
+    nk_db_options defaults;
+    if (o == NULL) {
+        nk_db_options_default(&defaults);
+        o = &defaults;
+    }
+    nk_db *db = calloc(1, sizeof(*db));
+    if (db == NULL) {
+        return NK_ENOMEM;
+    }
+    db->rt = rt;
+    db->o = *o;
+    db->dir = dup_path(workdir, NULL);
+    db->wal_dir = dup_path(workdir, "wal");
+    if (db->dir == NULL || db->wal_dir == NULL) {
+        db_free(db);
+        return NK_ENOMEM;
+    }
+    nk_rt_rand_stream(rt, "engine.memtable", &db->rand);
+
+    int rc = ensure_dir(rt, db->dir, o->create_if_missing, eb);
+    if (rc == NK_OK) {
+        rc = nk_mode_read(rt, db->dir, &db->mode, eb);
+    }
+    if (rc == NK_OK) {
+        rc = nk_mode_check(&db->mode, o->allowed_modes, db->dir, eb);
+    }
+    if (rc == NK_OK) {
+        rc = nk_rt_dir_lock(rt, db->dir, &db->lock);
+        if (rc == NK_EBUSY) {
+            nk_errbuf_set(eb, "workdir %s is in use by another process (its LOCK is held)",
+                          db->dir);
+        } else if (rc != NK_OK) {
+            nk_errbuf_set(eb, "cannot lock workdir %s: %s", db->dir, nk_strerror(rc));
+        }
+    }
+    if (rc == NK_OK) {
+        rc = nk_cache_new(o->block_cache_bytes, &db->cache);
+    }
+    /* manifest: the last durable version */
+    if (rc == NK_OK) {
+        rc = nk_db_load_manifest(db, eb);
+    }
+    if (rc == NK_OK) {
+        rc = ensure_dir(rt, db->wal_dir, true, eb);
+    }
+    if (rc == NK_OK) {
+        db->mem = calloc(1, sizeof(nk_memref));
+        rc = db->mem ? nk_memtable_new(&db->rand, nk_db_arena_block(db), &db->mem->m) : NK_ENOMEM;
+        if (db->mem != NULL) {
+            db->mem->refs = 1;
+        }
+    }
+    if (rc == NK_OK) {
+        nk_wal_options wo;
+        nk_wal_options_default(&wo);
+        wo.segment_size = o->wal_segment_bytes;
+        wo.replay_from = db->replay_from;
+        replay_ctx rctx = {db, eb, 0, 0};
+        rc = nk_wal_open(rt, db->wal_dir, &wo, replay_one, &rctx, &db->wal, eb);
+        if (rc == NK_OK) {
+            const nk_wal_recovery *ri = nk_wal_recovery_info(db->wal);
+            nk_log(rt, NK_LOG_INFO,
+                   "engine: opened %s: %zu tables, last seq %" PRIu64 ", WAL replayed %" PRIu64
+                   " records%s",
+                   db->dir, db->table_count_at_open, db->last_seq, rctx.replayed,
+                   ri->torn ? " (torn tail cut)" : "");
+        }
+    }
+    if (rc != NK_OK) {
+        if (db->wal != NULL) {
+            nk_wal_abandon(db->wal);
+        }
+        nk_db_close_manifest(db);
+        db_free(db);
+        return rc;
+    }
+    db->st.last_seq = db->last_seq;
+    remove_orphans(db);
+    nk_db_maybe_schedule(db);
+    *out = db;
+    return NK_OK;
+}
+
+/* ----------------------------------------------------------------- close --- */
+
+void nk_db_finish_close(nk_db *db)
+{
+    if (db->job != NULL || db->sync_running) {
+        return; /* called again when they finish */
+    }
+    nk_errbuf eb;
+    int rc = nk_wal_close(db->wal, &eb);
+    if (rc != NK_OK) {
+        nk_log(db->rt, NK_LOG_ERROR, "engine: closing the WAL: %s", eb.msg);
+    }
+    db->wal = NULL;
+    nk_db_close_manifest(db);
+    nk_db_done_fn done = db->close_done;
+    void *arg = db->close_arg;
+    if (db->stall_timer != 0) {
+        nk_rt_timer_cancel(db->rt, db->stall_timer);
+    }
+    db_free(db);
+    if (done != NULL) {
+        done(arg, rc);
+    }
+}
+
+void nk_db_close(nk_db *db, nk_db_done_fn done, void *arg)
+{
+    db->closing = true;
+    db->close_done = done;
+    db->close_arg = arg;
+    /* Writes still queued behind a stall will not run. */
+    while (db->pend_head != NULL) {
+        db_pending *p = db->pend_head;
+        db->pend_head = p->next;
+        p->done(p->arg, NK_ESTOPPED);
+        nk_batch_free(&p->batch);
+        free(p);
+    }
+    db->pend_tail = NULL;
+    nk_db_finish_close(db);
+}
+
+void nk_db_abandon(nk_db *db)
+{
+    if (db == NULL) {
+        return;
+    }
+    nk_db_abandon_job(db);
+    nk_db_drop_idle_waiters(db);
+    while (db->pend_head != NULL) {
+        db_pending *p = db->pend_head;
+        db->pend_head = p->next;
+        nk_batch_free(&p->batch);
+        free(p);
+    }
+    if (db->wal != NULL) {
+        nk_wal_abandon(db->wal);
+        db->wal = NULL;
+    }
+    nk_db_close_manifest(db);
+    db_free(db);
+}
+
+/* ----------------------------------------------------------------- stats --- */
+
+void nk_db_get_stats(const nk_db *db, nk_db_stats *s)
+{
+    *s = db->st;
+    s->last_seq = db->last_seq;
+    s->durable_lsn = nk_wal_durable_lsn(db->wal);
+    for (int l = 0; l < NK_LEVELS; l++) {
+        s->files[l] = db->current->count[l];
+        s->level_bytes[l] = nk_version_level_bytes(db->current, l);
+    }
+    s->memtable_bytes = nk_memtable_usage(db->mem->m);
+    for (size_t i = 0; i < db->nimm; i++) {
+        s->memtable_bytes += nk_memtable_usage(db->imm[i]->m);
+    }
+    s->immutables = (unsigned)db->nimm;
+    nk_cache_stats cs = nk_cache_get_stats(db->cache);
+    s->cache_bytes = cs.usage;
+    s->cache_hits = cs.hits;
+    s->cache_misses = cs.misses;
+    s->background_error = db->bg_error;
+}

@@ -1,0 +1,307 @@
+/*
+ * db_write.c - the write path: sequence numbers, WAL, memtable, group
+ * commit, and stalls.
+ *
+ * A write is applied in one go on the loop thread: stamp consecutive
+ * sequence numbers into the batch, append it to the WAL as one record (page
+ * cache), insert its entries into the memtable, advance last_seq. A sync
+ * write then waits for the WAL's durable lsn to pass its record; one WAL
+ * sync job runs at a time and, when it finishes, covers every record
+ * appended before it started, so N concurrent sync writes cost one fsync
+ * each round (group commit).
+ *
+ * Stalls keep memory and L0 bounded under sustained writes:
+ *   - stop: when max_immutable memtables wait for flush, or L0 has l0_stop
+ *     files, new writes queue (in order) until background work catches up;
+ *   - slowdown: at l0_slowdown L0 files, queued writes are released a few
+ *     at a time per millisecond, giving compaction room to catch up before a
+ *     hard stop is needed.
+ * A write that finds older writes queued queues too, so order is preserved.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nokv/engine/db_impl.h"
+
+#define SLOWDOWN_TICK_NS (1 * NK_NSEC_PER_MSEC)
+#define SLOWDOWN_BATCHES_PER_TICK 8
+
+typedef struct apply_ctx {
+    nk_memtable *m;
+    int rc;
+} apply_ctx;
+
+static int apply_one(void *arg, uint64_t seq, nk_ktype type, nk_slice key, nk_slice value)
+{
+    apply_ctx *a = arg;
+    return nk_memtable_add(a->m, seq, type, key.data, key.len, value.data, value.len);
+}
+
+int nk_db_apply_batch(nk_memtable *m, const uint8_t *data, size_t len, nk_errbuf *eb)
+{
+    apply_ctx a = {m, NK_OK};
+    return nk_batch_iterate(data, len, apply_one, &a, eb);
+}
+
+void nk_db_fail_waiters(nk_db *db, int status)
+{
+    db_waiter *w = db->waiters;
+    size_t n = db->nwaiters;
+    db->waiters = NULL;
+    db->nwaiters = 0;
+    db->cap_waiters = 0;
+    for (size_t i = 0; i < n; i++) {
+        w[i].done(w[i].arg, status);
+    }
+    free(w);
+    while (db->pend_head != NULL) {
+        db_pending *p = db->pend_head;
+        db->pend_head = p->next;
+        p->done(p->arg, status);
+        nk_batch_free(&p->batch);
+        free(p);
+    }
+    db->pend_tail = NULL;
+}
+
+static void sync_start(nk_db *db);
+
+/* The WAL reports how far it is durable: release the writes it covers. */
+static void sync_done(void *arg, int status, uint64_t durable_lsn)
+{
+    nk_db *db = arg;
+    db->sync_running = false;
+    db->st.syncs++;
+    if (status != NK_OK) {
+        nk_errbuf eb;
+        nk_errbuf_set(&eb, "WAL sync failed: %s (the state of unsynced writes is unknown)",
+                      nk_strerror(status));
+        nk_db_set_bg_error(db, status, &eb);
+        return;
+    }
+    db->st.durable_lsn = durable_lsn;
+    size_t done = 0;
+    while (done < db->nwaiters && db->waiters[done].lsn <= durable_lsn) {
+        done++;
+    }
+    /* Copy out first: a done callback may write again and grow the queue. */
+    db_waiter *ready = NULL;
+    if (done > 0) {
+        ready = malloc(done * sizeof(*ready));
+        if (ready == NULL) {
+            nk_db_set_bg_error(db, NK_ENOMEM, NULL);
+            return;
+        }
+        memcpy(ready, db->waiters, done * sizeof(*ready));
+        memmove(db->waiters, db->waiters + done, (db->nwaiters - done) * sizeof(*ready));
+        db->nwaiters -= done;
+    }
+    if (db->nwaiters > 0) {
+        sync_start(db);
+    }
+    for (size_t i = 0; i < done; i++) {
+        ready[i].done(ready[i].arg, NK_OK);
+    }
+    free(ready);
+    if (db->closing && db->job == NULL && !db->sync_running) {
+        nk_db_finish_close(db);
+    }
+}
+
+static void sync_start(nk_db *db)
+{
+    if (db->sync_running || db->bg_error != NK_OK) {
+        return;
+    }
+    int rc = nk_wal_sync_start(db->wal, sync_done, db);
+    if (rc != NK_OK) {
+        nk_errbuf eb;
+        nk_errbuf_set(&eb, "cannot start a WAL sync: %s", nk_strerror(rc));
+        nk_db_set_bg_error(db, rc, &eb);
+        return;
+    }
+    db->sync_running = true;
+}
+
+static int add_waiter(nk_db *db, uint64_t lsn, nk_db_done_fn done, void *arg)
+{
+    if (db->nwaiters == db->cap_waiters) {
+        size_t cap = db->cap_waiters ? db->cap_waiters * 2 : 64;
+        db_waiter *nw = realloc(db->waiters, cap * sizeof(*nw));
+        if (nw == NULL) {
+            return NK_ENOMEM;
+        }
+        db->waiters = nw;
+        db->cap_waiters = cap;
+    }
+    db->waiters[db->nwaiters++] = (db_waiter){lsn, done, arg};
+    return NK_OK;
+}
+
+/* Apply one batch now. Errors here are fatal for the db: the WAL may hold a
+ * record the memtable does not, so later writes must not pretend otherwise. */
+static void apply_now(nk_db *db, nk_batch *b, bool sync, nk_db_done_fn done, void *arg)
+{
+    uint64_t seq = db->last_seq + 1;
+    nk_batch_set_seq(b, seq);
+    nk_slice data = nk_batch_data(b);
+    uint64_t lsn = 0;
+    int rc = nk_wal_append(db->wal, data.data, data.len, &lsn);
+    if (rc != NK_OK) {
+        nk_errbuf eb;
+        nk_errbuf_set(&eb, "WAL append failed: %s", nk_strerror(rc));
+        nk_db_set_bg_error(db, rc, &eb);
+        done(arg, rc);
+        return;
+    }
+    nk_errbuf eb;
+    rc = nk_db_apply_batch(db->mem->m, data.data, data.len, &eb);
+    if (rc != NK_OK) {
+        nk_errbuf_wrap(&eb, "memtable insert failed");
+        nk_db_set_bg_error(db, rc, &eb);
+        done(arg, rc);
+        return;
+    }
+    db->mem->last_lsn = lsn;
+    db->last_seq += nk_batch_count(b);
+    db->st.last_seq = db->last_seq;
+    db->st.writes += nk_batch_count(b);
+    db->st.write_bytes += data.len;
+
+    if (nk_memtable_usage(db->mem->m) >= db->o.memtable_bytes) {
+        if (nk_db_rotate_memtable(db) != NK_OK) {
+            nk_db_set_bg_error(db, NK_ENOMEM, NULL);
+        } else {
+            nk_db_maybe_schedule(db);
+        }
+    }
+    if (!sync) {
+        done(arg, NK_OK);
+        return;
+    }
+    if (nk_wal_durable_lsn(db->wal) >= lsn) {
+        done(arg, NK_OK);
+        return;
+    }
+    rc = add_waiter(db, lsn, done, arg);
+    if (rc != NK_OK) {
+        done(arg, rc);
+        return;
+    }
+    sync_start(db);
+}
+
+typedef enum stall { STALL_NONE, STALL_SLOW, STALL_STOP } stall;
+
+static stall stall_state(const nk_db *db)
+{
+    unsigned l0 = (unsigned)db->current->count[0];
+    if (db->nimm >= db->o.max_immutable || l0 >= db->o.l0_stop) {
+        return STALL_STOP;
+    }
+    if (l0 >= db->o.l0_slowdown) {
+        return STALL_SLOW;
+    }
+    return STALL_NONE;
+}
+
+static void stall_tick(void *arg)
+{
+    nk_db *db = arg;
+    db->stall_timer = 0;
+    nk_db_process_pending(db);
+}
+
+/* Release queued writes as far as the stall state allows. */
+void nk_db_process_pending(nk_db *db)
+{
+    unsigned released = 0;
+    while (db->pend_head != NULL && db->bg_error == NK_OK) {
+        stall s = stall_state(db);
+        if (s == STALL_STOP) {
+            db->st.stalls_stop++;
+            nk_db_maybe_schedule(db);
+            return; /* a job's done calls us again */
+        }
+        if (s == STALL_SLOW && released >= SLOWDOWN_BATCHES_PER_TICK) {
+            if (db->stall_timer == 0) {
+                db->st.stalls_slowdown++;
+                db->stall_timer = nk_rt_timer_start(db->rt, SLOWDOWN_TICK_NS, stall_tick, db);
+            }
+            return;
+        }
+        db_pending *p = db->pend_head;
+        db->pend_head = p->next;
+        if (db->pend_head == NULL) {
+            db->pend_tail = NULL;
+        }
+        apply_now(db, &p->batch, p->sync, p->done, p->arg);
+        nk_batch_free(&p->batch);
+        free(p);
+        released++;
+    }
+}
+
+int nk_db_write(nk_db *db, const nk_batch *b, bool sync, nk_db_done_fn done, void *arg)
+{
+    if (db->closing) {
+        return NK_ESTOPPED;
+    }
+    if (db->bg_error != NK_OK) {
+        return db->bg_error;
+    }
+    if (b == NULL || nk_batch_count(b) == 0) {
+        return NK_EINVAL;
+    }
+    if (db->last_seq + nk_batch_count(b) > NK_SEQ_MAX) {
+        return NK_ERANGE;
+    }
+    db_pending *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        return NK_ENOMEM;
+    }
+    nk_slice data = nk_batch_data(b);
+    if (nk_buf_assign(&p->batch.rep, data.data, data.len) != NK_OK) {
+        free(p);
+        return NK_ENOMEM;
+    }
+    p->batch.count = b->count;
+    p->batch.bytes_keys_values = b->bytes_keys_values;
+    p->sync = sync;
+    p->done = done;
+    p->arg = arg;
+    if (db->pend_head == NULL && stall_state(db) == STALL_NONE) {
+        apply_now(db, &p->batch, sync, done, arg);
+        nk_batch_free(&p->batch);
+        free(p);
+        return NK_OK;
+    }
+    if (db->pend_tail != NULL) {
+        db->pend_tail->next = p;
+    } else {
+        db->pend_head = p;
+    }
+    db->pend_tail = p;
+    nk_db_process_pending(db);
+    return NK_OK;
+}
+
+int nk_db_sync(nk_db *db, nk_db_done_fn done, void *arg)
+{
+    if (db->closing) {
+        return NK_ESTOPPED;
+    }
+    if (db->bg_error != NK_OK) {
+        return db->bg_error;
+    }
+    uint64_t lsn = nk_wal_last_lsn(db->wal);
+    if (nk_wal_durable_lsn(db->wal) >= lsn) {
+        done(arg, NK_OK);
+        return NK_OK;
+    }
+    int rc = add_waiter(db, lsn, done, arg);
+    if (rc == NK_OK) {
+        sync_start(db);
+    }
+    return rc;
+}

@@ -1,0 +1,128 @@
+/* standalone.c - engine + RESP server lifecycle (see standalone.h). */
+#include "nokv/server/standalone.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct nk_standalone {
+    nk_rt *rt;
+    nk_db *db;
+    nk_db_backend *backend;
+    nk_resp_server *server;
+    bool stopping;
+    bool stopped;
+    int exit_status;
+    char addr[64];
+};
+
+static void start_failed_closed(void *arg, int status)
+{
+    (void)status;
+    *(bool *)arg = true;
+}
+
+int nk_standalone_start(nk_rt *rt, const nk_standalone_config *cfg, nk_standalone **out,
+                        nk_errbuf *eb)
+{
+    nk_standalone *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NK_ENOMEM;
+    }
+    s->rt = rt;
+    int rc = nk_db_open(rt, cfg->workdir, &cfg->db, &s->db, eb);
+    if (rc == NK_OK) {
+        rc = nk_db_backend_new(rt, s->db, cfg->sync, cfg->group_interval_ns, &s->backend);
+    }
+    if (rc == NK_OK) {
+        nk_resp_server_options so;
+        memset(&so, 0, sizeof(so));
+        so.db.sync_policy = nk_sync_policy_name(cfg->sync);
+        so.db.version = cfg->version;
+        rc = nk_resp_server_start(rt, cfg->addr, nk_db_backend_kv(s->backend), &so, &s->server);
+        if (rc != NK_OK) {
+            nk_errbuf_set(eb, "cannot listen on %s: %s (is another server using the port?)",
+                          cfg->addr, nk_strerror(rc));
+        }
+    }
+    if (rc != NK_OK) {
+        nk_db_backend_free(s->backend);
+        if (s->db != NULL) {
+            /* Close is asynchronous: it completes at once unless open
+             * started a recovery flush. Outside a running loop (the real
+             * runtime) pump until it is done; a simulated node is driven by
+             * the scheduler instead (run_once says NK_ENOTSUP). */
+            bool closed = false;
+            nk_db_close(s->db, start_failed_closed, &closed);
+            for (int i = 0; i < 600000 && !closed; i++) {
+                if (nk_rt_run_once(rt, 100 * NK_NSEC_PER_MSEC) == NK_ENOTSUP) {
+                    break;
+                }
+            }
+        }
+        free(s);
+        return rc;
+    }
+    nk_resp_server_addr(s->server, s->addr, sizeof(s->addr));
+    nk_log(rt, NK_LOG_INFO, "standalone server on %s, workdir %s, sync=%s", s->addr,
+           cfg->workdir, nk_sync_policy_name(cfg->sync));
+    *out = s;
+    return NK_OK;
+}
+
+int nk_standalone_addr(nk_standalone *s, char *buf, size_t len)
+{
+    return nk_resp_server_addr(s->server, buf, len);
+}
+
+static void db_closed(void *arg, int status)
+{
+    nk_standalone *s = arg;
+    s->db = NULL;
+    s->stopped = true;
+    if (status != NK_OK && s->exit_status == NK_OK) {
+        s->exit_status = status;
+    }
+    nk_log(s->rt, status == NK_OK ? NK_LOG_INFO : NK_LOG_ERROR, "engine closed: %s",
+           nk_strerror(status));
+    nk_rt_stop(s->rt);
+}
+
+void nk_standalone_shutdown(nk_standalone *s)
+{
+    if (s->stopping) {
+        return;
+    }
+    s->stopping = true;
+    nk_log(s->rt, NK_LOG_INFO, "shutting down: closing connections, syncing the engine");
+    nk_resp_server_stop(s->server);
+    nk_resp_server_free(s->server);
+    s->server = NULL;
+    nk_db_backend_free(s->backend);
+    s->backend = NULL;
+    nk_db_close(s->db, db_closed, s);
+}
+
+int nk_standalone_exit_status(const nk_standalone *s)
+{
+    return s->stopped ? s->exit_status : NK_EAGAIN;
+}
+
+void nk_standalone_free(nk_standalone *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    if (s->server != NULL) {
+        nk_resp_server_free(s->server);
+    }
+    nk_db_backend_free(s->backend);
+    if (s->db != NULL) {
+        nk_db_abandon(s->db); /* the loop is gone: nothing can finish a close */
+    }
+    free(s);
+}
+
+void nk_standalone_abandon(nk_standalone *s)
+{
+    nk_standalone_free(s);
+}
