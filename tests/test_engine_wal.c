@@ -4,8 +4,9 @@
  *   - round trip across many segment rotations;
  *   - group commit: N appends, one sync job; requests made while a job runs
  *     share the next job;
- *   - crash sweeps (300 seeds, 3 power losses each, chaos crash policy,
- *     crashes also at the WAL's failpoints): every lsn reported durable is
+ *   - crash sweeps (300 seeds, 3 power losses or process kills each, chaos
+ *     crash policy, crashes also at the WAL's failpoints): every lsn reported
+ *     durable (or replayed by an earlier recovery) is
  *     replayed with its exact payload, replay never fails on a pure crash;
  *   - planted corruption in a synced record / header in the middle, and in
  *     the last record after a clean close: NK_ECORRUPT naming file + offset;
@@ -690,7 +691,13 @@ static void sweep_seed(uint64_t seed)
         assert_true(nk_sim_node_up(s, 1));
         uint64_t until = nk_sim_now(s) + nk_rand_between(&r, 1, 60) * NK_NSEC_PER_MSEC;
         nk_sim_run_until(s, until);
-        nk_sim_node_crash(s, 1); /* no-op if a failpoint already crashed it */
+        /* Mostly power loss; sometimes a process kill, where the page cache
+         * (unsynced records) survives and recovery must make it durable. */
+        if (nk_rand_chance(&r, 1, 4)) {
+            nk_sim_node_kill(s, 1);
+        } else {
+            nk_sim_node_crash(s, 1); /* no-op if a failpoint already crashed it */
+        }
     }
     for (int tries = 0; !nk_sim_node_up(s, 1) && tries < 5; tries++) {
         nk_sim_node_start(s, 1);
