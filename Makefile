@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 WORKDIR ?= ./data
 ADDR ?= 127.0.0.1:6380
 
-.PHONY: all setup build run sim-demo test test-fast asan lint sweep clean
+.PHONY: all setup build run sim-demo test test-fast asan lint clean
 
 all: build
 
@@ -17,8 +17,9 @@ $(BUILD)/CMakeCache.txt:
 build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
-# The main job. Until `nokv serve` lands this runs the simulator demo scenario.
-run: setup build
+# The main job: the standalone server (builds only what it needs).
+run: setup $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target nokv_cli
 	./tools/run-main.sh $(BUILD) $(WORKDIR) $(ADDR)
 
 sim-demo: build

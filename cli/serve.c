@@ -140,9 +140,17 @@ int nk_cli_serve(int argc, char **argv)
     nk_rt_set_shutdown_handler(rt, on_shutdown, s);
     err = nk_rt_real_run(rt);
     int status = nk_standalone_exit_status(s);
+    if (status == NK_EAGAIN) {
+        /* The loop ended without a completed shutdown (an epoll failure):
+         * a worker may still be inside a WAL sync, so freeing the engine now
+         * could race it. Exit and let recovery treat it as a crash. */
+        fprintf(stderr, "nokv serve: event loop failed (%s); exiting without cleanup\n",
+                nk_strerror(err));
+        return 1;
+    }
     nk_standalone_free(s);
     nk_rt_real_free(rt);
-    if (err != NK_OK || (status != NK_OK && status != NK_EAGAIN)) {
+    if (err != NK_OK || status != NK_OK) {
         fprintf(stderr, "nokv serve: stopped with an error: %s\n",
                 nk_strerror(err != NK_OK ? err : status));
         return 1;

@@ -12,6 +12,7 @@ PACKAGES=(
   libjemalloc-dev                    # allocator of the binaries
   libjansson-dev                     # JSON (MODE.json, checkpoints, --json output)
   clang                              # fuzz targets (libFuzzer) and ASan builds
+  redis-tools                        # redis-cli for the serve integration test
 )
 
 missing=()
