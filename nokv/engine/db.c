@@ -295,7 +295,7 @@ int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **o
 
 void nk_db_finish_close(nk_db *db)
 {
-    if (db->job != NULL || db->sync_running) {
+    if (db->in_close_call || db->job != NULL || db->sync_running || db->region_ops != NULL) {
         return; /* called again when they finish */
     }
     nk_errbuf eb;
@@ -330,6 +330,10 @@ void nk_db_close(nk_db *db, nk_db_done_fn done, void *arg)
         free(p);
     }
     db->pend_tail = NULL;
+    /* Callbacks fired from here must not free the db under our feet. */
+    db->in_close_call = true;
+    nk_db_maybe_schedule(db); /* fails flush waiters; starts nothing new */
+    db->in_close_call = false;
     nk_db_finish_close(db);
 }
 
@@ -339,6 +343,7 @@ void nk_db_abandon(nk_db *db)
         return;
     }
     nk_db_abandon_job(db);
+    nk_db_abandon_region_ops(db);
     nk_db_drop_idle_waiters(db);
     while (db->pend_head != NULL) {
         db_pending *p = db->pend_head;

@@ -158,6 +158,11 @@ typedef struct nk_db_stats {
 
 void nk_db_get_stats(const nk_db *db, nk_db_stats *s);
 
+/* Flush every write applied so far into tables (not later ones: bounded even
+ * under sustained writes); done(arg, status) once they are. Returns NK_OK
+ * (done will be called, possibly at once) or an error. */
+int nk_db_flush(nk_db *db, nk_db_done_fn done, void *arg);
+
 /* Run flush of the current memtable and compactions until nothing is due;
  * done(arg, status) when idle (used by tests, benchmarks and close). */
 void nk_db_wait_idle(nk_db *db, bool flush_memtable, nk_db_done_fn done, void *arg);

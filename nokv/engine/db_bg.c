@@ -34,6 +34,7 @@ typedef enum job_kind {
     JOB_FLUSH = 1,
     JOB_COMPACT,
     JOB_MOVE,
+    JOB_EXCLUSIVE, /* another module's job that needs the manifest (ingest) */
 } job_kind;
 
 typedef struct job_input {
@@ -78,6 +79,12 @@ typedef struct db_job {
     uint64_t end_number;
     uint64_t next_file_for_edit;
     uint64_t last_seq_for_edit;
+
+    /* JOB_EXCLUSIVE */
+    nk_job_fn ext_work;
+    nk_job_fn ext_done;
+    nk_job_fn ext_abandon;
+    void *ext_arg;
 
     job_output *outs;
     size_t nouts;
@@ -523,6 +530,14 @@ static void job_done(void *arg)
     db_job *j = arg;
     nk_db *db = j->db;
     db->job = NULL;
+    if (j->kind == JOB_EXCLUSIVE) {
+        j->ext_done(j->ext_arg);
+        job_free(j);
+        nk_db_process_pending(db);
+        nk_db_maybe_schedule(db);
+        finish_close_if_idle(db);
+        return;
+    }
     if (j->rc != NK_OK) {
         clear_compacting(db, j);
         nk_errbuf eb = j->eb;
@@ -815,6 +830,13 @@ void nk_db_drop_idle_waiters(nk_db *db)
         free(w);
         w = next;
     }
+    db_flush_waiter *f = db->flushers;
+    db->flushers = NULL;
+    while (f != NULL) {
+        db_flush_waiter *next = f->next;
+        free(f);
+        f = next;
+    }
 }
 
 static void notify_idle(nk_db *db)
@@ -829,24 +851,84 @@ static void notify_idle(nk_db *db)
     }
 }
 
+/* Complete flush waiters whose writes are all in tables now. */
+static void notify_flushers(nk_db *db, int status)
+{
+    db_flush_waiter **p = &db->flushers;
+    db_flush_waiter *ready = NULL;
+    while (*p != NULL) {
+        db_flush_waiter *w = *p;
+        if (status != NK_OK || w->upto <= db->persisted_seq) {
+            *p = w->next;
+            w->next = ready;
+            ready = w;
+        } else {
+            p = &w->next;
+        }
+    }
+    while (ready != NULL) {
+        db_flush_waiter *w = ready;
+        ready = w->next;
+        w->done(w->arg, status);
+        free(w);
+    }
+}
+
+static bool flush_wanted(const nk_db *db)
+{
+    for (db_flush_waiter *w = db->flushers; w != NULL; w = w->next) {
+        if (w->upto > db->persisted_seq) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int nk_db_flush(nk_db *db, nk_db_done_fn done, void *arg)
+{
+    if (db->closing) {
+        return NK_ESTOPPED;
+    }
+    if (db->bg_error != NK_OK) {
+        return db->bg_error;
+    }
+    db_flush_waiter *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        return NK_ENOMEM;
+    }
+    w->upto = db->last_seq;
+    w->done = done;
+    w->arg = arg;
+    w->next = db->flushers;
+    db->flushers = w;
+    notify_flushers(db, NK_OK); /* maybe already true */
+    nk_db_maybe_schedule(db);
+    return NK_OK;
+}
+
 void nk_db_maybe_schedule(nk_db *db)
 {
     if (db->job != NULL) {
         return;
     }
     if (db->closing) {
-        /* The WAL holds everything not yet in a table: close needs no flush. */
+        /* The WAL holds everything not yet in a table: close needs no flush.
+         * Whoever waited for one is told the db is going away. */
+        notify_flushers(db, NK_ESTOPPED);
         notify_idle(db);
         return;
     }
     if (db->bg_error != NK_OK) {
+        notify_flushers(db, db->bg_error);
         notify_idle(db);
         return;
     }
+    notify_flushers(db, NK_OK);
     bool want_flush = false;
     for (db_idle_waiter *w = db->idle; w != NULL; w = w->next) {
         want_flush = want_flush || w->flush_memtable;
     }
+    want_flush = want_flush || flush_wanted(db);
     if (want_flush && nk_memtable_count(db->mem->m) > 0 && db->nimm == 0) {
         if (nk_db_rotate_memtable(db) != NK_OK) {
             nk_db_set_bg_error(db, NK_ENOMEM, NULL);
@@ -900,5 +982,40 @@ void nk_db_abandon_job(nk_db *db)
     if (j->kind == JOB_FLUSH) {
         nk_memref_unref(j->imm);
     }
+    if (j->kind == JOB_EXCLUSIVE && j->ext_abandon != NULL) {
+        j->ext_abandon(j->ext_arg);
+    }
     job_free(j);
+}
+
+static void exclusive_work(void *arg)
+{
+    db_job *j = arg;
+    j->ext_work(j->ext_arg);
+}
+
+/* Run work/done in the background-job slot: no flush or compaction runs
+ * meanwhile, so `work` may append to the manifest. Call only when the slot
+ * is free (from a nk_db_wait_idle completion). */
+int nk_db_run_exclusive(nk_db *db, const char *name, nk_job_fn work, nk_job_fn done,
+                        nk_job_fn abandon, void *arg)
+{
+    if (db->job != NULL) {
+        return NK_EBUSY;
+    }
+    db_job *j = job_new(db, JOB_EXCLUSIVE);
+    if (j == NULL) {
+        return NK_ENOMEM;
+    }
+    j->ext_work = work;
+    j->ext_done = done;
+    j->ext_abandon = abandon;
+    j->ext_arg = arg;
+    int rc = nk_rt_job_submit(db->rt, name, exclusive_work, job_done, j);
+    if (rc != NK_OK) {
+        job_free(j);
+        return rc;
+    }
+    db->job = j;
+    return NK_OK;
 }

@@ -42,6 +42,13 @@ typedef struct db_snapshot {
     uint32_t count;
 } db_snapshot;
 
+typedef struct db_flush_waiter {
+    struct db_flush_waiter *next;
+    uint64_t upto; /* done when persisted_seq >= upto */
+    nk_db_done_fn done;
+    void *arg;
+} db_flush_waiter;
+
 typedef struct db_idle_waiter {
     struct db_idle_waiter *next;
     bool flush_memtable;
@@ -86,10 +93,15 @@ struct nk_db {
 
     struct db_job *job; /* the one running background job, or NULL */
     db_idle_waiter *idle;
+    db_flush_waiter *flushers;
 
     nk_buf compact_ptr[NK_LEVELS]; /* user key where the next L>=1 pick starts */
 
+    bool holding_writes;  /* an ingest is in progress: writes queue */
+    struct region_op *region_ops; /* exports/ingests in flight */
+
     bool closing;
+    bool in_close_call; /* inside nk_db_close: completion must not free */
     nk_db_done_fn close_done;
     void *close_arg;
 
@@ -155,6 +167,11 @@ void nk_db_maybe_schedule(nk_db *db);
 void nk_db_set_bg_error(nk_db *db, int rc, const nk_errbuf *eb);
 int nk_db_rotate_memtable(nk_db *db);
 void nk_db_abandon_job(nk_db *db);
+int nk_db_run_exclusive(nk_db *db, const char *name, nk_job_fn work, nk_job_fn done,
+                        nk_job_fn abandon, void *arg);
+
+/* region.c */
+void nk_db_abandon_region_ops(nk_db *db);
 void nk_db_drop_idle_waiters(nk_db *db);
 
 #endif /* NK_ENGINE_DB_IMPL_H */

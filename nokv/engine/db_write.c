@@ -196,7 +196,7 @@ typedef enum stall { STALL_NONE, STALL_SLOW, STALL_STOP } stall;
 static stall stall_state(const nk_db *db)
 {
     unsigned l0 = (unsigned)db->current->count[0];
-    if (db->nimm >= db->o.max_immutable || l0 >= db->o.l0_stop) {
+    if (db->holding_writes || db->nimm >= db->o.max_immutable || l0 >= db->o.l0_stop) {
         return STALL_STOP;
     }
     if (l0 >= db->o.l0_slowdown) {
