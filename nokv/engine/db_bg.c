@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nokv/engine/compaction_pick.h"
 #include "nokv/engine/db_impl.h"
 #include "nokv/engine/iter.h"
 
@@ -619,40 +620,6 @@ static bool submit(nk_db *db, db_job *j, nk_job_fn work)
     return true;
 }
 
-static uint64_t level_target(const nk_db *db, int level)
-{
-    uint64_t t = db->o.level1_bytes;
-    for (int l = 1; l < level; l++) {
-        t *= db->o.level_multiplier;
-    }
-    return t;
-}
-
-/* Scores are compared as fractions (num/den) to stay in integers. */
-static int pick_level(const nk_db *db)
-{
-    const nk_version *v = db->current;
-    int best = -1;
-    uint64_t best_num = 1, best_den = 1; /* need score >= 1 */
-    uint64_t num = v->count[0], den = db->o.l0_compaction_trigger;
-    if (num * best_den >= best_num * den) {
-        best = 0;
-        best_num = num;
-        best_den = den;
-    }
-    for (int l = 1; l < NK_LEVELS - 1; l++) {
-        num = nk_version_level_bytes(v, l);
-        den = level_target(db, l);
-        /* strictly greater than the best so far (ties keep the lower level) */
-        if (num * best_den > best_num * den || (best < 0 && num >= den)) {
-            best = l;
-            best_num = num;
-            best_den = den;
-        }
-    }
-    return best;
-}
-
 static void user_range(nk_table_meta **fs, size_t n, nk_buf *lo, nk_buf *hi)
 {
     for (size_t i = 0; i < n; i++) {
@@ -669,7 +636,7 @@ static void user_range(nk_table_meta **fs, size_t n, nk_buf *lo, nk_buf *hi)
 
 static bool try_compaction(nk_db *db)
 {
-    int level = pick_level(db);
+    int level = nk_pick_compaction_level(db->current, &db->o);
     if (level < 0) {
         return false;
     }
@@ -686,17 +653,8 @@ static bool try_compaction(nk_db *db)
         }
     } else {
         /* round robin: the first file after the last compacted key */
-        size_t pick = 0;
-        nk_buf *ptr = &db->compact_ptr[level];
-        for (size_t i = 0; i < v->count[level] && ptr->len > 0; i++) {
-            nk_slice l = nk_ikey_user(v->files[level][i]->largest.data,
-                                      v->files[level][i]->largest.len);
-            if (nk_bytes_cmp(l.data, l.len, ptr->data, ptr->len) > 0) {
-                pick = i;
-                break;
-            }
-            pick = (i + 1) % v->count[level];
-        }
+        size_t pick = nk_pick_file_round_robin(
+            v, level, nk_slice_make(db->compact_ptr[level].data, db->compact_ptr[level].len));
         in = malloc(sizeof(*in));
         if (in == NULL) {
             return false;
