@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "nokv/engine/db_impl.h"
+#include "nokv/util/names.h"
 
 void nk_db_options_default(nk_db_options *o)
 {
@@ -151,14 +152,8 @@ static void remove_orphans(nk_db *db)
         return;
     }
     for (size_t i = 0; i < names.count; i++) {
-        const char *n = names.names[i];
-        size_t len = strlen(n);
-        if (len < 5 || strcmp(n + len - 4, ".sst") != 0) {
-            continue;
-        }
-        char *end = NULL;
-        uint64_t number = strtoull(n, &end, 10);
-        if (end != n + len - 4) {
+        uint64_t number = 0;
+        if (!nk_name_number(names.names[i], strlen(names.names[i]), "", ".sst", &number)) {
             continue;
         }
         bool live = false;

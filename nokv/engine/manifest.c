@@ -1,5 +1,6 @@
 /* manifest.c - version edit log, CURRENT swap, recovery (see manifest.h). */
 #include "nokv/engine/manifest.h"
+#include "nokv/util/names.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -45,23 +46,7 @@ static char *manifest_path(const char *dir, uint64_t number)
 /* "MANIFEST-NNNNNN" -> number. */
 static bool parse_manifest_name(const char *name, size_t len, uint64_t *number)
 {
-    const size_t pre = 9; /* "MANIFEST-" */
-    if (len <= pre || len > pre + 20 || memcmp(name, "MANIFEST-", pre) != 0) {
-        return false;
-    }
-    uint64_t v = 0;
-    for (size_t i = pre; i < len; i++) {
-        if (name[i] < '0' || name[i] > '9') {
-            return false;
-        }
-        unsigned d = (unsigned)(name[i] - '0');
-        if (v > (UINT64_MAX - d) / 10) {
-            return false;
-        }
-        v = v * 10 + d;
-    }
-    *number = v;
-    return true;
+    return nk_name_number(name, len, "MANIFEST-", "", number);
 }
 
 static void fail(nk_manifest *m, int rc)

@@ -1,5 +1,6 @@
 /* wal.c - segmented write-ahead log with group commit (see wal.h). */
 #include "nokv/engine/wal.h"
+#include "nokv/util/names.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -102,23 +103,7 @@ static char *seg_path(const char *dir, uint64_t number)
 /* "NNNNNN.log" -> number; false for anything else. */
 static bool parse_seg_name(const char *name, uint64_t *number)
 {
-    size_t n = strlen(name);
-    if (n < 5 || n > 24 || strcmp(name + n - 4, ".log") != 0) {
-        return false;
-    }
-    uint64_t v = 0;
-    for (size_t i = 0; i < n - 4; i++) {
-        if (name[i] < '0' || name[i] > '9') {
-            return false;
-        }
-        unsigned d = (unsigned)(name[i] - '0');
-        if (v > (UINT64_MAX - d) / 10) {
-            return false;
-        }
-        v = v * 10 + d;
-    }
-    *number = v;
-    return true;
+    return nk_name_number(name, strlen(name), "", ".log", number);
 }
 
 static void fail(nk_wal *w, int rc)
