@@ -15,14 +15,15 @@
 
 #include "nokv/engine/db.h"
 
+struct nokv_batch {
+    nk_batch b;
+};
+
 struct nokv {
     nk_rt *rt;
     nk_db *db;
     unsigned reads_since_pump;
-};
-
-struct nokv_batch {
-    nk_batch b;
+    struct nokv_batch one; /* reused by put/delete: no allocation per call */
 };
 
 struct nokv_iter {
@@ -136,6 +137,7 @@ int nokv_close(nokv *h)
     nk_db_close(h->db, on_done, &w);
     int rc = wait_for(h, &w);
     nk_rt_default_free(h->rt);
+    nk_batch_free(&h->one.b);
     free(h);
     return rc;
 }
@@ -145,8 +147,10 @@ int nokv_write(nokv *h, nokv_batch *b, const nokv_write_options *wopts, char *er
     bool sync = wopts == NULL || wopts->sync;
     waiter w = {false, 0};
     int rc = nk_db_write(h->db, &b->b, sync, on_done, &w);
-    if (rc == NK_OK) {
+    if (rc == NK_OK && !w.done) {
         rc = wait_for(h, &w);
+    } else if (rc == NK_OK) {
+        rc = w.rc;
     }
     if (rc != NK_OK) {
         set_err(errmsg, rc, NULL);
@@ -157,37 +161,25 @@ int nokv_write(nokv *h, nokv_batch *b, const nokv_write_options *wopts, char *er
 int nokv_put(nokv *h, const void *key, size_t klen, const void *val, size_t vlen,
              const nokv_write_options *wopts, char *errmsg)
 {
-    nokv_batch b;
-    memset(&b, 0, sizeof(b));
-    int rc = nk_batch_init(&b.b);
-    if (rc == NK_OK) {
-        rc = nk_batch_put(&b.b, key, klen, val, vlen);
-    }
-    if (rc == NK_OK) {
-        rc = nokv_write(h, &b, wopts, errmsg);
-    } else {
+    nk_batch_clear(&h->one.b);
+    int rc = nk_batch_put(&h->one.b, key, klen, val, vlen);
+    if (rc != NK_OK) {
         set_err(errmsg, rc, NULL);
+        return rc;
     }
-    nk_batch_free(&b.b);
-    return rc;
+    return nokv_write(h, &h->one, wopts, errmsg);
 }
 
 int nokv_delete(nokv *h, const void *key, size_t klen, const nokv_write_options *wopts,
                 char *errmsg)
 {
-    nokv_batch b;
-    memset(&b, 0, sizeof(b));
-    int rc = nk_batch_init(&b.b);
-    if (rc == NK_OK) {
-        rc = nk_batch_delete(&b.b, key, klen);
-    }
-    if (rc == NK_OK) {
-        rc = nokv_write(h, &b, wopts, errmsg);
-    } else {
+    nk_batch_clear(&h->one.b);
+    int rc = nk_batch_delete(&h->one.b, key, klen);
+    if (rc != NK_OK) {
         set_err(errmsg, rc, NULL);
+        return rc;
     }
-    nk_batch_free(&b.b);
-    return rc;
+    return nokv_write(h, &h->one, wopts, errmsg);
 }
 
 /* Reads never wait, but install finished background work now and then. */

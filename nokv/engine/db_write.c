@@ -256,11 +256,23 @@ int nk_db_write(nk_db *db, const nk_batch *b, bool sync, nk_db_done_fn done, voi
     if (db->last_seq + nk_batch_count(b) > NK_SEQ_MAX) {
         return NK_ERANGE;
     }
+    nk_slice data = nk_batch_data(b);
+    if (db->pend_head == NULL && stall_state(db) == STALL_NONE) {
+        /* The common case: apply at once from a reusable copy (the caller's
+         * batch is const, and the sequence number is stamped into it). */
+        nk_batch *scratch = &db->scratch_batch;
+        if (nk_buf_assign(&scratch->rep, data.data, data.len) != NK_OK) {
+            return NK_ENOMEM;
+        }
+        scratch->count = b->count;
+        scratch->bytes_keys_values = b->bytes_keys_values;
+        apply_now(db, scratch, sync, done, arg);
+        return NK_OK;
+    }
     db_pending *p = calloc(1, sizeof(*p));
     if (p == NULL) {
         return NK_ENOMEM;
     }
-    nk_slice data = nk_batch_data(b);
     if (nk_buf_assign(&p->batch.rep, data.data, data.len) != NK_OK) {
         free(p);
         return NK_ENOMEM;
@@ -270,12 +282,6 @@ int nk_db_write(nk_db *db, const nk_batch *b, bool sync, nk_db_done_fn done, voi
     p->sync = sync;
     p->done = done;
     p->arg = arg;
-    if (db->pend_head == NULL && stall_state(db) == STALL_NONE) {
-        apply_now(db, &p->batch, sync, done, arg);
-        nk_batch_free(&p->batch);
-        free(p);
-        return NK_OK;
-    }
     if (db->pend_tail != NULL) {
         db->pend_tail->next = p;
     } else {
