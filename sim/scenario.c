@@ -92,6 +92,9 @@ const nk_sim_workload *nk_sim_workload_find(const char *name)
     if (strcmp(name, "engine") == 0) {
         return &nk_sim_workload_engine;
     }
+    if (strcmp(name, "raft") == 0) {
+        return &nk_sim_workload_raft;
+    }
     return NULL;
 }
 
