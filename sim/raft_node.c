@@ -1138,6 +1138,11 @@ static void maybe_compact(nk_sraft_node *a)
     if (every == 0 || a->failed || a->sm.applied < a->snap.index + every) {
         return;
     }
+    nk_raft_status st;
+    nk_raft_status_get(a->raft, &st);
+    if (st.first_index - 1 > a->sm.applied) {
+        return; /* raft took a leader's snapshot; its Ready installs it next */
+    }
     size_t len = 0;
     uint8_t *payload = sm_serialize(&a->sm, &len);
     if (payload == NULL) {
@@ -1483,8 +1488,8 @@ static int node_start(nk_rt *rt, void *cfgp, void **state)
     c.max_inflight_msgs = 16;
     /* Small batches make followers acknowledge old-term entries one at a
      * time, the only way the commit rule for earlier terms matters. */
-    static const uint64_t batches[] = {1, 256, 4096};
-    c.max_batch_bytes = a->o->batch_bytes ? a->o->batch_bytes : batches[nk_rand_below(&a->rand, 3)];
+    static const uint64_t batches[] = {1, 1, 1, 4096};
+    c.max_batch_bytes = a->o->batch_bytes ? a->o->batch_bytes : batches[nk_rand_below(&a->rand, 4)];
     c.unsafe_commit_prev_term = a->o->bug_commit_prev_term;
     c.snapshot_produce = snapshot_produce;
     c.snapshot_ctx = a;

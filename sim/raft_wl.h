@@ -57,8 +57,9 @@ typedef struct nk_sraft_opts {
     bool nemesis; /* leader-targeted crashes, kills and partitions */
     uint64_t nemesis_min_ns, nemesis_max_ns; /* gap between nemesis actions */
     uint32_t fresh_leader_crash; /* percent of new leaders crashed within ~40ms */
+    uint32_t figure8;            /* percent of nemesis turns that start a figure-8 episode */
     uint32_t commit_crash;       /* percent of leaders crashed right after their term's first commit */
-    uint64_t batch_bytes; /* max_batch_bytes; 0 = seeded per boot (1 B, 256 B, 4 KiB) */
+    uint64_t batch_bytes; /* max_batch_bytes; 0 = seeded per boot: 1 B (3 boots in 4) or 4 KiB */
     uint64_t within_ns; /* liveness bound for client ops after `check mark` */
     bool bug_commit_prev_term;
 } nk_sraft_opts;

@@ -57,7 +57,8 @@ enum wev_kind {
     EV_ATTEMPT_TIMEOUT, /* the client's attempt timer */
     EV_RETRY,           /* the client retries after a short pause */
     EV_NEMESIS,
-    EV_NEMESIS_CRASH, /* the delayed crash of a one-way cut */
+    EV_NEMESIS_CRASH, /* a delayed crash (power loss) */
+    EV_NEMESIS_KILL,  /* a delayed kill (process death) */
     EV_RESTART,
     EV_HEAL_NODE,
     EV_CONF,
@@ -162,6 +163,10 @@ struct nk_sraft_world {
     hist_op *hist;
     size_t n_hist, cap_hist;
 
+    int ep_phase; /* figure-8 episode, see on_new_leader */
+    uint32_t ep_x, ep_y;
+    uint64_t ep_deadline;
+
     bool calm;
     bool marked;
     uint64_t mark_ns;
@@ -170,6 +175,7 @@ struct nk_sraft_world {
 
     uint64_t st_elections, st_done, st_writes, st_reads, st_gave_up, st_installs;
     uint64_t st_recoveries, st_nemesis, st_conf, st_transfers, st_max_term, st_old_term_commits;
+    uint64_t st_episodes;
 };
 
 /* ------------------------------------------------------------- helpers --- */
@@ -326,22 +332,83 @@ static void note_commit(nk_sraft_world *w, uint32_t node, uint64_t i, uint64_t t
 static void at_after(nk_sraft_world *w, uint64_t delay, const char *label, int kind,
                      uint32_t node);
 
-/* A leader that dies moments after its election leaves earlier-term entries
- * half replicated by it and its own term's entries nowhere: the thesis
- * figure 3.7 sequence, which a broken commit rule turns into lost commits. */
-static void fresh_leader(nk_sraft_world *w, uint32_t node)
+/*
+ * Leader deaths at the moments that matter (both variants face the same
+ * schedule; only the observable events "n became leader" and "leader n
+ * advanced its commit index for the first time in its term" drive it):
+ *   - a new leader dying within milliseconds of its election leaves its own
+ *     term's first entry on itself only;
+ *   - a new leader dying right after its first commit leaves that commit
+ *     known to itself only, and its next entries nowhere.
+ * The figure-8 episode chains them (thesis figure 3.7): leader X builds a
+ * private tail behind a one-way cut and dies; the next leader Y dies at
+ * once, holding a newer-term entry at X's tail index; X returns and, under
+ * a broken commit rule, "commits" its old-term tail by counting replicas;
+ * it dies right after that first commit; Y returns with its newer last term,
+ * wins, and overwrites what X called committed. The correct rule never
+ * commits X's tail that way, so the same schedule is harmless.
+ */
+enum { EP_NONE = 0, EP_WAIT_Y = 1, EP_WAIT_COMMIT = 2 };
+
+static void crash_soon(nk_sraft_world *w, uint32_t node, uint64_t after, uint64_t down)
 {
-    if (!w->o.nemesis || !chaos_on(w) || w->o.fresh_leader_crash == 0 ||
+    at_after(w, after, "raft.nemesis.crash", EV_NEMESIS_CRASH, node);
+    at_after(w, after + down, "raft.nemesis.restart", EV_RESTART, node);
+}
+
+static void on_new_leader(nk_sraft_world *w, uint32_t node)
+{
+    if (!w->o.nemesis || !chaos_on(w)) {
+        return;
+    }
+    if (w->ep_phase == EP_WAIT_Y && node != w->ep_x) {
+        /* A kill, not a power loss: its first entry was written when it
+         * took office and survives in the page cache, but the sync that
+         * must precede sending it has not finished. */
+        uint64_t after = nk_rand_between(&w->nrand, 0, 1000) * NK_NSEC_PER_USEC;
+        nk_sim_trace(w->s, "raft.figure8 new leader n%u dies; n%u returns", node, w->ep_x);
+        at_after(w, after, "raft.nemesis.kill", EV_NEMESIS_KILL, node);
+        at_after(w, after + NK_NSEC_PER_MSEC, "raft.nemesis.restart", EV_RESTART, w->ep_x);
+        w->ep_y = node;
+        w->ep_phase = EP_WAIT_COMMIT;
+        w->ep_deadline = nk_sim_now(w->s) + 2 * NK_NSEC_PER_SEC;
+        return;
+    }
+    if (w->ep_phase != EP_NONE || w->o.fresh_leader_crash == 0 ||
         nk_rand_below(&w->nrand, 100) >= w->o.fresh_leader_crash) {
         return;
     }
-    /* Half of them before the no-op of the new term can reach anyone. */
+    /* Half of them before the first entry of the new term can reach anyone. */
     uint64_t after = nk_rand_chance(&w->nrand, 1, 2)
                          ? nk_rand_between(&w->nrand, 0, 5000) * NK_NSEC_PER_USEC
                          : nk_rand_between(&w->nrand, 5, 40) * NK_NSEC_PER_MSEC;
-    at_after(w, after, "raft.nemesis.crash", EV_NEMESIS_CRASH, node);
-    at_after(w, after + nk_rand_between(&w->nrand, 20, 400) * NK_NSEC_PER_MSEC,
-             "raft.nemesis.restart", EV_RESTART, node);
+    crash_soon(w, node, after, nk_rand_between(&w->nrand, 20, 400) * NK_NSEC_PER_MSEC);
+}
+
+static void on_first_commit(nk_sraft_world *w, uint32_t node)
+{
+    if (!w->o.nemesis || !chaos_on(w)) {
+        return;
+    }
+    uint64_t after = nk_rand_between(&w->nrand, 0, 2000) * NK_NSEC_PER_USEC;
+    if (w->ep_phase == EP_WAIT_COMMIT) {
+        nk_sim_trace(w->s, "raft.figure8 leader n%u dies after its first commit; n%u returns", node,
+                     w->ep_y);
+        /* At once: what it sent after the commit is still on the wire and
+         * dies with its connections. It stays down long enough for Y. */
+        after = nk_rand_between(&w->nrand, 0, 300) * NK_NSEC_PER_USEC;
+        crash_soon(w, node, after, nk_rand_between(&w->nrand, 400, 900) * NK_NSEC_PER_MSEC);
+        at_after(w, after + nk_rand_between(&w->nrand, 1, 20) * NK_NSEC_PER_MSEC,
+                 "raft.nemesis.restart", EV_RESTART, w->ep_y);
+        w->ep_phase = EP_NONE;
+        w->st_episodes++;
+        return;
+    }
+    if (w->ep_phase != EP_NONE || w->o.commit_crash == 0 ||
+        nk_rand_below(&w->nrand, 100) >= w->o.commit_crash) {
+        return;
+    }
+    crash_soon(w, node, after, nk_rand_between(&w->nrand, 20, 400) * NK_NSEC_PER_MSEC);
 }
 
 void nk_sraft_world_observe(nk_sraft_world *w, uint32_t node, const nk_raft *r)
@@ -372,7 +439,7 @@ void nk_sraft_world_observe(nk_sraft_world *w, uint32_t node, const nk_raft *r)
             w->st_elections++;
             nk_sim_trace(w->s, "raft.leader n%u term %" PRIu64 " last %" PRIu64 " commit %" PRIu64,
                          node, st.term, st.last_index, st.commit);
-            fresh_leader(w, node);
+            on_new_leader(w, node);
         }
     }
     if (ob->role == NK_RAFT_LEADER && st.role != NK_RAFT_LEADER) {
@@ -396,15 +463,8 @@ void nk_sraft_world_observe(nk_sraft_world *w, uint32_t node, const nk_raft *r)
         if (first) {
             ob->first_commit_term = st.term;
         }
-        if (first && w->o.nemesis && chaos_on(w) && w->o.commit_crash > 0 &&
-            nk_rand_below(&w->nrand, 100) < w->o.commit_crash) {
-            /* A new leader dying right after its first commit: followers
-             * have not heard of the commit yet, and what it sends next (its
-             * own term's entries) is lost with the connections. */
-            uint64_t after = nk_rand_between(&w->nrand, 0, 2000) * NK_NSEC_PER_USEC;
-            at_after(w, after, "raft.nemesis.crash", EV_NEMESIS_CRASH, node);
-            at_after(w, after + nk_rand_between(&w->nrand, 20, 400) * NK_NSEC_PER_MSEC,
-                     "raft.nemesis.restart", EV_RESTART, node);
+        if (first) {
+            on_first_commit(w, node);
         }
         uint64_t ct = 0;
         if (st.role == NK_RAFT_LEADER && nk_raft_term_at(r, st.commit, &ct) == NK_OK &&
@@ -686,6 +746,12 @@ static void fire(nk_sim *s, void *arg)
                 nk_sim_node_crash(w->s, e->node);
             }
             break;
+        case EV_NEMESIS_KILL:
+            if (chaos_on(w) && nk_sim_node_up(w->s, e->node)) {
+                nk_sim_trace(w->s, "raft.nemesis kill n%u", e->node);
+                nk_sim_node_kill(w->s, e->node);
+            }
+            break;
         case EV_RESTART:
             if (!nk_sim_node_up(w->s, e->node)) {
                 nk_sim_node_start(w->s, e->node);
@@ -829,14 +895,57 @@ static void nemesis(nk_sraft_world *w)
     if (!chaos_on(w)) {
         return;
     }
+    if (w->ep_phase != EP_NONE) {
+        if (nk_sim_now(w->s) < w->ep_deadline) {
+            nemesis_schedule(w, 50 * NK_NSEC_PER_MSEC);
+            return;
+        }
+        nk_sim_trace(w->s, "raft.figure8 episode abandoned");
+        at_after(w, 0, "raft.nemesis.restart", EV_RESTART, w->ep_x);
+        if (w->ep_y != 0) {
+            at_after(w, 0, "raft.nemesis.restart", EV_RESTART, w->ep_y);
+        }
+        w->ep_phase = EP_NONE;
+    }
     uint32_t lead = find_leader(w, NULL);
     if (lead == 0) {
         nemesis_schedule(w, 50 * NK_NSEC_PER_MSEC);
         return;
     }
     w->st_nemesis++;
-    uint64_t r = nk_rand_below(&w->nrand, 100);
     uint64_t down = nk_rand_between(&w->nrand, 10, 800) * NK_NSEC_PER_MSEC;
+    if (nk_rand_below(&w->nrand, 100) < w->o.figure8) {
+        /* Cut X's outgoing traffic to all but a minority-minus-one of its
+         * peers, let clients grow its tail, then crash it. */
+        uint32_t keep = (w->o.voters - 1) / 2 - 1 + (w->o.voters < 3);
+        uint32_t kept = 0;
+        uint32_t start = 1 + (uint32_t)nk_rand_below(&w->nrand, w->nodes);
+        for (uint32_t k = 0; k < w->nodes; k++) {
+            uint32_t n = 1 + (start + k - 1) % w->nodes;
+            if (n == lead) {
+                continue;
+            }
+            if (kept < keep) {
+                kept++;
+                continue;
+            }
+            nk_sim_net_partition(w->s, lead, n, true);
+        }
+        uint64_t after = nk_rand_between(&w->nrand, 20, 120) * NK_NSEC_PER_MSEC;
+        nk_sim_trace(w->s, "raft.figure8 episode: leader n%u cut (keeps %u peers), dies in %" PRIu64
+                     " ms", lead, keep, after / NK_NSEC_PER_MSEC);
+        at_after(w, after, "raft.nemesis.crash", EV_NEMESIS_CRASH, lead);
+        at_after(w, after + 1, "raft.nemesis.heal", EV_HEAL_NODE, lead);
+        /* safety net: X comes back even if no new leader shows up */
+        at_after(w, after + 1500 * NK_NSEC_PER_MSEC, "raft.nemesis.restart", EV_RESTART, lead);
+        w->ep_phase = EP_WAIT_Y;
+        w->ep_x = lead;
+        w->ep_y = 0;
+        w->ep_deadline = nk_sim_now(w->s) + after + 2 * NK_NSEC_PER_SEC;
+        nemesis_schedule(w, 50 * NK_NSEC_PER_MSEC);
+        return;
+    }
+    uint64_t r = nk_rand_below(&w->nrand, 100);
     if (r < 35) {
         nk_sim_trace(w->s, "raft.nemesis crash leader n%u", lead);
         nk_sim_node_crash(w->s, lead);
@@ -1351,10 +1460,10 @@ static void world_finish(void *wp)
                 "RAFTSTATS elections=%" PRIu64 " committed=%" PRIu64 " writes=%" PRIu64
                 " reads=%" PRIu64 " ambiguous=%" PRIu64 " installs=%" PRIu64
                 " recoveries=%" PRIu64 " nemesis=%" PRIu64 " conf=%" PRIu64 " transfers=%" PRIu64
-                " old_term_commits=%" PRIu64 "\n",
+                " old_term_commits=%" PRIu64 " figure8=%" PRIu64 "\n",
                 w->st_elections, w->max_commit, w->st_writes, w->st_reads, ambiguous,
                 w->st_installs, w->st_recoveries, w->st_nemesis, w->st_conf, w->st_transfers,
-                w->st_old_term_commits);
+                w->st_old_term_commits, w->st_episodes);
     }
 }
 
@@ -1386,8 +1495,9 @@ static void *world_new(nk_sim *s, nk_sim_result *res, uint32_t nodes)
     w->o.nemesis_min_ns = 300 * NK_NSEC_PER_MSEC;
     w->o.nemesis_max_ns = 1500 * NK_NSEC_PER_MSEC;
     w->o.within_ns = 3 * NK_NSEC_PER_SEC;
-    w->o.fresh_leader_crash = 30;
-    w->o.commit_crash = 30;
+    w->o.fresh_leader_crash = 15;
+    w->o.commit_crash = 15;
+    w->o.figure8 = 40;
     w->op_timeout_ns = 2 * NK_NSEC_PER_SEC;
     for (uint32_t i = 1; i <= nodes; i++) {
         w->cfgs[i].w = w;
@@ -1498,6 +1608,9 @@ static int world_option(void *wp, const char *key, const char *value)
     }
     if (strcmp(key, "fresh-leader-crash") == 0) {
         return parse_u32_range(value, 0, 100, &o->fresh_leader_crash);
+    }
+    if (strcmp(key, "figure8") == 0) {
+        return parse_u32_range(value, 0, 100, &o->figure8);
     }
     if (strcmp(key, "commit-crash") == 0) {
         return parse_u32_range(value, 0, 100, &o->commit_crash);
