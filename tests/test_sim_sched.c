@@ -61,7 +61,7 @@ static nk_sim *sim_with(uint64_t seed, int nodes)
     assert_non_null(s);
     memset(g_probe, 0, sizeof(g_probe));
     for (int i = 0; i < nodes; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof(name), "n%d", i + 1);
         assert_int_equal(nk_sim_add_node(s, name, &probe_app, &g_probe[i], NULL), NK_OK);
     }
