@@ -3,7 +3,8 @@
 
 #include "nokv/util/coding.h"
 
-int nk_batch_init(nk_batch *b)
+/* Reset to an empty batch, keeping the buffer's capacity. */
+static int reset(nk_batch *b)
 {
     b->count = 0;
     b->bytes_keys_values = 0;
@@ -11,6 +12,14 @@ int nk_batch_init(nk_batch *b)
     uint8_t hdr[NK_BATCH_HEADER] = {0};
     hdr[0] = NK_BATCH_VERSION;
     return nk_buf_append(&b->rep, hdr, sizeof(hdr));
+}
+
+int nk_batch_init(nk_batch *b)
+{
+    /* A fresh batch: whatever the struct held is ignored (never freed), so
+     * an uninitialised struct is fine. Reuse a batch with nk_batch_clear. */
+    memset(b, 0, sizeof(*b));
+    return reset(b);
 }
 
 void nk_batch_free(nk_batch *b)
@@ -22,12 +31,12 @@ void nk_batch_free(nk_batch *b)
 
 void nk_batch_clear(nk_batch *b)
 {
-    (void)nk_batch_init(b); /* capacity already exists: cannot fail */
+    (void)reset(b); /* keeps capacity; only a never-used batch allocates */
 }
 
 static int ensure_header(nk_batch *b)
 {
-    return b->rep.len >= NK_BATCH_HEADER ? NK_OK : nk_batch_init(b);
+    return b->rep.len >= NK_BATCH_HEADER ? NK_OK : reset(b);
 }
 
 static int add(nk_batch *b, nk_ktype type, const void *key, size_t klen, const void *val,
@@ -108,7 +117,7 @@ int nk_batch_iterate(const uint8_t *data, size_t len, nk_batch_visit_fn fn, void
         nk_ktype type = (nk_ktype)*p++;
         uint64_t klen = 0, vlen = 0;
         size_t n = nk_get_varint64(p, end, &klen);
-        if (n == 0 || klen == 0 || klen > (uint64_t)(end - p - n)) {
+        if (n == 0 || klen == 0 || klen > NK_KEY_MAX || klen > (uint64_t)(end - p - n)) {
             nk_errbuf_set(eb, "write batch: bad key length at offset %zu", off);
             return NK_ECORRUPT;
         }
@@ -118,7 +127,7 @@ int nk_batch_iterate(const uint8_t *data, size_t len, nk_batch_visit_fn fn, void
         nk_slice val = nk_slice_make(NULL, 0);
         if (type == NK_KT_PUT) {
             n = nk_get_varint64(p, end, &vlen);
-            if (n == 0 || vlen > (uint64_t)(end - p - n)) {
+            if (n == 0 || vlen > NK_VALUE_MAX || vlen > (uint64_t)(end - p - n)) {
                 nk_errbuf_set(eb, "write batch: bad value length at offset %zu", off);
                 return NK_ECORRUPT;
             }

@@ -34,7 +34,10 @@ typedef struct nk_batch {
     size_t bytes_keys_values; /* payload bytes, for accounting */
 } nk_batch;
 
-/* Zero-initialised batches are valid and empty; init makes room for the header. */
+/* Start a fresh batch (the struct's previous contents are ignored, not
+ * freed). Zero-initialised batches are also valid and empty. To reuse a
+ * batch and keep its buffer, use nk_batch_clear. Decoding enforces the
+ * same key and value limits as building. */
 int nk_batch_init(nk_batch *b);
 void nk_batch_free(nk_batch *b);
 void nk_batch_clear(nk_batch *b);

@@ -65,7 +65,11 @@
  * claims the replayed lsns; durable_lsn == last_lsn == the last replayed
  * lsn. Records with lsn < opts.replay_from are read and checked but not
  * handed to replay_cb; if the first segment starts after replay_from, the
- * records in between are gone: NK_ECORRUPT.
+ * records in between are gone: NK_ECORRUPT. If the log ends before
+ * replay_from (everything was flushed and old segments released), numbering
+ * continues at replay_from: nk_wal_last_lsn and nk_wal_durable_lsn return
+ * replay_from - 1, while nk_wal_recovery_info()->last_lsn still reports the
+ * last lsn actually read.
  *
  * Threading: all calls on the loop thread (the one that runs job `done`s).
  * The sync job's work touches only its own copied state (file handles the
