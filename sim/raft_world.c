@@ -397,7 +397,14 @@ static void on_first_commit(nk_sraft_world *w, uint32_t node)
         /* At once: what it sent after the commit is still on the wire and
          * dies with its connections. It stays down long enough for Y. */
         after = nk_rand_between(&w->nrand, 0, 300) * NK_NSEC_PER_USEC;
-        crash_soon(w, node, after, nk_rand_between(&w->nrand, 400, 900) * NK_NSEC_PER_MSEC);
+        uint64_t down = nk_rand_between(&w->nrand, 400, 900) * NK_NSEC_PER_MSEC;
+        crash_soon(w, node, after, down);
+        if (node != w->ep_x) {
+            /* With five voters the peer that shared X's tail may have led;
+             * X itself would then win next and legitimately commit the
+             * tail, so it goes down as well. */
+            crash_soon(w, w->ep_x, after, down);
+        }
         at_after(w, after + nk_rand_between(&w->nrand, 1, 20) * NK_NSEC_PER_MSEC,
                  "raft.nemesis.restart", EV_RESTART, w->ep_y);
         w->ep_phase = EP_NONE;
