@@ -1006,11 +1006,13 @@ static void conf_step(nk_sraft_world *w)
     if (!chaos_on(w)) {
         return;
     }
-    at_after(w, nk_rand_between(&w->nrand, 200, 1500) * NK_NSEC_PER_MSEC, "raft.conf", EV_CONF,
-             0);
     nk_raft_status st;
     uint32_t lead = find_leader(w, &st);
+    /* After a success wait a while; otherwise (no leader, or the leader
+     * cannot take a change yet) try again soon. */
+    bool ok = false;
     if (lead == 0) {
+        at_after(w, nk_rand_between(&w->nrand, 30, 100) * NK_NSEC_PER_MSEC, "raft.conf", EV_CONF, 0);
         return;
     }
     uint64_t voters[NK_RAFT_MAX_MEMBERS], learners[NK_RAFT_MAX_MEMBERS], outs[NK_SRAFT_MAX_NODES];
@@ -1051,16 +1053,19 @@ static void conf_step(nk_sraft_world *w)
             node = outs[nk_rand_below(&w->nrand, no)];
         }
     }
-    if (type == 0) {
-        return;
+    if (type != 0) {
+        int rc = nk_sraft_node_conf_change(app_of(w, lead), type, node);
+        static const char *const names[] = {"none", "add-voter", "add-learner", "remove",
+                                            "promote"};
+        nk_sim_trace(w->s, "raft.conf leader n%u %s n%" PRIu64 ": %s", lead, names[type], node,
+                     nk_errname(rc));
+        ok = rc == NK_OK;
+        w->st_conf += ok;
     }
-    int rc = nk_sraft_node_conf_change(app_of(w, lead), type, node);
-    static const char *const names[] = {"none", "add-voter", "add-learner", "remove", "promote"};
-    nk_sim_trace(w->s, "raft.conf leader n%u %s n%" PRIu64 ": %s", lead, names[type], node,
-                 nk_errname(rc));
-    if (rc == NK_OK) {
-        w->st_conf++;
-    }
+    at_after(w,
+             (ok ? nk_rand_between(&w->nrand, 200, 1500) : nk_rand_between(&w->nrand, 30, 100)) *
+                 NK_NSEC_PER_MSEC,
+             "raft.conf", EV_CONF, 0);
 }
 
 static void transfer_step(nk_sraft_world *w)
@@ -1068,13 +1073,15 @@ static void transfer_step(nk_sraft_world *w)
     if (!chaos_on(w)) {
         return;
     }
-    at_after(w, nk_rand_between(&w->nrand, 300, 2000) * NK_NSEC_PER_MSEC, "raft.transfer",
-             EV_TRANSFER, 0);
     nk_raft_status st;
     uint32_t lead = find_leader(w, &st);
     if (lead == 0) {
+        at_after(w, nk_rand_between(&w->nrand, 30, 100) * NK_NSEC_PER_MSEC, "raft.transfer",
+                 EV_TRANSFER, 0);
         return;
     }
+    at_after(w, nk_rand_between(&w->nrand, 300, 2000) * NK_NSEC_PER_MSEC, "raft.transfer",
+             EV_TRANSFER, 0);
     uint64_t cand[NK_RAFT_MAX_MEMBERS];
     uint32_t n = 0;
     for (uint32_t k = 0; k < st.conf.n; k++) {
