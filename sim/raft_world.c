@@ -168,6 +168,7 @@ struct nk_sraft_world {
     uint64_t ep_deadline;
 
     bool calm;
+    bool chaos_over;
     bool marked;
     uint64_t mark_ns;
     uint64_t commit_at_mark;
@@ -175,7 +176,7 @@ struct nk_sraft_world {
 
     uint64_t st_elections, st_done, st_writes, st_reads, st_gave_up, st_installs;
     uint64_t st_recoveries, st_nemesis, st_conf, st_transfers, st_max_term, st_old_term_commits;
-    uint64_t st_episodes;
+    uint64_t st_episodes, st_chaos_commit;
 };
 
 /* ------------------------------------------------------------- helpers --- */
@@ -422,6 +423,10 @@ void nk_sraft_world_observe(nk_sraft_world *w, uint32_t node, const nk_raft *r)
 {
     if (r == NULL || w->res->verdict != NK_SIM_PASS) {
         return;
+    }
+    if (!w->chaos_over && !chaos_on(w)) {
+        w->chaos_over = true;
+        w->st_chaos_commit = w->max_commit; /* how much work the faults let through */
     }
     nk_raft_status st;
     nk_raft_status_get(r, &st);
@@ -1474,10 +1479,10 @@ static void world_finish(void *wp)
                 "RAFTSTATS elections=%" PRIu64 " committed=%" PRIu64 " writes=%" PRIu64
                 " reads=%" PRIu64 " ambiguous=%" PRIu64 " installs=%" PRIu64
                 " recoveries=%" PRIu64 " nemesis=%" PRIu64 " conf=%" PRIu64 " transfers=%" PRIu64
-                " old_term_commits=%" PRIu64 " figure8=%" PRIu64 "\n",
+                " old_term_commits=%" PRIu64 " figure8=%" PRIu64 " chaos_commits=%" PRIu64 "\n",
                 w->st_elections, w->max_commit, w->st_writes, w->st_reads, ambiguous,
                 w->st_installs, w->st_recoveries, w->st_nemesis, w->st_conf, w->st_transfers,
-                w->st_old_term_commits, w->st_episodes);
+                w->st_old_term_commits, w->st_episodes, w->st_chaos_commit);
     }
 }
 
@@ -1509,8 +1514,8 @@ static void *world_new(nk_sim *s, nk_sim_result *res, uint32_t nodes)
     w->o.nemesis_min_ns = 300 * NK_NSEC_PER_MSEC;
     w->o.nemesis_max_ns = 1500 * NK_NSEC_PER_MSEC;
     w->o.within_ns = 3 * NK_NSEC_PER_SEC;
-    w->o.fresh_leader_crash = 15;
-    w->o.commit_crash = 15;
+    w->o.fresh_leader_crash = 10;
+    w->o.commit_crash = 10;
     w->o.figure8 = 40;
     w->op_timeout_ns = 2 * NK_NSEC_PER_SEC;
     for (uint32_t i = 1; i <= nodes; i++) {
