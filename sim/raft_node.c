@@ -277,7 +277,10 @@ static bool cmd_decode(const nk_raft_entry *e, uint32_t *client, uint32_t *key, 
 
 /* ------------------------------------------------------------ records --- */
 
-static size_t conf_size(const nk_raft_conf *c) { return 4 + 9 * (size_t)c->n; }
+static size_t conf_size(const nk_raft_conf *c)
+{
+    return 4 + 9 * (size_t)c->n;
+}
 
 static uint8_t *meta_put(uint8_t *p, const nk_raft_snapshot_meta *m)
 {
@@ -444,7 +447,10 @@ static int rec_read(nk_sraft_node *a, nk_file *f, uint64_t off, uint64_t fsize, 
 
 /* ------------------------------------------------------------- mirror --- */
 
-static uint64_t mirror_last(const nk_sraft_node *a) { return a->snap.index + a->n_ents; }
+static uint64_t mirror_last(const nk_sraft_node *a)
+{
+    return a->snap.index + a->n_ents;
+}
 
 static uint64_t mirror_term(const nk_sraft_node *a, uint64_t i)
 {
@@ -770,7 +776,8 @@ static int replay(nk_sraft_node *a)
     free(buf);
     if (off != size) {
         nk_log(a->rt, NK_LOG_INFO,
-               "raft: cutting torn log tail of segment %" PRIu64 " at %" PRIu64 " (size %" PRIu64 ")",
+               "raft: cutting torn log tail of segment %" PRIu64 " at %" PRIu64 " (size %" PRIu64
+               ")",
                a->seg_seq, off, size);
         rc = nk_rt_file_truncate(a->rt, a->seg, off);
         if (rc != NK_OK) {
@@ -785,8 +792,7 @@ static int replay(nk_sraft_node *a)
         return rc;
     }
     a->seg_size = off;
-    nk_sraft_world_recovered(a->w, a->self, a->seg_seq, off, &a->hs, a->snap.index,
-                             mirror_last(a));
+    nk_sraft_world_recovered(a->w, a->self, a->seg_seq, off, &a->hs, a->snap.index, mirror_last(a));
     if (have_snap) {
         rc = load_snapshot(a, &a->snap);
     }
@@ -840,8 +846,7 @@ static int recover(nk_sraft_node *a)
     for (size_t i = 0; rc == NK_OK && i < names.count; i++) {
         const char *n = names.names[i];
         uint64_t v;
-        bool garbage = strstr(n, ".tmp") != NULL ||
-                       (parse_seq(n, "log.", &v) && v != a->seg_seq);
+        bool garbage = strstr(n, ".tmp") != NULL || (parse_seq(n, "log.", &v) && v != a->seg_seq);
         if (strncmp(n, "snap.", 5) == 0 && strstr(n, ".tmp") == NULL) {
             v = strtoull(n + 5, NULL, 16);
             garbage = a->snap.index == 0 || v != a->snap.index;
@@ -859,8 +864,7 @@ static int recover(nk_sraft_node *a)
 
 static void out_on_connect(void *ctx, uint64_t conn, int status);
 static void out_on_close(void *ctx, uint64_t conn, int reason);
-static void in_on_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *data,
-                          size_t len);
+static void in_on_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *data, size_t len);
 
 /* Outgoing connections share the app as ctx; the peer is found by id. */
 static const nk_net_handlers out_handlers = {
@@ -916,8 +920,8 @@ static void send_msg(nk_sraft_node *a, const nk_raft_msg *m)
             return; /* dropped: raft resends what matters */
         }
         char addr[64];
-        snprintf(addr, sizeof(addr), "%s:%d", nk_sim_node_name(nk_sraft_world_sim(a->w), (uint32_t)m->to),
-                 NK_SRAFT_PORT);
+        snprintf(addr, sizeof(addr), "%s:%d",
+                 nk_sim_node_name(nk_sraft_world_sim(a->w), (uint32_t)m->to), NK_SRAFT_PORT);
         uint64_t conn = 0;
         if (nk_rt_connect(a->rt, addr, NK_CONN_FRAMED, &out_handlers, a, &conn) != NK_OK) {
             backoff(a, o);
@@ -1049,7 +1053,8 @@ static int snapshot_produce(void *ctx, uint64_t to, const nk_raft_snapshot_meta 
 }
 
 /* Step 1: a snapshot from the leader replaces log and state machine. */
-static int install_snapshot(nk_sraft_node *a, const nk_raft_snapshot *s, const nk_raft_hard_state *hs)
+static int install_snapshot(nk_sraft_node *a, const nk_raft_snapshot *s,
+                            const nk_raft_hard_state *hs)
 {
     sm_state sm;
     if (sm_deserialize(s->data, s->len, &sm) != NK_OK || sm.applied != s->meta.index) {
@@ -1104,7 +1109,9 @@ static int persist(nk_sraft_node *a, bool *wrote)
         uint64_t first = rd->entries[0].index;
         if (first <= a->snap.index || first > mirror_last(a) + 1) {
             free(rb.b);
-            violation(a, "n%u: Ready entries start at %" PRIu64 " but the log is (%" PRIu64 ", %" PRIu64 "]",
+            violation(a,
+                      "n%u: Ready entries start at %" PRIu64 " but the log is (%" PRIu64
+                      ", %" PRIu64 "]",
                       a->self, first, a->snap.index, mirror_last(a));
             return NK_ECORRUPT;
         }
@@ -1281,8 +1288,7 @@ static void pump(nk_sraft_node *a)
 
 /* -------------------------------------------------------- net handlers --- */
 
-static void in_on_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *data,
-                          size_t len)
+static void in_on_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *data, size_t len)
 {
     nk_sraft_node *a = ctx;
     (void)conn;
@@ -1401,8 +1407,8 @@ void nk_sraft_node_request(nk_sraft_node *a, const nk_sraft_req *rq)
             reply(a, rq, NK_SRAFT_RETRY, 0);
             return;
         }
-        a->pw[slot] = (pend_write){.used = true, .rq = *rq, .index = index,
-                                   .since = nk_rt_now(a->rt)};
+        a->pw[slot] =
+            (pend_write){.used = true, .rq = *rq, .index = index, .since = nk_rt_now(a->rt)};
     } else {
         unsigned slot = MAX_PENDING;
         for (unsigned k = 0; k < MAX_PENDING; k++) {
@@ -1447,7 +1453,10 @@ const nk_raft *nk_sraft_node_raft(const nk_sraft_node *a)
     return a->failed ? NULL : a->raft;
 }
 
-uint64_t nk_sraft_node_applied(const nk_sraft_node *a) { return a->sm.applied; }
+uint64_t nk_sraft_node_applied(const nk_sraft_node *a)
+{
+    return a->sm.applied;
+}
 
 /* ----------------------------------------------------------- lifecycle --- */
 
@@ -1517,8 +1526,9 @@ static int node_start(nk_rt *rt, void *cfgp, void **state)
         rc = nk_raft_restore(a->raft, &hs, a->snap.index ? &a->snap : NULL, a->ents, a->n_ents,
                              a->snap.index);
         if (rc != NK_OK) {
-            violation(a, "n%u: nk_raft_restore rejected the recovered state: %s (term %" PRIu64
-                         " commit %" PRIu64 " snapshot %" PRIu64 " last %" PRIu64 ")",
+            violation(a,
+                      "n%u: nk_raft_restore rejected the recovered state: %s (term %" PRIu64
+                      " commit %" PRIu64 " snapshot %" PRIu64 " last %" PRIu64 ")",
                       a->self, nk_errname(rc), hs.term, hs.commit, a->snap.index, mirror_last(a));
             goto fail;
         }
@@ -1534,7 +1544,8 @@ static int node_start(nk_rt *rt, void *cfgp, void **state)
     }
     nk_rt_set_shutdown_handler(rt, node_shutdown, a);
     nk_log(rt, NK_LOG_INFO,
-           "raft: up (segment %" PRIu64 ", term %" PRIu64 ", snapshot %" PRIu64 ", last %" PRIu64 ")",
+           "raft: up (segment %" PRIu64 ", term %" PRIu64 ", snapshot %" PRIu64 ", last %" PRIu64
+           ")",
            a->seg_seq, a->hs.term, a->snap.index, mirror_last(a));
     a->tick_timer = nk_rt_timer_start(rt, nk_rand_between(&a->rand, 1, a->o->tick_ns), tick, a);
     pump(a);

@@ -44,9 +44,9 @@ typedef struct nk_sraft_cfg {
 
 /* Options of the workload (docs/simulation.md, section `raft`). */
 typedef struct nk_sraft_opts {
-    uint32_t voters;         /* founding voters n1..nV */
-    uint32_t learners;       /* founding learners after them; the rest are spares */
-    uint64_t tick_ns;        /* raft tick (node-local time) */
+    uint32_t voters;   /* founding voters n1..nV */
+    uint32_t learners; /* founding learners after them; the rest are spares */
+    uint64_t tick_ns;  /* raft tick (node-local time) */
     uint32_t election_ticks;
     uint32_t heartbeat_ticks;
     uint32_t compact_every; /* compact when applied - snapshot >= this; 0 = never */
@@ -54,13 +54,13 @@ typedef struct nk_sraft_opts {
     uint32_t keys;
     bool conf_changes;
     bool transfers;
-    bool nemesis; /* leader-targeted crashes, kills and partitions */
+    bool nemesis;                            /* leader-targeted crashes, kills and partitions */
     uint64_t nemesis_min_ns, nemesis_max_ns; /* gap between nemesis actions */
-    uint32_t fresh_leader_crash; /* percent of new leaders crashed within ~40ms */
-    uint32_t figure8;            /* percent of nemesis turns that start a figure-8 episode */
-    uint32_t commit_crash;       /* percent of leaders crashed right after their term's first commit */
-    uint64_t batch_bytes; /* max_batch_bytes; 0 = seeded per boot: 1 B (3 boots in 4) or 4 KiB */
-    uint64_t within_ns; /* liveness bound for client ops after `check mark` */
+    uint32_t fresh_leader_crash;             /* percent of new leaders crashed within ~40ms */
+    uint32_t figure8;      /* percent of nemesis turns that start a figure-8 episode */
+    uint32_t commit_crash; /* percent of leaders crashed right after their term's first commit */
+    uint64_t batch_bytes;  /* max_batch_bytes; 0 = seeded per boot: 1 B (3 boots in 4) or 4 KiB */
+    uint64_t within_ns;    /* liveness bound for client ops after `check mark` */
     bool bug_commit_prev_term;
 } nk_sraft_opts;
 
@@ -102,9 +102,9 @@ void nk_sraft_world_installed(nk_sraft_world *w, uint32_t node, uint64_t index, 
 void nk_sraft_world_synced(nk_sraft_world *w, uint32_t node, uint64_t seg, uint64_t offset,
                            const nk_raft_hard_state *hs);
 /* Recovery finished: what the node found. Checked against the promises. */
-void nk_sraft_world_recovered(nk_sraft_world *w, uint32_t node, uint64_t seg,
-                              uint64_t valid_offset, const nk_raft_hard_state *hs,
-                              uint64_t snap_index, uint64_t last_index);
+void nk_sraft_world_recovered(nk_sraft_world *w, uint32_t node, uint64_t seg, uint64_t valid_offset,
+                              const nk_raft_hard_state *hs, uint64_t snap_index,
+                              uint64_t last_index);
 /* A reply to a client request (delivered after a client-network delay). */
 void nk_sraft_world_reply(nk_sraft_world *w, uint32_t node, const nk_sraft_req *rq, int status,
                           uint64_t value, uint64_t lead);

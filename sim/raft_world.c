@@ -287,9 +287,18 @@ static idx_rec *idx_at(nk_sraft_world *w, uint64_t i)
 
 /* ------------------------------------------------------ node -> world --- */
 
-const nk_sraft_opts *nk_sraft_world_opts(const nk_sraft_world *w) { return &w->o; }
-uint32_t nk_sraft_world_nodes(const nk_sraft_world *w) { return w->nodes; }
-nk_sim *nk_sraft_world_sim(const nk_sraft_world *w) { return w->s; }
+const nk_sraft_opts *nk_sraft_world_opts(const nk_sraft_world *w)
+{
+    return &w->o;
+}
+uint32_t nk_sraft_world_nodes(const nk_sraft_world *w)
+{
+    return w->nodes;
+}
+nk_sim *nk_sraft_world_sim(const nk_sraft_world *w)
+{
+    return w->s;
+}
 
 void nk_sraft_world_violation(nk_sraft_world *w, uint32_t node, const char *what)
 {
@@ -330,8 +339,7 @@ static void note_commit(nk_sraft_world *w, uint32_t node, uint64_t i, uint64_t t
     }
 }
 
-static void at_after(nk_sraft_world *w, uint64_t delay, const char *label, int kind,
-                     uint32_t node);
+static void at_after(nk_sraft_world *w, uint64_t delay, const char *label, int kind, uint32_t node);
 
 /*
  * Leader deaths at the moments that matter (both variants face the same
@@ -483,8 +491,10 @@ void nk_sraft_world_observe(nk_sraft_world *w, uint32_t node, const nk_raft *r)
             ct != st.term) {
             /* only the broken rule (bug=commit-prev-term) gets here */
             w->st_old_term_commits++;
-            nk_sim_trace(w->s, "raft.old-term-commit n%u term %" PRIu64 " commit %" PRIu64
-                         " (entry term %" PRIu64 ")", node, st.term, st.commit, ct);
+            nk_sim_trace(w->s,
+                         "raft.old-term-commit n%u term %" PRIu64 " commit %" PRIu64
+                         " (entry term %" PRIu64 ")",
+                         node, st.term, st.commit, ct);
         }
         ob->seen_commit = st.commit;
     }
@@ -492,7 +502,8 @@ void nk_sraft_world_observe(nk_sraft_world *w, uint32_t node, const nk_raft *r)
 
 static size_t lm_pos(uint64_t index, uint64_t term, size_t cap)
 {
-    uint64_t h = index * 0x9e3779b97f4a7c15ULL ^ (term + 0x632be59bd9b4e019ULL) * 0xbf58476d1ce4e5b9ULL;
+    uint64_t h =
+        index * 0x9e3779b97f4a7c15ULL ^ (term + 0x632be59bd9b4e019ULL) * 0xbf58476d1ce4e5b9ULL;
     return (size_t)(h ^ (h >> 29)) & (cap - 1);
 }
 
@@ -568,8 +579,8 @@ static void note_applied(nk_sraft_world *w, uint32_t node, uint64_t index, uint6
                     "apply sequences differ: n%u %s index %" PRIu64 " (term %" PRIu64
                     ") with %s than n%u (term %" PRIu64 ")",
                     node, how, index, term,
-                    x->aterm != term ? "another entry"
-                    : x->chain != chain ? "another history before it"
+                    x->aterm != term                           ? "another entry"
+                    : x->chain != chain                        ? "another history before it"
                     : (ehash && x->ahash && x->ahash != ehash) ? "other data"
                                                                : "another resulting state",
                     x->anode, x->aterm);
@@ -619,9 +630,9 @@ void nk_sraft_world_synced(nk_sraft_world *w, uint32_t node, uint64_t seg, uint6
     ob->p_hs = *hs;
 }
 
-void nk_sraft_world_recovered(nk_sraft_world *w, uint32_t node, uint64_t seg,
-                              uint64_t valid_offset, const nk_raft_hard_state *hs,
-                              uint64_t snap_index, uint64_t last_index)
+void nk_sraft_world_recovered(nk_sraft_world *w, uint32_t node, uint64_t seg, uint64_t valid_offset,
+                              const nk_raft_hard_state *hs, uint64_t snap_index,
+                              uint64_t last_index)
 {
     node_obs *ob = &w->obs[node];
     w->st_recoveries++;
@@ -792,8 +803,7 @@ static void at(nk_sraft_world *w, uint64_t t, const char *label, wev *e)
     nk_sim_at(w->s, t, label, fire, e);
 }
 
-static void at_after(nk_sraft_world *w, uint64_t delay, const char *label, int kind,
-                     uint32_t node)
+static void at_after(nk_sraft_world *w, uint64_t delay, const char *label, int kind, uint32_t node)
 {
     wev *e = ev_new(w, kind);
     if (e != NULL) {
@@ -944,8 +954,9 @@ static void nemesis(nk_sraft_world *w)
             nk_sim_net_partition(w->s, lead, n, true);
         }
         uint64_t after = nk_rand_between(&w->nrand, 20, 120) * NK_NSEC_PER_MSEC;
-        nk_sim_trace(w->s, "raft.figure8 episode: leader n%u cut (keeps %u peers), dies in %" PRIu64
-                     " ms", lead, keep, after / NK_NSEC_PER_MSEC);
+        nk_sim_trace(
+            w->s, "raft.figure8 episode: leader n%u cut (keeps %u peers), dies in %" PRIu64 " ms",
+            lead, keep, after / NK_NSEC_PER_MSEC);
         at_after(w, after, "raft.nemesis.crash", EV_NEMESIS_CRASH, lead);
         at_after(w, after + 1, "raft.nemesis.heal", EV_HEAL_NODE, lead);
         /* safety net: X comes back even if no new leader shows up */
@@ -1017,7 +1028,8 @@ static void conf_step(nk_sraft_world *w)
      * cannot take a change yet) try again soon. */
     bool ok = false;
     if (lead == 0) {
-        at_after(w, nk_rand_between(&w->nrand, 30, 100) * NK_NSEC_PER_MSEC, "raft.conf", EV_CONF, 0);
+        at_after(w, nk_rand_between(&w->nrand, 30, 100) * NK_NSEC_PER_MSEC, "raft.conf", EV_CONF,
+                 0);
         return;
     }
     uint64_t voters[NK_RAFT_MAX_MEMBERS], learners[NK_RAFT_MAX_MEMBERS], outs[NK_SRAFT_MAX_NODES];
@@ -1125,8 +1137,8 @@ static void world_begin(nk_sraft_world *w)
     if (w->o.nemesis) {
         wev *e = ev_new(w, EV_NEMESIS);
         if (e != NULL) {
-            at(w, nk_rand_between(&w->nrand, w->o.nemesis_min_ns, w->o.nemesis_max_ns), "raft.nemesis",
-               e);
+            at(w, nk_rand_between(&w->nrand, w->o.nemesis_min_ns, w->o.nemesis_max_ns),
+               "raft.nemesis", e);
         }
     }
     if (w->o.conf_changes) {
@@ -1243,8 +1255,8 @@ static void check_linearizable(nk_sraft_world *w)
                 hist_op *wr = write_of(w, h->value, by_client, counts);
                 if (wr == NULL || wr->key != key) {
                     nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
-                                "linearizability: client %u read key %u = %#" PRIx64
-                                " at %" PRIu64 "ns, a value never written to that key",
+                                "linearizability: client %u read key %u = %#" PRIx64 " at %" PRIu64
+                                "ns, a value never written to that key",
                                 h->client, key, h->value, h->res);
                     goto out2;
                 }
@@ -1291,8 +1303,8 @@ static void check_linearizable(nk_sraft_world *w)
                             "linearizability: key %u: values %#" PRIx64 " and %#" PRIx64
                             " were each observed across overlapping spans [%" PRIu64 ", %" PRIu64
                             "] and [%" PRIu64 ", %" PRIu64 "] ns (one must precede the other)",
-                            key, fw[k - 1].value, fw[k].value, fw[k - 1].lo, fw[k - 1].hi,
-                            fw[k].lo, fw[k].hi);
+                            key, fw[k - 1].value, fw[k].value, fw[k - 1].lo, fw[k - 1].hi, fw[k].lo,
+                            fw[k].hi);
                 goto out2;
             }
         }
@@ -1357,9 +1369,9 @@ static void dump_nodes(nk_sraft_world *w)
         size_t used = 0;
         conf[0] = '\0';
         for (uint32_t k = 0; k < st.conf.n && used < sizeof(conf) - 8; k++) {
-            used += (size_t)snprintf(conf + used, sizeof(conf) - used, "%s%" PRIu64 "%s",
-                                     k ? "," : "", st.conf.m[k].id,
-                                     st.conf.m[k].role == NK_RAFT_VOTER ? "" : "L");
+            used +=
+                (size_t)snprintf(conf + used, sizeof(conf) - used, "%s%" PRIu64 "%s", k ? "," : "",
+                                 st.conf.m[k].id, st.conf.m[k].role == NK_RAFT_VOTER ? "" : "L");
         }
         nk_sim_trace(w->s,
                      "raft.state n%u %s term %" PRIu64 " vote %" PRIu64 " lead %" PRIu64
@@ -1413,14 +1425,16 @@ static void check_progress(nk_sraft_world *w, uint64_t min)
                         "progress: client %u's %s of key %u invoked %" PRIu64
                         " ms after the mark did not complete within %" PRIu64 " ms",
                         h->client, h->op == NK_SRAFT_OP_WRITE ? "write" : "read", h->key,
-                        (h->inv - w->mark_ns) / NK_NSEC_PER_MSEC, w->o.within_ns / NK_NSEC_PER_MSEC);
+                        (h->inv - w->mark_ns) / NK_NSEC_PER_MSEC,
+                        w->o.within_ns / NK_NSEC_PER_MSEC);
             return;
         }
     }
     uint64_t done = w->st_done - w->done_at_mark;
     if (done < min) {
         nk_sim_fail(s, w->res, NK_SIM_LIVENESS,
-                    "progress: %" PRIu64 " client operations completed since the mark, wanted %" PRIu64,
+                    "progress: %" PRIu64
+                    " client operations completed since the mark, wanted %" PRIu64,
                     done, min);
         return;
     }
@@ -1468,8 +1482,8 @@ static void world_finish(void *wp)
     nk_sim_trace(w->s,
                  "raft.finish elections=%" PRIu64 " max_term=%" PRIu64 " committed=%" PRIu64
                  " writes=%" PRIu64 " reads=%" PRIu64 " ambiguous_writes=%" PRIu64
-                 " gave_up=%" PRIu64 " installs=%" PRIu64 " recoveries=%" PRIu64
-                 " nemesis=%" PRIu64 " conf_changes=%" PRIu64 " transfers=%" PRIu64,
+                 " gave_up=%" PRIu64 " installs=%" PRIu64 " recoveries=%" PRIu64 " nemesis=%" PRIu64
+                 " conf_changes=%" PRIu64 " transfers=%" PRIu64,
                  w->st_elections, w->st_max_term, w->max_commit, w->st_writes, w->st_reads,
                  ambiguous, w->st_gave_up, w->st_installs, w->st_recoveries, w->st_nemesis,
                  w->st_conf, w->st_transfers);
@@ -1477,8 +1491,8 @@ static void world_finish(void *wp)
         /* for sweeps that report the fault mix (see docs/simulation.md) */
         fprintf(stderr,
                 "RAFTSTATS elections=%" PRIu64 " committed=%" PRIu64 " writes=%" PRIu64
-                " reads=%" PRIu64 " ambiguous=%" PRIu64 " installs=%" PRIu64
-                " recoveries=%" PRIu64 " nemesis=%" PRIu64 " conf=%" PRIu64 " transfers=%" PRIu64
+                " reads=%" PRIu64 " ambiguous=%" PRIu64 " installs=%" PRIu64 " recoveries=%" PRIu64
+                " nemesis=%" PRIu64 " conf=%" PRIu64 " transfers=%" PRIu64
                 " old_term_commits=%" PRIu64 " figure8=%" PRIu64 " chaos_commits=%" PRIu64 "\n",
                 w->st_elections, w->max_commit, w->st_writes, w->st_reads, ambiguous,
                 w->st_installs, w->st_recoveries, w->st_nemesis, w->st_conf, w->st_transfers,
