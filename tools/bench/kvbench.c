@@ -75,7 +75,7 @@ typedef struct config {
     bool keep;
     const char *engine;
     const char *benchmarks;
-    char dir[4096];    /* the database lives in dir/db */
+    char dir[4096]; /* the database lives in dir/db */
     char dbpath[4200];
 } config;
 
@@ -177,7 +177,10 @@ static void *nokv_e_iter_new(void *h)
     return it;
 }
 
-static void nokv_e_iter_free(void *it) { nokv_iter_free(it); }
+static void nokv_e_iter_free(void *it)
+{
+    nokv_iter_free(it);
+}
 
 static unsigned nokv_e_seek_scan(void *it, const char *k, size_t kl, unsigned nexts,
                                  uint64_t *bytes)
@@ -214,8 +217,14 @@ static const engine ENGINE_NOKV = {
     "nokv",
     "memtable 64 MiB, block cache 8 MiB, bloom 10 bits/key, block 4 KiB, lz4, "
     "2 background threads, sync=false writes (sync=true for fillsync)",
-    nokv_e_open, nokv_e_close, nokv_e_put, nokv_e_get, nokv_e_iter_new, nokv_e_iter_free,
-    nokv_e_seek_scan, nokv_e_settle,
+    nokv_e_open,
+    nokv_e_close,
+    nokv_e_put,
+    nokv_e_get,
+    nokv_e_iter_new,
+    nokv_e_iter_free,
+    nokv_e_seek_scan,
+    nokv_e_settle,
 };
 
 /* rocksdb ------------------------------------------------------------- */
@@ -245,8 +254,8 @@ static void *rocks_open(const char *dir)
     rocksdb_block_based_options_set_block_cache(r->bbo, r->cache);
     rocksdb_block_based_options_set_block_size(r->bbo, BLOCK_SIZE);
     /* the table options take ownership of the policy */
-    rocksdb_block_based_options_set_filter_policy(r->bbo,
-                                                  rocksdb_filterpolicy_create_bloom_full(BLOOM_BITS));
+    rocksdb_block_based_options_set_filter_policy(
+        r->bbo, rocksdb_filterpolicy_create_bloom_full(BLOOM_BITS));
     rocksdb_options_set_block_based_table_factory(r->opts, r->bbo);
     char *err = NULL;
     r->db = rocksdb_open(r->opts, dir, &err);
@@ -306,10 +315,12 @@ static void *rocks_iter_new(void *h)
     return rocksdb_create_iterator(r->db, r->ro);
 }
 
-static void rocks_iter_free(void *it) { rocksdb_iter_destroy(it); }
+static void rocks_iter_free(void *it)
+{
+    rocksdb_iter_destroy(it);
+}
 
-static unsigned rocks_seek_scan(void *it, const char *k, size_t kl, unsigned nexts,
-                                uint64_t *bytes)
+static unsigned rocks_seek_scan(void *it, const char *k, size_t kl, unsigned nexts, uint64_t *bytes)
 {
     unsigned seen = 0;
     rocksdb_iter_seek(it, k, kl);
@@ -368,8 +379,14 @@ static const engine ENGINE_ROCKSDB = {
     "write_buffer_size 64 MiB, LRU block cache 8 MiB, full bloom 10 bits/key, block 4 KiB, "
     "lz4, max_background_jobs 2, verify_checksums, WriteOptions.sync=false (true for fillsync); "
     "other options default",
-    rocks_open, rocks_close, rocks_put, rocks_get, rocks_iter_new, rocks_iter_free,
-    rocks_seek_scan, rocks_settle,
+    rocks_open,
+    rocks_close,
+    rocks_put,
+    rocks_get,
+    rocks_iter_new,
+    rocks_iter_free,
+    rocks_seek_scan,
+    rocks_settle,
 };
 #endif
 
@@ -457,10 +474,12 @@ static void *level_iter_new(void *h)
     return leveldb_create_iterator(l->db, l->ro);
 }
 
-static void level_iter_free(void *it) { leveldb_iter_destroy(it); }
+static void level_iter_free(void *it)
+{
+    leveldb_iter_destroy(it);
+}
 
-static unsigned level_seek_scan(void *it, const char *k, size_t kl, unsigned nexts,
-                                uint64_t *bytes)
+static unsigned level_seek_scan(void *it, const char *k, size_t kl, unsigned nexts, uint64_t *bytes)
 {
     unsigned seen = 0;
     leveldb_iter_seek(it, k, kl);
@@ -549,8 +568,14 @@ static const engine ENGINE_LEVELDB = {
     "leveldb",
     "write_buffer_size 64 MiB, LRU cache 8 MiB, bloom 10 bits/key, block 4 KiB, snappy, "
     "verify_checksums, WriteOptions.sync=false (true for fillsync); other options default",
-    level_open, level_close, level_put, level_get, level_iter_new, level_iter_free,
-    level_seek_scan, level_settle,
+    level_open,
+    level_close,
+    level_put,
+    level_get,
+    level_iter_new,
+    level_iter_free,
+    level_seek_scan,
+    level_settle,
 };
 #endif
 
@@ -743,8 +768,8 @@ static const struct {
     bool fresh; /* starts from an empty database */
     bool writes;
 } WORKLOADS[] = {
-    {"fillseq", W_FILLSEQ, true, true},         {"fillrandom", W_FILLRANDOM, true, true},
-    {"overwrite", W_OVERWRITE, false, true},    {"readrandom", W_READRANDOM, false, false},
+    {"fillseq", W_FILLSEQ, true, true},           {"fillrandom", W_FILLRANDOM, true, true},
+    {"overwrite", W_OVERWRITE, false, true},      {"readrandom", W_READRANDOM, false, false},
     {"readmissing", W_READMISSING, false, false}, {"seekrandom", W_SEEKRANDOM, false, false},
     {"fillsync", W_FILLSYNC, true, true},
 };
@@ -801,9 +826,15 @@ static void run_workload(bench *b, unsigned w)
     for (uint64_t i = 0; i < ops; i++) {
         uint64_t idx;
         switch (kind) {
-        case W_FILLSEQ: idx = i; break;
-        case W_FILLRANDOM: idx = b->perm[i]; break;
-        default: idx = rnd_below(&rs, c->num); break;
+        case W_FILLSEQ:
+            idx = i;
+            break;
+        case W_FILLRANDOM:
+            idx = b->perm[i];
+            break;
+        default:
+            idx = rnd_below(&rs, c->num);
+            break;
         }
         make_key(key, kind == W_READMISSING ? 2 * idx + 1 : 2 * idx);
         uint64_t t0 = now_ns();
