@@ -116,7 +116,9 @@ int nk_rt_file_read_at(nk_rt *rt, nk_file *f, uint64_t off, void *buf, size_t le
 /* Write exactly len bytes at off (extends the file if needed). */
 int nk_rt_file_write_at(nk_rt *rt, nk_file *f, uint64_t off, const void *buf, size_t len);
 
-/* Append len bytes at the current end of file. */
+/* Append len bytes at the current end of file. A file has at most one
+ * handle that writes to it at a time (the real backend remembers the size
+ * instead of asking the kernel before every append). */
 int nk_rt_file_append(nk_rt *rt, nk_file *f, const void *buf, size_t len);
 
 /* Make the file's data durable (fdatasync). On failure the state of unsynced
