@@ -682,6 +682,20 @@ int nk_sim_failpoint_arm(nk_sim *s, uint32_t node, const char *name, nk_sim_fp_a
     if (name == NULL || name[0] == '\0' || (node != 0 && sim_node_get(s, node) == NULL)) {
         return NK_EINVAL;
     }
+    if (action == NK_SIM_FP_OFF) {
+        /* Disarm: every armed record of this name that applies to `node`
+         * (all nodes when node is 0) stops firing; hit counts are kept. */
+        for (size_t i = 0; i < s->fp_count; i++) {
+            sim_failpoint *fp = &s->fps[i];
+            if (fp->action != NK_SIM_FP_OFF && strcmp(fp->name, name) == 0 &&
+                (node == 0 || fp->node == node)) {
+                fp->limited = true;
+                fp->remaining = 0;
+            }
+        }
+        nk_sim_trace(s, "failpoint.disarm %s node=%u", name, node);
+        return NK_OK;
+    }
     sim_failpoint *fp = fp_add(s);
     fp->node = node;
     fp->name = strdup(name);

@@ -243,6 +243,12 @@ static void test_failpoints_error_and_crash(void **state)
     nk_sim_failpoint_stats(s, "test.point", &hits, &fired);
     assert_int_equal(hits, 2);
     assert_int_equal(fired, 2);
+    /* disarming stops an unlimited point */
+    assert_int_equal(nk_sim_failpoint_arm(s, 1, "test.point", NK_SIM_FP_ERROR, 0, (nk_ratio){0, 0}),
+                     NK_OK);
+    assert_int_equal(nk_sim_failpoint_arm(s, 1, "test.point", NK_SIM_FP_OFF, 0, (nk_ratio){0, 0}),
+                     NK_OK);
+    assert_int_equal(nk_failpoint(g_probe[0].rt, "test.point"), NK_OK);
     /* count=1: after a restart the point is spent and passes */
     nk_sim_node_start(s, 2);
     nk_sim_run_until(s, 2 * NK_NSEC_PER_SEC);
