@@ -25,7 +25,7 @@ void nk_db_options_default(nk_db_options *o)
     memset(o, 0, sizeof(*o));
     o->create_if_missing = true;
     o->memtable_bytes = 64u << 20;
-    o->max_immutable = 2;
+    o->max_immutable = 1;
     o->block_cache_bytes = 8u << 20;
     nk_sst_options_default(&o->sst);
     o->target_file_bytes = 8u << 20;

@@ -44,7 +44,7 @@ typedef struct nk_db_options {
     bool create_if_missing;       /* default true */
     unsigned allowed_modes;       /* NK_MODE_BIT mask; 0 = standalone only */
     size_t memtable_bytes;        /* default 64 MiB */
-    unsigned max_immutable;       /* immutable memtables before writes stop; default 2 */
+    unsigned max_immutable;       /* immutable memtables before writes stop; default 1 */
     size_t block_cache_bytes;     /* default 8 MiB */
     nk_sst_options sst;           /* block size, restart interval, bloom bits, compression */
     uint64_t target_file_bytes;   /* compaction output size; default 8 MiB */
