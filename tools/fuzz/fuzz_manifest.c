@@ -67,37 +67,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* ------------------------------------------------------- sim harness --- */
 
-static nk_rt *g_rt;
-static bool g_verbose; /* NOKV_FUZZ_VERBOSE set: print what open said */
-
-static int app_start(nk_rt *rt, void *cfg, void **state)
-{
-    (void)cfg;
-    g_rt = rt;
-    *state = rt;
-    return NK_OK;
-}
-
-static void app_stop(void *state, bool crashed)
-{
-    (void)state;
-    (void)crashed;
-}
-
-static const nk_sim_app fuzz_app = {"fuzz-manifest", app_start, app_stop};
-
-static nk_sim *boot(void)
-{
-    nk_sim_config cfg;
-    nk_sim_config_default(&cfg, 1);
-    cfg.log_level = NK_LOG_ERROR;
-    nk_sim *s = nk_sim_new(&cfg);
-    if (s == NULL || nk_sim_add_node(s, "n1", &fuzz_app, NULL, NULL) != NK_OK ||
-        nk_sim_node_start(s, 1) != NK_OK) {
-        abort();
-    }
-    return s;
-}
+#include "fuzz_sim.h"
 
 static void check_rc(const char *what, int rc, const nk_errbuf *eb)
 {
