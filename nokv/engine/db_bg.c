@@ -691,28 +691,34 @@ static bool try_compaction(nk_db *db)
                 f->being_compacted = true;
                 total += f->size;
             }
-            /* Tombstones may go only if no deeper level can hold the key. */
+            /* Tombstones may go only if no deeper level can hold the key:
+             * check the union of every input's range, computed once. */
+            nk_buf ulo = {0}, uhi = {0};
+            nk_buf_assign(&ulo, lo.data, lo.len);
+            nk_buf_assign(&uhi, hi.data, hi.len);
+            if (nbelow > 0) {
+                nk_buf blo = {0}, bhi = {0};
+                user_range(below, nbelow, &blo, &bhi);
+                if (nk_bytes_cmp(blo.data, blo.len, ulo.data, ulo.len) < 0) {
+                    nk_buf_assign(&ulo, blo.data, blo.len);
+                }
+                if (nk_bytes_cmp(bhi.data, bhi.len, uhi.data, uhi.len) > 0) {
+                    nk_buf_assign(&uhi, bhi.data, bhi.len);
+                }
+                nk_buf_free(&blo);
+                nk_buf_free(&bhi);
+            }
             j->bottommost = true;
             for (int l = level + 2; l < NK_LEVELS && j->bottommost; l++) {
                 nk_table_meta **deeper = NULL;
                 size_t nd = 0;
-                nk_buf lo2 = {0}, hi2 = {0};
-                nk_table_meta **all = malloc((nin + nbelow) * sizeof(*all));
-                if (all != NULL) {
-                    memcpy(all, in, nin * sizeof(*all));
-                    if (nbelow > 0) {
-                        memcpy(all + nin, below, nbelow * sizeof(*all));
-                    }
-                    user_range(all, nin + nbelow, &lo2, &hi2);
-                    nk_version_overlaps(v, l, nk_slice_make(lo2.data, lo2.len),
-                                        nk_slice_make(hi2.data, hi2.len), &deeper, &nd);
-                }
-                j->bottommost = all != NULL && nd == 0;
-                free(all);
+                int orc = nk_version_overlaps(v, l, nk_slice_make(ulo.data, ulo.len),
+                                              nk_slice_make(uhi.data, uhi.len), &deeper, &nd);
+                j->bottommost = orc == NK_OK && nd == 0; /* on doubt keep tombstones */
                 free(deeper);
-                nk_buf_free(&lo2);
-                nk_buf_free(&hi2);
             }
+            nk_buf_free(&ulo);
+            nk_buf_free(&uhi);
             j->smallest_snapshot = nk_db_oldest_snapshot(db);
             reserve_numbers(db, j, total / (db->o.target_file_bytes ? db->o.target_file_bytes : 1) +
                                        nin + nbelow + 8);
