@@ -1,0 +1,42 @@
+/*
+ * hello.c - HELLO frame codec (see hello.h).
+ */
+#include "nokv/proto/hello.h"
+
+#include <string.h>
+
+#include "nokv/proto/kinds.h"
+#include "nokv/proto/wire.h"
+#include "nokv/util/err.h"
+
+#define HELLO_MAGIC 0x4c48u /* "HL" */
+#define HELLO_VERSION 1u
+
+int nk_hello_encode(const nk_hello *h, nk_buf *out)
+{
+    int rc = nk_wire_begin(out, HELLO_MAGIC, HELLO_VERSION);
+    rc = rc ? rc : nk_wire_put_u8(out, h->service);
+    rc = rc ? rc : nk_wire_put_uvar(out, h->cluster_id);
+    rc = rc ? rc : nk_wire_put_uvar(out, h->store_id);
+    rc = rc ? rc : nk_wire_put_str(out, h->addr);
+    return rc ? rc : nk_wire_end(out);
+}
+
+int nk_hello_decode(const uint8_t *buf, size_t len, nk_hello *h)
+{
+    nk_wire_rd rd;
+    memset(h, 0, sizeof(*h));
+    int rc = nk_wire_open(&rd, buf, len, HELLO_MAGIC, HELLO_VERSION, NULL);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    h->service = nk_wire_get_u8(&rd);
+    h->cluster_id = nk_wire_get_uvar(&rd);
+    h->store_id = nk_wire_get_uvar(&rd);
+    nk_wire_get_str(&rd, h->addr, sizeof(h->addr));
+    rc = nk_wire_close(&rd);
+    if (rc == NK_OK && (h->service < NK_SERVICE_RAFT || h->service > NK_SERVICE_COORD)) {
+        rc = NK_EPROTO;
+    }
+    return rc;
+}
