@@ -1386,22 +1386,23 @@ int nk_raftlog_purge(nk_raftlog *l, unsigned *removed)
             break;
         }
         free(path);
+        /* One dir sync per removal: the survivors must always be a suffix
+         * of the log (lsns contiguous), which a crash that kept a later
+         * removal but not an earlier one would break. */
+        rc = nk_rt_dir_sync(l->rt, l->dir);
+        if (rc != NK_OK) {
+            nk_log(l->rt, NK_LOG_ERROR, "raftlog: syncing directory %s failed: %s", l->dir,
+                   nk_errname(rc));
+        }
         l->stats.bytes -= l->segs[0].size;
         memmove(&l->segs[0], &l->segs[1], (l->nsegs - 1) * sizeof *l->segs);
         l->nsegs--;
         cnt++;
-    }
-    l->stats.segments = l->nsegs;
-    if (cnt > 0) {
-        int src = nk_rt_dir_sync(l->rt, l->dir);
-        if (src != NK_OK) {
-            nk_log(l->rt, NK_LOG_ERROR, "raftlog: syncing directory %s failed: %s", l->dir,
-                   nk_errname(src));
-            if (rc == NK_OK) {
-                rc = src;
-            }
+        if (rc != NK_OK) {
+            break;
         }
     }
+    l->stats.segments = l->nsegs;
     if (removed != NULL) {
         *removed = cnt;
     }
