@@ -11,7 +11,9 @@
  *   - crashes with unsynced writes (many seeds): reopen never fails and
  *     yields a prefix of the writes that contains everything synced;
  *   - a flipped byte or a truncation of synced data is NK_ECORRUPT; a failed
- *     sync reaches the callback and makes the log refuse writes.
+ *     sync reaches the callback and makes the log refuse writes;
+ *   - once on the real runtime (worker-thread fsync, reopen appends to the
+ *     last segment).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +25,9 @@
 
 #include <cmocka.h>
 
+#include <unistd.h>
+
+#include "net/rt_real.h"
 #include "nokv/engine/logfile.h"
 #include "nokv/rt.h"
 #include "nokv/store/raftlog.h"
@@ -804,6 +809,94 @@ static void test_failpoints(void **state)
     nk_sim_free(s);
 }
 
+/* -------------------------------------------------------- real runtime --- */
+
+static void real_sync_done(void *arg, int rc)
+{
+    nk_rt *rt = arg;
+    assert_int_equal(rc, NK_OK);
+    nk_rt_stop(rt);
+}
+
+static void real_commit(nk_rt *rt, nk_raftlog *l)
+{
+    assert_int_equal(nk_raftlog_write(l), NK_OK);
+    assert_int_equal(nk_raftlog_sync(l, real_sync_done, rt), NK_OK);
+    assert_int_equal(nk_rt_real_run(rt), NK_OK);
+}
+
+static void rm_tree(nk_rt *rt, const char *dir)
+{
+    nk_names names = {0};
+    if (nk_rt_dir_list(rt, dir, &names) == NK_OK) {
+        for (size_t i = 0; i < names.count; i++) {
+            char *p = nk_path_join(dir, names.names[i]);
+            nk_stat st;
+            if (nk_rt_stat(rt, p, &st) == NK_OK && st.is_dir) {
+                rm_tree(rt, p);
+            } else {
+                nk_rt_remove(rt, p);
+            }
+            free(p);
+        }
+        nk_names_free(&names);
+    }
+    nk_rt_remove(rt, dir);
+}
+
+static void test_real_runtime(void **state)
+{
+    (void)state;
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/nokv-test-raftlog-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char logdir[96];
+    snprintf(logdir, sizeof logdir, "%s/raftlog", dir);
+    nk_rt_real_config cfg = {.seed = 1, .seed_given = true, .log_level = NK_LOG_WARN};
+    nk_rt *rt = NULL;
+    assert_int_equal(nk_rt_real_new(&cfg, &rt), NK_OK);
+    nk_raftlog_options o = {4096, 1024};
+    nk_raftlog *l = NULL;
+    nk_errbuf eb = {{0}};
+    assert_int_equal(nk_raftlog_open(rt, logdir, &o, &l, &eb), NK_OK);
+    for (uint64_t b = 0; b < 10; b++) {
+        for (uint64_t r = 1; r <= 2; r++) {
+            stage_range(l, r, 1 + 10 * b, 11 + 10 * b, r);
+            nk_raft_hard_state hs = {r, r, 10 * b};
+            assert_int_equal(nk_raftlog_stage_hard_state(l, r, &hs), NK_OK);
+        }
+        real_commit(rt, l);
+    }
+    nk_raft_snapshot_meta m;
+    make_meta(&m, 60, 1);
+    assert_int_equal(nk_raftlog_stage_snapshot(l, 1, &m, false), NK_OK);
+    make_meta(&m, 60, 2);
+    assert_int_equal(nk_raftlog_stage_snapshot(l, 2, &m, false), NK_OK);
+    real_commit(rt, l);
+    unsigned removed = 0;
+    assert_int_equal(nk_raftlog_purge(l, &removed), NK_OK);
+    assert_true(removed > 0);
+    check_entries(l, 1, 61, 101, term_is_region);
+    nk_raftlog_close(l);
+
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(nk_raftlog_open(rt, logdir, &o, &l, &eb), NK_OK);
+        for (uint64_t r = 1; r <= 2; r++) {
+            nk_raftlog_region_state st;
+            assert_int_equal(nk_raftlog_region(l, r, &st), NK_OK);
+            assert_int_equal(st.first_index, 61);
+            assert_int_equal(st.last_index, 100 + 5 * (uint64_t)round);
+            assert_int_equal(st.hs.commit, 90);
+            check_entries(l, r, 61, st.last_index + 1, term_is_region);
+            stage_range(l, r, st.last_index + 1, st.last_index + 6, r);
+        }
+        real_commit(rt, l);
+        nk_raftlog_close(l);
+    }
+    rm_tree(rt, dir);
+    nk_rt_real_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -817,6 +910,7 @@ int main(void)
         cmocka_unit_test(test_sync_failure_reaches_callback),
         cmocka_unit_test(test_crash_keeps_synced_prefix),
         cmocka_unit_test(test_failpoints),
+        cmocka_unit_test(test_real_runtime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
