@@ -150,6 +150,11 @@ int nk_region_validate(const nk_region *r, nk_errbuf *eb)
 
 int nk_region_put(nk_buf *b, const nk_region *r)
 {
+    /* Never put on the wire what every decoder refuses; this also bounds
+     * the reads of start/end/peers by their arrays. */
+    if (nk_region_validate(r, NULL) != NK_OK) {
+        return NK_EINVAL;
+    }
     int rc = nk_wire_put_uvar(b, r->id);
     rc = rc ? rc : nk_wire_put_bytes(b, r->start, r->start_len);
     rc = rc ? rc : nk_wire_put_bytes(b, r->end, r->end_len);

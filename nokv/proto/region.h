@@ -88,7 +88,8 @@ void nk_region_conf(const nk_region *r, nk_raft_conf *conf);
 int nk_region_validate(const nk_region *r, nk_errbuf *eb);
 
 /* Codec: the body fields (for embedding in bigger messages) and a whole
- * standalone envelope. Decoders validate (nk_region_validate) what they read. */
+ * standalone envelope. Decoders validate (nk_region_validate) what they read;
+ * encoders refuse (NK_EINVAL) a descriptor that does not validate. */
 int nk_region_put(nk_buf *b, const nk_region *r);
 int nk_region_get(nk_wire_rd *rd, nk_region *r);
 int nk_region_encode(const nk_region *r, nk_buf *out);
