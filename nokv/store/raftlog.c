@@ -629,8 +629,7 @@ static int stage_begin(nk_raftlog *l, unsigned type, uint64_t region_id)
     return rc;
 }
 
-int nk_raftlog_stage_entries(nk_raftlog *l, uint64_t region_id, const nk_raft_entry *ents,
-                             size_t n)
+int nk_raftlog_stage_entries(nk_raftlog *l, uint64_t region_id, const nk_raft_entry *ents, size_t n)
 {
     if (l->err != NK_OK) {
         return l->err;
@@ -860,8 +859,8 @@ static int sorted_ids(const nk_raftlog *l, uint64_t **ids, size_t *n)
 /* Frame one payload as the next record into wbuf. */
 static int frame(nk_raftlog *l, const uint8_t *payload, size_t len)
 {
-    int rc = nk_logrec_encode(&l->wbuf, NK_LOGREC_DATA, l->last_lsn + 1, l->durable_lsn, payload,
-                              len);
+    int rc =
+        nk_logrec_encode(&l->wbuf, NK_LOGREC_DATA, l->last_lsn + 1, l->durable_lsn, payload, len);
     if (rc == NK_OK) {
         l->last_lsn++;
     }
@@ -1623,8 +1622,7 @@ static int recover(nk_raftlog *l, named *files, size_t n, nk_errbuf *eb)
             rc = NK_OK;
         }
         if (rc != NK_OK) {
-            nk_errbuf_set(eb, "raftlog: removing torn %s failed: %s", paths[i - 1],
-                          nk_errname(rc));
+            nk_errbuf_set(eb, "raftlog: removing torn %s failed: %s", paths[i - 1], nk_errname(rc));
         }
     }
     for (size_t i = 0; rc == NK_OK && i < keep; i++) {
@@ -1636,8 +1634,7 @@ static int recover(nk_raftlog *l, named *files, size_t n, nk_errbuf *eb)
     if (rc == NK_OK) {
         rc = nk_rt_dir_sync(rt, l->dir);
         if (rc != NK_OK) {
-            nk_errbuf_set(eb, "raftlog: syncing directory %s failed: %s", l->dir,
-                          nk_errname(rc));
+            nk_errbuf_set(eb, "raftlog: syncing directory %s failed: %s", l->dir, nk_errname(rc));
         }
     }
     if (rc != NK_OK) {
@@ -1774,9 +1771,18 @@ int nk_raftlog_open(nk_rt *rt, const char *dir, const nk_raftlog_options *o, nk_
     for (size_t i = 0; i < l->nsegs; i++) {
         l->stats.bytes += l->segs[i].size;
     }
-    nk_log(rt, NK_LOG_INFO,
-           "raftlog: opened %s: %zu segments, %zu regions, lsn %" PRIu64, dir, l->nsegs,
-           l->regions.count, l->last_lsn);
+    nk_log(rt, NK_LOG_INFO, "raftlog: opened %s: %zu segments, %zu regions, lsn %" PRIu64, dir,
+           l->nsegs, l->regions.count, l->last_lsn);
     *out = l;
     return NK_OK;
+}
+
+uint64_t nk_raftlog_last_lsn(const nk_raftlog *l)
+{
+    return l->last_lsn;
+}
+
+uint64_t nk_raftlog_synced_lsn(const nk_raftlog *l)
+{
+    return l->durable_lsn;
 }

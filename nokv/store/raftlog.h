@@ -69,10 +69,10 @@ typedef struct nk_raftlog_region_state {
     uint64_t region_id;
     bool has_hard_state;
     nk_raft_hard_state hs;
-    bool has_snapshot;           /* a SNAPSHOT record exists */
-    nk_raft_snapshot_meta snap;  /* valid when has_snapshot */
-    uint64_t first_index;        /* first entry held (snap.index + 1 or 1) */
-    uint64_t last_index;         /* last entry held; first_index - 1 when none */
+    bool has_snapshot;          /* a SNAPSHOT record exists */
+    nk_raft_snapshot_meta snap; /* valid when has_snapshot */
+    uint64_t first_index;       /* first entry held (snap.index + 1 or 1) */
+    uint64_t last_index;        /* last entry held; first_index - 1 when none */
 } nk_raftlog_region_state;
 
 /*
