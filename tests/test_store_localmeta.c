@@ -71,6 +71,9 @@ static void sample(nk_localmeta *m, uint64_t gen)
     assert_int_equal(nk_localmeta_put(m, &r, NK_REGION_NORMAL), NK_OK);
     region(&r, 30, "x", "y", 300);
     assert_int_equal(nk_localmeta_put(m, &r, NK_REGION_TOMBSTONE), NK_OK);
+    nk_localmeta_region *t = nk_localmeta_find(m, 30);
+    t->tomb_term = 9 + gen;
+    t->tomb_vote = 301;
     uint64_t seq = 0;
     assert_int_equal(nk_localmeta_event_add(m, "report-a", 8, &seq), NK_OK);
     assert_int_equal(seq, 1);
@@ -85,6 +88,8 @@ static void assert_same(const nk_localmeta *a, const nk_localmeta *b)
     assert_int_equal(a->n_regions, b->n_regions);
     for (size_t i = 0; i < a->n_regions; i++) {
         assert_int_equal(a->regions[i].state, b->regions[i].state);
+        assert_int_equal(a->regions[i].tomb_term, b->regions[i].tomb_term);
+        assert_int_equal(a->regions[i].tomb_vote, b->regions[i].tomb_vote);
         const nk_region *x = &a->regions[i].desc, *y = &b->regions[i].desc;
         assert_int_equal(x->id, y->id);
         assert_int_equal(x->start_len, y->start_len);
@@ -173,6 +178,8 @@ static void test_tombstone_survives_restart(void **state)
     assert_non_null(t);
     assert_int_equal(t->state, NK_REGION_TOMBSTONE);
     assert_int_equal(t->desc.n_peers, 3);
+    assert_int_equal(t->tomb_term, 9);
+    assert_int_equal(t->tomb_vote, 301);
     nk_localmeta_free(&m);
     nk_sim_free(s);
 }

@@ -41,8 +41,11 @@ int nk_localmeta_encode(const nk_localmeta *m, nk_buf *out)
     rc = rc ? rc : nk_wire_put_uvar(out, m->cluster_id);
     rc = rc ? rc : nk_wire_put_uvar(out, m->n_regions);
     for (size_t i = 0; rc == NK_OK && i < m->n_regions; i++) {
-        rc = nk_region_put(out, &m->regions[i].desc);
-        rc = rc ? rc : nk_wire_put_u8(out, m->regions[i].state);
+        const nk_localmeta_region *r = &m->regions[i];
+        rc = nk_region_put(out, &r->desc);
+        rc = rc ? rc : nk_wire_put_u8(out, r->state);
+        rc = rc ? rc : nk_wire_put_uvar(out, r->tomb_term);
+        rc = rc ? rc : nk_wire_put_uvar(out, r->tomb_vote);
     }
     rc = rc ? rc : nk_wire_put_uvar(out, m->n_events);
     for (size_t i = 0; rc == NK_OK && i < m->n_events; i++) {
@@ -90,6 +93,8 @@ int nk_localmeta_decode(const uint8_t *buf, size_t len, nk_localmeta *m, nk_errb
             goto bad;
         }
         r->state = nk_wire_get_u8(&rd);
+        r->tomb_term = nk_wire_get_uvar(&rd);
+        r->tomb_vote = nk_wire_get_uvar(&rd);
         m->n_regions = (size_t)i + 1;
         if (rd.bad || !state_valid(r->state)) {
             nk_errbuf_set(eb, "region %llu: unknown state", (unsigned long long)r->desc.id);
@@ -243,8 +248,14 @@ int nk_localmeta_put(nk_localmeta *m, const nk_region *desc, uint8_t state)
         memmove(&m->regions[i + 1], &m->regions[i], (m->n_regions - i) * sizeof(*nr));
         m->n_regions++;
     }
+    /* A put replaces the descriptor and state; the tombstone's term and vote
+     * stay with the region id (the caller sets them on the returned entry). */
     m->regions[i].desc = *desc;
     m->regions[i].state = state;
+    if (!found) {
+        m->regions[i].tomb_term = 0;
+        m->regions[i].tomb_vote = 0;
+    }
     return NK_OK;
 }
 

@@ -125,6 +125,11 @@ int nk_raftlog_sync(nk_raftlog *l, nk_raftlog_sync_fn done, void *arg);
  * counts them. Durable (dir sync) before returning. */
 int nk_raftlog_purge(nk_raftlog *l, unsigned *removed);
 
+/* The lsn of the last record written (0 when none) and the highest lsn a
+ * finished sync made durable. Observers use them as durability promises. */
+uint64_t nk_raftlog_last_lsn(const nk_raftlog *l);
+uint64_t nk_raftlog_synced_lsn(const nk_raftlog *l);
+
 typedef struct nk_raftlog_stats {
     uint64_t segments;
     uint64_t bytes;
