@@ -16,8 +16,9 @@
  *
  * Format: one envelope (nokv/proto/wire.h, magic "LM", version 1): store_id,
  * cluster_id, n regions (nk_region codec, state u8, tomb_term uvar,
- * tomb_vote uvar), n pending events
- * (sequence uvar, bytes). Rewritten whole on every change: LOCALMETA.tmp,
+ * tomb_vote uvar), n pending events (sequence uvar, bytes), next_event_seq
+ * (uvar: kept so an acknowledged sequence number is never handed out again
+ * after a restart). Rewritten whole on every change: LOCALMETA.tmp,
  * sync, rename over LOCALMETA, dir sync. A file that fails to decode is
  * NK_ECORRUPT naming the file: never guessed at, never replaced silently.
  *
