@@ -67,7 +67,7 @@ int nk_cli_serve(int argc, char **argv)
     nk_db_options_default(&cfg.db);
     /* Standalone workdirs only, until the distributed path exists: a promoted
      * or half-migrated workdir is refused with what to run instead. */
-    cfg.db.allowed_modes = NK_MODE_BIT(NK_MODE_STANDALONE);
+    cfg.allowed_modes = NK_MODE_BIT(NK_MODE_STANDALONE);
     nk_log_level level = NK_LOG_INFO;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];

@@ -16,8 +16,7 @@ void nk_region_init_full(nk_region *r, uint64_t id)
     r->epoch.conf_version = 1;
 }
 
-int nk_region_set_range(nk_region *r, const void *start, size_t slen, const void *end,
-                        size_t elen)
+int nk_region_set_range(nk_region *r, const void *start, size_t slen, const void *end, size_t elen)
 {
     if (slen > NK_REGION_KEY_MAX || elen > NK_REGION_KEY_MAX) {
         return NK_ETOOBIG;

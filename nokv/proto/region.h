@@ -62,8 +62,7 @@ typedef struct nk_region {
 void nk_region_init_full(nk_region *r, uint64_t id);
 
 /* Set the range; NK_ETOOBIG when a boundary exceeds NK_REGION_KEY_MAX. */
-int nk_region_set_range(nk_region *r, const void *start, size_t slen, const void *end,
-                        size_t elen);
+int nk_region_set_range(nk_region *r, const void *start, size_t slen, const void *end, size_t elen);
 
 /* Key k is inside [start, end). */
 bool nk_region_contains(const nk_region *r, const void *key, size_t klen);

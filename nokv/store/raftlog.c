@@ -1776,3 +1776,13 @@ int nk_raftlog_open(nk_rt *rt, const char *dir, const nk_raftlog_options *o, nk_
     *out = l;
     return NK_OK;
 }
+
+uint64_t nk_raftlog_last_lsn(const nk_raftlog *l)
+{
+    return l->last_lsn;
+}
+
+uint64_t nk_raftlog_synced_lsn(const nk_raftlog *l)
+{
+    return l->durable_lsn;
+}

@@ -69,10 +69,10 @@ typedef struct nk_raftlog_region_state {
     uint64_t region_id;
     bool has_hard_state;
     nk_raft_hard_state hs;
-    bool has_snapshot;           /* a SNAPSHOT record exists */
-    nk_raft_snapshot_meta snap;  /* valid when has_snapshot */
-    uint64_t first_index;        /* first entry held (snap.index + 1 or 1) */
-    uint64_t last_index;         /* last entry held; first_index - 1 when none */
+    bool has_snapshot;          /* a SNAPSHOT record exists */
+    nk_raft_snapshot_meta snap; /* valid when has_snapshot */
+    uint64_t first_index;       /* first entry held (snap.index + 1 or 1) */
+    uint64_t last_index;        /* last entry held; first_index - 1 when none */
 } nk_raftlog_region_state;
 
 /*
@@ -132,6 +132,11 @@ int nk_raftlog_sync(nk_raftlog *l, nk_raftlog_sync_fn done, void *arg);
  * nothing while any written record is not yet durable: the records that made
  * a segment dead must survive a crash first. */
 int nk_raftlog_purge(nk_raftlog *l, unsigned *removed);
+
+/* The lsn of the last record written (0 when none) and the highest lsn a
+ * finished sync made durable. Observers use them as durability promises. */
+uint64_t nk_raftlog_last_lsn(const nk_raftlog *l);
+uint64_t nk_raftlog_synced_lsn(const nk_raftlog *l);
 
 typedef struct nk_raftlog_stats {
     uint64_t segments;
