@@ -1063,6 +1063,40 @@ static void test_failpoints(void **state)
     uint64_t hits = 0, fired = 0;
     nk_sim_failpoint_stats(s, "raftlog.after_roll", &hits, &fired);
     assert_int_equal(fired, 1);
+
+    /* After the append, before memory learns of it: the log fails, and a
+     * reopen finds the records (they reached the file). */
+    uint64_t last = rs.last_index;
+    nk_sim_failpoint_arm(s, 1, "raftlog.after_append", NK_SIM_FP_ERROR, 1, (nk_ratio){0, 0});
+    stage_range(l, 1, last + 1, last + 4, 1);
+    assert_int_equal(nk_raftlog_write(l), NK_EFAILPOINT);
+    check_state(l, 1, 1, last);
+    assert_int_equal(nk_raftlog_sync(l, on_sync, NULL), NK_EFAILPOINT);
+    nk_raftlog_close(l);
+    l = open_log(rt, 2048, 0);
+    check_state(l, 1, 1, last + 3);
+    check_entries(l, 1, 1, last + 4, term_is_region);
+
+    /* A failed removal leaves the log usable; the next purge finishes. */
+    nk_raft_snapshot_meta m;
+    make_meta(&m, last + 3, 1);
+    assert_int_equal(nk_raftlog_stage_snapshot(l, 1, &m, false), NK_OK);
+    commit(s, l);
+    size_t before = count_segments(rt);
+    assert_true(before > 1);
+    nk_sim_failpoint_arm(s, 1, "raftlog.purge.before_remove", NK_SIM_FP_ERROR, 1, (nk_ratio){0, 0});
+    unsigned removed = 99;
+    assert_int_equal(nk_raftlog_purge(l, &removed), NK_EFAILPOINT);
+    assert_int_equal(removed, 0);
+    assert_int_equal(count_segments(rt), before);
+    assert_int_equal(nk_raftlog_purge(l, &removed), NK_OK);
+    assert_int_equal(removed, before - 1);
+    assert_int_equal(count_segments(rt), 1);
+    stage_range(l, 1, last + 4, last + 6, 1);
+    commit(s, l);
+    nk_raftlog_close(l);
+    l = open_log(rt, 2048, 0);
+    check_state(l, 1, last + 4, last + 5);
     nk_raftlog_close(l);
     nk_sim_free(s);
 }
