@@ -486,7 +486,7 @@ static int node_start(nk_rt *rt, void *cfgp, void **state)
         goto fail;
     }
     uint32_t founders = a->o->voters + a->o->learners;
-    if (nk_store_region(a->store, REGION) == NULL && a->self <= founders) {
+    if (a->self <= founders) {
         nk_region desc;
         nk_region_init_full(&desc, REGION);
         for (uint32_t i = 1; i <= founders; i++) {
@@ -495,7 +495,12 @@ static int node_start(nk_rt *rt, void *cfgp, void **state)
                                 .role = i <= a->o->voters ? NK_RAFT_VOTER : NK_RAFT_LEARNER};
             nk_region_peer_set(&desc, &p);
         }
+        /* Only the first boot seeds: afterwards the store knows region 1
+         * (hosted or tombstoned) and says NK_EEXIST. */
         rc = nk_store_seed_region(a->store, &desc, SEED_INDEX, SEED_TERM, &eb);
+        if (rc == NK_EEXIST) {
+            rc = NK_OK;
+        }
         if (rc != NK_OK) {
             if (rc != NK_ECRASHED) {
                 violation(a, "n%u: seeding region 1 failed: %s (%s)", a->self, nk_errname(rc),

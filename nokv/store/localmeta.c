@@ -46,6 +46,7 @@ int nk_localmeta_encode(const nk_localmeta *m, nk_buf *out)
         rc = rc ? rc : nk_wire_put_u8(out, r->state);
         rc = rc ? rc : nk_wire_put_uvar(out, r->tomb_term);
         rc = rc ? rc : nk_wire_put_uvar(out, r->tomb_vote);
+        rc = rc ? rc : nk_wire_put_uvar(out, r->conf_index);
     }
     rc = rc ? rc : nk_wire_put_uvar(out, m->n_events);
     for (size_t i = 0; rc == NK_OK && i < m->n_events; i++) {
@@ -95,6 +96,7 @@ int nk_localmeta_decode(const uint8_t *buf, size_t len, nk_localmeta *m, nk_errb
         r->state = nk_wire_get_u8(&rd);
         r->tomb_term = nk_wire_get_uvar(&rd);
         r->tomb_vote = nk_wire_get_uvar(&rd);
+        r->conf_index = nk_wire_get_uvar(&rd);
         m->n_regions = (size_t)i + 1;
         if (rd.bad || !state_valid(r->state)) {
             nk_errbuf_set(eb, "region %llu: unknown state", (unsigned long long)r->desc.id);
@@ -255,6 +257,7 @@ int nk_localmeta_put(nk_localmeta *m, const nk_region *desc, uint8_t state)
     if (!found) {
         m->regions[i].tomb_term = 0;
         m->regions[i].tomb_vote = 0;
+        m->regions[i].conf_index = 0;
     }
     return NK_OK;
 }

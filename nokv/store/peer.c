@@ -117,9 +117,23 @@ int nk_peer_recover(nk_store *s, const nk_region *desc, uint64_t peer_id, nk_pee
     if (rc == NK_OK && have && st.has_snapshot && s->o.sm.volatile_state) {
         rc = nk_snapfile_read(s->rt, s->snapdir, desc->id, st.snap.index, &p->snap_blob,
                               &p->snap_len);
+        const nk_localmeta_region *tl = nk_localmeta_find(&s->meta, desc->id);
+        if (rc == NK_ENOENT && tl != NULL && tl->tomb_term > 0) {
+            /* A replica re-created after a tombstone, and the log still holds
+             * the earlier incarnation (its DESTROY was not durable when we
+             * crashed). A new incarnation writes a payload before any record
+             * that names it, so a missing payload means this state is the old
+             * one: drop it and start from the tombstone's term and vote. */
+            nk_log(s->rt, NK_LOG_WARN,
+                   "store %" PRIu64 " region %" PRIu64
+                   ": dropping a removed incarnation's raft state (snapshot %" PRIu64 ")",
+                   s->o.store_id, desc->id, st.snap.index);
+            rc = nk_raftlog_stage_destroy(s->log, desc->id);
+            have = false;
+        }
         nk_region sdesc;
         uint64_t sidx = 0, sterm = 0;
-        if (rc == NK_OK) {
+        if (rc == NK_OK && have) {
             rc = nk_snapfile_decode(p->snap_blob, p->snap_len, &sdesc, &sidx, &sterm, &sm, &sm_len);
             if (rc == NK_OK && (sidx != st.snap.index || sterm != st.snap.term)) {
                 rc = NK_ECORRUPT;
@@ -150,6 +164,9 @@ int nk_peer_recover(nk_store *s, const nk_region *desc, uint64_t peer_id, nk_pee
         }
     }
     const nk_localmeta_region *lr = nk_localmeta_find(&s->meta, desc->id);
+    if (lr != NULL) {
+        p->conf_index = lr->conf_index;
+    }
     if (rc == NK_OK && !have && lr != NULL && lr->tomb_term > 0) {
         /* A replica re-created after a tombstone, with no raft state of its
          * own yet: it starts from its earlier incarnation's term and vote. */
@@ -202,6 +219,17 @@ int nk_peer_recover(nk_store *s, const nk_region *desc, uint64_t peer_id, nk_pee
     }
     *out = p;
     return NK_OK;
+}
+
+int nk_peer_persist_desc(nk_peer *p, uint8_t state)
+{
+    nk_store *s = p->s;
+    int rc = nk_localmeta_put(&s->meta, &p->desc, state);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    nk_localmeta_find(&s->meta, p->region_id)->conf_index = p->conf_index;
+    return nk_store_save_meta(s);
 }
 
 static void finish_pending(nk_pending *q, int rc, uint64_t result, uint64_t lead)
@@ -271,13 +299,25 @@ static int install_snapshot(nk_peer *p, const nk_raft_snapshot *snap)
     }
     /* The descriptor travels with the snapshot; keep whichever epoch is newer
      * (entries after the snapshot may already have changed it here). */
-    if (desc.epoch.conf_version >= p->desc.epoch.conf_version) {
-        p->desc = desc;
+    /* The snapshot is newer than anything we applied (raft installs only
+     * snapshots beyond our commit index), so its descriptor wins. */
+    p->desc = desc;
+    p->conf_index = index;
+    if (nk_region_peer_by_id(&p->desc, p->peer_id) == NULL) {
+        /* The snapshot predates our own addition (its entry follows it in
+         * the log): list ourselves so a restart still finds this replica;
+         * the membership entries after the snapshot rebuild the list. */
+        nk_region_peer self = {
+            .store_id = s->o.store_id, .peer_id = p->peer_id, .role = NK_RAFT_LEARNER};
+        rc = nk_region_peer_set(&p->desc, &self);
+        if (rc != NK_OK) {
+            nk_store_violation(s, "store %" PRIu64 " region %" PRIu64
+                                  ": snapshot descriptor puts another peer on this store",
+                               s->o.store_id, p->region_id);
+            return NK_ECORRUPT;
+        }
     }
-    rc = nk_localmeta_put(&s->meta, &p->desc, NK_REGION_NORMAL);
-    if (rc == NK_OK) {
-        rc = nk_store_save_meta(s);
-    }
+    rc = nk_peer_persist_desc(p, NK_REGION_NORMAL);
     if (rc != NK_OK) {
         return rc;
     }
@@ -377,6 +417,9 @@ static void send_msg(nk_peer *p, const nk_raft_msg *m)
 static void apply_conf(nk_peer *p, const nk_raft_entry *e)
 {
     nk_store *s = p->s;
+    if (e->index <= p->conf_index) {
+        return; /* replayed after a restart: the descriptor has it already */
+    }
     nk_raft_conf conf;
     uint8_t type = 0;
     uint64_t node = 0, store_id = 0;
@@ -419,17 +462,16 @@ static void apply_conf(nk_peer *p, const nk_raft_entry *e)
             return;
         }
     }
-    if (type == NK_RAFT_CC_REMOVE && node == p->peer_id) {
-        p->removed = true;
-    }
+    /* The newest applied membership decides: a replica that installed an
+     * old snapshot may apply its earlier incarnation's removal and then its
+     * re-addition in the same batch. */
+    p->removed = nk_region_peer_by_id(&d, p->peer_id) == NULL;
     int rc;
     d.epoch.conf_version++;
     p->desc = d;
+    p->conf_index = e->index;
     if (!p->removed) {
-        rc = nk_localmeta_put(&s->meta, &p->desc, NK_REGION_NORMAL);
-        if (rc == NK_OK) {
-            rc = nk_store_save_meta(s);
-        }
+        rc = nk_peer_persist_desc(p, NK_REGION_NORMAL);
         if (rc != NK_OK) {
             nk_store_fail(s, "persisting a membership change", rc);
         }

@@ -15,7 +15,7 @@
 
 #include "nokv/proto/wire.h"
 #include "nokv/store/store_int.h"
-#include "nokv/util/fsutil.h"
+#include "nokv/util/smallfile.h"
 
 #define SNAP_MAGIC 0x4e53u /* "SN" */
 #define SNAP_VERSION 1u
@@ -76,7 +76,7 @@ int nk_snapfile_write(nk_rt *rt, const char *snapdir, uint64_t region_id, uint64
 {
     char name[64];
     snap_name(name, sizeof(name), region_id, index);
-    return nk_fs_write_atomic(rt, snapdir, name, buf, len, "store.snapfile");
+    return nk_smallfile_replace(rt, snapdir, name, buf, len, "store.snapfile", NULL);
 }
 
 int nk_snapfile_read(nk_rt *rt, const char *snapdir, uint64_t region_id, uint64_t index,
@@ -85,7 +85,15 @@ int nk_snapfile_read(nk_rt *rt, const char *snapdir, uint64_t region_id, uint64_
     char name[64], path[1200];
     snap_name(name, sizeof(name), region_id, index);
     snprintf(path, sizeof(path), "%s/%s", snapdir, name);
-    return nk_fs_read_all(rt, path, SNAP_FILE_MAX, buf, len);
+    nk_buf b = {0};
+    int rc = nk_smallfile_read(rt, path, SNAP_FILE_MAX, &b, NULL);
+    if (rc != NK_OK) {
+        free(b.data);
+        return rc;
+    }
+    *buf = b.data;
+    *len = b.len;
+    return NK_OK;
 }
 
 void nk_snapfile_gc(nk_rt *rt, const char *snapdir, uint64_t region_id, uint64_t min_keep)

@@ -17,7 +17,7 @@
 
 #include "nokv/engine/logfile.h"
 #include "nokv/store/store_int.h"
-#include "nokv/util/fsutil.h"
+#include "nokv/util/smallfile.h"
 
 #define PUMP_ROUNDS 64
 
@@ -154,6 +154,7 @@ static void tombstone(nk_store *s, size_t i)
     if (lr != NULL) {
         lr->tomb_term = p->hs.term;
         lr->tomb_vote = p->hs.vote;
+        lr->conf_index = p->conf_index;
     }
     if (rc == NK_OK) {
         rc = nk_store_save_meta(s);
@@ -172,7 +173,8 @@ static void tombstone(nk_store *s, size_t i)
     if (s->o.sm.close_region != NULL) {
         s->o.sm.close_region(s->o.sm.ctx, p->region_id);
     }
-    nk_snapfile_gc(s->rt, s->snapdir, p->region_id, UINT64_MAX);
+    /* Payload files stay until the next open: the DESTROY record is not
+     * durable yet, and until it is, a restart may still need them. */
     remove_peer_at(s, i);
     nk_peer_free(p, NK_EAGAIN);
 }
@@ -486,7 +488,12 @@ int nk_store_open(nk_rt *rt, const nk_store_options *o, nk_store **out, nk_errbu
     if (s->workdir == NULL || s->raftdir == NULL || s->snapdir == NULL) {
         return open_fail(s, NK_ENOMEM);
     }
-    int rc = nk_fs_ensure_dir(rt, s->snapdir, s->workdir);
+    char *parent = nk_path_parent(s->workdir);
+    int rc = parent == NULL ? NK_ENOMEM : nk_dir_ensure(rt, s->workdir, parent);
+    free(parent);
+    if (rc == NK_OK) {
+        rc = nk_dir_ensure(rt, s->snapdir, s->workdir);
+    }
     if (rc != NK_OK) {
         nk_errbuf_set(eb, "store: cannot create %s: %s", s->snapdir, nk_strerror(rc));
         return open_fail(s, rc);
@@ -537,6 +544,8 @@ int nk_store_open(nk_rt *rt, const nk_store_options *o, nk_store **out, nk_errbu
     for (size_t i = 0; i < s->meta.n_regions; i++) {
         const nk_localmeta_region *lr = &s->meta.regions[i];
         if (lr->state == NK_REGION_TOMBSTONE) {
+            (void)nk_raftlog_stage_destroy(s->log, lr->desc.id);
+            nk_snapfile_gc(rt, s->snapdir, lr->desc.id, UINT64_MAX);
             continue;
         }
         const nk_region_peer *mine = nk_region_peer_on_store(&lr->desc, o->store_id);
@@ -622,8 +631,8 @@ void nk_store_close(nk_store *s)
 int nk_store_seed_region(nk_store *s, const nk_region *desc, uint64_t index, uint64_t term,
                          nk_errbuf *eb)
 {
-    if (nk_store_peer(s, desc->id) != NULL) {
-        return NK_EEXIST;
+    if (nk_store_peer(s, desc->id) != NULL || nk_localmeta_find(&s->meta, desc->id) != NULL) {
+        return NK_EEXIST; /* hosted, or known before (a tombstone is never re-seeded) */
     }
     const nk_region_peer *mine = nk_region_peer_on_store(desc, s->o.store_id);
     int rc = nk_region_validate(desc, eb);
@@ -665,6 +674,9 @@ int nk_store_seed_region(nk_store *s, const nk_region *desc, uint64_t index, uin
         return rc;
     }
     rc = nk_localmeta_put(&s->meta, desc, NK_REGION_NORMAL);
+    if (rc == NK_OK) {
+        nk_localmeta_find(&s->meta, desc->id)->conf_index = index;
+    }
     rc = rc ? rc : nk_store_save_meta(s);
     nk_peer *p = NULL;
     rc = rc ? rc : nk_peer_recover(s, desc, mine->peer_id, &p, eb);

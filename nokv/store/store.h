@@ -151,7 +151,8 @@ void nk_store_close(nk_store *s);
  * SNAPSHOT(reset) at (index, term) with desc's peers as the configuration
  * plus HARDSTATE{term, 0, index}; then host it. The seed of a migration and
  * the founders of a simulated cluster both start this way, so no replica
- * ever depends on raft's bootstrap entry. NK_EEXIST when already hosted.
+ * ever depends on raft's bootstrap entry. NK_EEXIST when the store hosts or
+ * ever hosted the region (LOCALMETA knows it, tombstones included).
  * Synchronous: call before traffic (it syncs on the loop thread).
  */
 int nk_store_seed_region(nk_store *s, const nk_region *desc, uint64_t index, uint64_t term,

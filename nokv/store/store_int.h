@@ -32,7 +32,8 @@ struct nk_peer {
     nk_store *s;
     uint64_t region_id;
     uint64_t peer_id;
-    nk_region desc; /* mirror of LOCALMETA */
+    nk_region desc;      /* mirror of LOCALMETA */
+    uint64_t conf_index; /* raft index desc reflects (LOCALMETA conf_index) */
     nk_raft *raft;
     bool failed;
     bool removed; /* our peer was removed: tombstone after this Ready */
@@ -92,6 +93,8 @@ uint64_t nk_store_home_of(const nk_store *s, const nk_peer *p, uint64_t peer_id)
 void nk_store_kick(nk_store *s);
 
 /* peer.c */
+/* Put p->desc (with p->conf_index) into LOCALMETA in `state` and save. */
+int nk_peer_persist_desc(nk_peer *p, uint8_t state);
 int nk_peer_create(nk_store *s, const nk_region *desc, uint64_t peer_id,
                    const nk_raft_hard_state *start_hs, nk_peer **out);
 /* Rebuild from the raft log at open (or after seeding). */
