@@ -384,6 +384,14 @@ static void test_snapshot_compact_reset_destroy(void **state)
     assert_int_equal(nk_raftlog_stage_entries(l, 1, &low, 1), NK_EINVAL);
     make_meta(&m, 4, 1);
     assert_int_equal(nk_raftlog_stage_snapshot(l, 1, &m, false), NK_EINVAL);
+    /* Indexes that would wrap are refused. */
+    make_meta(&m, UINT64_MAX, 1);
+    assert_int_equal(nk_raftlog_stage_snapshot(l, 4, &m, true), NK_EINVAL);
+    make_meta(&m, UINT64_MAX >> 1, 1);
+    assert_int_equal(nk_raftlog_stage_snapshot(l, 4, &m, true), NK_OK);
+    nk_raft_entry wrap = {1, (UINT64_MAX >> 1) + 1, NK_RAFT_ENTRY_NORMAL, NULL, 0};
+    assert_int_equal(nk_raftlog_stage_entries(l, 4, &wrap, 1), NK_EINVAL);
+    assert_int_equal(nk_raftlog_stage_destroy(l, 4), NK_OK);
     nk_raft_entry two = {3, 2, NK_RAFT_ENTRY_NORMAL, NULL, 0};
     assert_int_equal(nk_raftlog_stage_entries(l, 3, &two, 1), NK_EINVAL);
     stage_range(l, 3, 1, 4, 3);
