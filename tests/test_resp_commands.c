@@ -650,7 +650,14 @@ static void test_info_command_config(void **state)
     EQ("CONFIG GET nosuch", "*0\r\n");
     r = run("CONFIG GET *");
     assert_memory_equal(r, "*28\r\n", 5);
-    EQ("CONFIG SET save x", "-ERR unknown subcommand 'SET'. Try CONFIG HELP.\r\n");
+    EQ("CONFIG SET save x", "-ERR CONFIG SET is not supported: NoKV's configuration is read-only "
+                            "at run time (see nokv serve --help)\r\n");
+    EQ("CONFIG FOO", "-ERR unknown subcommand 'FOO'. Try CONFIG HELP.\r\n");
+    EQ("CONFIG GET maxmemory", "*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n");
+    EQ("CONFIG GET databases", "*2\r\n$9\r\ndatabases\r\n$1\r\n1\r\n");
+    EQ("CONFIG GET appendfsync", "*2\r\n$11\r\nappendfsync\r\n$2\r\nno\r\n");
+    EQ("CONFIG GET maxmemory-policy",
+       "*2\r\n$16\r\nmaxmemory-policy\r\n$10\r\nnoeviction\r\n");
     EQ("CONFIG GET", "-ERR wrong number of arguments for 'config|get' command\r\n");
     EQ("CONFIG RESETSTAT", "+OK\r\n");
     r = run("INFO stats");

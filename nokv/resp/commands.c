@@ -28,6 +28,8 @@
 #define MAX_STRING (512u * 1024u * 1024u) /* Redis proto-max-bulk-len */
 #define MAX_TX_BYTES (512u * 1024u * 1024u) /* queued MULTI commands per session */
 #define FLUSH_CHUNK 4096                     /* deletes per FLUSHDB batch */
+#define WATCH_SLOTS 16384 /* write generation slots (WATCH) */
+#define MAX_WATCHED 1024  /* watched keys per session */
 #define COMPAT_REDIS_VERSION "7.0.0"
 
 typedef struct cursor_ent {
@@ -62,6 +64,14 @@ struct nk_resp_session {
     uint64_t created_ns;
     bool in_multi;
     bool multi_dirty; /* a queued command failed its checks: EXECABORT */
+    /* WATCH: the generation of each watched key's slot when watched */
+    uint32_t watch_slot[MAX_WATCHED];
+    uint32_t watch_gen[MAX_WATCHED];
+    size_t nwatch;
+    bool watching;
+    bool watch_overflow;  /* more keys than MAX_WATCHED: EXEC fails */
+    uint64_t watch_epoch; /* flush_epoch when WATCH ran */
+    uint64_t watch_deadline; /* earliest expiry among watched keys; 0 none */
     tx_cmd *q;
     size_t nq, qcap;
     size_t q_bytes;
@@ -91,6 +101,9 @@ struct nk_resp_db {
     ov_ent *ov;
     size_t nov, ovcap;
     bool ov_oom;
+    /* WATCH: write generations per key-hash slot, and for FLUSHDB */
+    uint32_t gen[WATCH_SLOTS];
+    uint64_t flush_epoch;
     /* expiry sweep */
     uint64_t sweep_timer;
     nk_resp_buf sweep_pos; /* next key to visit; empty = from the start */
@@ -339,11 +352,25 @@ static int lookup_key(nk_resp_db *db, const nk_resp_arg *key, lookup *l)
     return rc;
 }
 
+static uint32_t watch_slot_of(const uint8_t *key, size_t klen)
+{
+    return (uint32_t)(XXH64(key, klen, 0) % WATCH_SLOTS);
+}
+
+/* Every write moves its key's generation, so WATCH sees it (a write to
+ * another key of the same slot also aborts a watching EXEC: rare, and a
+ * spurious abort is safe - the client retries). */
+static void touch_key(nk_resp_db *db, const uint8_t *key, size_t klen)
+{
+    db->gen[watch_slot_of(key, klen)]++;
+}
+
 /* Lazy expiry: remove a key a read found expired. Nothing waits for it. */
 static void expire_key(nk_resp_db *db, const uint8_t *key, size_t klen)
 {
     if (nk_kv_del(db->be, key, klen, NULL, NULL) == NK_OK) {
         db->stats.expired_keys++;
+        touch_key(db, key, klen);
     }
 }
 
@@ -373,6 +400,9 @@ static bool submit(nk_resp_db *db, nk_resp_call *c, const nk_kv_write *ops, size
         nk_resp_add_errorf(c->reply, "ERR write rejected: %s (%s)", nk_strerror(rc),
                            nk_errname(rc));
         return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        touch_key(db, ops[i].key, ops[i].key_len);
     }
     c->wrote = true;
     db->stats.writes_submitted++;
@@ -1886,6 +1916,7 @@ static void cmd_flushdb(nk_resp_db *db, nk_resp_call *c)
     nk_resp_buf_free(&k.keys);
     nk_resp_buf_free(&k.last);
     free(ops);
+    db->flush_epoch++;
     if (rc != NK_OK) {
         reply_backend_error(c, batches ? "flush (partly done)" : "flush", rc);
     } else {
@@ -2157,6 +2188,11 @@ static void cmd_config(nk_resp_db *db, nk_resp_call *c)
         }
         return;
     }
+    if (arg_is(&c->argv[1], "set")) {
+        nk_resp_add_error(c->reply, "ERR CONFIG SET is not supported: NoKV's configuration is "
+                                    "read-only at run time (see nokv serve --help)");
+        return;
+    }
     if (!arg_is(&c->argv[1], "get")) {
         nk_resp_add_errorf(c->reply, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.",
                            (int)(c->argv[1].len > 64 ? 64 : c->argv[1].len),
@@ -2410,12 +2446,16 @@ static void cmd_client(nk_resp_db *db, nk_resp_call *c)
     } else if (arg_is(sub, "list")) {
         nk_resp_buf_reset(&db->tmp2);
         for (const nk_resp_session *x = db->sess_head; x != NULL; x = x->next) {
-            client_line(db, &db->tmp2, x);
+            if (x != db->own) {
+                client_line(db, &db->tmp2, x);
+            }
         }
         nk_resp_add_bulk(c->reply, db->tmp2.data, db->tmp2.len);
     } else if ((arg_is(sub, "no-evict") || arg_is(sub, "no-touch")) && c->argc == 3 &&
                (arg_is(&c->argv[2], "on") || arg_is(&c->argv[2], "off"))) {
         nk_resp_add_simple(c->reply, "OK"); /* no eviction, no LRU here: nothing to change */
+    } else if (arg_is(sub, "reply") && c->argc == 3 && arg_is(&c->argv[2], "on")) {
+        nk_resp_add_simple(c->reply, "OK"); /* the only mode there is */
     } else if (arg_is(sub, "help")) {
         const char *lines[] = {
             "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -2499,6 +2539,72 @@ static bool tx_queue(nk_resp_session *se, const nk_resp_arg *argv, size_t argc)
     return true;
 }
 
+static void unwatch(nk_resp_session *se)
+{
+    se->nwatch = 0;
+    se->watching = false;
+    se->watch_overflow = false;
+    se->watch_deadline = 0;
+}
+
+static bool watch_changed(nk_resp_db *db, const nk_resp_session *se)
+{
+    if (!se->watching) {
+        return false;
+    }
+    if (se->watch_overflow || se->watch_epoch != db->flush_epoch ||
+        (se->watch_deadline != 0 && now_ms(db) > se->watch_deadline)) {
+        return true;
+    }
+    for (size_t i = 0; i < se->nwatch; i++) {
+        if (db->gen[se->watch_slot[i]] != se->watch_gen[i]) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void cmd_watch(nk_resp_db *db, nk_resp_call *c)
+{
+    nk_resp_session *se = sess_of(db, c);
+    if (se->in_multi) {
+        nk_resp_add_error(c->reply, "ERR WATCH inside MULTI is not allowed");
+        return;
+    }
+    if (!se->watching) {
+        se->watching = true;
+        se->watch_epoch = db->flush_epoch;
+    }
+    for (size_t i = 1; i < c->argc; i++) {
+        lookup l = {0};
+        int rc = lookup_key(db, &c->argv[i], &l);
+        if (rc != NK_OK) {
+            reply_backend_error(c, "read", rc);
+            return;
+        }
+        /* A key that expires before EXEC counts as modified (Redis 7). */
+        if (l.state == K_LIVE && l.has_expire &&
+            (se->watch_deadline == 0 || l.expire_at < se->watch_deadline)) {
+            se->watch_deadline = l.expire_at;
+        }
+        if (se->nwatch == MAX_WATCHED) {
+            se->watch_overflow = true;
+            continue;
+        }
+        uint32_t slot = watch_slot_of(c->argv[i].ptr, c->argv[i].len);
+        se->watch_slot[se->nwatch] = slot;
+        se->watch_gen[se->nwatch] = db->gen[slot];
+        se->nwatch++;
+    }
+    nk_resp_add_simple(c->reply, "OK");
+}
+
+static void cmd_unwatch(nk_resp_db *db, nk_resp_call *c)
+{
+    unwatch(sess_of(db, c));
+    nk_resp_add_simple(c->reply, "OK");
+}
+
 static void cmd_multi(nk_resp_db *db, nk_resp_call *c)
 {
     nk_resp_session *se = sess_of(db, c);
@@ -2519,6 +2625,7 @@ static void cmd_discard(nk_resp_db *db, nk_resp_call *c)
         return;
     }
     tx_discard(se);
+    unwatch(se);
     nk_resp_add_simple(c->reply, "OK");
 }
 
@@ -2534,6 +2641,15 @@ static void cmd_exec(nk_resp_db *db, nk_resp_call *c)
     if (se->multi_dirty) {
         tx_discard(se);
         nk_resp_add_error(c->reply, "EXECABORT Transaction discarded because of previous errors.");
+        return;
+    }
+    bool changed = watch_changed(db, se);
+    unwatch(se);
+    if (changed) {
+        /* A watched key was written (or expired): the transaction is not
+         * run, as in Redis - the reply is a null array. */
+        tx_discard(se);
+        nk_resp_buf_append(c->reply, "*-1\r\n", 5);
         return;
     }
     size_t before = c->reply->len;
@@ -2562,6 +2678,9 @@ static void cmd_exec(nk_resp_db *db, nk_resp_call *c)
         if (rc == NK_OK) {
             /* All writes of the transaction: one atomic batch. */
             rc = nk_kv_write_batch(db->be, ops, db->nov, c->done, c->done_arg);
+        }
+        for (size_t i = 0; rc == NK_OK && i < db->nov; i++) {
+            touch_key(db, db->ov[i].key, db->ov[i].klen);
         }
         free(ops);
         if (rc != NK_OK) {
@@ -2687,6 +2806,10 @@ static const cmd_def cmd_table[] = {
      cmd_type},
     {"unlink", -2, "write fast", 1, -1, 1, "generic", "Delete keys (one atomic batch)", "key...",
      cmd_del},
+    {"unwatch", 1, "noscript loading stale fast", 0, 0, 0, "transactions",
+     "Forget all watched keys", "", cmd_unwatch},
+    {"watch", -2, "noscript loading stale fast", 1, -1, 1, "transactions",
+     "Watch keys to make the next EXEC conditional", "key...", cmd_watch},
 };
 
 #define NCMDS (sizeof(cmd_table) / sizeof(cmd_table[0]))
@@ -2969,7 +3092,8 @@ enum { TX_QUEUE = 0, TX_NOW, TX_DENY };
 
 static int tx_mode(const cmd_def *d)
 {
-    if (d->fn == cmd_multi || d->fn == cmd_exec || d->fn == cmd_discard || d->fn == cmd_quit) {
+    if (d->fn == cmd_multi || d->fn == cmd_exec || d->fn == cmd_discard || d->fn == cmd_quit ||
+        d->fn == cmd_watch) {
         return TX_NOW;
     }
     /* These read the backend around the EXEC overlay (commands.h). */
