@@ -24,7 +24,7 @@
 #define DEFAULT_CURSORS 65536
 #define DEFAULT_CURSOR_BYTES (16u * 1024u * 1024u)
 #define DEFAULT_SWEEP_MS 100
-#define DEFAULT_SWEEP_KEYS 200
+#define DEFAULT_SWEEP_KEYS 1000
 #define MAX_STRING (512u * 1024u * 1024u) /* Redis proto-max-bulk-len */
 #define MAX_TX_BYTES (512u * 1024u * 1024u) /* queued MULTI commands per session */
 #define FLUSH_CHUNK 4096                     /* deletes per FLUSHDB batch */
@@ -1886,9 +1886,15 @@ static void cmd_flushdb(nk_resp_db *db, nk_resp_call *c)
     for (;;) {
         nk_resp_buf_reset(&k.keys);
         k.n = 0;
-        /* Deleted keys are gone at once (visible on submit), so every page
-         * starts from the first key left. */
-        rc = nk_kv_scan(db->be, NULL, 0, FLUSH_CHUNK, collect_visit, &k);
+        /* Resume at the last key deleted (gone at once: visible on submit)
+         * rather than the start, so an LSM iterator does not walk every
+         * tombstone of the earlier chunks again. */
+        nk_resp_buf from;
+        nk_resp_buf_init(&from);
+        nk_resp_buf_append(&from, k.last.data, k.last.len);
+        rc = from.oom ? NK_ENOMEM
+                      : nk_kv_scan(db->be, from.data, from.len, FLUSH_CHUNK, collect_visit, &k);
+        nk_resp_buf_free(&from);
         if (rc != NK_OK || k.n == 0) {
             break;
         }

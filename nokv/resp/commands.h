@@ -41,7 +41,7 @@
  *
  * Expiry: lazily on read (below) and by a background sweep: every
  * sweep_interval_ms (default 100) the db visits the next sweep_keys
- * (default 200) keys in key order, wrapping at the end, and deletes the
+ * (default 1000) keys in key order, wrapping at the end, and deletes the
  * expired ones; when at least a quarter of a full step was expired, the next
  * step runs after 1 ms instead (Redis' active expiry does the same). So each
  * step is bounded, and an expired key that nobody reads is removed within
@@ -148,7 +148,7 @@ typedef struct nk_resp_db_options {
     size_t scan_cursor_bytes; /* their key bytes; 0 = 16 MiB */
     uint32_t max_clients;     /* shown by INFO / CONFIG GET maxclients */
     uint32_t sweep_interval_ms; /* expiry sweep period; 0 = 100 */
-    uint32_t sweep_keys;        /* keys visited per sweep step; 0 = 200 */
+    uint32_t sweep_keys;        /* keys visited per sweep step; 0 = 1000 */
 } nk_resp_db_options;
 
 typedef struct nk_resp_db nk_resp_db;
