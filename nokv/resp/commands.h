@@ -65,8 +65,9 @@
  * reads as absent everywhere: GET/MGET nil, EXISTS 0, SET NX may create it,
  * SET XX may not, INCR starts from 0, SCAN skips it, TTL -2. Reads that meet
  * an expired key delete it in the background (fire-and-forget write), as
- * Redis' lazy expiry does. INCR/DECR keep an existing expiry; SET without
- * KEEPTTL and MSET clear it. Expiry uses nk_rt_wall (Unix time), because an
+ * Redis' lazy expiry does. INCR/DECR/INCRBYFLOAT, APPEND and SETRANGE keep an
+ * existing expiry; SET without KEEPTTL, GETSET and MSET clear it; RENAME
+ * moves it with the value. Expiry uses nk_rt_wall (Unix time), because an
  * absolute deadline must survive restarts and EXAT/PXAT are wall-clock by
  * definition; a wall clock stepping backwards only extends lifetimes.
  * There is no per-value checksum: the engine's WAL records and SST blocks
