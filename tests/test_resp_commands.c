@@ -656,14 +656,12 @@ static void test_info_command_config(void **state)
     EQ("CONFIG GET maxmemory", "*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n");
     EQ("CONFIG GET databases", "*2\r\n$9\r\ndatabases\r\n$1\r\n1\r\n");
     EQ("CONFIG GET appendfsync", "*2\r\n$11\r\nappendfsync\r\n$2\r\nno\r\n");
-    EQ("CONFIG GET maxmemory-policy",
-       "*2\r\n$16\r\nmaxmemory-policy\r\n$10\r\nnoeviction\r\n");
+    EQ("CONFIG GET maxmemory-policy", "*2\r\n$16\r\nmaxmemory-policy\r\n$10\r\nnoeviction\r\n");
     EQ("CONFIG GET", "-ERR wrong number of arguments for 'config|get' command\r\n");
     EQ("CONFIG RESETSTAT", "+OK\r\n");
     r = run("INFO stats");
     assert_non_null(strstr(r, "total_commands_processed:1\r\n"));
 }
-
 
 /* -------------------------------------------- Redis compatibility --- */
 
@@ -699,9 +697,8 @@ static void test_handshake(void **state)
     assert_string_equal(
         run_argv(bad, 3),
         "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
-    nk_resp_arg empty[3] = {{(const uint8_t *)"CLIENT", 6},
-                            {(const uint8_t *)"SETNAME", 7},
-                            {(const uint8_t *)"", 0}};
+    nk_resp_arg empty[3] = {
+        {(const uint8_t *)"CLIENT", 6}, {(const uint8_t *)"SETNAME", 7}, {(const uint8_t *)"", 0}};
     assert_string_equal(run_argv(empty, 3), "+OK\r\n");
     EQ("CLIENT GETNAME", "$-1\r\n");
     EQ("CLIENT GETNAME x", "-ERR wrong number of arguments for 'client|getname' command\r\n");
@@ -710,7 +707,8 @@ static void test_handshake(void **state)
     EQ("CLIENT SETINFO LIB-NAME redis-py", "+OK\r\n");
     EQ("CLIENT SETINFO lib-ver 5.0.1", "+OK\r\n");
     EQ("CLIENT SETINFO foo bar", "-ERR Unrecognized option 'foo'\r\n");
-    EQ("CLIENT SETINFO lib-name", "-ERR wrong number of arguments for 'client|setinfo' command\r\n");
+    EQ("CLIENT SETINFO lib-name",
+       "-ERR wrong number of arguments for 'client|setinfo' command\r\n");
     assert_non_null(strstr(run("CLIENT INFO"), "lib-name=redis-py lib-ver=5.0.1"));
     EQ("CLIENT NO-EVICT on", "+OK\r\n");
     EQ("CLIENT REPLY ON", "+OK\r\n");
@@ -1032,9 +1030,8 @@ static void test_watch(void **state)
     nk_resp_session *other;
     assert_int_equal(nk_resp_session_new(X.db, NULL, &other), NK_OK);
     EQ("WATCH w", "+OK\r\n");
-    nk_resp_arg set[3] = {{(const uint8_t *)"SET", 3},
-                          {(const uint8_t *)"w", 1},
-                          {(const uint8_t *)"2", 1}};
+    nk_resp_arg set[3] = {
+        {(const uint8_t *)"SET", 3}, {(const uint8_t *)"w", 1}, {(const uint8_t *)"2", 1}};
     nk_resp_buf_reset(&X.out);
     nk_resp_call c = {.argv = set, .argc = 3, .sess = other, .reply = &X.out};
     nk_resp_db_exec(X.db, &c);

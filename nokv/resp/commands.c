@@ -25,11 +25,11 @@
 #define DEFAULT_CURSOR_BYTES (16u * 1024u * 1024u)
 #define DEFAULT_SWEEP_MS 100
 #define DEFAULT_SWEEP_KEYS 1000
-#define MAX_STRING (512u * 1024u * 1024u) /* Redis proto-max-bulk-len */
+#define MAX_STRING (512u * 1024u * 1024u)   /* Redis proto-max-bulk-len */
 #define MAX_TX_BYTES (512u * 1024u * 1024u) /* queued MULTI commands per session */
-#define FLUSH_CHUNK 4096                     /* deletes per FLUSHDB batch */
-#define WATCH_SLOTS 16384 /* write generation slots (WATCH) */
-#define MAX_WATCHED 1024  /* watched keys per session */
+#define FLUSH_CHUNK 4096                    /* deletes per FLUSHDB batch */
+#define WATCH_SLOTS 16384                   /* write generation slots (WATCH) */
+#define MAX_WATCHED 1024                    /* watched keys per session */
 #define COMPAT_REDIS_VERSION "7.0.0"
 
 typedef struct cursor_ent {
@@ -69,8 +69,8 @@ struct nk_resp_session {
     uint32_t watch_gen[MAX_WATCHED];
     size_t nwatch;
     bool watching;
-    bool watch_overflow;  /* more keys than MAX_WATCHED: EXEC fails */
-    uint64_t watch_epoch; /* flush_epoch when WATCH ran */
+    bool watch_overflow;     /* more keys than MAX_WATCHED: EXEC fails */
+    uint64_t watch_epoch;    /* flush_epoch when WATCH ran */
     uint64_t watch_deadline; /* earliest expiry among watched keys; 0 none */
     tx_cmd *q;
     size_t nq, qcap;
@@ -516,8 +516,8 @@ enum {
 };
 #define SET_ANY_EXPIRE (SET_EX | SET_PX | SET_EXAT | SET_PXAT | SET_KEEPTTL)
 
-static void set_core(nk_resp_db *db, nk_resp_call *c, unsigned flags,
-                     const nk_resp_arg *expire_arg, const char *name, bool int_reply);
+static void set_core(nk_resp_db *db, nk_resp_call *c, unsigned flags, const nk_resp_arg *expire_arg,
+                     const char *name, bool int_reply);
 
 static void cmd_set(nk_resp_db *db, nk_resp_call *c)
 {
@@ -551,8 +551,8 @@ static void cmd_set(nk_resp_db *db, nk_resp_call *c)
 
 /* SET and its relatives. key = argv[1], value = the argument after the key
  * (argv[2], or argv[3] for SETEX/PSETEX). int_reply: SETNX's :1 / :0. */
-static void set_core(nk_resp_db *db, nk_resp_call *c, unsigned flags,
-                     const nk_resp_arg *expire_arg, const char *name, bool int_reply)
+static void set_core(nk_resp_db *db, nk_resp_call *c, unsigned flags, const nk_resp_arg *expire_arg,
+                     const char *name, bool int_reply)
 {
     const nk_resp_arg *value = expire_arg == &c->argv[2] ? &c->argv[3] : &c->argv[2];
     uint64_t now = now_ms(db);
@@ -1862,8 +1862,8 @@ static bool collect_visit(void *arg, const uint8_t *key, size_t klen, const uint
  * keyspace deleted. */
 static void cmd_flushdb(nk_resp_db *db, nk_resp_call *c)
 {
-    if (c->argc > 2 || (c->argc == 2 && !arg_is(&c->argv[1], "async") &&
-                        !arg_is(&c->argv[1], "sync"))) {
+    if (c->argc > 2 ||
+        (c->argc == 2 && !arg_is(&c->argv[1], "async") && !arg_is(&c->argv[1], "sync"))) {
         reply_syntax(c);
         return;
     }
@@ -1947,8 +1947,7 @@ typedef struct sweep_ctx {
     bool more;
 } sweep_ctx;
 
-static bool sweep_visit(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
-                        size_t vlen)
+static bool sweep_visit(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
     sweep_ctx *w = arg;
     if (w->seen == w->want) {
@@ -2290,8 +2289,8 @@ static void copy_name(char *dst, size_t room, const nk_resp_arg *a)
 static bool set_client_name(nk_resp_call *c, nk_resp_session *se, const nk_resp_arg *name)
 {
     if (!name_ok(name)) {
-        nk_resp_add_error(c->reply,
-                          "ERR Client names cannot contain spaces, newlines or special characters.");
+        nk_resp_add_error(
+            c->reply, "ERR Client names cannot contain spaces, newlines or special characters.");
         return false;
     }
     copy_name(se->name, sizeof(se->name), name);
@@ -2396,16 +2395,16 @@ static void cmd_client(nk_resp_db *db, nk_resp_call *c)
 {
     nk_resp_session *se = sess_of(db, c);
     const nk_resp_arg *sub = &c->argv[1];
-    if (arg_is(sub, "id") || arg_is(sub, "getname") || arg_is(sub, "info") ||
-        arg_is(sub, "list") || arg_is(sub, "help")) {
+    if (arg_is(sub, "id") || arg_is(sub, "getname") || arg_is(sub, "info") || arg_is(sub, "list") ||
+        arg_is(sub, "help")) {
         if (c->argc != 2 && !arg_is(sub, "list")) {
             char name[32];
             copy_name(name, sizeof(name), sub);
             for (char *q = name; *q; q++) {
                 *q = (char)(*q >= 'A' && *q <= 'Z' ? *q - 'A' + 'a' : *q);
             }
-            nk_resp_add_errorf(c->reply,
-                               "ERR wrong number of arguments for 'client|%s' command", name);
+            nk_resp_add_errorf(c->reply, "ERR wrong number of arguments for 'client|%s' command",
+                               name);
             return;
         }
     }
@@ -2663,10 +2662,8 @@ static void cmd_exec(nk_resp_db *db, nk_resp_call *c)
     db->tx = true;
     nk_resp_add_array(c->reply, se->nq);
     for (size_t i = 0; i < se->nq; i++) {
-        nk_resp_call sub = {.argv = se->q[i].argv,
-                            .argc = se->q[i].argc,
-                            .sess = se,
-                            .reply = c->reply};
+        nk_resp_call sub = {
+            .argv = se->q[i].argv, .argc = se->q[i].argc, .sess = se, .reply = c->reply};
         dispatch(db, &sub);
     }
     db->tx = false;
@@ -2706,8 +2703,8 @@ static void cmd_command(nk_resp_db *db, nk_resp_call *c);
 
 /* Sorted by name (COMMAND lists them in this order). */
 static const cmd_def cmd_table[] = {
-    {"append", 3, "write denyoom fast", 1, 1, 1, "string", "Append a value to a key",
-     "key value", cmd_append},
+    {"append", 3, "write denyoom fast", 1, 1, 1, "string", "Append a value to a key", "key value",
+     cmd_append},
     {"auth", -2, "noscript loading stale fast", 0, 0, 0, "connection",
      "Authenticate (no password is configured: user 'default' only)", "?username password",
      cmd_auth},
@@ -2733,8 +2730,8 @@ static const cmd_def cmd_table[] = {
     {"expire", -3, "write fast", 1, 1, 1, "generic", "Set a key's time to live in seconds",
      "key seconds:integer ?NX ?XX ?GT ?LT", cmd_expire},
     {"expireat", -3, "write fast", 1, 1, 1, "generic",
-     "Set the expiration for a key as a UNIX timestamp", "key unix-time-seconds:integer ?NX ?XX ?GT ?LT",
-     cmd_expireat},
+     "Set the expiration for a key as a UNIX timestamp",
+     "key unix-time-seconds:integer ?NX ?XX ?GT ?LT", cmd_expireat},
     {"flushall", -1, "write", 0, 0, 0, "server", "Remove all keys (the only database)",
      "?ASYNC ?SYNC", cmd_flushdb},
     {"flushdb", -1, "write", 0, 0, 0, "server", "Remove all keys from the current database",
@@ -2785,8 +2782,8 @@ static const cmd_def cmd_table[] = {
     {"quit", -1, "fast", 0, 0, 0, "connection", "Close the connection", "", cmd_quit},
     {"rename", 3, "write", 1, 2, 1, "generic", "Rename a key (one atomic batch)", "key newkey",
      cmd_rename},
-    {"renamenx", 3, "write fast", 1, 2, 1, "generic", "Rename a key, only if the new key does not exist",
-     "key newkey", cmd_renamenx},
+    {"renamenx", 3, "write fast", 1, 2, 1, "generic",
+     "Rename a key, only if the new key does not exist", "key newkey", cmd_renamenx},
     {"scan", -2, "readonly", 0, 0, 0, "generic", "Iterate over keys in key order",
      "cursor:integer ?MATCH:pattern ?COUNT:count ?TYPE:type", cmd_scan},
     {"select", 2, "loading stale fast", 0, 0, 0, "connection", "Select database 0 (the only one)",
@@ -2795,8 +2792,8 @@ static const cmd_def cmd_table[] = {
      "key value ?NX ?XX ?GET ?EX:seconds ?PX:milliseconds ?EXAT:unix-time-seconds "
      "?PXAT:unix-time-milliseconds ?KEEPTTL",
      cmd_set},
-    {"setex", 4, "write denyoom", 1, 1, 1, "string",
-     "Set the value and expiration of a key", "key seconds:integer value", cmd_setex},
+    {"setex", 4, "write denyoom", 1, 1, 1, "string", "Set the value and expiration of a key",
+     "key seconds:integer value", cmd_setex},
     {"setnx", 3, "write denyoom fast", 1, 1, 1, "string",
      "Set the value of a key, only if the key does not exist", "key value", cmd_setnx},
     {"setrange", 4, "write denyoom", 1, 1, 1, "string",

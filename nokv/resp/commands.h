@@ -143,11 +143,11 @@ typedef struct nk_resp_stats {
 } nk_resp_stats;
 
 typedef struct nk_resp_db_options {
-    const char *sync_policy;  /* "always" | "group" | "none" (INFO, CONFIG GET appendfsync) */
-    const char *version;      /* NoKV version for INFO; NULL = "0.1.0-dev" */
-    size_t scan_cursors;      /* remembered cursors (exact resume); 0 = 65536 */
-    size_t scan_cursor_bytes; /* their key bytes; 0 = 16 MiB */
-    uint32_t max_clients;     /* shown by INFO / CONFIG GET maxclients */
+    const char *sync_policy;    /* "always" | "group" | "none" (INFO, CONFIG GET appendfsync) */
+    const char *version;        /* NoKV version for INFO; NULL = "0.1.0-dev" */
+    size_t scan_cursors;        /* remembered cursors (exact resume); 0 = 65536 */
+    size_t scan_cursor_bytes;   /* their key bytes; 0 = 16 MiB */
+    uint32_t max_clients;       /* shown by INFO / CONFIG GET maxclients */
     uint32_t sweep_interval_ms; /* expiry sweep period; 0 = 100 */
     uint32_t sweep_keys;        /* keys visited per sweep step; 0 = 1000 */
 } nk_resp_db_options;
@@ -177,8 +177,8 @@ typedef struct nk_resp_call {
     const nk_resp_arg *argv; /* in: argc >= 1 */
     size_t argc;
     nk_resp_session *sess; /* in: the connection's session; NULL = the db's own */
-    nk_resp_buf *reply; /* in: exactly one reply is appended */
-    nk_kv_done_fn done; /* in: completion for a write (may be NULL) */
+    nk_resp_buf *reply;    /* in: exactly one reply is appended */
+    nk_kv_done_fn done;    /* in: completion for a write (may be NULL) */
     void *done_arg;
     bool wrote; /* out: a write was submitted with done/done_arg */
     bool quit;  /* out: QUIT - close after this reply */
