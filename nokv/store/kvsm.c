@@ -79,8 +79,9 @@ int nk_kvsm_encode(const nk_kv_write *ops, size_t n, uint64_t wall_ms, size_t ma
     for (size_t i = 0; rc == NK_OK && i < n; i++) {
         rc = nk_wire_put_u8(out, ops[i].del ? 1 : 0);
         rc = rc ? rc : nk_wire_put_bytes(out, ops[i].key, ops[i].key_len);
-        rc = rc ? rc : nk_wire_put_bytes(out, ops[i].del ? NULL : ops[i].val,
-                                         ops[i].del ? 0 : ops[i].val_len);
+        rc = rc ? rc
+                : nk_wire_put_bytes(out, ops[i].del ? NULL : ops[i].val,
+                                    ops[i].del ? 0 : ops[i].val_len);
         if (rc == NK_OK && out->len > max_bytes) {
             rc = NK_ETOOBIG;
         }

@@ -311,8 +311,9 @@ static int install_snapshot(nk_peer *p, const nk_raft_snapshot *snap)
             .store_id = s->o.store_id, .peer_id = p->peer_id, .role = NK_RAFT_LEARNER};
         rc = nk_region_peer_set(&p->desc, &self);
         if (rc != NK_OK) {
-            nk_store_violation(s, "store %" PRIu64 " region %" PRIu64
-                                  ": snapshot descriptor puts another peer on this store",
+            nk_store_violation(s,
+                               "store %" PRIu64 " region %" PRIu64
+                               ": snapshot descriptor puts another peer on this store",
                                s->o.store_id, p->region_id);
             return NK_ECORRUPT;
         }

@@ -423,6 +423,52 @@ static void unreachable(void *ctx, uint64_t region_id, uint64_t to_peer)
     }
 }
 
+int nk_store_set_address(nk_store *s, uint64_t store_id, const char *addr)
+{
+    if (store_id == 0 || strlen(addr) >= sizeof(s->book[0].addr)) {
+        return NK_EINVAL;
+    }
+    size_t i = 0;
+    while (i < s->n_book && s->book[i].store_id != store_id) {
+        i++;
+    }
+    if (i == s->n_book) {
+        if (s->n_book == NK_STORE_MAX_BOOK) {
+            return NK_ERANGE;
+        }
+        s->n_book++;
+    }
+    s->book[i].store_id = store_id;
+    strcpy(s->book[i].addr, addr);
+    return NK_OK;
+}
+
+static void learn_addr(void *ctx, uint64_t store_id, const char *addr)
+{
+    nk_store *s = ctx;
+    if (store_id != s->o.store_id) {
+        (void)nk_store_set_address(s, store_id, addr);
+    }
+}
+
+static int resolve_store(void *ctx, uint64_t store_id, char *addr, size_t cap)
+{
+    nk_store *s = ctx;
+    for (size_t i = 0; i < s->n_book; i++) {
+        if (s->book[i].store_id == store_id) {
+            if (strlen(s->book[i].addr) >= cap) {
+                return NK_ERANGE;
+            }
+            strcpy(addr, s->book[i].addr);
+            return NK_OK;
+        }
+    }
+    if (s->o.resolve == NULL) {
+        return NK_ENOENT;
+    }
+    return s->o.resolve(s->o.resolve_ctx, store_id, addr, cap);
+}
+
 static void l_on_accept(void *ctx, uint64_t listener, uint64_t conn, const char *peer)
 {
     nk_store *s = ctx;
@@ -527,11 +573,12 @@ int nk_store_open(nk_rt *rt, const nk_store_options *o, nk_store **out, nk_errbu
     }
     nk_transport_options to = {.store_id = o->store_id,
                                .cluster_id = o->cluster_id,
-                               .advertise_addr = o->listen_addr,
-                               .resolve = o->resolve,
-                               .resolve_ctx = o->resolve_ctx,
+                               .advertise_addr = o->advertise_addr,
+                               .resolve = resolve_store,
+                               .resolve_ctx = s,
                                .deliver = deliver,
                                .unreachable = unreachable,
+                               .learn = learn_addr,
                                .ctx = s,
                                .pending_limit = o->conn_pending_limit};
     rc = nk_transport_new(rt, &to, &s->tr);
@@ -821,6 +868,20 @@ const nk_region *nk_store_region(const nk_store *s, uint64_t region_id)
 {
     nk_peer *p = nk_store_peer(s, region_id);
     return p != NULL ? &p->desc : NULL;
+}
+
+bool nk_store_busy(const nk_store *s)
+{
+    return s->syncing;
+}
+
+void nk_store_quiesce(nk_store *s)
+{
+    s->closing = true;
+    if (s->tick_timer != 0) {
+        (void)nk_rt_timer_cancel(s->rt, s->tick_timer);
+        s->tick_timer = 0;
+    }
 }
 
 bool nk_store_failed(const nk_store *s)

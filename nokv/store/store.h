@@ -101,14 +101,17 @@ typedef struct nk_store_observer {
 
 /* ------------------------------------------------------------ options --- */
 
-/* Address of a store ("host:port"): NK_OK, or NK_ENOENT when unknown. */
+/* Address of a store ("host:port"): NK_OK, or NK_ENOENT when unknown. The
+ * store first looks in its own address book (nk_store_set_address, and every
+ * HELLO it receives), then asks this resolver (may be NULL). */
 typedef int (*nk_store_resolve_fn)(void *ctx, uint64_t store_id, char *addr, size_t cap);
 
 typedef struct nk_store_options {
     const char *workdir;
-    uint64_t store_id;       /* non-zero */
-    uint64_t cluster_id;     /* 0 = accept any */
-    const char *listen_addr; /* raft service; NULL = do not listen */
+    uint64_t store_id;          /* non-zero */
+    uint64_t cluster_id;        /* 0 = accept any */
+    const char *listen_addr;    /* raft service; NULL = do not listen */
+    const char *advertise_addr; /* sent in HELLO so peers learn it; NULL = none */
     nk_store_resolve_fn resolve;
     void *resolve_ctx;
     nk_store_sm sm;
@@ -187,6 +190,9 @@ int nk_store_conf_change(nk_store *s, uint64_t region_id, uint8_t cc_type, uint6
 
 int nk_store_transfer_leader(nk_store *s, uint64_t region_id, uint64_t peer_id);
 
+/* Record where store_id can be dialled ("host:port"). */
+int nk_store_set_address(nk_store *s, uint64_t store_id, const char *addr);
+
 /* ------------------------------------------------------------- status --- */
 
 uint64_t nk_store_id(const nk_store *s);
@@ -196,6 +202,12 @@ const nk_raft *nk_store_raft(const nk_store *s, uint64_t region_id);
 uint64_t nk_store_applied(const nk_store *s, uint64_t region_id);
 /* The region's descriptor as this store knows it (NULL when not hosted). */
 const nk_region *nk_store_region(const nk_store *s, uint64_t region_id);
+/* A raft log sync is in flight: on the real runtime, close only once this
+ * is false (the sync's worker thread still uses the log). */
+bool nk_store_busy(const nk_store *s);
+/* Stop ticking and taking new work, so that busy() soon becomes false. */
+void nk_store_quiesce(nk_store *s);
+
 /* The store failed (an unrecoverable local error: disk, invariant). */
 bool nk_store_failed(const nk_store *s);
 

@@ -61,6 +61,12 @@ typedef struct nk_peer_home {
 } nk_peer_home;
 
 #define NK_STORE_MAX_HOMES 64
+#define NK_STORE_MAX_BOOK 256
+
+typedef struct nk_addr_entry {
+    uint64_t store_id;
+    char addr[128];
+} nk_addr_entry;
 
 struct nk_store {
     nk_rt *rt;
@@ -75,6 +81,8 @@ struct nk_store {
     size_t n_peers, cap_peers;
     nk_peer_home homes[NK_STORE_MAX_HOMES];
     size_t n_homes;
+    nk_addr_entry book[NK_STORE_MAX_BOOK];
+    size_t n_book;
     uint64_t listener;
     uint64_t tick_timer;
     uint64_t kick_timer;

@@ -273,6 +273,9 @@ bool nk_transport_on_message(nk_transport *t, uint64_t conn, uint8_t kind, const
             return true;
         }
         c->hello_ok = true;
+        if (t->o.learn != NULL && h.store_id != 0 && h.addr[0] != '\0') {
+            t->o.learn(t->o.ctx, h.store_id, h.addr);
+        }
         return true;
     }
     nk_raftmsg_hdr h;

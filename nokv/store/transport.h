@@ -33,6 +33,8 @@ typedef int (*nk_transport_resolve_fn)(void *ctx, uint64_t store_id, char *addr,
 typedef void (*nk_transport_deliver_fn)(void *ctx, const nk_raftmsg_hdr *h, const nk_raft_msg *m);
 /* A snapshot message to `to_peer` of region could not be sent. */
 typedef void (*nk_transport_unreachable_fn)(void *ctx, uint64_t region_id, uint64_t to_peer);
+/* A store said hello: where it can be dialled (its advertised address). */
+typedef void (*nk_transport_learn_fn)(void *ctx, uint64_t store_id, const char *addr);
 
 typedef struct nk_transport_options {
     uint64_t store_id;
@@ -42,6 +44,7 @@ typedef struct nk_transport_options {
     void *resolve_ctx;
     nk_transport_deliver_fn deliver;
     nk_transport_unreachable_fn unreachable;
+    nk_transport_learn_fn learn; /* may be NULL */
     void *ctx;
     uint64_t pending_limit; /* bytes; default 4 MiB */
 } nk_transport_options;
