@@ -57,6 +57,7 @@ struct nk_cluster_backend {
     barrier *round;      /* members of the ReadIndex round in flight */
     barrier *next_round; /* created since: they wait for the next round */
     bool round_inflight;
+    bool unsafe_ack_on_propose; /* TEST ONLY, see the header */
     nk_buf enc;
 };
 
@@ -259,6 +260,11 @@ static int be_write(void *impl, const nk_kv_write *ops, size_t n, nk_kv_done_fn 
     nk_raft_status_get(r, &s);
     w->index = s.last_index; /* the proposal just appended is the last entry */
     b->last_proposed = s.last_index;
+    if (b->unsafe_ack_on_propose) {
+        /* The planted bug: the reply no longer waits for the commit. */
+        w->done(w->arg, NK_OK);
+        w->done = noop_done;
+    }
     for (size_t i = 0; i < n; i++) {
         rc = ov_put(b, &ops[i], w->index);
         if (rc != NK_OK) {
@@ -440,6 +446,11 @@ void nk_cluster_backend_free(nk_cluster_backend *b)
     free(b->ov);
     free(b->enc.data);
     free(b);
+}
+
+void nk_cluster_backend_set_unsafe_ack_on_propose(nk_cluster_backend *b, bool on)
+{
+    b->unsafe_ack_on_propose = on;
 }
 
 nk_kv_backend *nk_cluster_backend_kv(nk_cluster_backend *b)

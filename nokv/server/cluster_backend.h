@@ -46,4 +46,8 @@ int nk_cluster_backend_new(nk_rt *rt, nk_store *st, nk_kvsm *k, nk_db *db, uint6
 void nk_cluster_backend_free(nk_cluster_backend *b);
 nk_kv_backend *nk_cluster_backend_kv(nk_cluster_backend *b);
 
+/* TEST ONLY: acknowledge writes as soon as they are proposed (before they
+ * commit): the simulator's planted bug (nk_cluster_config). */
+void nk_cluster_backend_set_unsafe_ack_on_propose(nk_cluster_backend *b, bool on);
+
 #endif /* NK_SERVER_CLUSTER_BACKEND_H */
