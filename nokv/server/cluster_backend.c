@@ -145,6 +145,12 @@ static void ov_drop(nk_cluster_backend *b, uint64_t upto, uint64_t from)
 
 /* -------------------------------------------------------------- status --- */
 
+/* This store leads the region AND the engine shows an entry of the
+ * leader's own term: every entry of earlier terms is then applied, so local
+ * reads and read-modify-writes (INCR...) see everything an earlier leader
+ * acknowledged. A freshly elected leader may hold committed entries of the
+ * previous term that it has not applied yet; it serves nothing until its
+ * first entry (the no-op of its term) applied, as raft's ReadIndex demands. */
 static bool leading(const nk_cluster_backend *b)
 {
     const nk_raft *r = nk_store_raft(b->st, b->region_id);
@@ -153,7 +159,9 @@ static bool leading(const nk_cluster_backend *b)
     }
     nk_raft_status s;
     nk_raft_status_get(r, &s);
-    return s.role == NK_RAFT_LEADER;
+    uint64_t t = 0;
+    return s.role == NK_RAFT_LEADER && nk_raft_term_at(r, b->applied, &t) == NK_OK &&
+           t == s.term;
 }
 
 static void release_barriers(nk_cluster_backend *b, int rc_all)

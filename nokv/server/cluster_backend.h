@@ -20,7 +20,9 @@
  *     round confirmed this store still leads and everything the read could
  *     have seen (applied state and overlay) is applied: a read never shows
  *     a value that was not committed, nor misses one acknowledged before it.
- *   - not the leader: get/write/scan/barrier return NK_EAGAIN and the
+ *   - not the leader, or a new leader that has not applied an entry of its
+ *     own term yet (committed entries of earlier terms may still be on
+ *     their way to its engine): get/write/scan/barrier return NK_EAGAIN and the
  *     command layer answers "-TRYAGAIN ..." naming the leader's store when
  *     known (forwarding to the leader is future work).
  *
