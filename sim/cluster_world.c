@@ -134,12 +134,17 @@ struct nk_csim_world {
     uint64_t final_ctr;
     uint64_t mark_ns, done_at_mark, final_deadline;
     uint64_t conv_deadline, conv_gen;
-    bool conv_running, converged;
+    bool conv_running, conv_started, converged;
     uint64_t conv_applied[NK_CSIM_MAX_STORES + 1], conv_hash[NK_CSIM_MAX_STORES + 1];
     uint64_t conv_keys[NK_CSIM_MAX_STORES + 1];
     bool conv_have[NK_CSIM_MAX_STORES + 1];
     uint64_t conv_target;
 
+    /* liveness after the mark: the slowest operation and any that gave up */
+    uint64_t slow_ns;
+    uint32_t slow_client;
+    int slow_op;
+    uint64_t gave_up_after_mark;
     uint64_t st_done, st_sets, st_gets, st_incrs, st_ambiguous, st_refused, st_gave_up;
     uint64_t st_nemesis, st_elections, st_max_term;
 };
@@ -389,6 +394,15 @@ static void attempt_failed(client *c, bool maybe_applied, const char *why)
 
 static void op_finished(client *c)
 {
+    nk_csim_world *w = c->w;
+    if (w->marked && !w->final_phase && c->op_start >= w->mark_ns) {
+        uint64_t took = nk_sim_now(w->s) - c->op_start;
+        if (took > w->slow_ns) {
+            w->slow_ns = took;
+            w->slow_client = c->id;
+            w->slow_op = c->op;
+        }
+    }
     c->busy = false;
     c->inflight = false;
     cancel_timer(c);
@@ -644,11 +658,13 @@ static void backoff_fire(void *arg)
     }
     if (c->tries >= MAX_TRIES && !c->final_reader) {
         w->st_gave_up++;
+        w->gave_up_after_mark += w->marked && c->op_start >= w->mark_ns;
         op_finished(c);
         return;
     }
     if (now >= deadline || (w->final_phase && !c->final_reader)) {
         w->st_gave_up += !w->final_phase;
+        w->gave_up_after_mark += !w->final_phase && w->marked && c->op_start >= w->mark_ns;
         op_finished(c);
         return;
     }
@@ -757,7 +773,7 @@ static void final_step(client *c)
         start_op(c, OP_GETCTR, 0);
     } else {
         c->final_reader = false;
-        w->final_done = true;
+        w->final_done = nk_sim_now(w->s) <= w->final_deadline;
         nk_sim_trace(w->s, "cluster.final reads done: counter %" PRIu64, w->final_ctr);
     }
 }
@@ -929,7 +945,7 @@ void nk_csim_world_hash(nk_csim_world *w, uint32_t node, uint64_t gen, uint64_t 
         }
     }
     w->conv_running = false;
-    w->converged = true;
+    w->converged = nk_sim_now(w->s) <= w->conv_deadline;
     nk_sim_trace(w->s,
                  "cluster.converged applied %" PRIu64 " keys %" PRIu64 " hash %016" PRIx64,
                  w->conv_target, w->conv_keys[1], w->conv_hash[1]);
@@ -1120,6 +1136,15 @@ static void check_progress(nk_csim_world *w, uint64_t min)
             return;
         }
     }
+    if (w->gave_up_after_mark > 0 || w->slow_ns > w->within_ns) {
+        dump_stores(w);
+        nk_sim_fail(w->s, w->res, NK_SIM_LIVENESS,
+                    "progress: after the mark %" PRIu64 " operations gave up; the slowest (client "
+                    "c%u's %s) took %" PRIu64 " ms, bound %" PRIu64 " ms",
+                    w->gave_up_after_mark, w->slow_client, op_name(w->slow_op),
+                    w->slow_ns / NK_NSEC_PER_MSEC, w->within_ns / NK_NSEC_PER_MSEC);
+        return;
+    }
     uint64_t done = w->st_done - w->done_at_mark;
     if (done < min) {
         dump_stores(w);
@@ -1155,13 +1180,18 @@ static void check_final_done(nk_csim_world *w)
 
 static void check_converge_done(nk_csim_world *w)
 {
+    if (!w->conv_started) {
+        return;
+    }
     if (w->conv_running) {
         converge_poll(w); /* fails if past the deadline */
-        if (!failed(w) && !w->converged) {
-            dump_stores(w);
-            nk_sim_fail(w->s, w->res, NK_SIM_LIVENESS,
-                        "converge: still not converged at the end of the run");
-        }
+    }
+    if (!failed(w) && !w->converged) {
+        dump_stores(w);
+        nk_sim_fail(w->s, w->res, NK_SIM_LIVENESS,
+                    "converge: the stores did not reach one applied index with the same data "
+                    "within %" PRIu64 " ms of `check converge`",
+                    w->within_ns / NK_NSEC_PER_MSEC);
     }
 }
 
@@ -1194,6 +1224,7 @@ static int world_check(void *wp, const char *name, const char *args)
     if (strcmp(name, "converge") == 0) {
         w->calm = true;
         w->conv_running = true;
+        w->conv_started = true;
         w->converged = false;
         w->conv_deadline = nk_sim_now(w->s) + w->within_ns;
         converge_poll(w);
