@@ -56,22 +56,14 @@ static bool has_raft_log(nk_rt *rt, const char *workdir)
 
 static void check_lock(nk_rt *rt, const char *workdir, nk_plan_result *r)
 {
-    char path[1024];
-    nk_path_fmt(path, sizeof(path), workdir, "LOCK");
-    nk_stat st;
-    if (nk_rt_stat(rt, path, &st) != NK_OK) {
-        return; /* no LOCK file: nobody holds it (and taking it would create it) */
-    }
-    nk_dirlock *lk = NULL;
-    int rc = nk_rt_dir_lock(rt, workdir, &lk);
-    if (rc == NK_OK) {
-        nk_rt_dir_unlock(rt, lk);
-    } else if (rc == NK_EBUSY) {
+    bool held = false;
+    int rc = nk_rt_dir_lock_held(rt, workdir, &held);
+    if (rc != NK_OK) {
+        WARN("cannot probe the workdir LOCK: %s", nk_strerror(rc));
+    } else if (held) {
         BLOCK("workdir %s is in use (its LOCK is held): stop the server using it; standalone "
               "writes must stop before a migration",
               workdir);
-    } else {
-        WARN("cannot probe the workdir LOCK: %s", nk_strerror(rc));
     }
 }
 
