@@ -12,8 +12,8 @@
 #define LM_VERSION 1u
 /* Bounded by the region and event limits, so a damaged size field cannot
  * make load allocate without limit. */
-#define LM_MAX_BYTES                                                                              \
-    ((size_t)NK_LOCALMETA_MAX_REGIONS * (sizeof(nk_region) + 64) +                                \
+#define LM_MAX_BYTES                                                                               \
+    ((size_t)NK_LOCALMETA_MAX_REGIONS * (sizeof(nk_region) + 64) +                                 \
      (size_t)NK_LOCALMETA_MAX_EVENTS * (NK_LOCALMETA_MAX_EVENT_BYTES + 32) + 64)
 
 void nk_localmeta_init(nk_localmeta *m)
@@ -46,6 +46,7 @@ int nk_localmeta_encode(const nk_localmeta *m, nk_buf *out)
         rc = rc ? rc : nk_wire_put_u8(out, r->state);
         rc = rc ? rc : nk_wire_put_uvar(out, r->tomb_term);
         rc = rc ? rc : nk_wire_put_uvar(out, r->tomb_vote);
+        rc = rc ? rc : nk_wire_put_uvar(out, r->conf_index);
     }
     rc = rc ? rc : nk_wire_put_uvar(out, m->n_events);
     for (size_t i = 0; rc == NK_OK && i < m->n_events; i++) {
@@ -67,9 +68,10 @@ int nk_localmeta_decode(const uint8_t *buf, size_t len, nk_localmeta *m, nk_errb
     nk_wire_rd rd;
     int rc = nk_wire_open(&rd, buf, len, LM_MAGIC, LM_VERSION, NULL);
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "%s", rc == NK_ECORRUPT ? "checksum mismatch"
-                                                  : "not a LOCALMETA envelope (magic, version "
-                                                    "or length)");
+        nk_errbuf_set(eb, "%s",
+                      rc == NK_ECORRUPT ? "checksum mismatch"
+                                        : "not a LOCALMETA envelope (magic, version "
+                                          "or length)");
         return NK_ECORRUPT;
     }
     m->store_id = nk_wire_get_uvar(&rd);
@@ -95,6 +97,7 @@ int nk_localmeta_decode(const uint8_t *buf, size_t len, nk_localmeta *m, nk_errb
         r->state = nk_wire_get_u8(&rd);
         r->tomb_term = nk_wire_get_uvar(&rd);
         r->tomb_vote = nk_wire_get_uvar(&rd);
+        r->conf_index = nk_wire_get_uvar(&rd);
         m->n_regions = (size_t)i + 1;
         if (rd.bad || !state_valid(r->state)) {
             nk_errbuf_set(eb, "region %llu: unknown state", (unsigned long long)r->desc.id);
@@ -191,11 +194,10 @@ int nk_localmeta_save(nk_rt *rt, const char *workdir, const nk_localmeta *m, nk_
         rc = NK_ETOOBIG;
     }
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "%s/%s: cannot encode: %s", workdir, NK_LOCALMETA_FILE,
-                      nk_strerror(rc));
+        nk_errbuf_set(eb, "%s/%s: cannot encode: %s", workdir, NK_LOCALMETA_FILE, nk_strerror(rc));
     } else {
-        rc = nk_smallfile_replace(rt, workdir, NK_LOCALMETA_FILE, b.data, b.len,
-                                  "localmeta.save", eb);
+        rc = nk_smallfile_replace(rt, workdir, NK_LOCALMETA_FILE, b.data, b.len, "localmeta.save",
+                                  eb);
     }
     nk_buf_free(&b);
     return rc;
@@ -255,6 +257,7 @@ int nk_localmeta_put(nk_localmeta *m, const nk_region *desc, uint8_t state)
     if (!found) {
         m->regions[i].tomb_term = 0;
         m->regions[i].tomb_vote = 0;
+        m->regions[i].conf_index = 0;
     }
     return NK_OK;
 }

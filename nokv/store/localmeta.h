@@ -16,7 +16,7 @@
  *
  * Format: one envelope (nokv/proto/wire.h, magic "LM", version 1): store_id,
  * cluster_id, n regions (nk_region codec, state u8, tomb_term uvar,
- * tomb_vote uvar), n pending events (sequence uvar, bytes), next_event_seq
+ * tomb_vote uvar, conf_index uvar), n pending events (sequence uvar, bytes), next_event_seq
  * (uvar: kept so an acknowledged sequence number is never handed out again
  * after a restart). Rewritten whole on every change: LOCALMETA.tmp,
  * sync, rename over LOCALMETA, dir sync. A file that fails to decode is
@@ -48,6 +48,10 @@ typedef struct nk_localmeta_region {
      * its earlier incarnation voted in. Encoded as two uvars after state. */
     uint64_t tomb_term;
     uint64_t tomb_vote;
+    /* Raft index of the newest membership change (or snapshot) the
+     * descriptor reflects: replaying older entries after a restart must not
+     * change it again (conf_version grows once per change, not per replay). */
+    uint64_t conf_index;
 } nk_localmeta_region;
 
 typedef struct nk_localmeta_event {

@@ -65,8 +65,9 @@ static int ensure_dir(nk_rt *rt, const char *dir, bool create, nk_errbuf *eb)
         rc = rc ? rc : nk_rt_dir_sync(rt, parent);
     }
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "cannot create workdir %s: %s (does its parent exist and is it "
-                          "writable?)",
+        nk_errbuf_set(eb,
+                      "cannot create workdir %s: %s (does its parent exist and is it "
+                      "writable?)",
                       dir, nk_strerror(rc));
     }
     return rc;
@@ -86,7 +87,7 @@ int nk_workdir_check_mode(nk_rt *rt, const char *dir, const nk_mode_state *st, u
     int crc = nk_checkpoint_read(rt, dir, &cp, &ceb);
     char hint[256];
     nk_resume_hint(st->mode, crc == NK_OK ? &cp : NULL, hint, sizeof(hint));
-    const char *stage = crc == NK_OK ? nk_stage_name(cp.stage)
+    const char *stage = crc == NK_OK       ? nk_stage_name(cp.stage)
                         : crc == NK_ENOENT ? "none recorded"
                                            : "unreadable checkpoint";
     unsigned long long s = (unsigned long long)st->store_id;
@@ -99,8 +100,7 @@ int nk_workdir_check_mode(nk_rt *rt, const char *dir, const nk_mode_state *st, u
                       "finish, so it may not be opened standalone or served. Hint: %s. "
                       "Inspect: nokv migrate status --workdir %s; resume: nokv migrate init "
                       "--workdir %s --store %llu --region %llu --peer %llu",
-                      dir, stage, hint[0] ? hint : "re-run nokv migrate init", dir, dir, s, r,
-                      p);
+                      dir, stage, hint[0] ? hint : "re-run nokv migrate init", dir, dir, s, r, p);
         break;
     case NK_MODE_SEEDED:
     case NK_MODE_CLUSTER:
@@ -144,8 +144,9 @@ int nk_workdir_open(nk_rt *rt, const char *dir, const nk_workdir_options *o, nk_
     if (rc == NK_OK) {
         rc = nk_rt_dir_lock(rt, dir, &w->lock);
         if (rc == NK_EBUSY) {
-            nk_errbuf_set(eb, "workdir %s is in use by another process (its LOCK is held); stop "
-                              "the server or the migrate command using it first",
+            nk_errbuf_set(eb,
+                          "workdir %s is in use by another process (its LOCK is held); stop "
+                          "the server or the migrate command using it first",
                           dir);
         } else if (rc != NK_OK) {
             nk_errbuf_set(eb, "cannot lock workdir %s: %s", dir, nk_strerror(rc));

@@ -32,7 +32,7 @@ typedef struct nk_workdir_options {
 } nk_workdir_options;
 
 /* Modes `nokv serve` accepts: never preparing. */
-#define NK_WORKDIR_SERVE_MODES                                                                    \
+#define NK_WORKDIR_SERVE_MODES                                                                     \
     (NK_MODE_BIT(NK_MODE_STANDALONE) | NK_MODE_BIT(NK_MODE_SEEDED) | NK_MODE_BIT(NK_MODE_CLUSTER))
 #define NK_WORKDIR_ANY_MODE 0xfu
 

@@ -95,3 +95,20 @@ int nk_smallfile_replace(nk_rt *rt, const char *dir, const char *name, const voi
     }
     return rc;
 }
+
+int nk_dir_ensure(nk_rt *rt, const char *path, const char *parent)
+{
+    nk_stat st;
+    int rc = nk_rt_stat(rt, path, &st);
+    if (rc == NK_OK) {
+        return st.is_dir ? NK_OK : NK_ENOTDIR;
+    }
+    if (rc != NK_ENOENT) {
+        return rc;
+    }
+    rc = nk_rt_dir_create(rt, path);
+    if (rc != NK_OK && rc != NK_EEXIST) {
+        return rc;
+    }
+    return nk_rt_dir_sync(rt, parent);
+}

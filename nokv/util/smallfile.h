@@ -34,4 +34,8 @@ int nk_smallfile_read(nk_rt *rt, const char *path, size_t max_bytes, nk_buf *out
 int nk_smallfile_replace(nk_rt *rt, const char *dir, const char *name, const void *data,
                          size_t len, const char *fp_prefix, nk_errbuf *eb);
 
+/* Create directory `path` if missing and make its entry durable (sync of
+ * `parent`). NK_OK when it exists already; NK_ENOTDIR when it is a file. */
+int nk_dir_ensure(nk_rt *rt, const char *path, const char *parent);
+
 #endif /* NK_UTIL_SMALLFILE_H */
