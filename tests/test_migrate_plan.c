@@ -158,6 +158,28 @@ static void test_blockers(void **state)
     nk_sim_free(s);
 }
 
+static void test_reserved_keys_block(void **state)
+{
+    (void)state;
+    for (int flush = 0; flush < 2; flush++) {
+        nk_sim *s = msim_boot(10 + (uint64_t)flush);
+        nk_rt *rt = msim_rt();
+        msim_fill(s, "/w", 30, 10);
+        /* just below the reserved range: fine */
+        msim_put(s, "/w", "\xff\xff\xff\xff", 4, flush);
+        nk_plan_result *r = calloc(1, sizeof(*r));
+        plan_ro(rt, "/w", r);
+        assert_true(r->eligible);
+        /* inside it (in the WAL only, or in a table) */
+        msim_put(s, "/w", "\xff\xff\xff\xffnokv/applied", 16, flush);
+        plan_ro(rt, "/w", r);
+        assert_false(r->eligible);
+        assert_true(has_blocker(r, "reserves"));
+        free(r);
+        nk_sim_free(s);
+    }
+}
+
 static void test_free_space_blocker(void **state)
 {
     (void)state;
@@ -244,6 +266,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_eligible_and_read_only),
         cmocka_unit_test(test_blockers),
+        cmocka_unit_test(test_reserved_keys_block),
         cmocka_unit_test(test_free_space_blocker),
         cmocka_unit_test(test_status_and_report_local_view),
     };

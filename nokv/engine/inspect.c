@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nokv/engine/batch.h"
 #include "nokv/engine/db_impl.h"
+#include "nokv/engine/ikey.h"
 #include "nokv/engine/logfile.h"
 #include "nokv/engine/manifest.h"
 #include "nokv/engine/version_edit.h"
@@ -45,11 +47,30 @@ static int apply_edit(void *arg, size_t file_idx, uint64_t offset, uint64_t lsn,
     return rc;
 }
 
+static void note_key(nk_db_inspect *r, const uint8_t *k, size_t len)
+{
+    size_t n = len < NK_INSPECT_KEY_MAX ? len : NK_INSPECT_KEY_MAX;
+    if (!r->has_keys || nk_bytes_cmp(k, n, r->max_key, r->max_key_len) > 0) {
+        memcpy(r->max_key, k, n);
+        r->max_key_len = n;
+        r->has_keys = true;
+    }
+}
+
+static int note_batch_key(void *arg, uint64_t seq, nk_ktype type, nk_slice key, nk_slice value)
+{
+    (void)seq, (void)type, (void)value;
+    note_key(arg, key.data, key.len);
+    return NK_OK;
+}
+
 static int count_record(void *arg, size_t file_idx, uint64_t offset, uint64_t lsn,
                         const uint8_t *payload, size_t len)
 {
-    (void)arg, (void)file_idx, (void)offset, (void)lsn, (void)payload, (void)len;
-    return NK_OK;
+    (void)file_idx, (void)offset, (void)lsn;
+    /* The open would refuse an undecodable batch; report it the same way. */
+    return nk_batch_iterate(payload, len, note_batch_key, arg, NULL) == NK_OK ? NK_OK
+                                                                             : NK_ECORRUPT;
 }
 
 static int scan_manifest(nk_rt *rt, const char *dir, nk_db_inspect *r, nk_version_state *vs,
@@ -149,7 +170,7 @@ static int scan_wal(nk_rt *rt, const char *dir, nk_db_inspect *r, nk_errbuf *eb)
             .max_first_lsn = 0, /* the open itself judges released segments */
             .min_durable = 0,
             .fn = count_record,
-            .arg = NULL,
+            .arg = r,
             .what = "wal",
         };
         nk_logscan_out so;
@@ -213,6 +234,8 @@ int nk_db_inspect_dir(nk_rt *rt, const char *dir, nk_db_inspect *r, nk_errbuf *e
                     break;
                 }
                 r->files[r->n_files++] = (nk_db_file_info){fm->number, l, fm->size};
+                nk_slice uk = nk_ikey_user(fm->largest.data, fm->largest.len);
+                note_key(r, uk.data, uk.len);
                 r->table_bytes += fm->size;
             }
         }

@@ -25,6 +25,8 @@
 #include "nokv/engine/db.h"
 #include "nokv/rt.h"
 
+#define NK_INSPECT_KEY_MAX 64u
+
 typedef struct nk_db_file_info {
     uint64_t number; /* <workdir>/<number %06>.sst */
     uint32_t level;
@@ -41,6 +43,12 @@ typedef struct nk_db_inspect {
     uint64_t table_bytes;
     uint64_t wal_segments;
     uint64_t wal_bytes;
+    /* The largest user key in any table or WAL batch (deleted ones too),
+     * first NK_INSPECT_KEY_MAX bytes: plan checks it against key ranges
+     * reserved by the cluster mode. */
+    bool has_keys;
+    size_t max_key_len;
+    uint8_t max_key[NK_INSPECT_KEY_MAX];
     bool manifest_torn; /* a torn manifest tail the next open will cut */
     bool wal_torn;      /* a torn WAL tail the next open will cut */
 } nk_db_inspect;

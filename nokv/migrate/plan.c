@@ -9,6 +9,7 @@
 #include "nokv/engine/inspect.h"
 #include "nokv/migrate/checkpoint.h"
 #include "nokv/migrate/seedsnap.h"
+#include "nokv/store/kvsm.h"
 #include "nokv/store/localmeta.h"
 #include "nokv/store/seed.h"
 #include "nokv/util/names.h"
@@ -110,6 +111,16 @@ int nk_migrate_plan(nk_rt *rt, const char *workdir, nk_plan_result *r)
         r->table_bytes = ins.table_bytes;
         r->wal_bytes = ins.wal_bytes;
         r->last_sequence = ins.last_sequence;
+        /* The cluster mode keeps its own state under a reserved key range;
+         * user data there would collide with it after promotion. */
+        size_t pl = NK_KVSM_RESERVED_LEN;
+        if (ins.has_keys &&
+            nk_bytes_cmp(ins.max_key, ins.max_key_len < pl ? ins.max_key_len : pl,
+                         (const uint8_t *)NK_KVSM_RESERVED, pl) >= 0) {
+            BLOCK("the database holds keys at or above the range the cluster mode reserves "
+                  "(keys starting with 4 bytes 0xff then \"nokv/\"): rename or delete them "
+                  "before promoting");
+        }
         if (ins.manifest_torn) {
             WARN("the manifest has a torn tail (an edit that was never acknowledged); init's "
                  "engine open will cut it");

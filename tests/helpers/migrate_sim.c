@@ -116,6 +116,33 @@ void msim_fill(nk_sim *s, const char *dir, unsigned nkeys, unsigned flushed)
     nk_workdir_close(wd);
 }
 
+void msim_put(nk_sim *s, const char *dir, const void *key, size_t klen, bool flush)
+{
+    nk_errbuf eb;
+    nk_workdir *wd = NULL;
+    assert_int_equal(nk_workdir_open(g_rt, dir, NULL, &wd, &eb), NK_OK);
+    nk_db_options o;
+    small_options(&o);
+    nk_db *db = NULL;
+    assert_int_equal(nk_db_open(g_rt, dir, &o, &db, &eb), NK_OK);
+    nk_batch b;
+    nk_batch_init(&b);
+    nk_batch_put(&b, key, klen, "x", 1);
+    flag f = {false, 0};
+    assert_int_equal(nk_db_write(db, &b, true, on_flag, &f), NK_OK);
+    wait_flag(s, &f);
+    nk_batch_free(&b);
+    if (flush) {
+        flag ff = {false, 0};
+        assert_int_equal(nk_db_flush(db, on_flag, &ff), NK_OK);
+        wait_flag(s, &ff);
+    }
+    flag c = {false, 0};
+    nk_db_close(db, on_flag, &c);
+    wait_flag(s, &c);
+    nk_workdir_close(wd);
+}
+
 void msim_check_keys(nk_sim *s, const char *dir, unsigned nkeys)
 {
     (void)s;

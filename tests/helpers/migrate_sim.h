@@ -19,6 +19,9 @@ void msim_run(nk_sim *s, uint64_t ms);
  * (the rest stay in the WAL only), then close cleanly. */
 void msim_fill(nk_sim *s, const char *dir, unsigned nkeys, unsigned flushed);
 
+/* Put one key (value "x") into dir's engine; flush afterwards if asked. */
+void msim_put(nk_sim *s, const char *dir, const void *key, size_t klen, bool flush);
+
 /* Every key of msim_fill is readable with its value in dir's engine. */
 void msim_check_keys(nk_sim *s, const char *dir, unsigned nkeys);
 
