@@ -26,8 +26,15 @@
 #include "nokv/migrate/plan.h"
 #include "nokv/migrate/status.h"
 
-enum { EXIT_OK = 0, EXIT_OTHER = 1, EXIT_USAGE = 2, EXIT_BLOCKED = 3, EXIT_UNAVAILABLE = 4,
-       EXIT_TIMEOUT = 5, EXIT_IO = 6 };
+enum {
+    EXIT_OK = 0,
+    EXIT_OTHER = 1,
+    EXIT_USAGE = 2,
+    EXIT_BLOCKED = 3,
+    EXIT_UNAVAILABLE = 4,
+    EXIT_TIMEOUT = 5,
+    EXIT_IO = 6
+};
 
 static int exit_for(int rc)
 {
@@ -60,20 +67,19 @@ static int exit_for(int rc)
 
 static void migrate_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: nokv migrate <command> [options]\n"
-            "\n"
-            "Promote a standalone workdir into a single-store cluster seed (offline).\n"
-            "\n"
-            "commands:\n"
-            "  plan     read-only preflight: blockers and the exact next command\n"
-            "  init     promote the workdir (checkpointed; rerun resumes)\n"
-            "  status   local view: mode, ids, seed snapshot, checkpoint, resume hint\n"
-            "  report   plan + status: stage, summary, next steps, readiness\n"
-            "\n"
-            "Run 'nokv migrate <command> --help' for its options. Exit status: 0 ok,\n"
-            "2 usage, 3 blocked precondition, 4 unavailable, 5 timeout, 6 I/O or\n"
-            "corruption, 1 other. Documentation: docs/migration.md.\n");
+    fprintf(out, "usage: nokv migrate <command> [options]\n"
+                 "\n"
+                 "Promote a standalone workdir into a single-store cluster seed (offline).\n"
+                 "\n"
+                 "commands:\n"
+                 "  plan     read-only preflight: blockers and the exact next command\n"
+                 "  init     promote the workdir (checkpointed; rerun resumes)\n"
+                 "  status   local view: mode, ids, seed snapshot, checkpoint, resume hint\n"
+                 "  report   plan + status: stage, summary, next steps, readiness\n"
+                 "\n"
+                 "Run 'nokv migrate <command> --help' for its options. Exit status: 0 ok,\n"
+                 "2 usage, 3 blocked precondition, 4 unavailable, 5 timeout, 6 I/O or\n"
+                 "corruption, 1 other. Documentation: docs/migration.md.\n");
 }
 
 static void cmd_usage(FILE *out, const char *cmd)
@@ -152,12 +158,14 @@ static int parse(const char *cmd, int argc, char **argv, bool ids, args *a)
                               strcmp(f, "--peer") == 0));
         if (!known) {
             if (!ids && (strcmp(f, "--addr") == 0 || strcmp(f, "--region") == 0)) {
-                fprintf(stderr, "nokv migrate %s: %s (the cluster-aware view) is not available in "
-                                "this build; run without it for the local view\n",
+                fprintf(stderr,
+                        "nokv migrate %s: %s (the cluster-aware view) is not available in "
+                        "this build; run without it for the local view\n",
                         cmd, f);
             } else {
-                fprintf(stderr, "nokv migrate %s: unknown option '%s' (see nokv migrate %s "
-                                "--help)\n",
+                fprintf(stderr,
+                        "nokv migrate %s: unknown option '%s' (see nokv migrate %s "
+                        "--help)\n",
                         cmd, f, cmd);
             }
             return -1;
@@ -243,8 +251,9 @@ static int cmd_plan(int argc, char **argv)
     emit(a.json ? nk_plan_json(r) : NULL, &t, a.json);
     int code = r->eligible ? EXIT_OK : EXIT_BLOCKED;
     if (!r->eligible) {
-        fprintf(stderr, "nokv migrate plan: %s is not eligible: %s (fix the blockers, then run "
-                        "plan again)\n",
+        fprintf(stderr,
+                "nokv migrate plan: %s is not eligible: %s (fix the blockers, then run "
+                "plan again)\n",
                 a.workdir, r->blockers[0]);
     }
     free(r);
@@ -301,8 +310,9 @@ static int cmd_init(int argc, char **argv)
     } else if (w->rc != NK_OK) {
         fprintf(stderr, "nokv migrate init: %s\n", w->msg);
         if (w->rc != NK_EINVAL && w->rc != NK_EMODE) {
-            fprintf(stderr, "nokv migrate init: see 'nokv migrate status --workdir %s' for the "
-                            "stage reached and the resume hint\n",
+            fprintf(stderr,
+                    "nokv migrate init: see 'nokv migrate status --workdir %s' for the "
+                    "stage reached and the resume hint\n",
                     a.workdir);
         }
         code = exit_for(w->rc);

@@ -43,7 +43,7 @@ static void on_init(void *arg, int rc, const nk_init_result *r, const char *msg)
 }
 
 static int msim_run_init(nk_sim *s, const char *dir, uint64_t store, uint64_t region, uint64_t peer,
-                  msim_init *w)
+                         msim_init *w)
 {
     memset(w, 0, sizeof(*w));
     nk_init_args a = {dir, store, region, peer};
@@ -54,7 +54,6 @@ static int msim_run_init(nk_sim *s, const char *dir, uint64_t store, uint64_t re
     assert_true(w->done);
     return w->rc;
 }
-
 
 static void expect_seeded(nk_sim *s, const char *dir)
 {
@@ -150,12 +149,18 @@ static void test_crash_at_every_stage_then_rerun(void **state)
 {
     (void)state;
     static const char *const fps[] = {
-        "migrate.init.mode-preparing-written", "migrate.init.local-catalog-persisted",
-        "seedsnap.after_links",                "migrate.init.seed-snapshot-exported",
-        "migrate.init.raft-log-written",       "migrate.init.raft-seed-initialized",
-        "migrate.init.seeded-finalized",       "localmeta.save.after_rename",
-        "checkpoint.write.after_tmp",          "mode.write.before_rename",
-        "seedsnap.meta.after_tmp",             "replay.write.after_rename",
+        "migrate.init.mode-preparing-written",
+        "migrate.init.local-catalog-persisted",
+        "seedsnap.after_links",
+        "migrate.init.seed-snapshot-exported",
+        "migrate.init.raft-log-written",
+        "migrate.init.raft-seed-initialized",
+        "migrate.init.seeded-finalized",
+        "localmeta.save.after_rename",
+        "checkpoint.write.after_tmp",
+        "mode.write.before_rename",
+        "seedsnap.meta.after_tmp",
+        "replay.write.after_rename",
     };
     for (size_t i = 0; i < sizeof(fps) / sizeof(fps[0]); i++) {
         for (uint64_t rep = 0; rep < 2; rep++) {

@@ -132,8 +132,7 @@ static void test_blockers(void **state)
     assert_int_equal(nk_mode_write(rt, "/w", &prep, &eb), NK_OK);
     plan_ro(rt, "/w", r);
     assert_true(has_blocker(r, "already in \"preparing\" mode"));
-    assert_int_equal(nk_rt_file_open(rt, "/w/MODE.json", NK_OPEN_WRITE | NK_OPEN_TRUNC, &f),
-                     NK_OK);
+    assert_int_equal(nk_rt_file_open(rt, "/w/MODE.json", NK_OPEN_WRITE | NK_OPEN_TRUNC, &f), NK_OK);
     assert_int_equal(nk_rt_file_write_at(rt, f, 0, "{}", 2), NK_OK);
     nk_rt_file_close(rt, f);
     plan_ro(rt, "/w", r);
@@ -216,8 +215,8 @@ static void test_status_and_report_local_view(void **state)
     /* interrupted init: preparing with a checkpoint */
     nk_mode_state prep = {NK_MODE_PREPARING, 1, 7, 101};
     assert_int_equal(nk_mode_write(rt, "/w", &prep, &eb), NK_OK);
-    nk_checkpoint cp = {.stage = NK_STAGE_LOCAL_CATALOG_PERSISTED, .store_id = 1,
-                        .region_id = 7, .peer_id = 101};
+    nk_checkpoint cp = {
+        .stage = NK_STAGE_LOCAL_CATALOG_PERSISTED, .store_id = 1, .region_id = 7, .peer_id = 101};
     assert_int_equal(nk_checkpoint_write(rt, "/w", &cp, &eb), NK_OK);
     assert_int_equal(nk_migrate_report(rt, "/w", rep, &eb), NK_OK);
     assert_string_equal(rep->stage, "seed-preparing");
@@ -227,8 +226,7 @@ static void test_status_and_report_local_view(void **state)
     assert_string_equal(rep->status.next,
                         "nokv migrate init --workdir /w --store 1 --region 7 --peer 101");
     json_t *j = nk_report_json(rep);
-    assert_string_equal(json_string_value(json_object_get(j, "schema")),
-                        "nokv.migrate.report/v1");
+    assert_string_equal(json_string_value(json_object_get(j, "schema")), "nokv.migrate.report/v1");
     json_t *st = json_object_get(j, "status");
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(st, "checkpoint"), "stage")),
@@ -243,9 +241,9 @@ static void test_status_and_report_local_view(void **state)
 
     /* a damaged checkpoint is a warning, a damaged MODE.json an error */
     nk_file *f = NULL;
-    assert_int_equal(nk_rt_file_open(rt, "/w/MIGRATION_PROGRESS.json",
-                                     NK_OPEN_WRITE | NK_OPEN_TRUNC, &f),
-                     NK_OK);
+    assert_int_equal(
+        nk_rt_file_open(rt, "/w/MIGRATION_PROGRESS.json", NK_OPEN_WRITE | NK_OPEN_TRUNC, &f),
+        NK_OK);
     assert_int_equal(nk_rt_file_write_at(rt, f, 0, "{", 1), NK_OK);
     nk_rt_file_close(rt, f);
     nk_status_result *sr = calloc(1, sizeof(*sr));

@@ -107,8 +107,8 @@ static void test_bad_metadata_is_refused(void **state)
                      NK_OK);
 
     /* path traversal in a file name, even with a valid checksum */
-    static const char *const bad_names[] = {"../000001.sst", "/etc/passwd", "000001.sst/x",
-                                            "x.sst", ""};
+    static const char *const bad_names[] = {"../000001.sst", "/etc/passwd", "000001.sst/x", "x.sst",
+                                            ""};
     for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
         json_t *c = json_deep_copy(o);
         json_t *f0 = json_array_get(json_object_get(c, "files"), 0);
@@ -144,8 +144,7 @@ static void test_bad_metadata_is_refused(void **state)
     nk_rt_file_close(rt, f);
     assert_int_equal(nk_seedsnap_load(rt, "/w", &got, &eb), NK_ECORRUPT);
     assert_non_null(strstr(eb.msg, "SNAPSHOT.json"));
-    assert_int_equal(nk_rt_file_open(rt, "/w/seed-snapshot/SNAPSHOT.json",
-                                     NK_OPEN_WRITE, &f),
+    assert_int_equal(nk_rt_file_open(rt, "/w/seed-snapshot/SNAPSHOT.json", NK_OPEN_WRITE, &f),
                      NK_OK);
     assert_int_equal(nk_rt_file_truncate(rt, f, size / 2), NK_OK);
     nk_rt_file_close(rt, f);

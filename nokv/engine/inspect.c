@@ -69,8 +69,7 @@ static int count_record(void *arg, size_t file_idx, uint64_t offset, uint64_t ls
 {
     (void)file_idx, (void)offset, (void)lsn;
     /* The open would refuse an undecodable batch; report it the same way. */
-    return nk_batch_iterate(payload, len, note_batch_key, arg, NULL) == NK_OK ? NK_OK
-                                                                             : NK_ECORRUPT;
+    return nk_batch_iterate(payload, len, note_batch_key, arg, NULL) == NK_OK ? NK_OK : NK_ECORRUPT;
 }
 
 static int scan_manifest(nk_rt *rt, const char *dir, nk_db_inspect *r, nk_version_state *vs,

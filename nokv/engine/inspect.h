@@ -34,7 +34,7 @@ typedef struct nk_db_file_info {
 } nk_db_file_info;
 
 typedef struct nk_db_inspect {
-    bool has_current;      /* false: not an engine workdir (no CURRENT) */
+    bool has_current; /* false: not an engine workdir (no CURRENT) */
     uint64_t manifest_number;
     uint64_t last_sequence;
     uint64_t log_number;

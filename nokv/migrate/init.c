@@ -177,8 +177,9 @@ static int catalog_conflict(const nk_localmeta *m, const nk_init_args *a, const 
                             nk_errbuf *eb)
 {
     if (m->store_id != 0 && m->store_id != a->store_id) {
-        nk_errbuf_set(eb, "migrate: local catalog %s belongs to store %" PRIu64 ", not store %" PRIu64
-                          ": refusing to overwrite another store's truth",
+        nk_errbuf_set(eb,
+                      "migrate: local catalog %s belongs to store %" PRIu64 ", not store %" PRIu64
+                      ": refusing to overwrite another store's truth",
                       NK_LOCALMETA_FILE, m->store_id, a->store_id);
         return NK_EEXIST;
     }
@@ -186,8 +187,9 @@ static int catalog_conflict(const nk_localmeta *m, const nk_init_args *a, const 
         const nk_localmeta_region *r = &m->regions[i];
         if (r->desc.id != seed->id || !same_region(&r->desc, seed) ||
             r->state != NK_REGION_NORMAL) {
-            nk_errbuf_set(eb, "migrate: local catalog already contains conflicting region state "
-                              "(region %" PRIu64 "); inspect %s before retrying",
+            nk_errbuf_set(eb,
+                          "migrate: local catalog already contains conflicting region state "
+                          "(region %" PRIu64 "); inspect %s before retrying",
                           r->desc.id, NK_LOCALMETA_FILE);
             return NK_EEXIST;
         }
@@ -195,8 +197,8 @@ static int catalog_conflict(const nk_localmeta *m, const nk_init_args *a, const 
     return NK_OK;
 }
 
-int nk_migrate_validate_seed(nk_rt *rt, const char *workdir, uint64_t store_id,
-                             uint64_t region_id, uint64_t peer_id, nk_errbuf *eb)
+int nk_migrate_validate_seed(nk_rt *rt, const char *workdir, uint64_t store_id, uint64_t region_id,
+                             uint64_t peer_id, nk_errbuf *eb)
 {
     nk_init_args a = {workdir, store_id, region_id, peer_id};
     nk_region seed;
@@ -210,8 +212,9 @@ int nk_migrate_validate_seed(nk_rt *rt, const char *workdir, uint64_t store_id,
         nk_localmeta_region *r = nk_localmeta_find(&m, region_id);
         if (m.store_id != store_id || r == NULL || !same_region(&r->desc, &seed) ||
             r->state != NK_REGION_NORMAL) {
-            nk_errbuf_set(&inner, "%s does not hold store %" PRIu64 " with the seed region %" PRIu64
-                                  " (full range, epoch 1/1, voter %" PRIu64 ")",
+            nk_errbuf_set(&inner,
+                          "%s does not hold store %" PRIu64 " with the seed region %" PRIu64
+                          " (full range, epoch 1/1, voter %" PRIu64 ")",
                           NK_LOCALMETA_FILE, store_id, region_id, peer_id);
             rc = NK_ECORRUPT;
         }
@@ -248,8 +251,9 @@ int nk_migrate_validate_seed(nk_rt *rt, const char *workdir, uint64_t store_id,
         nk_raftlog_region_state st;
         rc = nk_raftlog_region(log, region_id, &st);
         if (rc != NK_OK || !raft_is_seed(&st, peer_id)) {
-            nk_errbuf_set(&inner, "the raft log %s does not hold the seed state of region %" PRIu64
-                                  " (snapshot %u/%u, voter %" PRIu64 ")",
+            nk_errbuf_set(&inner,
+                          "the raft log %s does not hold the seed state of region %" PRIu64
+                          " (snapshot %u/%u, voter %" PRIu64 ")",
                           rdir, region_id, NK_SEED_RAFT_INDEX, NK_SEED_RAFT_TERM, peer_id);
             rc = NK_ECORRUPT;
         }
@@ -294,20 +298,20 @@ static void step_gate(init_op *op)
     const nk_init_args *a = &op->a;
     switch (ms->mode) {
     case NK_MODE_CLUSTER:
-        nk_errbuf_set(&op->eb, "migrate: workdir %s is already in cluster mode; use nokv migrate "
-                               "status/expand instead",
+        nk_errbuf_set(&op->eb,
+                      "migrate: workdir %s is already in cluster mode; use nokv migrate "
+                      "status/expand instead",
                       op->dir);
         finish(op, NK_EMODE);
         return;
     case NK_MODE_SEEDED:
         if (ms->store_id != a->store_id || ms->region_id != a->region_id ||
             ms->peer_id != a->peer_id) {
-            nk_errbuf_set(&op->eb,
-                          "migrate: workdir already seeded for store=%" PRIu64 " region=%" PRIu64
-                          " peer=%" PRIu64 "; refusing store=%" PRIu64 " region=%" PRIu64
-                          " peer=%" PRIu64,
-                          ms->store_id, ms->region_id, ms->peer_id, a->store_id, a->region_id,
-                          a->peer_id);
+            nk_errbuf_set(
+                &op->eb,
+                "migrate: workdir already seeded for store=%" PRIu64 " region=%" PRIu64
+                " peer=%" PRIu64 "; refusing store=%" PRIu64 " region=%" PRIu64 " peer=%" PRIu64,
+                ms->store_id, ms->region_id, ms->peer_id, a->store_id, a->region_id, a->peer_id);
             finish(op, NK_EMODE);
             return;
         }
@@ -336,13 +340,13 @@ static void step_gate(init_op *op)
         if ((ms->store_id != 0 && ms->store_id != a->store_id) ||
             (ms->region_id != 0 && ms->region_id != a->region_id) ||
             (ms->peer_id != 0 && ms->peer_id != a->peer_id)) {
-            const char *what = ms->store_id != a->store_id    ? "store"
+            const char *what = ms->store_id != a->store_id     ? "store"
                                : ms->region_id != a->region_id ? "region"
                                                                : "peer";
-            uint64_t want = what[0] == 's' ? ms->store_id
+            uint64_t want = what[0] == 's'   ? ms->store_id
                             : what[0] == 'r' ? ms->region_id
                                              : ms->peer_id;
-            uint64_t got = what[0] == 's' ? a->store_id
+            uint64_t got = what[0] == 's'   ? a->store_id
                            : what[0] == 'r' ? a->region_id
                                             : a->peer_id;
             nk_errbuf_set(&op->eb,
@@ -373,8 +377,9 @@ static void step_gate(init_op *op)
         if (rc == NK_OK) {
             rc = nk_db_inspect_dir(op->rt, op->dir, &ins, &op->eb);
             if (rc == NK_OK && !ins.has_current) {
-                nk_errbuf_set(&op->eb, "migrate: %s holds no NoKV database (no CURRENT); run nokv "
-                                       "migrate plan --workdir %s",
+                nk_errbuf_set(&op->eb,
+                              "migrate: %s holds no NoKV database (no CURRENT); run nokv "
+                              "migrate plan --workdir %s",
                               op->dir, op->dir);
                 rc = NK_ENOENT;
             }
@@ -417,7 +422,8 @@ static void step_catalog(init_op *op)
     if (rc == NK_OK) {
         rc = catalog_conflict(&m, &op->a, &op->seed, &op->eb);
     }
-    if (rc == NK_OK && (m.store_id != op->a.store_id || nk_localmeta_find(&m, op->seed.id) == NULL)) {
+    if (rc == NK_OK &&
+        (m.store_id != op->a.store_id || nk_localmeta_find(&m, op->seed.id) == NULL)) {
         m.store_id = op->a.store_id;
         rc = nk_localmeta_put(&m, &op->seed, NK_REGION_NORMAL);
         save = true;
@@ -484,9 +490,8 @@ static void export_now(void *arg)
         /* Listing and linking in this one callback: no compaction can
          * retire a listed table in between. */
         nk_seedsnap s;
-        rc = nk_seedsnap_export(op->rt, op->dir, &op->seed, NK_SEED_RAFT_INDEX,
-                                NK_SEED_RAFT_TERM, nk_db_last_seq(op->db), files, n, &s,
-                                &op->eb);
+        rc = nk_seedsnap_export(op->rt, op->dir, &op->seed, NK_SEED_RAFT_INDEX, NK_SEED_RAFT_TERM,
+                                nk_db_last_seq(op->db), files, n, &s, &op->eb);
         if (rc == NK_OK) {
             op->res.snapshot_files = s.n_files;
             op->res.snapshot_bytes = s.total_bytes;

@@ -72,7 +72,7 @@ void nk_migrate_init(nk_rt *rt, const nk_init_args *a, nk_init_done_fn done, voi
 /* Check that the artifacts of a seeded workdir agree (the final step of
  * init, and what status/report use for ready_for_serve). Read-only except
  * that it opens the raft log. NK_OK or NK_ECORRUPT / NK_ENOENT with eb. */
-int nk_migrate_validate_seed(nk_rt *rt, const char *workdir, uint64_t store_id,
-                             uint64_t region_id, uint64_t peer_id, nk_errbuf *eb);
+int nk_migrate_validate_seed(nk_rt *rt, const char *workdir, uint64_t store_id, uint64_t region_id,
+                             uint64_t peer_id, nk_errbuf *eb);
 
 #endif /* NK_MIGRATE_INIT_H */

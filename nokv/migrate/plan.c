@@ -35,9 +35,6 @@ static void add(size_t *n, char (*items)[NK_PLAN_ITEM_LEN], const char *fmt, ...
     (*n)++;
 }
 
-#define BLOCK(...) add(&r->n_blockers, r->blockers, __VA_ARGS__)
-#define WARN(...) add(&r->n_warnings, r->warnings, __VA_ARGS__)
-
 static bool has_raft_log(nk_rt *rt, const char *workdir)
 {
     char dir[1024];
@@ -60,11 +57,12 @@ static void check_lock(nk_rt *rt, const char *workdir, nk_plan_result *r)
     bool held = false;
     int rc = nk_rt_dir_lock_held(rt, workdir, &held);
     if (rc != NK_OK) {
-        WARN("cannot probe the workdir LOCK: %s", nk_strerror(rc));
+        add(&r->n_warnings, r->warnings, "cannot probe the workdir LOCK: %s", nk_strerror(rc));
     } else if (held) {
-        BLOCK("workdir %s is in use (its LOCK is held): stop the server using it; standalone "
-              "writes must stop before a migration",
-              workdir);
+        add(&r->n_blockers, r->blockers,
+            "workdir %s is in use (its LOCK is held): stop the server using it; standalone "
+            "writes must stop before a migration",
+            workdir);
     }
 }
 
@@ -78,10 +76,10 @@ int nk_migrate_plan(nk_rt *rt, const char *workdir, nk_plan_result *r)
     nk_stat st;
     int rc = nk_rt_stat(rt, workdir, &st);
     if (rc != NK_OK || !st.is_dir) {
-        BLOCK("workdir not found: %s%s", workdir,
-              rc == NK_OK ? " (not a directory)"
-              : rc == NK_ENOENT ? ""
-                                : " (cannot stat it)");
+        add(&r->n_blockers, r->blockers, "workdir not found: %s%s", workdir,
+            rc == NK_OK       ? " (not a directory)"
+            : rc == NK_ENOENT ? ""
+                              : " (cannot stat it)");
         goto done;
     }
     nk_errbuf eb;
@@ -89,12 +87,13 @@ int nk_migrate_plan(nk_rt *rt, const char *workdir, nk_plan_result *r)
     nk_mode_state ms;
     rc = nk_mode_read(rt, workdir, &ms, &eb);
     if (rc != NK_OK) {
-        BLOCK("%s", eb.msg);
+        add(&r->n_blockers, r->blockers, "%s", eb.msg);
     } else {
         r->mode = ms.mode;
         if (ms.mode != NK_MODE_STANDALONE) {
-            BLOCK("workdir is already in \"%s\" mode (see nokv migrate status --workdir %s)",
-                  nk_mode_name(ms.mode), workdir);
+            add(&r->n_blockers, r->blockers,
+                "workdir is already in \"%s\" mode (see nokv migrate status --workdir %s)",
+                nk_mode_name(ms.mode), workdir);
         }
     }
     check_lock(rt, workdir, r);
@@ -103,9 +102,10 @@ int nk_migrate_plan(nk_rt *rt, const char *workdir, nk_plan_result *r)
     memset(&eb, 0, sizeof(eb));
     rc = nk_db_inspect_dir(rt, workdir, &ins, &eb);
     if (rc != NK_OK) {
-        BLOCK("engine recovery state is not coherent: %s", eb.msg);
+        add(&r->n_blockers, r->blockers, "engine recovery state is not coherent: %s", eb.msg);
     } else if (!ins.has_current) {
-        BLOCK("manifest not found in %s (no CURRENT): not a NoKV database workdir", workdir);
+        add(&r->n_blockers, r->blockers,
+            "manifest not found in %s (no CURRENT): not a NoKV database workdir", workdir);
     } else {
         r->table_files = ins.n_files;
         r->table_bytes = ins.table_bytes;
@@ -114,20 +114,22 @@ int nk_migrate_plan(nk_rt *rt, const char *workdir, nk_plan_result *r)
         /* The cluster mode keeps its own state under a reserved key range;
          * user data there would collide with it after promotion. */
         size_t pl = NK_KVSM_RESERVED_LEN;
-        if (ins.has_keys &&
-            nk_bytes_cmp(ins.max_key, ins.max_key_len < pl ? ins.max_key_len : pl,
-                         (const uint8_t *)NK_KVSM_RESERVED, pl) >= 0) {
-            BLOCK("the database holds keys at or above the range the cluster mode reserves "
-                  "(keys starting with 4 bytes 0xff then \"nokv/\"): rename or delete them "
-                  "before promoting");
+        if (ins.has_keys && nk_bytes_cmp(ins.max_key, ins.max_key_len < pl ? ins.max_key_len : pl,
+                                         (const uint8_t *)NK_KVSM_RESERVED, pl) >= 0) {
+            add(&r->n_blockers, r->blockers,
+                "the database holds keys at or above the range the cluster mode reserves "
+                "(keys starting with 4 bytes 0xff then \"nokv/\"): rename or delete them "
+                "before promoting");
         }
         if (ins.manifest_torn) {
-            WARN("the manifest has a torn tail (an edit that was never acknowledged); init's "
-                 "engine open will cut it");
+            add(&r->n_warnings, r->warnings,
+                "the manifest has a torn tail (an edit that was never acknowledged); init's "
+                "engine open will cut it");
         }
         if (ins.wal_torn) {
-            WARN("the WAL has a torn tail (writes that were never acknowledged); init's engine "
-                 "open will cut it");
+            add(&r->n_warnings, r->warnings,
+                "the WAL has a torn tail (writes that were never acknowledged); init's engine "
+                "open will cut it");
         }
     }
     nk_db_inspect_free(&ins);
@@ -139,42 +141,50 @@ int nk_migrate_plan(nk_rt *rt, const char *workdir, nk_plan_result *r)
         if (rc == NK_OK) {
             r->local_catalog_regions = lm.n_regions;
             if (lm.n_regions > 0) {
-                BLOCK("local catalog already contains %zu region(s) (%s/%s)", lm.n_regions,
-                      workdir, NK_LOCALMETA_FILE);
+                add(&r->n_blockers, r->blockers,
+                    "local catalog already contains %zu region(s) (%s/%s)", lm.n_regions, workdir,
+                    NK_LOCALMETA_FILE);
             } else {
-                WARN("an empty local catalog (%s) exists; init will fill it", NK_LOCALMETA_FILE);
+                add(&r->n_warnings, r->warnings,
+                    "an empty local catalog (%s) exists; init will fill it", NK_LOCALMETA_FILE);
             }
         } else if (rc == NK_ENOENT) {
-            WARN("a leftover %s.tmp exists; init will replace it", NK_LOCALMETA_FILE);
+            add(&r->n_warnings, r->warnings, "a leftover %s.tmp exists; init will replace it",
+                NK_LOCALMETA_FILE);
         } else {
-            BLOCK("local catalog open failed: %s", eb.msg);
+            add(&r->n_blockers, r->blockers, "local catalog open failed: %s", eb.msg);
         }
         nk_localmeta_free(&lm);
     }
     if (has_raft_log(rt, workdir)) {
-        BLOCK("a raft log already exists in %s/%s: this workdir already hosted a store", workdir,
-              NK_SEED_RAFT_DIR);
+        add(&r->n_blockers, r->blockers,
+            "a raft log already exists in %s/%s: this workdir already hosted a store", workdir,
+            NK_SEED_RAFT_DIR);
     }
     char snapdir[1024];
     nk_seedsnap_dir(workdir, snapdir, sizeof(snapdir));
     if (r->mode == NK_MODE_STANDALONE && nk_rt_stat(rt, snapdir, &st) == NK_OK) {
-        WARN("%s exists (an earlier attempt?); init will replace it", snapdir);
+        add(&r->n_warnings, r->warnings, "%s exists (an earlier attempt?); init will replace it",
+            snapdir);
     }
     nk_checkpoint cp;
     if (r->mode == NK_MODE_STANDALONE && nk_checkpoint_read(rt, workdir, &cp, &eb) == NK_OK) {
-        WARN("a migration checkpoint (%s, stage %s) exists in a standalone workdir",
-             NK_CHECKPOINT_FILE, nk_stage_name(cp.stage));
+        add(&r->n_warnings, r->warnings,
+            "a migration checkpoint (%s, stage %s) exists in a standalone workdir",
+            NK_CHECKPOINT_FILE, nk_stage_name(cp.stage));
     }
 
     r->required_bytes = PLAN_BASE_BYTES + r->table_files * PLAN_PER_FILE_BYTES;
     rc = nk_rt_fs_avail(rt, workdir, &r->free_bytes);
     if (rc != NK_OK) {
         r->free_bytes = 0;
-        WARN("cannot tell the free space under %s (%s)", workdir, nk_strerror(rc));
+        add(&r->n_warnings, r->warnings, "cannot tell the free space under %s (%s)", workdir,
+            nk_strerror(rc));
     } else if (r->free_bytes < r->required_bytes) {
-        BLOCK("only %" PRIu64 " bytes free under %s; init needs about %" PRIu64
-              " (it links the tables instead of copying them)",
-              r->free_bytes, workdir, r->required_bytes);
+        add(&r->n_blockers, r->blockers,
+            "only %" PRIu64 " bytes free under %s; init needs about %" PRIu64
+            " (it links the tables instead of copying them)",
+            r->free_bytes, workdir, r->required_bytes);
     }
 done:
     r->eligible = r->n_blockers == 0;

@@ -126,8 +126,8 @@ static int region_from_json(const json_t *o, nk_region *r)
     json_t *peers = json_object_get(o, "peers");
     if (!nk_json_u64(o, "id", &r->id) || s == NULL || e == NULL ||
         !nk_json_u64(o, "epoch_version", &r->epoch.version) ||
-        !nk_json_u64(o, "epoch_conf_version", &r->epoch.conf_version) ||
-        !json_is_array(peers) || json_array_size(peers) > NK_REGION_MAX_PEERS ||
+        !nk_json_u64(o, "epoch_conf_version", &r->epoch.conf_version) || !json_is_array(peers) ||
+        json_array_size(peers) > NK_REGION_MAX_PEERS ||
         unhex(s, r->start, NK_REGION_KEY_MAX, &r->start_len) != NK_OK ||
         unhex(e, r->end, NK_REGION_KEY_MAX, &r->end_len) != NK_OK) {
         return NK_ECORRUPT;
@@ -140,7 +140,7 @@ static int region_from_json(const json_t *o, nk_region *r)
             role == NULL) {
             return NK_ECORRUPT;
         }
-        rp.role = strcmp(role, "voter") == 0 ? NK_RAFT_VOTER
+        rp.role = strcmp(role, "voter") == 0     ? NK_RAFT_VOTER
                   : strcmp(role, "learner") == 0 ? NK_RAFT_LEARNER
                                                  : 0;
         r->peers[r->n_peers++] = rp;
@@ -171,10 +171,9 @@ int nk_seedsnap_remove(nk_rt *rt, const char *workdir, nk_errbuf *eb)
     return rc;
 }
 
-int nk_seedsnap_export(nk_rt *rt, const char *workdir, const nk_region *region,
-                       uint64_t raft_index, uint64_t raft_term, uint64_t last_sequence,
-                       const nk_db_file_info *files, size_t n, nk_seedsnap *out,
-                       nk_errbuf *eb)
+int nk_seedsnap_export(nk_rt *rt, const char *workdir, const nk_region *region, uint64_t raft_index,
+                       uint64_t raft_term, uint64_t last_sequence, const nk_db_file_info *files,
+                       size_t n, nk_seedsnap *out, nk_errbuf *eb)
 {
     char dir[1024];
     nk_seedsnap_dir(workdir, dir, sizeof(dir));
@@ -206,8 +205,7 @@ int nk_seedsnap_export(nk_rt *rt, const char *workdir, const nk_region *region,
         rc = nk_rt_link(rt, from, to);
         if (rc != NK_OK) {
             nk_errbuf_set(eb, "cannot hard-link %s to %s: %s%s", from, to, nk_strerror(rc),
-                          rc == NK_ENOTSUP ? " (the file system does not support hard links)"
-                                           : "");
+                          rc == NK_ENOTSUP ? " (the file system does not support hard links)" : "");
         }
         nk_seedsnap_file *f = &s.files[s.n_files++];
         snprintf(f->name, sizeof(f->name), "%06" PRIu64 ".sst", files[i].number);
@@ -250,8 +248,8 @@ int nk_seedsnap_export(nk_rt *rt, const char *workdir, const nk_region *region,
         json_t *reg = region_json(region);
         if (arr != NULL && reg != NULL) {
             o = json_pack("{s:i,s:O,s:I,s:I,s:I,s:I,s:O,s:s}", "format", NK_SEEDSNAP_FORMAT,
-                          "region", reg, "raft_index", (json_int_t)raft_index,
-                          "raft_term", (json_int_t)raft_term, "last_sequence", (json_int_t)last_sequence,
+                          "region", reg, "raft_index", (json_int_t)raft_index, "raft_term",
+                          (json_int_t)raft_term, "last_sequence", (json_int_t)last_sequence,
                           "total_bytes", (json_int_t)s.total_bytes, "files", arr, "created_at",
                           s.created_at);
         }
@@ -322,8 +320,8 @@ int nk_seedsnap_load(nk_rt *rt, const char *workdir, nk_seedsnap *out, nk_errbuf
             !nk_name_number(name, strlen(name), "", ".sst", &num) ||
             !nk_json_u64(f, "level", &level) || level >= 64 || !nk_json_u64(f, "size", &sf->size) ||
             h == NULL || strlen(h) != 16) {
-            nk_errbuf_set(eb, "%s: file entry #%zu is malformed (names must be NNNNNN.sst)",
-                          path, i);
+            nk_errbuf_set(eb, "%s: file entry #%zu is malformed (names must be NNNNNN.sst)", path,
+                          i);
             goto out;
         }
         char *end = NULL;

@@ -66,10 +66,9 @@ void nk_seedsnap_dir(const char *workdir, char *out, size_t cap);
 /* Replace any earlier (complete or not) seed snapshot with links to `files`
  * (live tables of the engine in workdir), hash them, write SNAPSHOT.json.
  * out (may be NULL) receives what was written. */
-int nk_seedsnap_export(nk_rt *rt, const char *workdir, const nk_region *region,
-                       uint64_t raft_index, uint64_t raft_term, uint64_t last_sequence,
-                       const nk_db_file_info *files, size_t n, nk_seedsnap *out,
-                       nk_errbuf *eb);
+int nk_seedsnap_export(nk_rt *rt, const char *workdir, const nk_region *region, uint64_t raft_index,
+                       uint64_t raft_term, uint64_t last_sequence, const nk_db_file_info *files,
+                       size_t n, nk_seedsnap *out, nk_errbuf *eb);
 
 /* Load and verify SNAPSHOT.json. NK_ENOENT when there is none (or the
  * directory is missing); NK_ECORRUPT naming the file. */

@@ -131,7 +131,8 @@ int nk_migrate_report(nk_rt *rt, const char *workdir, nk_report_result *r, nk_er
             snprintf(r->stage, sizeof(r->stage), "standalone-ready");
             snprintf(r->summary, sizeof(r->summary),
                      "standalone workdir is eligible for promotion to a cluster seed");
-            step(r, "nokv migrate init --workdir %s --store <store> --region <region> --peer <peer>",
+            step(r,
+                 "nokv migrate init --workdir %s --store <store> --region <region> --peer <peer>",
                  workdir);
         } else {
             snprintf(r->stage, sizeof(r->stage), "standalone-blocked");

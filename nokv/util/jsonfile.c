@@ -52,8 +52,7 @@ int nk_jsonfile_write(nk_rt *rt, const char *dir, const char *name, json_t *obj,
     return rc;
 }
 
-int nk_jsonfile_read(nk_rt *rt, const char *path, size_t max_bytes, json_t **out,
-                     nk_errbuf *eb)
+int nk_jsonfile_read(nk_rt *rt, const char *path, size_t max_bytes, json_t **out, nk_errbuf *eb)
 {
     *out = NULL;
     nk_buf b = {0};

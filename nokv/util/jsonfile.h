@@ -25,8 +25,7 @@ int nk_jsonfile_write(nk_rt *rt, const char *dir, const char *name, json_t *obj,
 
 /* Read and verify <path>; *out is the object without "xxh64" (json_decref
  * it). NK_ENOENT when absent; NK_ECORRUPT (eb names the file and why). */
-int nk_jsonfile_read(nk_rt *rt, const char *path, size_t max_bytes, json_t **out,
-                     nk_errbuf *eb);
+int nk_jsonfile_read(nk_rt *rt, const char *path, size_t max_bytes, json_t **out, nk_errbuf *eb);
 
 /* Field helpers for readers: a positive integer / a string; false when the
  * key is missing or of another type. */
