@@ -20,7 +20,10 @@
 #include "nokv/migrate/init.h"
 #include "nokv/migrate/seedsnap.h"
 #include "nokv/store/localmeta.h"
+#include "nokv/engine/db.h"
+#include "nokv/store/kvsm.h"
 #include "nokv/store/raftlog.h"
+#include "nokv/store/store.h"
 #include "nokv/store/seed.h"
 #include "nokv/store/workdir.h"
 
@@ -250,12 +253,124 @@ static void test_refusals(void **state)
     nk_sim_free(s);
 }
 
+static int no_resolve(void *ctx, uint64_t store_id, char *addr, size_t cap)
+{
+    (void)ctx, (void)store_id, (void)addr, (void)cap;
+    return NK_ENOENT;
+}
+
+typedef struct proposal {
+    bool done;
+    int rc;
+} proposal;
+
+static void on_proposed(void *arg, int rc, uint64_t result, uint64_t leader)
+{
+    (void)result, (void)leader;
+    proposal *p = arg;
+    p->done = true;
+    p->rc = rc;
+}
+
+static void on_closed(void *arg, int rc)
+{
+    (void)rc;
+    *(bool *)arg = true;
+}
+
+/* The seed is a valid single-store cluster: the real raftstore opens it,
+ * the lone voter elects itself after the seed term, the state machine starts
+ * at the seed index (the engine's data), and a new write commits and applies
+ * next to the migrated keys. */
+static void test_seed_runs_under_the_raftstore(void **state)
+{
+    (void)state;
+    nk_sim *s = msim_boot(9);
+    nk_rt *rt = msim_rt();
+    msim_fill(s, "/w", NKEYS, NKEYS / 2);
+    msim_init w;
+    assert_int_equal(msim_run_init(s, "/w", 1, 7, 101, &w), NK_OK);
+
+    nk_errbuf eb;
+    nk_workdir *wd = NULL;
+    nk_workdir_options wo = {NK_WORKDIR_SERVE_MODES, false};
+    assert_int_equal(nk_workdir_open(rt, "/w", &wo, &wd, &eb), NK_OK);
+    nk_db_options o;
+    nk_db_options_default(&o);
+    o.create_if_missing = false;
+    nk_db *db = NULL;
+    assert_int_equal(nk_db_open(rt, "/w", &o, &db, &eb), NK_OK);
+    nk_kvsm *sm = NULL;
+    assert_int_equal(nk_kvsm_new(db, &sm), NK_OK);
+    nk_store_options so;
+    nk_store_options_default(&so);
+    so.workdir = "/w";
+    so.store_id = 1;
+    so.resolve = no_resolve;
+    so.sm = nk_kvsm_sm(sm);
+    nk_store *st = NULL;
+    if (nk_store_open(rt, &so, &st, &eb) != NK_OK) {
+        fail_msg("store open on a seeded workdir: %s", eb.msg);
+    }
+    const nk_region *desc = nk_store_region(st, 7);
+    assert_non_null(desc);
+    assert_int_equal(desc->n_peers, 1);
+    assert_int_equal(desc->peers[0].peer_id, 101);
+    assert_true(nk_store_applied(st, 7) >= NK_SEED_RAFT_INDEX);
+
+    static const uint8_t key[] = "after-migration";
+    nk_kv_write op = {key, sizeof(key) - 1, (const uint8_t *)"yes", 3, false};
+    nk_buf cmd = {0};
+    assert_int_equal(nk_kvsm_encode(&op, 1, 0, 1 << 20, &cmd), NK_OK);
+    proposal p = {false, 0};
+    int rc = NK_EAGAIN;
+    for (int i = 0; i < 600 && rc == NK_EAGAIN; i++) {
+        msim_run(s, 10);
+        rc = nk_store_propose(st, 7, cmd.data, cmd.len, on_proposed, &p);
+    }
+    assert_int_equal(rc, NK_OK);
+    for (int i = 0; i < 10000 && !p.done; i++) {
+        msim_run(s, 1);
+    }
+    assert_true(p.done);
+    assert_int_equal(p.rc, NK_OK);
+    const nk_raft *r = nk_store_raft(st, 7);
+    assert_non_null(r);
+    nk_raft_status rs;
+    nk_raft_status_get(r, &rs);
+    assert_true(rs.term > NK_SEED_RAFT_TERM);
+    assert_true(nk_store_applied(st, 7) > NK_SEED_RAFT_INDEX);
+    nk_buf v = {0};
+    assert_int_equal(nk_db_get(db, key, sizeof(key) - 1, NK_SEQ_MAX, &v, &eb), NK_OK);
+    assert_int_equal(v.len, 3);
+    nk_buf_free(&v);
+    assert_int_equal(nk_db_get(db, "k00007", 6, NK_SEQ_MAX, &v, &eb), NK_OK);
+    nk_buf_free(&v);
+    nk_buf_free(&cmd);
+
+    nk_store_quiesce(st);
+    for (int i = 0; i < 10000 && nk_store_busy(st); i++) {
+        msim_run(s, 1);
+    }
+    nk_store_close(st);
+    nk_kvsm_free(sm);
+    bool closed = false;
+    nk_db_close(db, on_closed, &closed);
+    for (int i = 0; i < 10000 && !closed; i++) {
+        msim_run(s, 1);
+    }
+    assert_true(closed);
+    nk_workdir_close(wd);
+    nk_sim_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_happy_path_and_idempotent_rerun),
         cmocka_unit_test(test_crash_at_every_stage_then_rerun),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_seed_runs_under_the_raftstore),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
