@@ -14,3 +14,10 @@ add_test(NAME integration_cluster_3stores
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/cluster_3stores.sh
                  $<TARGET_FILE:nokv_cli>)
 set_tests_properties(integration_cluster_3stores PROPERTIES LABELS integration TIMEOUT 300)
+
+# Real processes: fill through serve + redis-cli, plan (no byte changed), init
+# crash + resume, standalone serve refused while preparing/seeded.
+add_test(NAME integration_migrate_local
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/migrate_local.sh
+                 $<TARGET_FILE:nokv_cli>)
+set_tests_properties(integration_migrate_local PROPERTIES LABELS integration TIMEOUT 300)
