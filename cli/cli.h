@@ -6,5 +6,6 @@
 
 /* Subcommands: argv excludes the subcommand name; return the exit status. */
 int nk_cli_serve(int argc, char **argv);
+int nk_cli_coordinator(int argc, char **argv);
 
 #endif

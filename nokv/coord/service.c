@@ -1257,6 +1257,14 @@ void nk_coord_service_free(nk_coord_service *s)
     if (s->listening) {
         (void)nk_rt_listener_close(s->rt, s->listener);
     }
+    /* Accepted connections carry s as their context: close them so no
+     * callback can reach freed memory (after a crash this is a no-op). */
+    size_t pos = 0;
+    uint64_t key;
+    void *val;
+    while (nk_u64map_next(&s->conns, &pos, &key, &val)) {
+        (void)nk_rt_close(s->rt, key);
+    }
     if (s->lock != NULL) {
         nk_rt_dir_unlock(s->rt, s->lock);
     }
