@@ -119,8 +119,10 @@ typedef struct nk_coord_reporter_status {
     int last_error;                /* of the last failed heartbeat */
 } nk_coord_reporter_status;
 
-/* Start heartbeating through `client` (which must outlive the reporter or
- * be freed before it; either order is safe). The first beat goes out at once. */
+/* Start heartbeating through `client`. The first beat goes out at once.
+ * Free the reporter before the client, or both together (client then
+ * reporter, with no loop iteration in between): in-flight calls are then
+ * completed safely either way. */
 int nk_coord_reporter_new(nk_rt *rt, nk_coord_client *client, const nk_coord_reporter_config *cfg,
                           nk_coord_reporter **out);
 void nk_coord_reporter_free(nk_coord_reporter *r);

@@ -62,6 +62,7 @@ struct nk_coord_service {
     char workdir[PATH_CAP];
     uint64_t window;
     uint64_t store_timeout_ns;
+    bool bug_reply_before_fence;
     nk_dirlock *lock;
     uint64_t listener;
     bool listening;
@@ -577,7 +578,7 @@ static bool on_alloc(nk_coord_service *s, alloc_state *a, uint64_t count, nk_coo
     p->first = a->next;
     p->count = count;
     a->next += count;
-    return a->next > a->durable;
+    return a->next > a->durable && !s->bug_reply_before_fence;
 }
 
 /* ------------------------------------------------------------- flush --- */
@@ -788,6 +789,7 @@ static void handle(nk_coord_service *s, uint64_t conn, const nk_coord_req *q)
     case NK_COORD_LIST_REGIONS:
         list_regions(s, q, p);
         break;
+
     case NK_COORD_ALLOC_ID:
         need = on_alloc(s, &s->ids, q->count, p) ? NEED_FENCE : NEED_NONE;
         break;
@@ -796,6 +798,12 @@ static void handle(nk_coord_service *s, uint64_t conn, const nk_coord_req *q)
         break;
     default:
         break;
+    }
+    /* What a lookup says must survive a crash: wait for the catalog write
+     * that a report in this same loop iteration started. */
+    if (s->meta_dirty && (q->op == NK_COORD_GET_REGION || q->op == NK_COORD_GET_REGION_BY_KEY ||
+                          q->op == NK_COORD_LIST_REGIONS)) {
+        need = NEED_META;
     }
     if (p->code != NK_COORD_OK) {
         need = NEED_NONE;
@@ -1107,7 +1115,11 @@ int nk_coord_service_start(nk_rt *rt, const nk_coord_service_config *cfg,
     snprintf(s->addr, sizeof(s->addr), "%s", cfg->addr);
     snprintf(s->workdir, sizeof(s->workdir), "%s", cfg->workdir);
     s->window = cfg->window ? cfg->window : 1000;
+    if (s->window > (UINT64_C(1) << 32)) {
+        s->window = UINT64_C(1) << 32; /* keeps next + count + window far from overflow */
+    }
     s->store_timeout_ns = cfg->store_timeout_ns ? cfg->store_timeout_ns : 5 * NK_NSEC_PER_SEC;
+    s->bug_reply_before_fence = cfg->test_reply_before_fence;
     uint64_t id_start = cfg->id_start ? cfg->id_start : 1;
     uint64_t ts_start = cfg->ts_start ? cfg->ts_start : 1;
     nk_u64map_init(&s->conns);

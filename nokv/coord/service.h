@@ -23,6 +23,10 @@
  *   not verify stops the start with NK_ECORRUPT naming it, never guessed at.
  *   Writes issued in the same loop iteration share one flush.
  *
+ * Lookups (GetRegion, GetRegionByKey, ListRegions) also wait for a pending
+ * catalog write, so nothing the coordinator ever said about routing is
+ * taken back by a crash.
+ *
  * Routing is learned: a report whose epoch is older than the known one is
  * not accepted; a descriptor replaces overlapping regions only when its
  * version is newer than each of theirs (a split or merge moved the range).
@@ -54,6 +58,10 @@ typedef struct nk_coord_service_config {
     uint64_t ts_start;   /* same for timestamps (0 = 1) */
     uint64_t window;     /* fence step (0 = 1000) */
     uint64_t store_timeout_ns; /* heartbeat age after which a store is dead (0 = 5 s) */
+    /* A planted bug for the simulator's checker (`nokv-sim --set
+     * bug=reply-before-fence scenarios/coord_crash`): answer AllocID/Tso
+     * before the fence is durable. Never set it anywhere else. */
+    bool test_reply_before_fence;
 } nk_coord_service_config;
 
 /* What start restored (for the start-up line of `nokv coordinator`). */
