@@ -34,6 +34,7 @@ struct conn {
     uint64_t id;
     nk_resp_server *srv;
     nk_resp_parser *parser;
+    nk_resp_session *sess; /* client name, MULTI queue (commands.h) */
     slot *head, *tail;
     size_t held;     /* reply bytes in slots */
     bool in_process; /* inside process(): completions only mark slots */
@@ -260,8 +261,12 @@ static bool process(conn *c)
         s->write = true; /* until exec says otherwise; done may fire inside */
         link_tail(c, s);
         nk_resp_buf_reset(&srv->scratch);
-        nk_resp_call call = {
-            .argv = argv, .argc = argc, .reply = &srv->scratch, .done = slot_done, .done_arg = s};
+        nk_resp_call call = {.argv = argv,
+                             .argc = argc,
+                             .sess = c->sess,
+                             .reply = &srv->scratch,
+                             .done = slot_done,
+                             .done_arg = s};
         nk_resp_db_exec(srv->db, &call);
         bool ok = !srv->scratch.oom;
         if (call.wrote) {
@@ -323,10 +328,15 @@ static void on_accept(void *ctx, uint64_t listener_id, uint64_t id, const char *
     conn *c = calloc(1, sizeof(*c));
     if (c != NULL) {
         c->parser = nk_resp_parser_new(&srv->opt.limits);
+        if (nk_resp_session_new(srv->db, peer, &c->sess) != NK_OK) {
+            c->sess = NULL;
+        }
     }
-    if (c == NULL || c->parser == NULL || nk_u64map_put(&srv->conns, id, c) != NK_OK) {
+    if (c == NULL || c->parser == NULL || c->sess == NULL ||
+        nk_u64map_put(&srv->conns, id, c) != NK_OK) {
         if (c != NULL) {
             nk_resp_parser_free(c->parser);
+            nk_resp_session_free(c->sess);
         }
         free(c);
         nk_rt_close(srv->rt, id);
@@ -411,6 +421,7 @@ static void conn_destroy(conn *c, bool close_socket)
         nk_rt_close(srv->rt, c->id);
     }
     nk_resp_parser_free(c->parser);
+    nk_resp_session_free(c->sess);
     free(c);
 }
 

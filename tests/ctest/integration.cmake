@@ -3,3 +3,8 @@ add_test(NAME integration_serve_redis_cli
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/serve_redis_cli.sh
                  $<TARGET_FILE:nokv_cli>)
 set_tests_properties(integration_serve_redis_cli PROPERTIES LABELS integration TIMEOUT 300)
+# Real client nobody here wrote: redis-py (python3-redis) against nokv serve.
+add_test(NAME integration_serve_redis_py
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/serve_redis_py.sh
+                 $<TARGET_FILE:nokv_cli>)
+set_tests_properties(integration_serve_redis_py PROPERTIES LABELS integration TIMEOUT 300)
