@@ -39,7 +39,11 @@
     X(NK_ESTOPPED, -21, "runtime is stopping")                                 \
     X(NK_EPROTO, -22, "protocol error (malformed frame or request)")           \
     X(NK_EADDR, -23, "address invalid or in use")                              \
-    X(NK_ERANGE, -24, "value out of range")
+    X(NK_ERANGE, -24, "value out of range")                                   \
+    X(NK_EACCES, -25, "permission denied")                                     \
+    X(NK_EROFS, -26, "read-only file system")                                  \
+    X(NK_EPERM, -27, "operation not permitted")                                \
+    X(NK_EMFILE, -28, "too many open files")
 
 enum nk_err {
 #define NK_ERR_ENUM(name, value, msg) name = value,
