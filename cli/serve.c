@@ -33,6 +33,11 @@ static void serve_usage(FILE *out)
             "  --cache-mb N      block cache size (default 8)\n"
             "  --log-level L     (default info)\n"
             "\n"
+            "Limits: a value is at most 127 MiB (133169152 bytes, the protocol's bulk\n"
+            "limit); one write - all keys and values of a SET, MSET or DEL together -\n"
+            "at most 128 MiB. A larger request gets an error naming the limit; the\n"
+            "server stays writable for everyone else.\n"
+            "\n"
             "SIGTERM or SIGINT stops gracefully (exit 0); a second one exits at once.\n"
             "A workdir that was promoted to a cluster (MODE.json) is refused with the\n"
             "command to run instead.\n");

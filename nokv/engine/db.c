@@ -195,7 +195,6 @@ static void db_free(nk_db *db)
     }
     free(db->snaps);
     free(db->waiters);
-    nk_batch_free(&db->scratch_batch);
     free(db->dir);
     free(db->wal_dir);
     free(db);

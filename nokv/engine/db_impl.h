@@ -89,7 +89,6 @@ struct nk_db {
     bool sync_running;
 
     db_pending *pend_head, *pend_tail; /* stalled writes, in arrival order */
-    nk_batch scratch_batch; /* the unstalled write path's copy (no malloc) */
     uint64_t stall_timer;
 
     struct db_job *job; /* the one running background job, or NULL */

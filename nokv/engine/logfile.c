@@ -19,6 +19,18 @@ void nk_logfile_hdr_encode(uint8_t *out, const nk_logfile_hdr *h)
     nk_put_u64(out + 40, XXH64(out, 40, 0));
 }
 
+void nk_logrec_encode_header(uint8_t *p, unsigned type, uint64_t lsn, uint64_t synced_upto,
+                             size_t len)
+{
+    nk_put_u32(p, NK_LOGREC_MAGIC);
+    p[4] = (uint8_t)type;
+    p[5] = 0;
+    nk_put_u16(p + 6, 0);
+    nk_put_u32(p + 8, (uint32_t)len);
+    nk_put_u64(p + 12, lsn);
+    nk_put_u64(p + 20, synced_upto);
+}
+
 int nk_logrec_encode(nk_buf *b, unsigned type, uint64_t lsn, uint64_t synced_upto,
                      const void *payload, size_t len)
 {
@@ -30,13 +42,7 @@ int nk_logrec_encode(nk_buf *b, unsigned type, uint64_t lsn, uint64_t synced_upt
         return rc;
     }
     uint8_t *p = b->data + b->len;
-    nk_put_u32(p, NK_LOGREC_MAGIC);
-    p[4] = (uint8_t)type;
-    p[5] = 0;
-    nk_put_u16(p + 6, 0);
-    nk_put_u32(p + 8, (uint32_t)len);
-    nk_put_u64(p + 12, lsn);
-    nk_put_u64(p + 20, synced_upto);
+    nk_logrec_encode_header(p, type, lsn, synced_upto, len);
     if (len) {
         memcpy(p + NK_LOGREC_HDR_SIZE, payload, len);
     }

@@ -98,6 +98,12 @@ typedef struct nk_logfile_hdr {
 /* Encode a header (version NK_LOGFILE_VERSION) into out[48]. */
 void nk_logfile_hdr_encode(uint8_t *out, const nk_logfile_hdr *h);
 
+/* The 28 header bytes of a record whose payload is `len` bytes (the checksum
+ * then covers them and the payload: XXH64 streamed over both gives the same
+ * value as nk_logrec_encode, so a large payload can be written in place). */
+void nk_logrec_encode_header(uint8_t *out, unsigned type, uint64_t lsn, uint64_t synced_upto,
+                             size_t len);
+
 /* Append one framed record to b. NK_OK, NK_ETOOBIG, NK_ENOMEM. */
 int nk_logrec_encode(nk_buf *b, unsigned type, uint64_t lsn, uint64_t synced_upto,
                      const void *payload, size_t len);

@@ -9,6 +9,9 @@
 
 #include "nokv/engine/logfile.h"
 #include "nokv/engine/slice.h"
+#include "nokv/util/coding.h"
+
+#include <xxhash.h>
 
 typedef struct seg {
     uint64_t number;
@@ -150,13 +153,79 @@ static int rotate(nk_wal *w)
     return NK_OK;
 }
 
-int nk_wal_append(nk_wal *w, const void *payload, size_t len, uint64_t *lsn)
+/* Records up to this size are framed in w->scratch and written in one
+ * append; larger ones are streamed from the caller's memory. */
+#define COPY_RECORD_MAX (64u * 1024u)
+
+/* Frame a small record (head ‖ body) in w->scratch. NK_ENOMEM before any
+ * write leaves the WAL usable. */
+static int frame_small(nk_wal *w, const void *head, size_t head_len, const void *body,
+                       size_t body_len)
+{
+    size_t len = head_len + body_len;
+    nk_buf_clear(&w->scratch);
+    int rc = nk_buf_reserve(&w->scratch, NK_LOGREC_OVERHEAD + len);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    uint8_t *p = w->scratch.data;
+    nk_logrec_encode_header(p, NK_LOGREC_DATA, w->last_lsn + 1, w->durable_lsn, len);
+    if (head_len) {
+        memcpy(p + NK_LOGREC_HDR_SIZE, head, head_len);
+    }
+    if (body_len) {
+        memcpy(p + NK_LOGREC_HDR_SIZE + head_len, body, body_len);
+    }
+    nk_put_u64(p + NK_LOGREC_HDR_SIZE + len, XXH64(p, NK_LOGREC_HDR_SIZE + len, 0));
+    w->scratch.len = NK_LOGREC_OVERHEAD + len;
+    return NK_OK;
+}
+
+/* Write a large record straight from the caller's pieces: the checksum is
+ * streamed over them, so the payload is never copied. */
+static int write_streamed(nk_wal *w, const void *head, size_t head_len, const void *body,
+                          size_t body_len)
+{
+    size_t len = head_len + body_len;
+    uint8_t hdr[NK_LOGREC_HDR_SIZE];
+    nk_logrec_encode_header(hdr, NK_LOGREC_DATA, w->last_lsn + 1, w->durable_lsn, len);
+    XXH64_state_t *st = XXH64_createState();
+    if (st == NULL) {
+        return NK_ENOMEM;
+    }
+    XXH64_reset(st, 0);
+    XXH64_update(st, hdr, sizeof hdr);
+    if (head_len) {
+        XXH64_update(st, head, head_len);
+    }
+    if (body_len) {
+        XXH64_update(st, body, body_len);
+    }
+    uint8_t sum[8];
+    nk_put_u64(sum, XXH64_digest(st));
+    XXH64_freeState(st);
+    int rc = nk_rt_file_append(w->rt, w->cur, hdr, sizeof hdr);
+    if (rc == NK_OK && head_len) {
+        rc = nk_rt_file_append(w->rt, w->cur, head, head_len);
+    }
+    if (rc == NK_OK && body_len) {
+        rc = nk_rt_file_append(w->rt, w->cur, body, body_len);
+    }
+    if (rc == NK_OK) {
+        rc = nk_rt_file_append(w->rt, w->cur, sum, sizeof sum);
+    }
+    return rc;
+}
+
+int nk_wal_append2(nk_wal *w, const void *head, size_t head_len, const void *body, size_t body_len,
+                   uint64_t *lsn)
 {
     if (w->err != NK_OK) {
         return w->err;
     }
-    if (len > NK_WAL_MAX_PAYLOAD) {
-        return NK_ETOOBIG;
+    size_t len = head_len + body_len;
+    if (len < head_len || len > NK_WAL_MAX_PAYLOAD) {
+        return NK_ETOOBIG; /* refused before anything is written: still usable */
     }
     int rc = nk_failpoint(w->rt, "wal.append.before");
     if (rc != NK_OK) {
@@ -173,13 +242,15 @@ int nk_wal_append(nk_wal *w, const void *payload, size_t len, uint64_t *lsn)
             return rc;
         }
     }
-    nk_buf_clear(&w->scratch);
-    rc = nk_logrec_encode(&w->scratch, NK_LOGREC_DATA, w->last_lsn + 1, w->durable_lsn, payload,
-                          len);
-    if (rc != NK_OK) {
-        return rc; /* ENOMEM before any write: still usable */
+    if (len <= COPY_RECORD_MAX) {
+        rc = frame_small(w, head, head_len, body, body_len);
+        if (rc != NK_OK) {
+            return rc; /* ENOMEM before any write: still usable */
+        }
+        rc = nk_rt_file_append(w->rt, w->cur, w->scratch.data, w->scratch.len);
+    } else {
+        rc = write_streamed(w, head, head_len, body, body_len);
     }
-    rc = nk_rt_file_append(w->rt, w->cur, w->scratch.data, w->scratch.len);
     if (rc != NK_OK) {
         fail(w, rc); /* a partial write may be in the file */
         return rc;
@@ -193,6 +264,11 @@ int nk_wal_append(nk_wal *w, const void *payload, size_t len, uint64_t *lsn)
         *lsn = w->last_lsn;
     }
     return NK_OK;
+}
+
+int nk_wal_append(nk_wal *w, const void *payload, size_t len, uint64_t *lsn)
+{
+    return nk_wal_append2(w, payload, len, NULL, 0, lsn);
 }
 
 /* ---------------------------------------------------------------- sync --- */

@@ -140,6 +140,14 @@ const nk_wal_recovery *nk_wal_recovery_info(const nk_wal *w);
  */
 int nk_wal_append(nk_wal *w, const void *payload, size_t len, uint64_t *lsn);
 
+/* The same for a payload given in two pieces (head then body, either may be
+ * empty), written as one record. A large record is written straight from
+ * the pieces (header, pieces, checksum: several appends, no copy), so a
+ * 100 MiB value is not duplicated in memory; a small one is framed in a
+ * reused buffer and written in one append. */
+int nk_wal_append2(nk_wal *w, const void *head, size_t head_len, const void *body, size_t body_len,
+                   uint64_t *lsn);
+
 /* Sync completion: status NK_OK and durable_lsn >= every lsn appended before
  * the matching nk_wal_sync_start; or the fatal error (durable_lsn is then the
  * last lsn known durable). Runs on the loop thread. It may append and start
