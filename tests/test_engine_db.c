@@ -598,6 +598,121 @@ static void test_corrupt_table_is_reported(void **state)
     env_free(&e);
 }
 
+/* ------------------------------------------------- WAL completeness --- */
+
+/* WAL segment paths, oldest first (at most cap). */
+static size_t wal_segments(char paths[][64], size_t cap)
+{
+    nk_names names;
+    assert_int_equal(nk_rt_dir_list(g_rt, "/db/wal", &names), NK_OK);
+    size_t n = 0;
+    for (size_t i = 0; i < names.count && n < cap; i++) {
+        if (strstr(names.names[i], ".log") != NULL) {
+            snprintf(paths[n++], 64, "/db/wal/%s", names.names[i]);
+        }
+    }
+    nk_names_free(&names);
+    return n;
+}
+
+static void truncate_file(const char *path, uint64_t keep_less)
+{
+    nk_file *f = NULL;
+    uint64_t size = 0;
+    assert_int_equal(nk_rt_file_open(g_rt, path, NK_OPEN_WRITE, &f), NK_OK);
+    assert_int_equal(nk_rt_file_size(g_rt, f, &size), NK_OK);
+    assert_true(size > keep_less);
+    assert_int_equal(nk_rt_file_truncate(g_rt, f, size - keep_less), NK_OK);
+    assert_int_equal(nk_rt_file_sync(g_rt, f), NK_OK);
+    nk_rt_file_close(g_rt, f);
+}
+
+static int open_msg(env *e, char *msg, size_t cap)
+{
+    nk_errbuf eb;
+    memset(&eb, 0, sizeof(eb));
+    int rc = nk_db_open(g_rt, "/db", &e->o, &e->db, &eb);
+    snprintf(msg, cap, "%s", eb.msg);
+    return rc;
+}
+
+/* 200 acknowledged sync writes; the caller then damages the WAL. */
+static void write_acked(env *e)
+{
+    e->o.memtable_bytes = 4u << 20; /* nothing flushed: all of it is in the WAL */
+    e->o.wal_segment_bytes = 64u << 20;
+    db_close(e);
+    assert_int_equal(db_open(e), NK_OK);
+    char k[32], v[64];
+    for (int i = 0; i < 200; i++) {
+        key_of(i, k, sizeof(k));
+        snprintf(v, sizeof(v), "acked-%d", i);
+        assert_int_equal(put_wait(e, k, v, true), NK_OK);
+    }
+}
+
+/* Issue 12, cases 2 and 3: removing the WAL segment, or truncating it, used
+ * to open with "recovered 0 records" / "torn tail ... never acknowledged"
+ * and silently drop acknowledged writes. Now the manifest records which
+ * segment and which lsns must exist, and the open is refused, naming the
+ * file and what to do. */
+static void test_removed_wal_segment_is_refused(void **state)
+{
+    (void)state;
+    char msg[NK_ERRBUF_SIZE];
+    /* after a crash (no clean close: the claim recorded at open decides) */
+    env e;
+    env_init(&e, 21);
+    write_acked(&e);
+    nk_sim_node_crash(e.s, 1);
+    nk_sim_node_start(e.s, 1);
+    char segs[8][64];
+    size_t n = wal_segments(segs, 8);
+    assert_true(n >= 1);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(nk_rt_remove(g_rt, segs[i]), NK_OK);
+    }
+    assert_int_equal(open_msg(&e, msg, sizeof msg), NK_ECORRUPT);
+    assert_non_null(strstr(msg, ".log is missing"));
+    assert_non_null(strstr(msg, "--accept-data-loss"));
+    assert_null(e.db);
+    env_free(&e);
+
+    /* after a clean close, removing only the newest segment */
+    env_init(&e, 22);
+    write_acked(&e);
+    db_close(&e);
+    assert_int_equal(db_open(&e), NK_OK); /* a second segment, empty */
+    db_close(&e);
+    n = wal_segments(segs, 8);
+    assert_true(n >= 2);
+    assert_int_equal(nk_rt_remove(g_rt, segs[n - 1]), NK_OK);
+    assert_int_equal(open_msg(&e, msg, sizeof msg), NK_ECORRUPT);
+    assert_non_null(strstr(msg, segs[n - 1] + strlen("/db/wal/")));
+    env_free(&e);
+}
+
+static void test_truncated_wal_is_refused(void **state)
+{
+    (void)state;
+    char msg[NK_ERRBUF_SIZE];
+    env e;
+    env_init(&e, 23);
+    write_acked(&e);
+    db_close(&e); /* the close claims every lsn in the manifest */
+    char segs[8][64];
+    size_t n = wal_segments(segs, 8);
+    assert_true(n >= 1);
+    /* cut the last records (and the close MARK): all were acknowledged */
+    truncate_file(segs[n - 1], 200);
+    assert_int_equal(open_msg(&e, msg, sizeof msg), NK_ECORRUPT);
+    assert_non_null(strstr(msg, "were durable") != NULL ? strstr(msg, "were durable")
+                                                        : strstr(msg, "as durable"));
+    assert_non_null(strstr(msg, ".log"));
+    assert_null(e.db);
+    env_free(&e);
+}
+
 static void test_mode_gate_and_lock(void **state)
 {
     (void)state;
@@ -627,6 +742,8 @@ int main(void)
         cmocka_unit_test(test_deep_levels_model),
         cmocka_unit_test(test_corrupt_table_is_reported),
         cmocka_unit_test(test_mode_gate_and_lock),
+        cmocka_unit_test(test_removed_wal_segment_is_refused),
+        cmocka_unit_test(test_truncated_wal_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -260,8 +260,19 @@ int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **o
         nk_wal_options_default(&wo);
         wo.segment_size = o->wal_segment_bytes;
         wo.replay_from = db->replay_from;
+        wo.min_segment = db->wal_min_segment;
+        wo.min_durable = db->wal_min_durable;
         replay_ctx rctx = {db, eb, 0, 0};
         rc = nk_wal_open(rt, db->wal_dir, &wo, replay_one, &rctx, &db->wal, eb);
+        if (rc == NK_OK) {
+            /* Everything replayed is durable now, in segments up to the new
+             * one: record it, so that losing any of them is detected. */
+            rc = nk_db_log_wal_claim(db, nk_wal_durable_segment(db->wal),
+                                     nk_wal_durable_lsn(db->wal), eb);
+            if (rc != NK_OK) {
+                nk_errbuf_wrap(eb, "recording the WAL range in the manifest");
+            }
+        }
         if (rc == NK_OK) {
             const nk_wal_recovery *ri = nk_wal_recovery_info(db->wal);
             nk_log(rt, NK_LOG_INFO,
@@ -294,9 +305,19 @@ void nk_db_finish_close(nk_db *db)
         return; /* called again when they finish */
     }
     nk_errbuf eb;
+    nk_wal_stats ws;
+    nk_wal_get_stats(db->wal, &ws);
+    uint64_t last = nk_wal_last_lsn(db->wal);
     int rc = nk_wal_close(db->wal, &eb);
     if (rc != NK_OK) {
         nk_log(db->rt, NK_LOG_ERROR, "engine: closing the WAL: %s", eb.msg);
+    } else {
+        /* The close synced every lsn: claim them all, so even a truncation
+         * of the last records is refused at the next open. */
+        int mrc = nk_db_log_wal_claim(db, ws.current_segment, last, &eb);
+        if (mrc != NK_OK) {
+            nk_log(db->rt, NK_LOG_WARN, "engine: recording the WAL range at close: %s", eb.msg);
+        }
     }
     db->wal = NULL;
     nk_db_close_manifest(db);

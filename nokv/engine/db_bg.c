@@ -80,6 +80,8 @@ typedef struct db_job {
     uint64_t end_number;
     uint64_t next_file_for_edit;
     uint64_t last_seq_for_edit;
+    uint64_t wal_segment_for_edit; /* true WAL claims when the job started */
+    uint64_t wal_durable_for_edit;
 
     /* JOB_EXCLUSIVE */
     nk_job_fn ext_work;
@@ -238,6 +240,8 @@ static int log_edit(db_job *j)
     nk_db_edit_desc d;
     memset(&d, 0, sizeof(d));
     d.next_file = j->next_file_for_edit;
+    d.wal_segment = j->wal_segment_for_edit;
+    d.wal_durable = j->wal_durable_for_edit;
     if (j->kind == JOB_MOVE) {
         nk_table_meta *f = j->move;
         dl[0] = (uint32_t)j->level;
@@ -593,6 +597,10 @@ static db_job *job_new(nk_db *db, job_kind kind)
     j->sst = db->o.sst;
     j->target_file_bytes = db->o.target_file_bytes;
     j->last_seq_for_edit = db->last_seq;
+    if (db->wal != NULL) {
+        j->wal_segment_for_edit = nk_wal_durable_segment(db->wal);
+        j->wal_durable_for_edit = nk_wal_durable_lsn(db->wal);
+    }
     return j;
 }
 
@@ -781,6 +789,12 @@ int nk_db_rotate_memtable(nk_db *db)
     fresh->refs = 1;
     fresh->last_lsn = db->mem->last_lsn;
     db->imm[db->nimm++] = db->mem;
+    if (db->wal != NULL) {
+        /* The frozen memtable's records end this segment: once it is
+         * flushed the whole segment can go (WAL space is released at every
+         * flush, not only every wal_segment_bytes). */
+        nk_wal_roll(db->wal);
+    }
     db->mem = fresh;
     return NK_OK;
 }

@@ -76,6 +76,8 @@ struct nk_db {
     uint64_t next_file;
     uint64_t persisted_seq; /* every write <= this is in a table */
     uint64_t replay_from;   /* first WAL lsn the recovery needed */
+    uint64_t wal_min_segment; /* the manifest's WAL claims (version_edit.h) */
+    uint64_t wal_min_durable;
     size_t table_count_at_open;
 
     nk_wal *wal;
@@ -132,6 +134,10 @@ void nk_db_fail_waiters(nk_db *db, int status);
 
 /* db_manifest.c: the engine's side of the manifest */
 int nk_db_load_manifest(nk_db *db, nk_errbuf *eb);
+/* Record in the manifest (synchronously; only when no job runs: at open and
+ * close) that WAL segment `segment` exists durably and lsns <= durable are
+ * durable, so a later recovery refuses a WAL that lost them. */
+int nk_db_log_wal_claim(nk_db *db, uint64_t segment, uint64_t durable, nk_errbuf *eb);
 void nk_db_close_manifest(nk_db *db);
 
 /* A job's result, described for the manifest (built by the job itself). */
@@ -150,6 +156,8 @@ typedef struct nk_db_edit_desc {
     uint64_t flushed_seq; /* flush: largest seq now in tables */
     uint64_t log_number;  /* flush: first WAL lsn still needed */
     uint64_t next_file;
+    uint64_t wal_segment; /* WAL claims (version_edit.h); 0 = none */
+    uint64_t wal_durable;
     const uint32_t *del_level;
     const uint64_t *del_number;
     size_t ndel;

@@ -69,6 +69,10 @@ int nk_logfile_create(nk_rt *rt, const char *path, const nk_logfile_hdr *h,
     }
     if (rc != NK_OK) {
         (void)nk_rt_file_close(rt, f);
+        /* No debris: a file without a header (disk full, say) would be
+         * read as damage by the next recovery. A crash here leaves it, and
+         * recovery treats a headerless newest file as a torn tail. */
+        (void)nk_rt_remove(rt, path);
         return rc;
     }
     *out = f;

@@ -33,6 +33,7 @@ typedef struct wal_job {
     size_t nclose; /* files[0..nclose) are retired handles this job closes */
     char *dir;     /* non-NULL: dir_sync after the files */
     uint64_t target;
+    uint64_t seg; /* newest segment when submitted: its entry is durable after */
     int status;
     uint64_t file_syncs;
     uint64_t dir_syncs;
@@ -60,11 +61,14 @@ struct nk_wal {
     size_t nsegs;
     size_t cap_segs;
     uint64_t next_number;
+    bool roll; /* start a new segment at the next append (nk_wal_roll) */
 
     wal_job *job;   /* in flight */
     waiter *queued; /* for the next job */
     size_t nqueued;
     size_t cap_queued;
+
+    uint64_t durable_seg; /* newest segment whose creation is durable */
 
     nk_buf scratch;
     nk_wal_recovery rec;
@@ -75,6 +79,8 @@ void nk_wal_options_default(nk_wal_options *o)
 {
     o->segment_size = NK_WAL_DEFAULT_SEGMENT_SIZE;
     o->replay_from = 0;
+    o->min_segment = 0;
+    o->min_durable = 0;
 }
 
 /* Make room for at least count + 1 elements of `size` bytes. */
@@ -147,6 +153,7 @@ static int rotate(nk_wal *w)
     }
     w->segs[w->nsegs++] = (seg){number, w->last_lsn + 1};
     w->cur = f;
+    w->roll = false;
     w->cur_size = NK_LOGFILE_HDR_SIZE;
     w->cur_dirty = true;
     w->dir_dirty = true;
@@ -235,7 +242,8 @@ int nk_wal_append2(nk_wal *w, const void *head, size_t head_len, const void *bod
         return rc;
     }
     uint64_t size = NK_LOGREC_OVERHEAD + (uint64_t)len;
-    if (w->cur_size > NK_LOGFILE_HDR_SIZE && w->cur_size + size > w->opts.segment_size) {
+    if (w->cur_size > NK_LOGFILE_HDR_SIZE &&
+        (w->roll || w->cur_size + size > w->opts.segment_size)) {
         rc = rotate(w);
         if (rc != NK_OK) {
             fail(w, rc);
@@ -334,6 +342,7 @@ static int submit(nk_wal *w)
     j->w = w;
     j->rt = w->rt;
     j->target = w->last_lsn;
+    j->seg = w->nsegs ? w->segs[w->nsegs - 1].number : 0;
     j->files = malloc((w->nretired + 1) * sizeof *j->files);
     if (j->files == NULL || (w->dir_dirty && (j->dir = strdup(w->dir)) == NULL)) {
         free(j->files);
@@ -376,6 +385,9 @@ static void job_done(void *arg)
     if (j->status == NK_OK) {
         if (j->target > w->durable_lsn) {
             w->durable_lsn = j->target;
+        }
+        if (j->seg > w->durable_seg) {
+            w->durable_seg = j->seg;
         }
         if (w->err == NK_OK) {
             append_mark(w);
@@ -443,6 +455,16 @@ int nk_wal_sync_start(nk_wal *w, nk_wal_sync_fn done, void *arg)
 uint64_t nk_wal_durable_lsn(const nk_wal *w)
 {
     return w->durable_lsn;
+}
+
+uint64_t nk_wal_durable_segment(const nk_wal *w)
+{
+    return w->durable_seg;
+}
+
+void nk_wal_roll(nk_wal *w)
+{
+    w->roll = true;
 }
 
 uint64_t nk_wal_last_lsn(const nk_wal *w)
@@ -676,6 +698,52 @@ static int fix_segment(nk_rt *rt, const char *path, bool truncate, uint64_t size
     return rc;
 }
 
+/* The owner (the manifest) recorded that segment min_segment had been
+ * created durably and that lsns up to min_durable were durable: a log that
+ * does not reach both lost acknowledged writes to a removed, renamed or
+ * truncated segment. Refuse it (the scan already refused damage at or below
+ * min_durable inside the files it read). */
+static int check_complete(nk_wal *w, const named *files, size_t n, const nk_logscan_out *so,
+                          nk_errbuf *eb)
+{
+    const nk_wal_options *o = &w->opts;
+    uint64_t newest = n > 0 ? files[n - 1].number : 0;
+    if (o->min_segment != 0 && newest < o->min_segment) {
+        char want[32];
+        snprintf(want, sizeof want, "%06" PRIu64 ".log", o->min_segment);
+        if (n == 0) {
+            nk_errbuf_set(eb,
+                          "wal: %s/%s is missing and %s holds no segment at all: the manifest "
+                          "records that segment %" PRIu64 " existed and that lsns up to %" PRIu64
+                          " were durable, so acknowledged writes would be lost. Restore the "
+                          "WAL files, or open with --accept-data-loss to discard them",
+                          w->dir, want, w->dir, o->min_segment, o->min_durable);
+        } else {
+            nk_errbuf_set(eb,
+                          "wal: %s/%s is missing: the newest segment is %s, but the manifest "
+                          "records that segment %" PRIu64 " existed (lsns up to %" PRIu64
+                          " durable). Restore the missing segment files, or open with "
+                          "--accept-data-loss to discard what they held",
+                          w->dir, want, files[n - 1].path, o->min_segment, o->min_durable);
+        }
+        return NK_ECORRUPT;
+    }
+    uint64_t from = o->replay_from > 1 ? o->replay_from : 1;
+    uint64_t reached = so->last_lsn + 1 > from ? so->last_lsn : from - 1;
+    if (o->min_durable > reached) {
+        nk_errbuf_set(eb,
+                      "wal: the log ends at lsn %" PRIu64 " (%s), but the manifest records "
+                      "lsns up to %" PRIu64 " as durable: lsns %" PRIu64 "..%" PRIu64
+                      " are missing (a segment was truncated, or a later one removed or "
+                      "renamed). Restore the WAL files, or open with --accept-data-loss to "
+                      "discard them",
+                      reached, n > 0 ? files[n - 1].path : w->dir, o->min_durable, reached + 1,
+                      o->min_durable);
+        return NK_ECORRUPT;
+    }
+    return NK_OK;
+}
+
 /* Scan the segments, cut a torn tail, make what remains durable. Fills
  * w->segs, w->last_lsn, w->next_number and w->rec. */
 static int recover(nk_wal *w, named *files, size_t n, nk_wal_replay_fn fn, void *arg, nk_errbuf *eb)
@@ -703,13 +771,17 @@ static int recover(nk_wal *w, named *files, size_t n, nk_wal_replay_fn fn, void 
         .nfiles = n,
         .start_lsn = from > 1 ? from : 1,
         .max_first_lsn = from > 1 ? from : 0,
-        .min_durable = 0,
+        .min_durable = w->opts.min_durable,
         .fn = replay_one,
         .arg = &ctx,
         .what = "wal",
     };
     nk_logscan_out so = {.file_first_lsn = firsts};
     rc = nk_logscan_run(rt, &in, &so, eb);
+    if (rc != NK_OK) {
+        goto out;
+    }
+    rc = check_complete(w, files, n, &so, eb);
     if (rc != NK_OK) {
         goto out;
     }
@@ -759,10 +831,15 @@ static int recover(nk_wal *w, named *files, size_t n, nk_wal_replay_fn fn, void 
         .discarded_bytes = so.discarded,
     };
     if (so.torn) {
+        /* Not "never acknowledged": a write acknowledged without a sync
+         * (--sync group/none) may be here. What is certain is that no
+         * surviving claim (record, MARK, segment header, manifest) says it
+         * was durable, so no write acknowledged as durable is cut. */
         nk_log(rt, NK_LOG_WARN,
-               "wal: torn tail in %s at offset %" PRIu64 " (lsn %" PRIu64
-               " never acknowledged): discarded %" PRIu64 " bytes",
-               paths[so.cut_file], so.cut_offset, so.last_lsn + 1, so.discarded);
+               "wal: torn tail in %s at offset %" PRIu64 ": lsn %" PRIu64
+               " onward was never confirmed durable (no surviving sync claim covers it; "
+               "durable through lsn %" PRIu64 "), discarded %" PRIu64 " bytes",
+               paths[so.cut_file], so.cut_offset, so.last_lsn + 1, so.max_claim > w->opts.min_durable ? so.max_claim : w->opts.min_durable, so.discarded);
     }
     nk_log(rt, NK_LOG_INFO,
            "wal: recovered %" PRIu64 " records (lsn %" PRIu64 "..%" PRIu64
@@ -850,6 +927,7 @@ int nk_wal_open(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_r
         }
         w->cur_dirty = false;
         w->dir_dirty = false;
+        w->durable_seg = w->segs[w->nsegs - 1].number;
     }
     if (rc != NK_OK) {
         wal_free(w);

@@ -98,6 +98,13 @@ typedef struct nk_wal nk_wal;
 typedef struct nk_wal_options {
     uint64_t segment_size; /* rotate past this; default 64 MiB, min 4 KiB */
     uint64_t replay_from;  /* first lsn the caller still needs (0 or 1 = all) */
+    /* What the caller's own durable metadata (the manifest) says the log
+     * must hold; 0 = no claim. Recovery refuses (NK_ECORRUPT naming the
+     * file, what is missing and what to do) a log whose newest segment is
+     * older than min_segment, or that ends before min_durable; damage at or
+     * below min_durable is corruption, never a torn tail. */
+    uint64_t min_segment;
+    uint64_t min_durable;
 } nk_wal_options;
 
 void nk_wal_options_default(nk_wal_options *o);
@@ -165,6 +172,13 @@ typedef void (*nk_wal_sync_fn)(void *arg, int status, uint64_t durable_lsn);
 int nk_wal_sync_start(nk_wal *w, nk_wal_sync_fn done, void *arg);
 
 uint64_t nk_wal_durable_lsn(const nk_wal *w); /* highest lsn reported durable */
+/* Newest segment whose creation (directory entry) is known durable: a true
+ * value for the owner to record as min_segment. */
+uint64_t nk_wal_durable_segment(const nk_wal *w);
+/* Start a new segment at the next append (the DB calls it when a memtable
+ * is frozen, so the flush that follows can release whole segments: the WAL
+ * then holds about one memtable, not up to segment_size). */
+void nk_wal_roll(nk_wal *w);
 uint64_t nk_wal_last_lsn(const nk_wal *w);    /* highest lsn appended */
 bool nk_wal_sync_pending(const nk_wal *w);    /* a sync job is running */
 int nk_wal_status(const nk_wal *w);           /* NK_OK or the fatal error */
