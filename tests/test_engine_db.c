@@ -676,6 +676,22 @@ static void test_removed_wal_segment_is_refused(void **state)
     assert_non_null(strstr(msg, ".log is missing"));
     assert_non_null(strstr(msg, "--accept-data-loss"));
     assert_null(e.db);
+    /* The explicit salvage opens, reports exactly what it gave up, and
+     * records the decision: the next normal open succeeds. */
+    e.o.accept_data_loss = true;
+    assert_int_equal(db_open(&e), NK_OK);
+    const nk_db_open_report *rep = nk_db_open_report_get(e.db);
+    assert_true(rep->data_lost);
+    assert_int_equal(rep->lost_lsn_from, 1);
+    assert_int_equal(rep->lost_lsn_to, 0); /* the whole segment: no upper bound */
+    char got[64];
+    assert_int_equal(put_wait(&e, "after", "salvage", true), NK_OK);
+    db_close(&e);
+    e.o.accept_data_loss = false;
+    assert_int_equal(db_open(&e), NK_OK);
+    assert_false(nk_db_open_report_get(e.db)->data_lost);
+    assert_int_equal(get(&e, "after", got, sizeof got), NK_OK);
+    assert_string_equal(got, "salvage");
     env_free(&e);
 
     /* after a clean close, removing only the newest segment */
@@ -710,6 +726,19 @@ static void test_truncated_wal_is_refused(void **state)
                                                         : strstr(msg, "as durable"));
     assert_non_null(strstr(msg, ".log"));
     assert_null(e.db);
+    e.o.accept_data_loss = true;
+    assert_int_equal(db_open(&e), NK_OK);
+    const nk_db_open_report *rep = nk_db_open_report_get(e.db);
+    assert_true(rep->data_lost);
+    assert_true(rep->lost_lsn_from > 150 && rep->lost_lsn_from <= 200);
+    assert_true(rep->lost_lsn_to >= 200);
+    char k[32], got[64];
+    key_of(0, k, sizeof k);
+    assert_int_equal(get(&e, k, got, sizeof got), NK_OK); /* the prefix is kept */
+    assert_string_equal(got, "acked-0");
+    db_close(&e);
+    e.o.accept_data_loss = false;
+    assert_int_equal(db_open(&e), NK_OK);
     env_free(&e);
 }
 

@@ -121,6 +121,18 @@ static int replay_one(void *arg, uint64_t lsn, const uint8_t *payload, size_t le
         db->mem->last_lsn = lsn;
         return NK_OK;
     }
+    if (seq > db->last_seq + 1 && db->o.accept_data_loss) {
+        /* Salvage: the records holding these sequence numbers are gone. */
+        nk_log(db->rt, NK_LOG_WARN,
+               "engine: salvage: WAL record %" PRIu64 " starts at sequence %" PRIu64
+               ": sequences %" PRIu64 "..%" PRIu64 " are lost",
+               lsn, seq, db->last_seq + 1, seq - 1);
+        if (db->report.lost_seq_from == 0) {
+            db->report.lost_seq_from = db->last_seq + 1;
+        }
+        db->report.lost_seq_to = seq - 1;
+        db->last_seq = seq - 1;
+    }
     if (seq != db->last_seq + 1) {
         nk_errbuf_set(rc->eb,
                       "WAL record %" PRIu64 " starts at sequence %" PRIu64 ", expected %" PRIu64,
@@ -262,19 +274,44 @@ int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **o
         wo.replay_from = db->replay_from;
         wo.min_segment = db->wal_min_segment;
         wo.min_durable = db->wal_min_durable;
+        wo.salvage = o->accept_data_loss;
         replay_ctx rctx = {db, eb, 0, 0};
         rc = nk_wal_open(rt, db->wal_dir, &wo, replay_one, &rctx, &db->wal, eb);
+        const nk_wal_recovery *ri = rc == NK_OK ? nk_wal_recovery_info(db->wal) : NULL;
         if (rc == NK_OK) {
             /* Everything replayed is durable now, in segments up to the new
-             * one: record it, so that losing any of them is detected. */
+             * one: record it, so that losing any of them is detected. After
+             * a salvage the record replaces the old claims (they covered
+             * what was just given up). */
             rc = nk_db_log_wal_claim(db, nk_wal_durable_segment(db->wal),
-                                     nk_wal_durable_lsn(db->wal), eb);
+                                     nk_wal_durable_lsn(db->wal), ri->salvaged, eb);
             if (rc != NK_OK) {
                 nk_errbuf_wrap(eb, "recording the WAL range in the manifest");
             }
         }
         if (rc == NK_OK) {
-            const nk_wal_recovery *ri = nk_wal_recovery_info(db->wal);
+            db->report.wal_segments = ri->segments;
+            db->report.wal_replayed = rctx.replayed;
+            db->report.wal_torn = ri->torn;
+            db->report.wal_torn_bytes = ri->discarded_bytes;
+            db->report.data_lost = ri->salvaged || db->report.lost_seq_from != 0;
+            db->report.lost_lsn_from = ri->lost_from;
+            db->report.lost_lsn_to = ri->lost_to;
+            if (db->report.data_lost) {
+                char upto[64] = "(end unknown: whole segments are gone)";
+                if (ri->lost_to != 0) {
+                    snprintf(upto, sizeof upto, "%" PRIu64, ri->lost_to);
+                }
+                nk_log(rt, NK_LOG_WARN,
+                       "engine: %s opened ACCEPTING DATA LOSS (operator's choice): WAL records "
+                       "%" PRIu64 "..%s given up%s; recovered up to sequence %" PRIu64
+                       "; the manifest now records this decision",
+                       db->dir, ri->lost_from, upto,
+                       db->report.lost_seq_from != 0 ? " (and the sequence gap logged above)" : "",
+                       db->last_seq);
+            }
+        }
+        if (rc == NK_OK) {
             nk_log(rt, NK_LOG_INFO,
                    "engine: opened %s: %zu tables, last seq %" PRIu64 ", WAL replayed %" PRIu64
                    " records%s",
@@ -291,6 +328,8 @@ int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **o
         return rc;
     }
     db->st.last_seq = db->last_seq;
+    db->report.tables = db->table_count_at_open;
+    db->report.last_seq = db->last_seq;
     remove_orphans(db);
     nk_db_maybe_schedule(db);
     *out = db;
@@ -314,7 +353,7 @@ void nk_db_finish_close(nk_db *db)
     } else {
         /* The close synced every lsn: claim them all, so even a truncation
          * of the last records is refused at the next open. */
-        int mrc = nk_db_log_wal_claim(db, ws.current_segment, last, &eb);
+        int mrc = nk_db_log_wal_claim(db, ws.current_segment, last, false, &eb);
         if (mrc != NK_OK) {
             nk_log(db->rt, NK_LOG_WARN, "engine: recording the WAL range at close: %s", eb.msg);
         }
@@ -376,6 +415,11 @@ void nk_db_abandon(nk_db *db)
 }
 
 /* ----------------------------------------------------------------- stats --- */
+
+const nk_db_open_report *nk_db_open_report_get(const nk_db *db)
+{
+    return &db->report;
+}
 
 void nk_db_get_stats(const nk_db *db, nk_db_stats *s)
 {

@@ -55,6 +55,12 @@ typedef struct nk_db_options {
     unsigned l0_stop;             /* default 20 */
     uint64_t wal_segment_bytes;   /* default 64 MiB */
     uint64_t manifest_rewrite_bytes; /* default 4 MiB */
+    /* Salvage a damaged workdir (never the default; `nokv repair`,
+     * `nokv serve --accept-data-loss`): open with what can be read instead
+     * of refusing a WAL that lost durable records. What was given up is
+     * logged at WARN and reported by nk_db_open_report; the manifest then
+     * records the decision, so later opens are normal again. */
+    bool accept_data_loss;
 } nk_db_options;
 
 void nk_db_options_default(nk_db_options *o);
@@ -69,6 +75,23 @@ void nk_db_options_default(nk_db_options *o);
  */
 int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **out,
                nk_errbuf *eb);
+
+/* What the last open recovered, and (salvage) what it gave up. */
+typedef struct nk_db_open_report {
+    uint64_t tables;           /* live tables */
+    uint64_t wal_segments;     /* WAL segments read */
+    uint64_t wal_replayed;     /* WAL records replayed into the memtable */
+    uint64_t last_seq;         /* newest sequence number recovered */
+    bool wal_torn;             /* a torn tail was cut (never-durable data) */
+    uint64_t wal_torn_bytes;
+    bool data_lost;            /* accept_data_loss gave up durable records */
+    uint64_t lost_lsn_from;    /* WAL records given up (inclusive) */
+    uint64_t lost_lsn_to;      /* 0 = every record from lost_lsn_from on */
+    uint64_t lost_seq_from;    /* sequence numbers known lost (0 = unknown) */
+    uint64_t lost_seq_to;
+} nk_db_open_report;
+
+const nk_db_open_report *nk_db_open_report_get(const nk_db *db);
 
 typedef void (*nk_db_done_fn)(void *arg, int status);
 

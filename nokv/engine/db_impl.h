@@ -110,6 +110,7 @@ struct nk_db {
     int bg_error;
     nk_errbuf bg_msg;
     nk_db_stats st;
+    nk_db_open_report report;
 };
 
 /* Arena block for memtables: a fraction of the memtable budget, so usage
@@ -137,7 +138,7 @@ int nk_db_load_manifest(nk_db *db, nk_errbuf *eb);
 /* Record in the manifest (synchronously; only when no job runs: at open and
  * close) that WAL segment `segment` exists durably and lsns <= durable are
  * durable, so a later recovery refuses a WAL that lost them. */
-int nk_db_log_wal_claim(nk_db *db, uint64_t segment, uint64_t durable, nk_errbuf *eb);
+int nk_db_log_wal_claim(nk_db *db, uint64_t segment, uint64_t durable, bool reset, nk_errbuf *eb);
 void nk_db_close_manifest(nk_db *db);
 
 /* A job's result, described for the manifest (built by the job itself). */
@@ -158,6 +159,7 @@ typedef struct nk_db_edit_desc {
     uint64_t next_file;
     uint64_t wal_segment; /* WAL claims (version_edit.h); 0 = none */
     uint64_t wal_durable;
+    bool wal_reset; /* salvage: replace the claims instead of raising them */
     const uint32_t *del_level;
     const uint64_t *del_number;
     size_t ndel;

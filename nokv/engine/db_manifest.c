@@ -82,7 +82,7 @@ int nk_db_load_manifest(nk_db *db, nk_errbuf *eb)
     return NK_OK;
 }
 
-int nk_db_log_wal_claim(nk_db *db, uint64_t segment, uint64_t durable, nk_errbuf *eb)
+int nk_db_log_wal_claim(nk_db *db, uint64_t segment, uint64_t durable, bool reset, nk_errbuf *eb)
 {
     if (db->manifest == NULL || nk_manifest_status(db->manifest) != NK_OK) {
         return NK_OK; /* nothing to add to: the manifest already failed */
@@ -92,6 +92,7 @@ int nk_db_log_wal_claim(nk_db *db, uint64_t segment, uint64_t durable, nk_errbuf
     d.next_file = db->next_file;
     d.wal_segment = segment;
     d.wal_durable = durable;
+    d.wal_reset = reset;
     return nk_db_job_log_edit(db->manifest, &d, eb);
 }
 
@@ -112,8 +113,12 @@ int nk_db_job_log_edit(nk_manifest *m, const nk_db_edit_desc *d, nk_errbuf *eb)
     if (d->wal_segment != 0) {
         nk_vedit_set_wal_segment(&e, d->wal_segment);
     }
-    if (d->wal_durable != 0) {
+    if (d->wal_durable != 0 || d->wal_reset) {
         nk_vedit_set_wal_durable(&e, d->wal_durable);
+    }
+    if (d->wal_reset) {
+        nk_vedit_set_wal_segment(&e, d->wal_segment);
+        e.wal_reset = true;
     }
     if (d->is_flush) {
         nk_vedit_set_last_sequence(&e, d->flushed_seq);

@@ -415,7 +415,15 @@ static int decide(scan *s, size_t i, uint64_t off, uint64_t p, const char *why)
                           in->what, in->paths[i], (unsigned long long)off, why,
                           (unsigned long long)p);
         }
-        return NK_ECORRUPT;
+        if (!in->salvage) {
+            return NK_ECORRUPT;
+        }
+        /* Salvage (an operator's explicit decision): cut here like a torn
+         * tail, and say loudly what is given up. */
+        nk_log(s->rt, NK_LOG_WARN, "%s: salvage: accepting data loss: %s", in->what, s->eb->msg);
+        out->salvaged = true;
+        out->lost_from = p;
+        out->lost_to = s->claim > in->min_durable ? s->claim : in->min_durable;
     }
     out->torn = true;
     out->cut_file = i;
@@ -460,7 +468,17 @@ static int scan_files(scan *s)
             return read_err(s, i, 0, rc);
         }
         if (i == 0) {
-            if (in->max_first_lsn != 0 && h.first_lsn > in->max_first_lsn) {
+            if (in->max_first_lsn != 0 && h.first_lsn > in->max_first_lsn && in->salvage) {
+                nk_log(s->rt, NK_LOG_WARN,
+                       "%s: salvage: accepting data loss: %s starts at lsn %llu but lsn %llu "
+                       "was still needed: lsns %llu..%llu are lost",
+                       in->what, in->paths[i], (unsigned long long)h.first_lsn,
+                       (unsigned long long)in->max_first_lsn, (unsigned long long)in->max_first_lsn,
+                       (unsigned long long)h.first_lsn - 1);
+                out->salvaged = true;
+                out->lost_from = in->max_first_lsn;
+                out->lost_to = h.first_lsn - 1;
+            } else if (in->max_first_lsn != 0 && h.first_lsn > in->max_first_lsn) {
                 nk_errbuf_set(s->eb,
                               "%s: %s starts at lsn %llu but lsn %llu is still needed: the "
                               "records in between are missing; restore this node from a "
@@ -522,6 +540,9 @@ int nk_logscan_run(nk_rt *rt, const nk_logscan_in *in, nk_logscan_out *out, nk_e
     out->cut_file = in->nfiles;
     out->cut_offset = 0;
     out->discarded = 0;
+    out->salvaged = false;
+    out->lost_from = 0;
+    out->lost_to = 0;
     for (size_t i = 0; i < in->nfiles; i++) {
         if (out->file_first_lsn != NULL) {
             out->file_first_lsn[i] = 0;

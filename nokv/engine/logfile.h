@@ -139,6 +139,11 @@ typedef struct nk_logscan_in {
     nk_logscan_fn fn;
     void *arg;
     const char *what; /* "wal", "manifest": for messages */
+    /* Salvage (explicit operator choice, never a default): damage that a
+     * claim covers is cut like a torn tail instead of failing, and a first
+     * file starting after max_first_lsn is accepted; out->salvaged and
+     * lost_from..lost_to say what was given up (also logged at WARN). */
+    bool salvage;
 } nk_logscan_in;
 
 typedef struct nk_logscan_out {
@@ -150,6 +155,9 @@ typedef struct nk_logscan_out {
     size_t cut_file;     /* index of the file with the cut (nfiles if none) */
     uint64_t cut_offset; /* first byte to discard in that file */
     uint64_t discarded;  /* bytes after the cut, this file and later ones */
+    bool salvaged;       /* salvage gave up durable records */
+    uint64_t lost_from;  /* their lsns (as far as the claims tell) */
+    uint64_t lost_to;
     /* Per input file (caller-allocated, nfiles entries; may be NULL):
      * first_lsn from its header (0 when unreadable) and file size. */
     uint64_t *file_first_lsn;

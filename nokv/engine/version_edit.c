@@ -169,6 +169,9 @@ int nk_vedit_encode(const nk_version_edit *e, nk_buf *out)
     if (rc == NK_OK && e->has_wal_durable) {
         rc = put_uvar_field(out, NK_VEDIT_WAL_DURABLE, e->wal_durable);
     }
+    if (rc == NK_OK && e->wal_reset) {
+        rc = put_uvar_field(out, NK_VEDIT_WAL_RESET, 1);
+    }
     nk_buf nested = {0};
     for (size_t i = 0; rc == NK_OK && i < e->ndeleted; i++) {
         nk_buf_clear(&nested);
@@ -420,6 +423,18 @@ int nk_vedit_decode(const uint8_t *p, size_t len, nk_version_edit *out, nk_errbu
             out->has_wal_durable = true;
             rc = val_uvar(&v, &out->wal_durable);
             break;
+        case NK_VEDIT_WAL_RESET: {
+            uint64_t one = 0;
+            if (out->wal_reset) {
+                return bad(&v, "repeated wal_reset");
+            }
+            rc = val_uvar(&v, &one);
+            out->wal_reset = rc == NK_OK && one == 1;
+            if (rc == NK_OK && one != 1) {
+                return bad(&v, "wal_reset must be 1");
+            }
+            break;
+        }
         case NK_VEDIT_ADD_FILE:
             rc = decode_add(&v, out);
             break;
@@ -716,10 +731,10 @@ int nk_vstate_apply(nk_version_state *v, const nk_version_edit *e, nk_errbuf *eb
     }
     /* Claims about the WAL only grow: an edit prepared before another one
      * was logged may carry an older claim. */
-    if (e->has_wal_segment && e->wal_segment > v->wal_segment) {
+    if (e->has_wal_segment && (e->wal_reset || e->wal_segment > v->wal_segment)) {
         v->wal_segment = e->wal_segment;
     }
-    if (e->has_wal_durable && e->wal_durable > v->wal_durable) {
+    if (e->has_wal_durable && (e->wal_reset || e->wal_durable > v->wal_durable)) {
         v->wal_durable = e->wal_durable;
     }
     return NK_OK;

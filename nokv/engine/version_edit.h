@@ -22,8 +22,12 @@
  *   tag 66 wal_durable      varint  (ignorable) a WAL lsn known durable when
  *                                   the edit was written: every lsn from
  *                                   log_number up to it must be in the WAL
- *   Both only grow (the state keeps the maximum); recovery refuses a WAL
- *   that does not reach them (a removed, renamed or truncated segment).
+ *   tag 67 wal_reset        varint 1 (ignorable) the two above replace the
+ *                                   state's instead of raising it: written
+ *                                   once, after an explicit salvage gave up
+ *                                   the WAL records they covered
+ *   Both only grow otherwise (the state keeps the maximum); recovery refuses
+ *   a WAL that does not reach them (a removed, renamed or truncated segment).
  *
  * Every value carries its length, so a reader can step over a field it does
  * not know. Tags with bit NK_VEDIT_TAG_IGNORABLE (64) set are optional
@@ -67,6 +71,7 @@
 #define NK_VEDIT_DELETE_FILE 5u
 #define NK_VEDIT_WAL_SEGMENT (NK_VEDIT_TAG_IGNORABLE | 1u)
 #define NK_VEDIT_WAL_DURABLE (NK_VEDIT_TAG_IGNORABLE | 2u)
+#define NK_VEDIT_WAL_RESET (NK_VEDIT_TAG_IGNORABLE | 3u)
 
 /* One table file. Keys are internal keys (ikey.h), owned. */
 typedef struct nk_file_meta {
@@ -94,6 +99,7 @@ typedef struct nk_version_edit {
     bool has_last_sequence;
     bool has_wal_segment;
     bool has_wal_durable;
+    bool wal_reset;
     uint64_t log_number;
     uint64_t next_file_number;
     uint64_t last_sequence;

@@ -81,6 +81,7 @@ void nk_wal_options_default(nk_wal_options *o)
     o->replay_from = 0;
     o->min_segment = 0;
     o->min_durable = 0;
+    o->salvage = false;
 }
 
 /* Make room for at least count + 1 elements of `size` bytes. */
@@ -698,13 +699,40 @@ static int fix_segment(nk_rt *rt, const char *path, bool truncate, uint64_t size
     return rc;
 }
 
+static int check_reaches(nk_wal *w, const named *files, size_t n, const nk_logscan_out *so,
+                         nk_errbuf *eb);
+
 /* The owner (the manifest) recorded that segment min_segment had been
  * created durably and that lsns up to min_durable were durable: a log that
  * does not reach both lost acknowledged writes to a removed, renamed or
  * truncated segment. Refuse it (the scan already refused damage at or below
  * min_durable inside the files it read). */
-static int check_complete(nk_wal *w, const named *files, size_t n, const nk_logscan_out *so,
+static int check_complete(nk_wal *w, const named *files, size_t n, nk_logscan_out *so,
                           nk_errbuf *eb)
+{
+    int rc = check_reaches(w, files, n, so, eb);
+    if (rc == NK_ECORRUPT && w->opts.salvage) {
+        nk_log(w->rt, NK_LOG_WARN, "wal: salvage: accepting data loss: %s", eb->msg);
+        uint64_t from = w->opts.replay_from > 1 ? w->opts.replay_from : 1;
+        uint64_t reached = so->last_lsn + 1 > from ? so->last_lsn : from - 1;
+        uint64_t lost_from = reached + 1;
+        if (!so->salvaged || lost_from < so->lost_from) {
+            so->lost_from = lost_from;
+        }
+        uint64_t newest = n > 0 ? files[n - 1].number : 0;
+        if (newest < w->opts.min_segment) {
+            so->lost_to = 0; /* whole segments are gone: no upper bound known */
+        } else if (w->opts.min_durable > so->lost_to) {
+            so->lost_to = w->opts.min_durable;
+        }
+        so->salvaged = true;
+        return NK_OK;
+    }
+    return rc;
+}
+
+static int check_reaches(nk_wal *w, const named *files, size_t n, const nk_logscan_out *so,
+                         nk_errbuf *eb)
 {
     const nk_wal_options *o = &w->opts;
     uint64_t newest = n > 0 ? files[n - 1].number : 0;
@@ -772,6 +800,7 @@ static int recover(nk_wal *w, named *files, size_t n, nk_wal_replay_fn fn, void 
         .start_lsn = from > 1 ? from : 1,
         .max_first_lsn = from > 1 ? from : 0,
         .min_durable = w->opts.min_durable,
+        .salvage = w->opts.salvage,
         .fn = replay_one,
         .arg = &ctx,
         .what = "wal",
@@ -829,6 +858,9 @@ static int recover(nk_wal *w, named *files, size_t n, nk_wal_replay_fn fn, void 
         .torn_segment = so.torn ? numbers[so.cut_file] : 0,
         .torn_offset = so.torn ? so.cut_offset : 0,
         .discarded_bytes = so.discarded,
+        .salvaged = so.salvaged,
+        .lost_from = so.lost_from,
+        .lost_to = so.lost_to,
     };
     if (so.torn) {
         /* Not "never acknowledged": a write acknowledged without a sync

@@ -105,6 +105,10 @@ typedef struct nk_wal_options {
      * below min_durable is corruption, never a torn tail. */
     uint64_t min_segment;
     uint64_t min_durable;
+    /* Salvage a damaged log (an operator's explicit choice): open with what
+     * can be read instead of refusing; what was given up is logged at WARN
+     * and reported in nk_wal_recovery (salvaged, lost_from..lost_to). */
+    bool salvage;
 } nk_wal_options;
 
 void nk_wal_options_default(nk_wal_options *o);
@@ -125,6 +129,9 @@ typedef struct nk_wal_recovery {
     uint64_t torn_segment;    /* its segment number */
     uint64_t torn_offset;     /* byte offset of the cut in it */
     uint64_t discarded_bytes; /* bytes cut (that segment's tail + later segments) */
+    bool salvaged;            /* salvage gave up lsns that were durable */
+    uint64_t lost_from;       /* ...these (inclusive) */
+    uint64_t lost_to;         /* 0 = no upper bound known (segments gone) */
 } nk_wal_recovery;
 
 /*
