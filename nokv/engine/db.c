@@ -184,6 +184,28 @@ static void remove_orphans(nk_db *db)
     nk_names_free(&names);
 }
 
+/* Open every table the manifest lists (footer, index, filter, properties)
+ * before anything is written: a missing or damaged table is refused at
+ * open, naming it, instead of failing the first read of its keys later. */
+static int open_tables(nk_db *db, nk_errbuf *eb)
+{
+    for (int l = 0; l < NK_LEVELS; l++) {
+        for (size_t k = 0; k < db->current->count[l]; k++) {
+            nk_sst *t = NULL;
+            int rc = nk_db_table(db, db->current->files[l][k], &t, eb);
+            if (rc != NK_OK) {
+                nk_errbuf_wrap(eb,
+                               "workdir %s: a table the manifest lists is unusable (run `nokv "
+                               "check --workdir %s` for a full report; restore the file from a "
+                               "backup)",
+                               db->dir, db->dir);
+                return rc;
+            }
+        }
+    }
+    return NK_OK;
+}
+
 static void db_free(nk_db *db)
 {
     if (db->current != NULL) {
@@ -256,6 +278,9 @@ int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **o
     /* manifest: the last durable version */
     if (rc == NK_OK) {
         rc = nk_db_load_manifest(db, eb);
+    }
+    if (rc == NK_OK) {
+        rc = open_tables(db, eb);
     }
     if (rc == NK_OK) {
         rc = ensure_dir(rt, db->wal_dir, true, eb);

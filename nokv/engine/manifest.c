@@ -694,6 +694,42 @@ int nk_manifest_open(nk_rt *rt, const char *dir, const nk_manifest_options *o, n
     return NK_OK;
 }
 
+/* ----------------------------------------------------------- read-only --- */
+
+int nk_manifest_read(nk_rt *rt, const char *dir, nk_version_state *state, uint64_t *number,
+                     bool *torn, nk_errbuf *eb)
+{
+    nk_vstate_init(state);
+    *torn = false;
+    int rc = current_read(rt, dir, number, eb);
+    if (rc == NK_ENOENT) {
+        nk_errbuf_set(eb, "manifest: %s/CURRENT does not exist: not a database (or CURRENT was "
+                          "lost)", dir);
+        return NK_ENOENT;
+    }
+    if (rc != NK_OK) {
+        return rc;
+    }
+    char *path = manifest_path(dir, *number);
+    if (path == NULL) {
+        return NK_ENOMEM;
+    }
+    nk_stat st;
+    rc = nk_rt_stat(rt, path, &st);
+    if (rc == NK_ENOENT) {
+        nk_errbuf_set(eb, "manifest: %s/CURRENT names %s, which is missing", dir, path);
+        rc = NK_ECORRUPT;
+    } else if (rc != NK_OK) {
+        nk_errbuf_set(eb, "manifest: stat %s failed: %s", path, nk_errname(rc));
+    } else {
+        nk_logscan_out so;
+        rc = replay(rt, path, *number, 1, state, &so, eb);
+        *torn = rc == NK_OK && so.torn;
+    }
+    free(path);
+    return rc;
+}
+
 /* -------------------------------------------------------------- access --- */
 
 const nk_version_state *nk_manifest_state(const nk_manifest *m)

@@ -118,6 +118,14 @@ uint64_t nk_manifest_number(const nk_manifest *m);    /* live MANIFEST-<n> */
 uint64_t nk_manifest_file_size(const nk_manifest *m); /* its size in bytes */
 int nk_manifest_status(const nk_manifest *m);         /* NK_OK or the fatal error */
 
+/* Read-only (nokv check): replay the manifest CURRENT names into *state
+ * (initialised here; free it with nk_vstate_free) without changing anything
+ * on disk: a torn last record is reported in *torn, not cut; nothing is
+ * created or removed. Same errors as nk_manifest_open; NK_ENOENT when there
+ * is no CURRENT. */
+int nk_manifest_read(nk_rt *rt, const char *dir, nk_version_state *state, uint64_t *number,
+                     bool *torn, nk_errbuf *eb);
+
 /* Close the file and free (no I/O needed: every edit is already durable).
  * Also the crash path. NULL is ignored. */
 void nk_manifest_close(nk_manifest *m);

@@ -884,6 +884,123 @@ out:
     return rc;
 }
 
+/* The segment files in dir, numerically sorted (*files malloc'd; free each
+ * path and the array). */
+static int list_segments(nk_rt *rt, const char *dir, named **out, size_t *count, nk_errbuf *eb)
+{
+    named *files = NULL;
+    size_t n = 0;
+    nk_names names = {0};
+    int rc = nk_rt_dir_list(rt, dir, &names);
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "wal: listing %s failed: %s", dir, nk_errname(rc));
+    }
+    if (rc == NK_OK && names.count > 0) {
+        files = calloc(names.count, sizeof *files);
+        if (files == NULL) {
+            rc = NK_ENOMEM;
+        }
+    }
+    for (size_t i = 0; rc == NK_OK && i < names.count; i++) {
+        uint64_t number;
+        if (!parse_seg_name(names.names[i], &number)) {
+            continue; /* not ours */
+        }
+        files[n].number = number;
+        files[n].path = nk_path_join(dir, names.names[i]);
+        if (files[n++].path == NULL) {
+            rc = NK_ENOMEM;
+        }
+    }
+    nk_names_free(&names);
+    /* Numerically: "1000000.log" sorts before "999999.log" bytewise. */
+    if (rc == NK_OK && n > 1) { /* qsort(NULL, 0, ...) is undefined behaviour */
+        qsort(files, n, sizeof *files, named_cmp);
+    }
+    *out = files;
+    *count = n;
+    return rc;
+}
+
+static void free_segments(named *files, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(files[i].path);
+    }
+    free(files);
+}
+
+static int check_visit(void *arg, size_t file_idx, uint64_t offset, uint64_t lsn,
+                       const uint8_t *payload, size_t len)
+{
+    (void)arg;
+    (void)file_idx;
+    (void)offset;
+    (void)lsn;
+    (void)payload;
+    (void)len;
+    return NK_OK; /* the scan already verified the record's checksum */
+}
+
+int nk_wal_check(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_recovery *out,
+                 nk_errbuf *eb)
+{
+    memset(out, 0, sizeof *out);
+    nk_wal w;
+    memset(&w, 0, sizeof w);
+    w.rt = rt;
+    w.dir = (char *)dir; /* only read by check_complete's messages */
+    nk_wal_options_default(&w.opts);
+    if (opts != NULL) {
+        w.opts = *opts;
+    }
+    w.opts.salvage = false;
+    named *files = NULL;
+    size_t n = 0;
+    int rc = list_segments(rt, dir, &files, &n, eb);
+    const char **paths = calloc(n + 1, sizeof *paths);
+    uint64_t *numbers = calloc(n + 1, sizeof *numbers);
+    if (rc == NK_OK && (paths == NULL || numbers == NULL)) {
+        rc = NK_ENOMEM;
+    }
+    for (size_t i = 0; rc == NK_OK && i < n; i++) {
+        paths[i] = files[i].path;
+        numbers[i] = files[i].number;
+    }
+    uint64_t from = w.opts.replay_from;
+    nk_logscan_out so;
+    memset(&so, 0, sizeof so);
+    if (rc == NK_OK) {
+        nk_logscan_in in = {
+            .magic = NK_WAL_FILE_MAGIC,
+            .paths = paths,
+            .numbers = numbers,
+            .nfiles = n,
+            .start_lsn = from > 1 ? from : 1,
+            .max_first_lsn = from > 1 ? from : 0,
+            .min_durable = w.opts.min_durable,
+            .fn = check_visit,
+            .what = "wal",
+        };
+        rc = nk_logscan_run(rt, &in, &so, eb);
+    }
+    if (rc == NK_OK) {
+        rc = check_reaches(&w, files, n, &so, eb);
+    }
+    out->segments = n;
+    out->records = so.records;
+    out->first_lsn = so.first_lsn;
+    out->last_lsn = so.last_lsn;
+    out->torn = so.torn;
+    out->torn_segment = so.torn && so.cut_file < n ? numbers[so.cut_file] : 0;
+    out->torn_offset = so.torn ? so.cut_offset : 0;
+    out->discarded_bytes = so.discarded;
+    free(paths);
+    free(numbers);
+    free_segments(files, n);
+    return rc;
+}
+
 int nk_wal_open(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_replay_fn replay_cb,
                 void *arg, nk_wal **out, nk_errbuf *eb)
 {
@@ -907,43 +1024,14 @@ int nk_wal_open(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_r
     w->opts = o;
     named *files = NULL;
     size_t n = 0;
-    nk_names names = {0};
     int rc = ensure_dir(rt, dir, eb);
     if (rc == NK_OK) {
-        rc = nk_rt_dir_list(rt, dir, &names);
-        if (rc != NK_OK) {
-            nk_errbuf_set(eb, "wal: listing %s failed: %s", dir, nk_errname(rc));
-        }
+        rc = list_segments(rt, dir, &files, &n, eb);
     }
-    if (rc == NK_OK && names.count > 0) {
-        files = calloc(names.count, sizeof *files);
-        if (files == NULL) {
-            rc = NK_ENOMEM;
-        }
-    }
-    for (size_t i = 0; rc == NK_OK && i < names.count; i++) {
-        uint64_t number;
-        if (!parse_seg_name(names.names[i], &number)) {
-            continue; /* not ours */
-        }
-        files[n].number = number;
-        files[n].path = nk_path_join(dir, names.names[i]);
-        if (files[n++].path == NULL) {
-            rc = NK_ENOMEM;
-        }
-    }
-    nk_names_free(&names);
     if (rc == NK_OK) {
-        /* Numerically: "1000000.log" sorts before "999999.log" bytewise. */
-        if (n > 1) { /* qsort(NULL, 0, ...) is undefined behaviour */
-            qsort(files, n, sizeof *files, named_cmp);
-        }
         rc = recover(w, files, n, replay_cb, arg, eb);
     }
-    for (size_t i = 0; i < n; i++) {
-        free(files[i].path);
-    }
-    free(files);
+    free_segments(files, n);
     if (rc == NK_OK) {
         /* A fresh segment whose header claims everything replayed: it is
          * all durable now. */
@@ -959,7 +1047,9 @@ int nk_wal_open(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_r
         }
         w->cur_dirty = false;
         w->dir_dirty = false;
-        w->durable_seg = w->segs[w->nsegs - 1].number;
+        if (rc == NK_OK) {
+            w->durable_seg = w->segs[w->nsegs - 1].number;
+        }
     }
     if (rc != NK_OK) {
         wal_free(w);

@@ -146,6 +146,14 @@ int nk_wal_open(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_r
 
 const nk_wal_recovery *nk_wal_recovery_info(const nk_wal *w);
 
+/* Read-only check (nokv check): verify every record checksum and header of
+ * the log in `dir` and the opts claims (replay_from, min_segment,
+ * min_durable) exactly as nk_wal_open would, without changing anything on
+ * disk and without replaying. NK_OK (out->torn: a tail recovery would cut,
+ * never-durable data), or what nk_wal_open would refuse with (eb). */
+int nk_wal_check(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_recovery *out,
+                 nk_errbuf *eb);
+
 /*
  * Append a record; *lsn (may be NULL) gets its lsn. Not durable until a sync
  * covering it reports success. NK_OK, NK_ETOOBIG (> NK_WAL_MAX_PAYLOAD),
