@@ -300,6 +300,7 @@ int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **o
         wo.min_segment = db->wal_min_segment;
         wo.min_durable = db->wal_min_durable;
         wo.salvage = o->accept_data_loss;
+        wo.test_bugs = o->test_bugs;
         replay_ctx rctx = {db, eb, 0, 0};
         rc = nk_wal_open(rt, db->wal_dir, &wo, replay_one, &rctx, &db->wal, eb);
         const nk_wal_recovery *ri = rc == NK_OK ? nk_wal_recovery_info(db->wal) : NULL;

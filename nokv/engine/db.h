@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "nokv/engine/batch.h"
+#include "nokv/engine/bugs.h"
 #include "nokv/engine/sst.h"
 #include "nokv/rt.h"
 
@@ -61,6 +62,9 @@ typedef struct nk_db_options {
      * logged at WARN and reported by nk_db_open_report; the manifest then
      * records the decision, so later opens are normal again. */
     bool accept_data_loss;
+    /* Test only: NK_BUG_* bits (bugs.h) the simulator plants to prove the
+     * crash scenario catches a missing sync. 0 = none (always in production). */
+    unsigned test_bugs;
 } nk_db_options;
 
 void nk_db_options_default(nk_db_options *o);

@@ -66,6 +66,7 @@ typedef struct db_job {
     nk_memref *imm;
     uint64_t imm_last_lsn;
     uint64_t imm_max_seq;
+    uint64_t manifest_number; /* live MANIFEST when the job started */
 
     /* compaction */
     int level; /* inputs come from level and level + 1 */
@@ -80,6 +81,7 @@ typedef struct db_job {
     uint64_t end_number;
     uint64_t next_file_for_edit;
     uint64_t last_seq_for_edit;
+    unsigned test_bugs;            /* NK_BUG_* planted by the simulator */
     uint64_t wal_segment_for_edit; /* true WAL claims when the job started */
     uint64_t wal_durable_for_edit;
 
@@ -176,7 +178,7 @@ static int out_finish(out_writer *w)
     int rc = nk_sst_builder_finish(w->b, &size, &props);
     nk_sst_builder_free(w->b);
     w->b = NULL;
-    if (rc == NK_OK) {
+    if (rc == NK_OK && !(j->test_bugs & NK_BUG_TABLE_SYNC)) {
         rc = nk_rt_file_sync(j->rt, w->file);
     }
     nk_rt_file_close(j->rt, w->file);
@@ -566,6 +568,13 @@ static void job_done(void *arg)
                 nk_log(db->rt, NK_LOG_WARN, "engine: could not delete old WAL segments: %s",
                        nk_strerror(wrc));
             }
+            if (nk_manifest_number(db->manifest) != j->manifest_number) {
+                /* This flush's edit went into a freshly rewritten manifest
+                 * and its WAL segments are being removed: if the switch of
+                 * CURRENT were not durable yet, the old manifest would need
+                 * them. A crash step the scenario aims at. */
+                (void)nk_failpoint(db->rt, "engine.flush.after_release_rewritten");
+            }
         } else {
             db->st.compactions++;
             db->st.compaction_bytes_in += j->bytes_in;
@@ -597,6 +606,8 @@ static db_job *job_new(nk_db *db, job_kind kind)
     j->sst = db->o.sst;
     j->target_file_bytes = db->o.target_file_bytes;
     j->last_seq_for_edit = db->last_seq;
+    j->test_bugs = db->o.test_bugs;
+    j->manifest_number = db->manifest != NULL ? nk_manifest_number(db->manifest) : 0;
     if (db->wal != NULL) {
         j->wal_segment_for_edit = nk_wal_durable_segment(db->wal);
         j->wal_durable_for_edit = nk_wal_durable_lsn(db->wal);

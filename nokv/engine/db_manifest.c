@@ -26,6 +26,7 @@ int nk_db_load_manifest(nk_db *db, nk_errbuf *eb)
     nk_manifest_options_default(&mo);
     mo.rewrite_threshold = db->o.manifest_rewrite_bytes;
     mo.create_if_missing = db->o.create_if_missing;
+    mo.test_bugs = db->o.test_bugs;
     int rc = nk_manifest_open(db->rt, db->dir, &mo, &db->manifest, eb);
     if (rc != NK_OK) {
         return rc;

@@ -170,7 +170,8 @@ static int current_read(nk_rt *rt, const char *dir, uint64_t *number, nk_errbuf 
 }
 
 /* Point CURRENT at manifest `number`, durably (steps 2-3 of a rewrite). */
-static int current_write(nk_rt *rt, const char *dir, uint64_t number, bool *renamed, nk_errbuf *eb)
+static int current_write(nk_rt *rt, const char *dir, uint64_t number, unsigned bugs, bool *renamed,
+                         nk_errbuf *eb)
 {
     *renamed = false;
     char *tmp = nk_path_join(dir, "CURRENT.tmp");
@@ -203,9 +204,14 @@ static int current_write(nk_rt *rt, const char *dir, uint64_t number, bool *rena
         step = "after renaming CURRENT.tmp";
         rc = nk_failpoint(rt, "manifest.current.after_rename");
     }
-    if (rc == NK_OK) {
+    if (rc == NK_OK && !(bugs & NK_BUG_CURRENT_DIRSYNC)) {
         step = "syncing the directory";
         rc = nk_rt_dir_sync(rt, dir);
+    }
+    if (rc == NK_OK) {
+        /* CURRENT durably names the new file, which must be complete now. */
+        step = "after syncing CURRENT";
+        rc = nk_failpoint(rt, "manifest.rewrite.after_current_sync");
     }
     if (rc != NK_OK) {
         nk_errbuf_set(eb, "manifest: %s in %s failed: %s", step, dir, nk_errname(rc));
@@ -250,7 +256,7 @@ static int write_snapshot(nk_manifest *m, uint64_t number, const nk_version_stat
     }
     if (rc == NK_OK) {
         rc = nk_rt_file_append(m->rt, f, m->scratch.data, m->scratch.len);
-        if (rc == NK_OK) {
+        if (rc == NK_OK && !(m->opts.test_bugs & NK_BUG_MANIFEST_SYNC)) {
             rc = nk_rt_file_sync(m->rt, f);
         }
         if (rc != NK_OK) {
@@ -281,7 +287,7 @@ static int install(nk_manifest *m, uint64_t number, nk_errbuf *eb)
     rc = nk_failpoint(m->rt, "manifest.rewrite.after_write");
     bool renamed = false;
     if (rc == NK_OK) {
-        rc = current_write(m->rt, m->dir, number, &renamed, eb);
+        rc = current_write(m->rt, m->dir, number, m->opts.test_bugs, &renamed, eb);
     } else {
         nk_errbuf_set(eb, "manifest: rewrite stopped after writing MANIFEST-%06" PRIu64 ": %s",
                       number, nk_errname(rc));

@@ -29,7 +29,7 @@
  *                                      [failpoint manifest.current.before_rename]
  *   3. rename CURRENT.tmp over CURRENT
  *                                      [failpoint manifest.current.after_rename]
- *      fsync the directory
+ *      fsync the directory             [failpoint manifest.rewrite.after_current_sync]
  *   4. switch appends to MANIFEST-<n+1>; remove MANIFEST-<n>
  * Until the directory sync of step 3 CURRENT durably names the old, complete
  * manifest; after it, the new one. Both hold the same state, and no edit is
@@ -67,6 +67,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "nokv/engine/bugs.h"
 #include "nokv/engine/version_edit.h"
 #include "nokv/rt.h"
 
@@ -79,6 +80,7 @@ typedef struct nk_manifest nk_manifest;
 typedef struct nk_manifest_options {
     uint64_t rewrite_threshold; /* bytes; default 4 MiB */
     bool create_if_missing;     /* default true */
+    unsigned test_bugs;         /* NK_BUG_* (bugs.h); 0 */
 } nk_manifest_options;
 
 void nk_manifest_options_default(nk_manifest_options *o);

@@ -82,6 +82,7 @@ void nk_wal_options_default(nk_wal_options *o)
     o->min_segment = 0;
     o->min_durable = 0;
     o->salvage = false;
+    o->test_bugs = 0;
 }
 
 /* Make room for at least count + 1 elements of `size` bytes. */
@@ -680,14 +681,18 @@ static int remove_file(nk_rt *rt, const char *path, nk_errbuf *eb)
 }
 
 /* Open, optionally truncate, and fsync one segment. */
-static int fix_segment(nk_rt *rt, const char *path, bool truncate, uint64_t size, nk_errbuf *eb)
+static int fix_segment(nk_rt *rt, const char *path, bool truncate, uint64_t size, unsigned bugs,
+                       nk_errbuf *eb)
 {
     nk_file *f = NULL;
     int rc = nk_rt_file_open(rt, path, NK_OPEN_WRITE, &f);
     if (rc == NK_OK && truncate) {
         rc = nk_rt_file_truncate(rt, f, size);
+        if (rc == NK_OK) {
+            rc = nk_failpoint(rt, "wal.repair.after_cut");
+        }
     }
-    if (rc == NK_OK) {
+    if (rc == NK_OK && !(truncate && (bugs & NK_BUG_WAL_REPAIR_SYNC))) {
         rc = nk_rt_file_sync(rt, f);
     }
     if (f != NULL) {
@@ -832,7 +837,7 @@ static int recover(nk_wal *w, named *files, size_t n, nk_wal_replay_fn fn, void 
     }
     for (size_t i = 0; rc == NK_OK && i < keep; i++) {
         bool cut = so.torn && i == so.cut_file;
-        rc = fix_segment(rt, paths[i], cut, so.cut_offset, eb);
+        rc = fix_segment(rt, paths[i], cut, so.cut_offset, w->opts.test_bugs, eb);
         w->segs[i] = (seg){numbers[i], firsts[i]};
     }
     if (rc == NK_OK) {
@@ -1039,8 +1044,11 @@ int nk_wal_open(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_r
         if (rc == NK_OK) {
             rc = nk_rt_file_sync(rt, w->cur);
         }
-        if (rc == NK_OK) {
+        if (rc == NK_OK && !(w->opts.test_bugs & NK_BUG_WAL_OPEN_DIRSYNC)) {
             rc = nk_rt_dir_sync(rt, dir);
+        }
+        if (rc == NK_OK) {
+            rc = nk_failpoint(rt, "wal.open.after_segment");
         }
         if (rc != NK_OK) {
             nk_errbuf_set(eb, "wal: starting a new segment in %s failed: %s", dir, nk_errname(rc));

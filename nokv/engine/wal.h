@@ -77,7 +77,10 @@
  *
  * Failpoints: "wal.append.before" (before a record is written),
  * "wal.sync.before" (in the sync job, before the first fsync),
- * "wal.rotate.after_create" (new segment created, header not yet written).
+ * "wal.rotate.after_create" (new segment created, header not yet written),
+ * "wal.repair.after_cut" (recovery truncated a torn tail, not yet synced),
+ * "wal.open.after_segment" (open's new segment and directory synced, before
+ * the owner records it).
  */
 #ifndef NK_ENGINE_WAL_H
 #define NK_ENGINE_WAL_H
@@ -86,6 +89,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nokv/engine/bugs.h"
 #include "nokv/rt.h"
 
 #define NK_WAL_FILE_MAGIC UINT64_C(0x6c61772e766b6f6e) /* "nokv.wal" as LE bytes */
@@ -109,6 +113,7 @@ typedef struct nk_wal_options {
      * can be read instead of refusing; what was given up is logged at WARN
      * and reported in nk_wal_recovery (salvaged, lost_from..lost_to). */
     bool salvage;
+    unsigned test_bugs; /* NK_BUG_* (bugs.h), planted by the simulator; 0 */
 } nk_wal_options;
 
 void nk_wal_options_default(nk_wal_options *o);
