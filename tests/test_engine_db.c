@@ -19,6 +19,7 @@
 
 #include "nokv/engine/db.h"
 #include "nokv/migrate/mode.h"
+#include "sim/disk.h"
 #include "sim/sim.h"
 
 /* ------------------------------------------------------------ harness --- */
@@ -742,6 +743,110 @@ static void test_truncated_wal_is_refused(void **state)
     env_free(&e);
 }
 
+/* ----------------------------------------------------------- disk full --- */
+
+static void set_capacity(env *e, uint64_t cap)
+{
+    nk_simdisk_faults f;
+    memset(&f, 0, sizeof f);
+    f.capacity = cap;
+    nk_simdisk_set_faults(nk_sim_node_disk(e->s, 1), &f);
+}
+
+static uint64_t disk_used(env *e)
+{
+    nk_simdisk_stats st;
+    nk_simdisk_get_stats(nk_sim_node_disk(e->s, 1), &st);
+    return st.used_bytes;
+}
+
+/* Issue 12, case 5: after ENOSPC, writes stayed refused after space was
+ * freed, until a restart. Now a full disk refuses writes with NK_ENOSPC
+ * (each alone, the db healthy), background work retries with backoff, and
+ * once space is freed writes succeed again by themselves. */
+static void test_disk_full_recovers_by_itself(void **state)
+{
+    (void)state;
+    env e;
+    env_init(&e, 31);
+    set_capacity(&e, disk_used(&e) + 96 * 1024);
+    char k[32], v[200];
+    int acked = 0, rc = NK_OK;
+    for (int i = 0; i < 5000; i++) {
+        snprintf(k, sizeof k, "full%05d", i);
+        snprintf(v, sizeof v, "%0180d", i);
+        rc = put_wait(&e, k, v, true);
+        if (rc != NK_OK) {
+            break;
+        }
+        acked++;
+    }
+    assert_int_equal(rc, NK_ENOSPC);
+    assert_true(acked > 10);
+    /* still full: refused with the same clear cause, never a poisoned db */
+    for (int i = 0; i < 5; i++) {
+        run(&e, 20);
+        assert_int_equal(put_wait(&e, "while-full", "x", true), NK_ENOSPC);
+    }
+    nk_db_stats st;
+    nk_db_get_stats(e.db, &st);
+    assert_int_equal(st.background_error, NK_OK);
+    /* space freed: within a few retries writes succeed, no reopen */
+    set_capacity(&e, 0);
+    rc = NK_ENOSPC;
+    for (int i = 0; i < 200 && rc != NK_OK; i++) {
+        run(&e, 50);
+        rc = put_wait(&e, "after-full", "ok", true);
+    }
+    assert_int_equal(rc, NK_OK);
+    db_close(&e);
+    assert_int_equal(db_open(&e), NK_OK);
+    char got[256];
+    for (int i = 0; i < acked; i++) {
+        snprintf(k, sizeof k, "full%05d", i);
+        snprintf(v, sizeof v, "%0180d", i);
+        assert_int_equal(get(&e, k, got, sizeof got), NK_OK);
+        assert_string_equal(got, v);
+    }
+    assert_int_equal(get(&e, "after-full", got, sizeof got), NK_OK);
+    env_free(&e);
+}
+
+/* A restart on a full disk is refused and leaves nothing behind (before: an
+ * empty new WAL segment was left). */
+static void test_open_while_full_leaves_no_debris(void **state)
+{
+    (void)state;
+    env e;
+    env_init(&e, 32);
+    for (int i = 0; i < 50; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "k%03d", i);
+        assert_int_equal(put_wait(&e, k, "v", true), NK_OK);
+    }
+    db_close(&e);
+    char before[8][64], after[8][64];
+    size_t nb = wal_segments(before, 8);
+    uint64_t hash = nk_simdisk_hash(nk_sim_node_disk(e.s, 1));
+    set_capacity(&e, disk_used(&e)); /* not one more byte */
+    char msg[NK_ERRBUF_SIZE];
+    assert_int_equal(open_msg(&e, msg, sizeof msg), NK_ENOSPC);
+    print_message("open while full: %s\n", msg);
+    assert_non_null(strstr(msg, "no space"));
+    assert_null(e.db);
+    size_t na = wal_segments(after, 8);
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++) {
+        assert_string_equal(after[i], before[i]);
+    }
+    assert_int_equal(nk_simdisk_hash(nk_sim_node_disk(e.s, 1)), hash);
+    set_capacity(&e, 0);
+    assert_int_equal(db_open(&e), NK_OK);
+    char got[16];
+    assert_int_equal(get(&e, "k049", got, sizeof got), NK_OK);
+    env_free(&e);
+}
+
 static void test_mode_gate_and_lock(void **state)
 {
     (void)state;
@@ -773,6 +878,8 @@ int main(void)
         cmocka_unit_test(test_mode_gate_and_lock),
         cmocka_unit_test(test_removed_wal_segment_is_refused),
         cmocka_unit_test(test_truncated_wal_is_refused),
+        cmocka_unit_test(test_disk_full_recovers_by_itself),
+        cmocka_unit_test(test_open_while_full_leaves_no_debris),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

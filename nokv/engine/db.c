@@ -70,7 +70,7 @@ static int ensure_dir(nk_rt *rt, const char *dir, bool create, nk_errbuf *eb)
         return NK_OK;
     }
     if (rc != NK_ENOENT) {
-        nk_errbuf_set(eb, "%s: %s", dir, nk_strerror(rc));
+        nk_errbuf_set(eb, "%s: %s", dir, nk_errdesc(rc));
         return rc;
     }
     if (!create) {
@@ -79,7 +79,7 @@ static int ensure_dir(nk_rt *rt, const char *dir, bool create, nk_errbuf *eb)
     }
     rc = nk_rt_dir_create(rt, dir);
     if (rc != NK_OK && rc != NK_EEXIST) {
-        nk_errbuf_set(eb, "cannot create %s: %s", dir, nk_strerror(rc));
+        nk_errbuf_set(eb, "cannot create %s: %s", dir, nk_errdesc(rc));
         return rc;
     }
     char parent[1024];
@@ -94,7 +94,7 @@ static int ensure_dir(nk_rt *rt, const char *dir, bool create, nk_errbuf *eb)
     }
     rc = nk_rt_dir_sync(rt, parent);
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "cannot sync %s: %s", parent, nk_strerror(rc));
+        nk_errbuf_set(eb, "cannot sync %s: %s", parent, nk_errdesc(rc));
     }
     return rc;
 }
@@ -269,7 +269,7 @@ int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **o
             nk_errbuf_set(eb, "workdir %s is in use by another process (its LOCK is held)",
                           db->dir);
         } else if (rc != NK_OK) {
-            nk_errbuf_set(eb, "cannot lock workdir %s: %s", db->dir, nk_strerror(rc));
+            nk_errbuf_set(eb, "cannot lock workdir %s: %s", db->dir, nk_errdesc(rc));
         }
     }
     if (rc == NK_OK) {
@@ -347,7 +347,8 @@ int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **o
     }
     if (rc != NK_OK) {
         if (db->wal != NULL) {
-            nk_wal_abandon(db->wal);
+            /* Leave no debris: the segment this open created is empty. */
+            nk_wal_abandon_unused(db->wal);
         }
         nk_db_close_manifest(db);
         db_free(db);
@@ -390,6 +391,9 @@ void nk_db_finish_close(nk_db *db)
     void *arg = db->close_arg;
     if (db->stall_timer != 0) {
         nk_rt_timer_cancel(db->rt, db->stall_timer);
+    }
+    if (db->nospace_timer != 0) {
+        nk_rt_timer_cancel(db->rt, db->nospace_timer);
     }
     db_free(db);
     if (done != NULL) {
@@ -466,4 +470,5 @@ void nk_db_get_stats(const nk_db *db, nk_db_stats *s)
     s->cache_hits = cs.hits;
     s->cache_misses = cs.misses;
     s->background_error = db->bg_error;
+    s->nospace = db->nospace;
 }

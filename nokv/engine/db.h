@@ -115,10 +115,13 @@ void nk_db_close(nk_db *db, nk_db_done_fn done, void *arg);
  */
 void nk_db_abandon(nk_db *db);
 
-/* Apply a batch (see the top of this file). The batch is copied: the caller
- * may reuse it at once. Returns NK_OK (done will be called exactly once), or
- * an error without calling done (NK_EINVAL empty batch, NK_ESTOPPED closing,
- * or the background error that made the db read-only). */
+/* Apply a batch (see the top of this file). The caller may reuse the batch
+ * as soon as this returns. Returns NK_OK (done will be called exactly once),
+ * or an error without calling done, the batch not applied: NK_EINVAL empty
+ * batch, NK_ETOOBIG over NK_BATCH_MAX_BYTES, NK_ENOSPC disk full (refused
+ * until background work finds space again: no restart needed),
+ * NK_ESTOPPED closing, or the background error that made the db read-only.
+ * A refused write leaves the db healthy. */
 int nk_db_write(nk_db *db, const nk_batch *b, bool sync, nk_db_done_fn done, void *arg);
 
 /* Make every write applied so far durable; done(arg, status) when it is
@@ -181,6 +184,8 @@ typedef struct nk_db_stats {
     uint64_t cache_hits;
     uint64_t cache_misses;
     int background_error;
+    uint64_t nospace_events; /* times the disk was found full */
+    bool nospace;            /* full now: writes refused until space is freed */
 } nk_db_stats;
 
 void nk_db_get_stats(const nk_db *db, nk_db_stats *s);

@@ -76,7 +76,9 @@ typedef struct db_job {
     bool bottommost;
     nk_table_meta *move; /* JOB_MOVE: the file, level -> level + 1 */
 
-    /* reserved file numbers [next_number, end_number) */
+    /* reserved file numbers [next_number, end_number); first_number: where
+     * the reservation started (a failed job's outputs are removed) */
+    uint64_t first_number;
     uint64_t next_number;
     uint64_t end_number;
     uint64_t next_file_for_edit;
@@ -157,7 +159,7 @@ static int out_open(out_writer *w)
     table_path(j, w->cur.number, path, sizeof(path));
     int rc = nk_rt_file_open(j->rt, path, NK_OPEN_WRITE | NK_OPEN_CREATE | NK_OPEN_EXCL, &w->file);
     if (rc != NK_OK) {
-        nk_errbuf_set(&j->eb, "cannot create table %s: %s", path, nk_strerror(rc));
+        nk_errbuf_set(&j->eb, "cannot create table %s: %s", path, nk_errdesc(rc));
         return rc;
     }
     rc = nk_sst_builder_new(j->rt, w->file, &j->sst, &w->b);
@@ -185,7 +187,7 @@ static int out_finish(out_writer *w)
     w->file = NULL;
     if (rc != NK_OK) {
         nk_sst_props_free(&props);
-        nk_errbuf_set(&j->eb, "writing table %06" PRIu64 ": %s", w->cur.number, nk_strerror(rc));
+        nk_errbuf_set(&j->eb, "writing table %06" PRIu64 ": %s", w->cur.number, nk_errdesc(rc));
         return rc;
     }
     job_output *grown = realloc(j->outs, (j->nouts + 1) * sizeof(*grown));
@@ -331,7 +333,7 @@ static int open_input(db_job *j, const job_input *in, nk_sst **t)
     nk_file *f = NULL;
     int rc = nk_rt_file_open(j->rt, path, NK_OPEN_READ, &f);
     if (rc != NK_OK) {
-        nk_errbuf_set(&j->eb, "compaction input %s: %s", path, nk_strerror(rc));
+        nk_errbuf_set(&j->eb, "compaction input %s: %s", path, nk_errdesc(rc));
         return rc;
     }
     rc = nk_sst_open(j->rt, f, in->number, path, NULL, t, &j->eb);
@@ -532,6 +534,69 @@ static void clear_compacting(nk_db *db, db_job *j)
 
 static void finish_close_if_idle(nk_db *db);
 
+/* A failed job's table files (its whole reservation; absent ones skipped). */
+static void remove_outputs(nk_db *db, db_job *j)
+{
+    for (uint64_t n = j->first_number; n < j->end_number && n < db->next_file; n++) {
+        char path[1100];
+        nk_db_table_path(db, n, path, sizeof(path));
+        (void)nk_rt_remove(db->rt, path);
+    }
+}
+
+#define NOSPACE_RETRY_MIN (50 * NK_NSEC_PER_MSEC)
+#define NOSPACE_RETRY_MAX (5 * NK_NSEC_PER_SEC)
+
+static void nospace_retry(void *arg)
+{
+    nk_db *db = arg;
+    db->nospace_timer = 0;
+    nk_db_maybe_schedule(db);
+    if (db->job == NULL) {
+        /* Nothing left to retry: let writes find out for themselves (a
+         * write that still meets a full disk is refused alone). */
+        nk_db_leave_nospace(db);
+    }
+}
+
+void nk_db_enter_nospace(nk_db *db, const nk_errbuf *eb)
+{
+    if (!db->nospace) {
+        db->nospace = true;
+        db->nospace_backoff = NOSPACE_RETRY_MIN;
+        snprintf(db->nospace_msg.msg, sizeof(db->nospace_msg.msg), "%s", eb ? eb->msg : "");
+        nk_log(db->rt, NK_LOG_ERROR,
+               "engine: disk full in %s (%s); writes are refused with NK_ENOSPC and background "
+               "work retries with backoff: free space and writes resume by themselves",
+               db->dir, eb ? eb->msg : "no space left on device");
+        db->st.nospace_events++;
+    } else if (db->nospace_backoff < NOSPACE_RETRY_MAX) {
+        db->nospace_backoff *= 2;
+    }
+    /* Writes queued behind the stall would wait for a flush that cannot
+     * happen: refuse them now, like new ones. */
+    while (db->pend_head != NULL) {
+        db_pending *p = db->pend_head;
+        db->pend_head = p->next;
+        p->done(p->arg, NK_ENOSPC);
+        nk_batch_free(&p->batch);
+        free(p);
+    }
+    db->pend_tail = NULL;
+    if (db->nospace_timer == 0 && !db->closing) {
+        db->nospace_timer = nk_rt_timer_start(db->rt, db->nospace_backoff, nospace_retry, db);
+    }
+}
+
+void nk_db_leave_nospace(nk_db *db)
+{
+    if (db->nospace) {
+        db->nospace = false;
+        nk_log(db->rt, NK_LOG_INFO, "engine: space available again in %s: writes accepted",
+               db->dir);
+    }
+}
+
 static void job_done(void *arg)
 {
     db_job *j = arg;
@@ -545,12 +610,23 @@ static void job_done(void *arg)
         finish_close_if_idle(db);
         return;
     }
-    if (j->rc != NK_OK) {
+    if (j->rc == NK_ENOSPC && nk_manifest_status(db->manifest) == NK_OK) {
+        /* Disk full: nothing was published (the manifest is intact), so
+         * drop the partial tables, refuse writes with a clear error and try
+         * again later; once space is freed the retry succeeds and writes
+         * resume by themselves. */
+        clear_compacting(db, j);
+        remove_outputs(db, j);
+        nk_errbuf eb = j->eb;
+        nk_errbuf_wrap(&eb, "%s failed", j->kind == JOB_FLUSH ? "memtable flush" : "compaction");
+        nk_db_enter_nospace(db, &eb);
+    } else if (j->rc != NK_OK) {
         clear_compacting(db, j);
         nk_errbuf eb = j->eb;
         nk_errbuf_wrap(&eb, "%s failed", j->kind == JOB_FLUSH ? "memtable flush" : "compaction");
         nk_db_set_bg_error(db, j->rc, &eb);
     } else {
+        nk_db_leave_nospace(db);
         int rc = install(db, j);
         if (rc != NK_OK) {
             clear_compacting(db, j);
@@ -617,6 +693,7 @@ static db_job *job_new(nk_db *db, job_kind kind)
 
 static void reserve_numbers(nk_db *db, db_job *j, uint64_t n)
 {
+    j->first_number = db->next_file;
     j->next_number = db->next_file;
     j->end_number = db->next_file + n;
     db->next_file += n;
@@ -897,8 +974,8 @@ int nk_db_flush(nk_db *db, nk_db_done_fn done, void *arg)
 
 void nk_db_maybe_schedule(nk_db *db)
 {
-    if (db->job != NULL) {
-        return;
+    if (db->job != NULL || (db->nospace_timer != 0 && !db->closing)) {
+        return; /* running, or backing off after a full disk */
     }
     if (db->closing) {
         /* The WAL holds everything not yet in a table: close needs no flush.

@@ -109,6 +109,10 @@ struct nk_db {
 
     int bg_error;
     nk_errbuf bg_msg;
+    bool nospace;             /* disk full: writes refused, jobs retried */
+    uint64_t nospace_timer;   /* retry pending */
+    uint64_t nospace_backoff; /* ns; doubles per failed retry */
+    nk_errbuf nospace_msg;
     nk_db_stats st;
     nk_db_open_report report;
 };
@@ -175,6 +179,8 @@ void nk_db_finish_close(nk_db *db);
 /* db_bg.c */
 void nk_db_maybe_schedule(nk_db *db);
 void nk_db_set_bg_error(nk_db *db, int rc, const nk_errbuf *eb);
+void nk_db_enter_nospace(nk_db *db, const nk_errbuf *eb);
+void nk_db_leave_nospace(nk_db *db);
 int nk_db_rotate_memtable(nk_db *db);
 void nk_db_abandon_job(nk_db *db);
 int nk_db_run_exclusive(nk_db *db, const char *name, nk_job_fn work, nk_job_fn done,

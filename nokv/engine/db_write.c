@@ -147,8 +147,8 @@ static int add_waiter(nk_db *db, uint64_t lsn, nk_db_done_fn done, void *arg)
  * Errors here are fatal for the db: the WAL may hold a record the memtable
  * does not, so later writes must not pretend otherwise. Requests that cannot
  * be written at all (too large) are refused by nk_db_write before this. */
-static void apply_now(nk_db *db, const uint8_t *data, size_t len, uint32_t count, bool sync,
-                      nk_db_done_fn done, void *arg)
+static int apply_now(nk_db *db, const uint8_t *data, size_t len, uint32_t count, bool sync,
+                     nk_db_done_fn done, void *arg)
 {
     uint64_t seq = db->last_seq + 1;
     uint8_t hdr[NK_BATCH_HEADER];
@@ -157,16 +157,18 @@ static void apply_now(nk_db *db, const uint8_t *data, size_t len, uint32_t count
     uint64_t lsn = 0;
     int rc = nk_wal_append2(db->wal, hdr, sizeof hdr, data + NK_BATCH_HEADER,
                             len - NK_BATCH_HEADER, &lsn);
-    if (rc == NK_EFAILPOINT) {
-        done(arg, rc); /* nothing was written: the db stays healthy */
-        return;
+    if (rc == NK_EFAILPOINT || (rc == NK_ENOSPC && nk_wal_status(db->wal) == NK_OK)) {
+        /* Nothing was written (a full disk: the WAL cut its partial record
+         * back): this write alone is refused, the db stays healthy and the
+         * next write tries again. */
+        return rc;
     }
     if (rc != NK_OK) {
         nk_errbuf eb;
         nk_errbuf_set(&eb, "WAL append failed: %s", nk_strerror(rc));
         nk_db_set_bg_error(db, rc, &eb);
         done(arg, rc);
-        return;
+        return NK_OK;
     }
     nk_errbuf eb;
     apply_ctx a = {db->mem->m, NK_OK};
@@ -175,7 +177,7 @@ static void apply_now(nk_db *db, const uint8_t *data, size_t len, uint32_t count
         nk_errbuf_wrap(&eb, "memtable insert failed");
         nk_db_set_bg_error(db, rc, &eb);
         done(arg, rc);
-        return;
+        return NK_OK;
     }
     db->mem->last_lsn = lsn;
     db->last_seq += count;
@@ -192,18 +194,19 @@ static void apply_now(nk_db *db, const uint8_t *data, size_t len, uint32_t count
     }
     if (!sync) {
         done(arg, NK_OK);
-        return;
+        return NK_OK;
     }
     if (nk_wal_durable_lsn(db->wal) >= lsn) {
         done(arg, NK_OK);
-        return;
+        return NK_OK;
     }
     rc = add_waiter(db, lsn, done, arg);
     if (rc != NK_OK) {
         done(arg, rc);
-        return;
+        return NK_OK;
     }
     sync_start(db);
+    return NK_OK;
 }
 
 typedef enum stall { STALL_NONE, STALL_SLOW, STALL_STOP } stall;
@@ -251,7 +254,10 @@ void nk_db_process_pending(nk_db *db)
             db->pend_tail = NULL;
         }
         nk_slice pd = nk_batch_data(&p->batch);
-        apply_now(db, pd.data, pd.len, p->batch.count, p->sync, p->done, p->arg);
+        int rc = apply_now(db, pd.data, pd.len, p->batch.count, p->sync, p->done, p->arg);
+        if (rc != NK_OK) {
+            p->done(p->arg, rc); /* refused: nothing of it was written */
+        }
         nk_batch_free(&p->batch);
         free(p);
         released++;
@@ -265,6 +271,9 @@ int nk_db_write(nk_db *db, const nk_batch *b, bool sync, nk_db_done_fn done, voi
     }
     if (db->bg_error != NK_OK) {
         return db->bg_error;
+    }
+    if (db->nospace) {
+        return NK_ENOSPC; /* until a background retry finds space again */
     }
     if (b == NULL || nk_batch_count(b) == 0) {
         return NK_EINVAL;
@@ -283,8 +292,7 @@ int nk_db_write(nk_db *db, const nk_batch *b, bool sync, nk_db_done_fn done, voi
     }
     if (db->pend_head == NULL && stall_state(db) == STALL_NONE) {
         /* The common case: apply at once, straight from the caller's bytes. */
-        apply_now(db, data.data, data.len, b->count, sync, done, arg);
-        return NK_OK;
+        return apply_now(db, data.data, data.len, b->count, sync, done, arg);
     }
     db_pending *p = calloc(1, sizeof(*p));
     if (p == NULL) {

@@ -314,14 +314,14 @@ static int win_open(scan *s, size_t i)
     }
     if (rc != NK_OK) {
         nk_errbuf_set(s->eb, "%s: opening %s failed: %s", s->in->what, s->in->paths[i],
-                      nk_errname(rc));
+                      nk_errdesc(rc));
         return rc;
     }
     s->w.f = f;
     rc = nk_rt_file_size(s->rt, f, &s->w.size);
     if (rc != NK_OK) {
         nk_errbuf_set(s->eb, "%s: size of %s failed: %s", s->in->what, s->in->paths[i],
-                      nk_errname(rc));
+                      nk_errdesc(rc));
     }
     return rc;
 }
@@ -329,7 +329,7 @@ static int win_open(scan *s, size_t i)
 static int read_err(scan *s, size_t i, uint64_t off, int rc)
 {
     nk_errbuf_set(s->eb, "%s: reading %s at offset %llu failed: %s", s->in->what, s->in->paths[i],
-                  (unsigned long long)off, nk_errname(rc));
+                  (unsigned long long)off, nk_errdesc(rc));
     return rc;
 }
 

@@ -34,6 +34,7 @@ void nk_manifest_options_default(nk_manifest_options *o)
 {
     o->rewrite_threshold = NK_MANIFEST_DEFAULT_REWRITE;
     o->create_if_missing = true;
+    o->test_bugs = 0;
 }
 
 static char *manifest_path(const char *dir, uint64_t number)
@@ -163,7 +164,7 @@ static int current_read(nk_rt *rt, const char *dir, uint64_t *number, nk_errbuf 
                           path, why != NULL ? why : "too long");
         }
     } else if (rc != NK_ENOENT) {
-        nk_errbuf_set(eb, "manifest: reading %s failed: %s", path, nk_errname(rc));
+        nk_errbuf_set(eb, "manifest: reading %s failed: %s", path, nk_errdesc(rc));
     }
     free(path);
     return rc;
@@ -214,7 +215,7 @@ static int current_write(nk_rt *rt, const char *dir, uint64_t number, unsigned b
         rc = nk_failpoint(rt, "manifest.rewrite.after_current_sync");
     }
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "manifest: %s in %s failed: %s", step, dir, nk_errname(rc));
+        nk_errbuf_set(eb, "manifest: %s in %s failed: %s", step, dir, nk_errdesc(rc));
     }
     free(tmp);
     free(cur);
@@ -265,7 +266,7 @@ static int write_snapshot(nk_manifest *m, uint64_t number, const nk_version_stat
         }
     }
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "manifest: writing %s failed: %s", path, nk_errname(rc));
+        nk_errbuf_set(eb, "manifest: writing %s failed: %s", path, nk_errdesc(rc));
     } else {
         *out = f;
         *size = NK_LOGFILE_HDR_SIZE + m->scratch.len;
@@ -290,7 +291,7 @@ static int install(nk_manifest *m, uint64_t number, nk_errbuf *eb)
         rc = current_write(m->rt, m->dir, number, m->opts.test_bugs, &renamed, eb);
     } else {
         nk_errbuf_set(eb, "manifest: rewrite stopped after writing MANIFEST-%06" PRIu64 ": %s",
-                      number, nk_errname(rc));
+                      number, nk_errdesc(rc));
     }
     if (rc != NK_OK) {
         (void)nk_rt_file_close(m->rt, f);
@@ -365,6 +366,13 @@ int nk_manifest_log_edit(nk_manifest *m, const nk_version_edit *e, nk_errbuf *eb
         return rc; /* nothing written */
     }
     rc = nk_rt_file_append(m->rt, m->f, m->scratch.data, m->scratch.len);
+    if (rc == NK_ENOSPC && nk_rt_file_truncate(m->rt, m->f, m->size) == NK_OK) {
+        /* Disk full: the partial record is cut off again, so the file holds
+         * exactly the edits it held; the manifest stays usable. */
+        nk_errbuf_set(eb, "manifest: appending an edit to MANIFEST-%06" PRIu64 ": %s",
+                      m->number, nk_strerror(rc));
+        return rc;
+    }
     if (rc == NK_OK) {
         rc = nk_failpoint(m->rt, "manifest.edit.after_append");
     }
@@ -380,7 +388,7 @@ int nk_manifest_log_edit(nk_manifest *m, const nk_version_edit *e, nk_errbuf *eb
         nk_errbuf_set(eb,
                       "manifest: logging an edit to MANIFEST-%06" PRIu64 " failed: %s; "
                       "reopen to recover",
-                      m->number, nk_errname(rc));
+                      m->number, nk_errdesc(rc));
         return rc;
     }
     m->size += m->scratch.len;
@@ -507,7 +515,7 @@ static int ensure_dir(nk_rt *rt, const char *dir, bool create, nk_errbuf *eb)
         }
     }
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "manifest: preparing directory %s failed: %s", dir, nk_errname(rc));
+        nk_errbuf_set(eb, "manifest: preparing directory %s failed: %s", dir, nk_errdesc(rc));
     }
     return rc;
 }
@@ -580,7 +588,7 @@ static int open_with_current(nk_manifest *m, uint64_t number, nk_errbuf *eb)
     if (rc == NK_OK) {
         rc = replay(m->rt, path, number, 1, &m->state, &so, eb);
     } else {
-        nk_errbuf_set(eb, "manifest: stat %s failed: %s", path, nk_errname(rc));
+        nk_errbuf_set(eb, "manifest: stat %s failed: %s", path, nk_errdesc(rc));
     }
     nk_file *f = NULL;
     if (rc == NK_OK) {
@@ -598,7 +606,7 @@ static int open_with_current(nk_manifest *m, uint64_t number, nk_errbuf *eb)
                    path, so.cut_offset, so.discarded);
         }
         if (rc != NK_OK) {
-            nk_errbuf_set(eb, "manifest: reopening %s failed: %s", path, nk_errname(rc));
+            nk_errbuf_set(eb, "manifest: reopening %s failed: %s", path, nk_errdesc(rc));
         }
     }
     if (rc == NK_OK) {
@@ -667,7 +675,7 @@ int nk_manifest_open(nk_rt *rt, const char *dir, const nk_manifest_options *o, n
     if (rc == NK_OK) {
         rc = list_manifests(rt, dir, &nums, &n, &has_tmp);
         if (rc != NK_OK) {
-            nk_errbuf_set(eb, "manifest: listing %s failed: %s", dir, nk_errname(rc));
+            nk_errbuf_set(eb, "manifest: listing %s failed: %s", dir, nk_errdesc(rc));
         }
     }
     if (rc == NK_OK) {
@@ -726,7 +734,7 @@ int nk_manifest_read(nk_rt *rt, const char *dir, nk_version_state *state, uint64
         nk_errbuf_set(eb, "manifest: %s/CURRENT names %s, which is missing", dir, path);
         rc = NK_ECORRUPT;
     } else if (rc != NK_OK) {
-        nk_errbuf_set(eb, "manifest: stat %s failed: %s", path, nk_errname(rc));
+        nk_errbuf_set(eb, "manifest: stat %s failed: %s", path, nk_errdesc(rc));
     } else {
         nk_logscan_out so;
         rc = replay(rt, path, *number, 1, state, &so, eb);

@@ -247,6 +247,9 @@ int nk_wal_append2(nk_wal *w, const void *head, size_t head_len, const void *bod
     if (w->cur_size > NK_LOGFILE_HDR_SIZE &&
         (w->roll || w->cur_size + size > w->opts.segment_size)) {
         rc = rotate(w);
+        if (rc == NK_ENOSPC) {
+            return rc; /* no new segment (rotate removes it): still usable */
+        }
         if (rc != NK_OK) {
             fail(w, rc);
             return rc;
@@ -260,6 +263,12 @@ int nk_wal_append2(nk_wal *w, const void *head, size_t head_len, const void *bod
         rc = nk_rt_file_append(w->rt, w->cur, w->scratch.data, w->scratch.len);
     } else {
         rc = write_streamed(w, head, head_len, body, body_len);
+    }
+    if (rc == NK_ENOSPC && nk_rt_file_truncate(w->rt, w->cur, w->cur_size) == NK_OK) {
+        /* Disk full: the partial record is cut off again, so the log is
+         * exactly as before this append and stays usable; the caller
+         * refuses this one write. */
+        return rc;
     }
     if (rc != NK_OK) {
         fail(w, rc); /* a partial write may be in the file */
@@ -515,7 +524,7 @@ int nk_wal_release_upto(nk_wal *w, uint64_t lsn, uint64_t *removed, nk_errbuf *e
             rc = NK_OK;
         }
         if (rc != NK_OK) {
-            nk_errbuf_set(eb, "wal: removing %s failed: %s", path, nk_errname(rc));
+            nk_errbuf_set(eb, "wal: removing %s failed: %s", path, nk_errdesc(rc));
             free(path);
             break;
         }
@@ -553,6 +562,23 @@ static void wal_free(nk_wal *w)
     free(w);
 }
 
+void nk_wal_abandon_unused(nk_wal *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    if (w->stats.appends == 0 && w->stats.marks == 0 && w->nsegs > 0 && w->cur != NULL) {
+        char *path = seg_path(w->dir, w->segs[w->nsegs - 1].number);
+        (void)nk_rt_file_close(w->rt, w->cur);
+        w->cur = NULL;
+        if (path != NULL && nk_rt_remove(w->rt, path) == NK_OK) {
+            (void)nk_rt_dir_sync(w->rt, w->dir);
+        }
+        free(path);
+    }
+    wal_free(w);
+}
+
 void nk_wal_abandon(nk_wal *w)
 {
     if (w != NULL) {
@@ -583,7 +609,7 @@ int nk_wal_close(nk_wal *w, nk_errbuf *eb)
     }
     int rc = w->err;
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "wal: closing a failed log (%s); reopen to recover", nk_errname(rc));
+        nk_errbuf_set(eb, "wal: closing a failed log (%s); reopen to recover", nk_errdesc(rc));
         wal_free(w);
         return rc;
     }
@@ -602,7 +628,7 @@ int nk_wal_close(nk_wal *w, nk_errbuf *eb)
         }
     }
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "wal: final sync of %s failed: %s", w->dir, nk_errname(rc));
+        nk_errbuf_set(eb, "wal: final sync of %s failed: %s", w->dir, nk_errdesc(rc));
     }
     wal_free(w);
     return rc;
@@ -652,7 +678,7 @@ static int ensure_dir(nk_rt *rt, const char *dir, nk_errbuf *eb)
         return NK_OK;
     }
     if (rc != NK_ENOENT) {
-        nk_errbuf_set(eb, "wal: stat %s failed: %s", dir, nk_errname(rc));
+        nk_errbuf_set(eb, "wal: stat %s failed: %s", dir, nk_errdesc(rc));
         return rc;
     }
     rc = nk_rt_dir_create(rt, dir);
@@ -662,7 +688,7 @@ static int ensure_dir(nk_rt *rt, const char *dir, nk_errbuf *eb)
         free(parent);
     }
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "wal: creating %s failed: %s", dir, nk_errname(rc));
+        nk_errbuf_set(eb, "wal: creating %s failed: %s", dir, nk_errdesc(rc));
     }
     return rc;
 }
@@ -675,7 +701,7 @@ static int remove_file(nk_rt *rt, const char *path, nk_errbuf *eb)
         return NK_OK;
     }
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "wal: removing %s failed: %s", path, nk_errname(rc));
+        nk_errbuf_set(eb, "wal: removing %s failed: %s", path, nk_errdesc(rc));
     }
     return rc;
 }
@@ -699,7 +725,7 @@ static int fix_segment(nk_rt *rt, const char *path, bool truncate, uint64_t size
         (void)nk_rt_file_close(rt, f);
     }
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "wal: making %s durable failed: %s", path, nk_errname(rc));
+        nk_errbuf_set(eb, "wal: making %s durable failed: %s", path, nk_errdesc(rc));
     }
     return rc;
 }
@@ -843,7 +869,7 @@ static int recover(nk_wal *w, named *files, size_t n, nk_wal_replay_fn fn, void 
     if (rc == NK_OK) {
         rc = nk_rt_dir_sync(rt, w->dir);
         if (rc != NK_OK) {
-            nk_errbuf_set(eb, "wal: syncing directory %s failed: %s", w->dir, nk_errname(rc));
+            nk_errbuf_set(eb, "wal: syncing directory %s failed: %s", w->dir, nk_errdesc(rc));
         }
     }
     if (rc != NK_OK) {
@@ -898,7 +924,7 @@ static int list_segments(nk_rt *rt, const char *dir, named **out, size_t *count,
     nk_names names = {0};
     int rc = nk_rt_dir_list(rt, dir, &names);
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "wal: listing %s failed: %s", dir, nk_errname(rc));
+        nk_errbuf_set(eb, "wal: listing %s failed: %s", dir, nk_errdesc(rc));
     }
     if (rc == NK_OK && names.count > 0) {
         files = calloc(names.count, sizeof *files);
@@ -1051,7 +1077,7 @@ int nk_wal_open(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_r
             rc = nk_failpoint(rt, "wal.open.after_segment");
         }
         if (rc != NK_OK) {
-            nk_errbuf_set(eb, "wal: starting a new segment in %s failed: %s", dir, nk_errname(rc));
+            nk_errbuf_set(eb, "wal: starting a new segment in %s failed: %s", dir, nk_errdesc(rc));
         }
         w->cur_dirty = false;
         w->dir_dirty = false;

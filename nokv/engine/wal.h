@@ -27,6 +27,11 @@
  *   written; a new segment's header stores it too. Those claims are what
  *   lets recovery tell a torn tail from corruption (logfile.h).
  *
+ *   Disk full: an append that meets NK_ENOSPC cuts its partial record off
+ *   again (truncate to the previous end) and returns NK_ENOSPC with the WAL
+ *   still usable, as does a rotation that could not create its segment; the
+ *   next append simply tries again.
+ *
  *   Errors: an append or rotation error, or a failed sync, is FATAL for this
  *   WAL object: the state of unsynced data is unknown (the PostgreSQL fsync
  *   lesson), so every later append/sync returns that error (nk_wal_status)
@@ -244,5 +249,10 @@ int nk_wal_close(nk_wal *w, nk_errbuf *eb);
  * callbacks are dropped. NULL is ignored.
  */
 void nk_wal_abandon(nk_wal *w);
+
+/* Free a WAL that was opened but never written to (the owner's open failed
+ * after nk_wal_open): the empty segment the open created is removed, so a
+ * refused open leaves no debris. With a sync job running, never. */
+void nk_wal_abandon_unused(nk_wal *w);
 
 #endif /* NK_ENGINE_WAL_H */

@@ -54,6 +54,9 @@ enum nk_err {
 /* Static description of a code; never NULL (unknown codes get a generic text). */
 const char *nk_strerror(int code);
 
+/* Both, for messages: "no space left on device (NK_ENOSPC)"; never NULL. */
+const char *nk_errdesc(int code);
+
 /* Symbolic name ("NK_ECORRUPT"); never NULL. */
 const char *nk_errname(int code);
 
