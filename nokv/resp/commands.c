@@ -279,7 +279,9 @@ static bool ov_put(nk_resp_db *db, const nk_kv_write *w)
         if (val == NULL) {
             return false;
         }
-        memcpy(val, w->val, w->val_len);
+        if (w->val_len > 0) {
+            memcpy(val, w->val, w->val_len);
+        }
     }
     ov_ent *e = ov_find(db, w->key, w->key_len);
     if (e == NULL) {
@@ -298,7 +300,9 @@ static bool ov_put(nk_resp_db *db, const nk_kv_write *w)
             free(val);
             return false;
         }
-        memcpy(key, w->key, w->key_len);
+        if (w->key_len > 0) {
+            memcpy(key, w->key, w->key_len);
+        }
         e = &db->ov[db->nov++];
         e->key = key;
         e->klen = w->key_len;
@@ -1160,7 +1164,9 @@ static void cmd_setrange(nk_resp_db *db, nk_resp_call *c)
         nk_resp_add_error(c->reply, "ERR out of memory");
         return;
     }
-    memcpy(buf, db->tmp.data, old);
+    if (old > 0) {
+        memcpy(buf, db->tmp.data, old);
+    }
     memcpy(buf + off, v->ptr, v->len);
     if (put_user(db, c, &c->argv[1], live && l.has_expire, l.expire_at, buf, total)) {
         nk_resp_add_int(c->reply, (int64_t)total);
@@ -1577,7 +1583,9 @@ static void cursor_remember(nk_resp_db *db, uint64_t id, const uint8_t *key, siz
         if (copy == NULL) {
             return;
         }
-        memcpy(copy, key, klen);
+        if (klen > 0) {
+            memcpy(copy, key, klen);
+        }
         db->ring_bytes = db->ring_bytes - old->klen + klen;
         free(old->key);
         old->key = copy;
@@ -1592,7 +1600,9 @@ static void cursor_remember(nk_resp_db *db, uint64_t id, const uint8_t *key, siz
     if (copy == NULL) {
         return; /* not remembered: the resume takes the slower path */
     }
-    memcpy(copy, key, klen);
+    if (klen > 0) {
+        memcpy(copy, key, klen);
+    }
     cursor_ent *e = &db->ring[(db->ring_head + db->ring_count) % db->ring_cap];
     e->id = id;
     e->key = copy;
@@ -2282,7 +2292,9 @@ static bool name_ok(const nk_resp_arg *a)
 static void copy_name(char *dst, size_t room, const nk_resp_arg *a)
 {
     size_t n = a->len < room - 1 ? a->len : room - 1;
-    memcpy(dst, a->ptr, n);
+    if (n > 0) {
+        memcpy(dst, a->ptr, n);
+    }
     dst[n] = '\0';
 }
 
@@ -2532,7 +2544,9 @@ static bool tx_queue(nk_resp_session *se, const nk_resp_arg *argv, size_t argc)
     }
     uint8_t *data = (uint8_t *)(copy + argc);
     for (size_t i = 0; i < argc; i++) {
-        memcpy(data, argv[i].ptr, argv[i].len);
+        if (argv[i].len > 0) {
+            memcpy(data, argv[i].ptr, argv[i].len);
+        }
         copy[i].ptr = data;
         copy[i].len = argv[i].len;
         data += argv[i].len;
