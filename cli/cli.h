@@ -6,5 +6,7 @@
 
 /* Subcommands: argv excludes the subcommand name; return the exit status. */
 int nk_cli_serve(int argc, char **argv);
+/* `nokv serve --store-id N ...` (distributed mode). */
+int nk_cli_serve_cluster(int argc, char **argv);
 
 #endif

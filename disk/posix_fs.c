@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -372,6 +373,42 @@ int nk_posix_rename(const char *from, const char *to)
         return NK_EINVAL;
     }
     return rename(from, to) == 0 ? NK_OK : nk_posix_err(errno);
+}
+
+int nk_posix_link(const char *from, const char *to)
+{
+    if (from == NULL || to == NULL) {
+        return NK_EINVAL;
+    }
+    /* linkat without AT_SYMLINK_FOLLOW: link the entry itself, as link(2)
+     * does on Linux. */
+    if (linkat(AT_FDCWD, from, AT_FDCWD, to, 0) == 0) {
+        return NK_OK;
+    }
+    int e = errno;
+    if (e == EXDEV) {
+        return NK_ENOTSUP;
+    }
+    if (e == EPERM) {
+        struct stat st;
+        if (stat(from, &st) == 0 && S_ISDIR(st.st_mode)) {
+            return NK_EISDIR;
+        }
+    }
+    return nk_posix_err(e);
+}
+
+int nk_posix_fs_avail(const char *path, uint64_t *avail)
+{
+    if (path == NULL || avail == NULL) {
+        return NK_EINVAL;
+    }
+    struct statvfs sv;
+    if (statvfs(path, &sv) != 0) {
+        return nk_posix_err(errno);
+    }
+    *avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+    return NK_OK;
 }
 
 int nk_posix_remove(const char *path)
