@@ -169,13 +169,36 @@ static void reply_not_int(nk_resp_call *c)
     nk_resp_add_error(c->reply, "ERR value is not an integer or out of range");
 }
 
+#define TRYAGAIN_TEXT                                                                              \
+    "TRYAGAIN this store does not lead the key's region (NK_EAGAIN); retry, or ask the leader"
+
 static void reply_backend_error(nk_resp_call *c, const char *what, int rc)
 {
+    if (rc == NK_EAGAIN) {
+        nk_resp_add_error(c->reply, TRYAGAIN_TEXT);
+        return;
+    }
     nk_resp_add_errorf(c->reply, "ERR %s failed: %s (%s)", what, nk_strerror(rc), nk_errname(rc));
+}
+
+void nk_resp_read_error(int status, char *buf, size_t len)
+{
+    if (status == NK_EAGAIN) {
+        snprintf(buf, len, "%s", TRYAGAIN_TEXT);
+        return;
+    }
+    snprintf(buf, len, "ERR read not confirmed: %s (%s); retry it", nk_strerror(status),
+             nk_errname(status));
 }
 
 void nk_resp_write_error(int status, char *buf, size_t len)
 {
+    if (status == NK_EAGAIN) {
+        snprintf(buf, len,
+                 "TRYAGAIN write not confirmed: this store lost the lead (NK_EAGAIN); its effect "
+                 "may or may not persist");
+        return;
+    }
     snprintf(buf, len,
              "ERR write not confirmed durable: %s (%s); its effect may or may not persist",
              nk_strerror(status), nk_errname(status));
@@ -400,6 +423,10 @@ static bool submit(nk_resp_db *db, nk_resp_call *c, const nk_kv_write *ops, size
         return true;
     }
     int rc = nk_kv_write_batch(db->be, ops, n, c->done, c->done_arg);
+    if (rc == NK_EAGAIN) {
+        nk_resp_add_error(c->reply, TRYAGAIN_TEXT);
+        return false;
+    }
     if (rc != NK_OK) {
         nk_resp_add_errorf(c->reply, "ERR write rejected: %s (%s)", nk_strerror(rc),
                            nk_errname(rc));
@@ -2672,6 +2699,7 @@ static void cmd_exec(nk_resp_db *db, nk_resp_call *c)
         return;
     }
     size_t before = c->reply->len;
+    bool read = false;
     se->in_multi = false;
     db->tx = true;
     nk_resp_add_array(c->reply, se->nq);
@@ -2679,6 +2707,7 @@ static void cmd_exec(nk_resp_db *db, nk_resp_call *c)
         nk_resp_call sub = {
             .argv = se->q[i].argv, .argc = se->q[i].argc, .sess = se, .reply = c->reply};
         dispatch(db, &sub);
+        read = read || sub.read || sub.wrote;
     }
     db->tx = false;
     tx_discard(se);
@@ -2709,6 +2738,8 @@ static void cmd_exec(nk_resp_db *db, nk_resp_call *c)
             c->wrote = true;
             db->stats.writes_submitted++;
         }
+    } else {
+        c->read = read; /* nothing written: hold the reply for its reads */
     }
     ov_clear(db);
 }
@@ -3131,6 +3162,7 @@ static void dispatch(nk_resp_db *db, nk_resp_call *c)
 {
     size_t before = c->reply->len;
     c->wrote = false;
+    c->read = false;
     c->quit = false;
     db->stats.commands_processed++;
     const cmd_def *d = find_cmd(&c->argv[0]);
@@ -3140,6 +3172,14 @@ static void dispatch(nk_resp_db *db, nk_resp_call *c)
         reply_arity(c, d->name);
     } else {
         d->fn(db, c);
+        /* Key commands read (a SET NX that did not write read too), and so
+         * do the keyspace walks; EXEC sets it from its queue. */
+        if (d->first_key != 0 || d->fn == cmd_scan || d->fn == cmd_keys || d->fn == cmd_dbsize) {
+            c->read = true;
+        }
+        if (c->wrote) {
+            c->read = false; /* the write's done covers what it read */
+        }
     }
     if (c->reply->len > before && c->reply->data[before] == '-') {
         db->stats.error_replies++;

@@ -181,14 +181,20 @@ typedef struct nk_resp_call {
     nk_kv_done_fn done;    /* in: completion for a write (may be NULL) */
     void *done_arg;
     bool wrote; /* out: a write was submitted with done/done_arg */
+    bool read;  /* out: it read the keyspace and wrote nothing: with a
+                   backend that has read_barrier, the server holds the
+                   reply behind one (backend.h) */
     bool quit;  /* out: QUIT - close after this reply */
 } nk_resp_call;
 
 void nk_resp_db_exec(nk_resp_db *db, nk_resp_call *call);
 
 /* The error reply (without '-' and CRLF) that replaces a write's reply when
- * its done reports `status`. */
+ * its done reports `status`; nk_resp_read_error the same for a reply held
+ * behind a read barrier. NK_EAGAIN (a replicated backend that does not
+ * lead) is "TRYAGAIN ...", the code Redis Cluster clients retry on. */
 void nk_resp_write_error(int status, char *buf, size_t len);
+void nk_resp_read_error(int status, char *buf, size_t len);
 
 /* Envelope helpers (exposed for tests and tools). encode writes at most
  * NK_RESP_ENV_MAX_HDR bytes of header into hdr and returns its length.

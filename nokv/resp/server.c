@@ -24,7 +24,8 @@ typedef struct slot {
     conn *c;                    /* NULL once detached */
     nk_resp_server *srv;        /* NULL once the server is freed */
     nk_resp_buf buf;
-    bool write;   /* tied to a write */
+    bool write;   /* tied to a write or a read barrier */
+    bool barrier; /* ...a read barrier (backend.h), not a write */
     bool fired;   /* its done ran */
     bool counted; /* counted in writes_pending */
     int status;
@@ -131,7 +132,9 @@ static void slot_done(void *arg, int status)
         if (s->counted) {
             st->writes_pending--;
         }
-        if (status != NK_OK) {
+        if (status != NK_OK && s->barrier) {
+            nk_log(srv->rt, NK_LOG_INFO, "resp: read not confirmed: %s", nk_errname(status));
+        } else if (status != NK_OK) {
             st->write_errors++;
             nk_log(srv->rt, NK_LOG_WARN, "resp: write not confirmed durable: %s",
                    nk_errname(status));
@@ -178,8 +181,13 @@ static void flush(conn *c)
         size_t len = s->buf.len;
         char err[256];
         if (s->write && s->status != NK_OK) {
-            /* The reply promised success; durability is unknown instead. */
-            nk_resp_write_error(s->status, err + 1, sizeof(err) - 3);
+            /* The reply promised success; durability (or, behind a read
+             * barrier, whether the read was current) is unknown instead. */
+            if (s->barrier) {
+                nk_resp_read_error(s->status, err + 1, sizeof(err) - 3);
+            } else {
+                nk_resp_write_error(s->status, err + 1, sizeof(err) - 3);
+            }
             err[0] = '-';
             size_t n = strlen(err);
             err[n] = '\r';
@@ -269,8 +277,25 @@ static bool process(conn *c)
                              .done_arg = s};
         nk_resp_db_exec(srv->db, &call);
         bool ok = !srv->scratch.oom;
+        if (!call.wrote && call.read && srv->be->ops->read_barrier != NULL) {
+            /* A replicated backend: the reply waits until the read is known
+             * to be current, exactly as a write's waits for durability. */
+            s->barrier = true;
+            int brc = srv->be->ops->read_barrier(srv->be->impl, slot_done, s);
+            if (brc == NK_OK) {
+                call.wrote = true; /* held like a write from here on */
+            } else {
+                s->barrier = false;
+                char err[256];
+                nk_resp_read_error(brc, err, sizeof(err));
+                nk_resp_buf_reset(&srv->scratch);
+                nk_resp_add_error(&srv->scratch, err);
+                ok = !srv->scratch.oom;
+                st->error_replies++;
+            }
+        }
         if (call.wrote) {
-            if (!s->fired) {
+            if (!s->fired && !s->barrier) {
                 s->counted = true;
                 st->writes_pending++;
             }
