@@ -1065,6 +1065,15 @@ static void test_watch(void **state)
     EQ("FLUSHDB", "+OK\r\n");
     EQ("MULTI", "+OK\r\n");
     EQ("EXEC", "*-1\r\n");
+    /* an aborted EXEC forgets the watches too */
+    EQ("WATCH w", "+OK\r\n");
+    EQ("MULTI", "+OK\r\n");
+    EQ("SET w", "-ERR wrong number of arguments for 'set' command\r\n");
+    EQ("EXEC", "-EXECABORT Transaction discarded because of previous errors.\r\n");
+    EQ("SET w 5", "+OK\r\n");
+    EQ("MULTI", "+OK\r\n");
+    EQ("INCR w", "+QUEUED\r\n");
+    EQ("EXEC", "*1\r\n:6\r\n");
 }
 
 static void test_expire_sweep(void **state)

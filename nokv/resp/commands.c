@@ -2686,6 +2686,7 @@ static void cmd_exec(nk_resp_db *db, nk_resp_call *c)
     }
     if (se->multi_dirty) {
         tx_discard(se);
+        unwatch(se);
         nk_resp_add_error(c->reply, "EXECABORT Transaction discarded because of previous errors.");
         return;
     }

@@ -16,7 +16,7 @@
  *             EXPIREAT PEXPIREAT PERSIST TTL PTTL
  * server      DBSIZE FLUSHDB FLUSHALL TIME INFO CONFIG (GET RESETSTAT HELP)
  *             COMMAND
- * transaction MULTI EXEC DISCARD
+ * transaction MULTI EXEC DISCARD WATCH UNWATCH
  * Error texts follow Redis 7 ("ERR syntax error", "ERR wrong number of
  * arguments for 'get' command", "ERR unknown command 'x', with args
  * beginning with: 'a' ", ...). Only RESP2 is spoken: HELLO and HELLO 2
@@ -37,7 +37,11 @@
  * writes go to an overlay that the transaction's own reads see first. SCAN,
  * KEYS, DBSIZE, FLUSHDB and FLUSHALL are refused inside MULTI ("ERR Command
  * not allowed inside a transaction"), because they read the backend around
- * the overlay. WATCH is not supported.
+ * the overlay. WATCH makes the next EXEC answer a null array when a
+ * watched key was written (by anyone), expired, or the keyspace flushed
+ * since: every write bumps a generation counter of its key's slot (16384
+ * slots by key hash), so a write to another key of the same slot aborts
+ * too - spurious, rare and safe, clients retry.
  *
  * Expiry: lazily on read (below) and by a background sweep: every
  * sweep_interval_ms (default 100) the db visits the next sweep_keys
