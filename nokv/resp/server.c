@@ -11,6 +11,7 @@
  */
 #include "nokv/resp/server.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,8 +25,8 @@ typedef struct slot {
     conn *c;                    /* NULL once detached */
     nk_resp_server *srv;        /* NULL once the server is freed */
     nk_resp_buf buf;
-    bool write;   /* tied to a write or a read barrier */
-    bool barrier; /* ...a read barrier (backend.h), not a write */
+    bool write;   /* tied to a write, or to a read barrier */
+    bool read;    /* the completion is a read barrier (backend.h) */
     bool fired;   /* its done ran */
     bool counted; /* counted in writes_pending */
     int status;
@@ -132,7 +133,7 @@ static void slot_done(void *arg, int status)
         if (s->counted) {
             st->writes_pending--;
         }
-        if (status != NK_OK && s->barrier) {
+        if (status != NK_OK && s->read) {
             nk_log(srv->rt, NK_LOG_INFO, "resp: read not confirmed: %s", nk_errname(status));
         } else if (status != NK_OK) {
             st->write_errors++;
@@ -183,7 +184,7 @@ static void flush(conn *c)
         if (s->write && s->status != NK_OK) {
             /* The reply promised success; durability (or, behind a read
              * barrier, whether the read was current) is unknown instead. */
-            if (s->barrier) {
+            if (s->read) {
                 nk_resp_read_error(s->status, err + 1, sizeof(err) - 3);
             } else {
                 nk_resp_write_error(s->status, err + 1, sizeof(err) - 3);
@@ -278,24 +279,21 @@ static bool process(conn *c)
         nk_resp_db_exec(srv->db, &call);
         bool ok = !srv->scratch.oom;
         if (!call.wrote && call.read && srv->be->ops->read_barrier != NULL) {
-            /* A replicated backend: the reply waits until the read is known
-             * to be current, exactly as a write's waits for durability. */
-            s->barrier = true;
+            /* A replicated backend: hold the reply of a command that read
+             * keys until the read is known to be linearizable (backend.h),
+             * exactly as a write's; commands that touch no key need none. */
+            s->read = true;
             int brc = srv->be->ops->read_barrier(srv->be->impl, slot_done, s);
-            if (brc == NK_OK) {
-                call.wrote = true; /* held like a write from here on */
-            } else {
-                s->barrier = false;
-                char err[256];
-                nk_resp_read_error(brc, err, sizeof(err));
-                nk_resp_buf_reset(&srv->scratch);
-                nk_resp_add_error(&srv->scratch, err);
-                ok = !srv->scratch.oom;
-                st->error_replies++;
+            if (brc != NK_OK) {
+                /* Refused at once: the reply becomes nk_resp_read_error()
+                 * text in flush(), in its place in the order. */
+                s->fired = true;
+                s->status = brc;
             }
+            call.wrote = true; /* held like a write from here on */
         }
         if (call.wrote) {
-            if (!s->fired && !s->barrier) {
+            if (!s->fired && !s->read) {
                 s->counted = true;
                 st->writes_pending++;
             }
