@@ -245,6 +245,22 @@ static void test_refusals(void **state)
     assert_int_equal(nk_mode_read(rt, "/x", &ms, &eb), NK_OK);
     assert_int_equal(ms.mode, NK_MODE_STANDALONE);
 
+    /* reserved keys or an existing raft log: refused before any change */
+    msim_fill(s, "/y", 20, 5);
+    msim_put(s, "/y", "\xff\xff\xff\xffnokv/x", 10, false);
+    assert_int_equal(msim_run_init(s, "/y", 1, 7, 101, &w), NK_EEXIST);
+    assert_non_null(strstr(w.msg, "reserves"));
+    msim_fill(s, "/z", 20, 5);
+    assert_int_equal(nk_rt_dir_create(rt, "/z/raft"), NK_OK);
+    nk_file *rf = NULL;
+    assert_int_equal(
+        nk_rt_file_open(rt, "/z/raft/000001.rlog", NK_OPEN_WRITE | NK_OPEN_CREATE, &rf), NK_OK);
+    nk_rt_file_close(rt, rf);
+    assert_int_equal(msim_run_init(s, "/z", 1, 7, 101, &w), NK_EEXIST);
+    assert_non_null(strstr(w.msg, "raft log already exists"));
+    assert_int_equal(nk_mode_read(rt, "/z", &ms, &eb), NK_OK);
+    assert_int_equal(ms.mode, NK_MODE_STANDALONE);
+
     /* a cluster workdir is refused */
     nk_mode_state cl = {NK_MODE_CLUSTER, 1, 0, 0};
     assert_int_equal(nk_mode_write(rt, "/w", &cl, &eb), NK_OK);
