@@ -11,7 +11,9 @@
  *   - crashes with unsynced writes (many seeds): reopen never fails and
  *     yields a prefix of the writes that contains everything synced;
  *   - a flipped byte or a truncation of synced data is NK_ECORRUPT; a failed
- *     sync reaches the callback and makes the log refuse writes.
+ *     sync reaches the callback and makes the log refuse writes;
+ *   - once on the real runtime (worker-thread fsync, reopen appends to the
+ *     last segment).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +25,9 @@
 
 #include <cmocka.h>
 
+#include <unistd.h>
+
+#include "net/rt_real.h"
 #include "nokv/engine/logfile.h"
 #include "nokv/rt.h"
 #include "nokv/store/raftlog.h"
@@ -379,6 +384,14 @@ static void test_snapshot_compact_reset_destroy(void **state)
     assert_int_equal(nk_raftlog_stage_entries(l, 1, &low, 1), NK_EINVAL);
     make_meta(&m, 4, 1);
     assert_int_equal(nk_raftlog_stage_snapshot(l, 1, &m, false), NK_EINVAL);
+    /* Indexes that would wrap are refused. */
+    make_meta(&m, UINT64_MAX, 1);
+    assert_int_equal(nk_raftlog_stage_snapshot(l, 4, &m, true), NK_EINVAL);
+    make_meta(&m, UINT64_MAX >> 1, 1);
+    assert_int_equal(nk_raftlog_stage_snapshot(l, 4, &m, true), NK_OK);
+    nk_raft_entry wrap = {1, (UINT64_MAX >> 1) + 1, NK_RAFT_ENTRY_NORMAL, NULL, 0};
+    assert_int_equal(nk_raftlog_stage_entries(l, 4, &wrap, 1), NK_EINVAL);
+    assert_int_equal(nk_raftlog_stage_destroy(l, 4), NK_OK);
     nk_raft_entry two = {3, 2, NK_RAFT_ENTRY_NORMAL, NULL, 0};
     assert_int_equal(nk_raftlog_stage_entries(l, 3, &two, 1), NK_EINVAL);
     stage_range(l, 3, 1, 4, 3);
@@ -752,6 +765,264 @@ static void test_crash_keeps_synced_prefix(void **state)
     assert_true(purged > 0);
 }
 
+/* ------------------------------------------------ model-checked crashes --- */
+
+/*
+ * A reference model of what the log must hold, fed the same operations as
+ * the log (one record each): entries with tail replacement, hard states,
+ * compactions, resets and destroys over three regions. After each crash the
+ * reopened log must equal the model after some prefix of the operations
+ * that is at least as long as what was synced.
+ */
+#define MREG 3
+#define MAXIDX 8192
+
+typedef struct mregion {
+    bool exists, has_hs, has_snap;
+    nk_raft_hard_state hs;
+    uint64_t snap_index, snap_term;
+    uint64_t first, last;
+    uint64_t term[MAXIDX];
+} mregion;
+
+typedef struct mop {
+    uint8_t type; /* 1 entries, 2 hard state, 3 snapshot, 4 destroy */
+    bool reset;
+    uint64_t region, a, b, c;
+} mop;
+
+typedef struct model {
+    mregion r[MREG + 1];
+    mop *ops;
+    size_t nops, cap;
+} model;
+
+static void mregion_init(mregion *r)
+{
+    memset(r, 0, sizeof *r);
+    r->first = 1;
+}
+
+static void model_apply(model *m, const mop *o)
+{
+    mregion *r = &m->r[o->region];
+    if (o->type == 4) {
+        mregion_init(r);
+        return;
+    }
+    r->exists = true;
+    if (o->type == 1) {
+        assert_true(o->b < MAXIDX);
+        for (uint64_t i = o->a; i < o->b; i++) {
+            r->term[i] = o->c;
+        }
+        r->last = o->b - 1;
+    } else if (o->type == 2) {
+        r->has_hs = true;
+        r->hs = (nk_raft_hard_state){o->a, o->b, o->c};
+    } else {
+        r->has_snap = true;
+        r->snap_index = o->a;
+        r->snap_term = o->b;
+        if (o->reset || o->a >= r->last) {
+            r->last = o->a;
+        }
+        r->first = o->a + 1;
+    }
+}
+
+static void model_at(const model *m, size_t k, model *out)
+{
+    for (int i = 0; i <= MREG; i++) {
+        mregion_init(&out->r[i]);
+    }
+    for (size_t i = 0; i < k; i++) {
+        model_apply(out, &m->ops[i]);
+    }
+}
+
+static const mregion *g_cur_model;
+static uint64_t term_from_model(uint64_t region, uint64_t index)
+{
+    return g_cur_model[region].term[index];
+}
+
+/* Does the log hold exactly the model state? */
+static bool log_matches(nk_raftlog *l, const model *m)
+{
+    for (uint64_t id = 1; id <= MREG; id++) {
+        const mregion *r = &m->r[id];
+        nk_raftlog_region_state st;
+        int rc = nk_raftlog_region(l, id, &st);
+        if (!r->exists) {
+            if (rc != NK_ENOENT) {
+                return false;
+            }
+            continue;
+        }
+        if (rc != NK_OK || st.has_hard_state != r->has_hs || st.has_snapshot != r->has_snap ||
+            st.first_index != r->first || st.last_index != r->last) {
+            return false;
+        }
+        if (r->has_hs && (st.hs.term != r->hs.term || st.hs.vote != r->hs.vote ||
+                          st.hs.commit != r->hs.commit)) {
+            return false;
+        }
+        if (r->has_snap && (st.snap.index != r->snap_index || st.snap.term != r->snap_term)) {
+            return false;
+        }
+        for (uint64_t i = r->first; i <= r->last; i++) {
+            uint64_t t = 0;
+            if (nk_raftlog_term(l, id, i, &t) != NK_OK || t != r->term[i]) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static void model_push(model *m, mop o)
+{
+    if (m->nops == m->cap) {
+        m->cap = m->cap ? 2 * m->cap : 64;
+        m->ops = realloc(m->ops, m->cap * sizeof *m->ops);
+        assert_non_null(m->ops);
+    }
+    m->ops[m->nops++] = o;
+}
+
+/* Stage one random valid operation on the log and record it in the model
+ * (whose r[] is the state after every operation so far). */
+static void random_op(nk_raftlog *l, model *m, nk_rand *rnd, uint64_t *terms)
+{
+    uint64_t id = 1 + nk_rand_below(rnd, MREG);
+    mregion *r = &m->r[id];
+    uint64_t floor = r->has_snap ? r->snap_index : 0;
+    uint64_t p = nk_rand_below(rnd, 100);
+    mop o = {0, false, id, 0, 0, 0};
+    if (p < 50) {
+        uint64_t lo = r->last + 1;
+        if (r->last > floor && nk_rand_below(rnd, 3) == 0) {
+            uint64_t back = 1 + nk_rand_below(rnd, r->last - floor < 5 ? r->last - floor : 5);
+            lo = r->last + 1 - back; /* replace a tail */
+            terms[id]++;
+        }
+        uint64_t cnt = 1 + nk_rand_below(rnd, 6);
+        o = (mop){1, false, id, lo, lo + cnt, terms[id]};
+        stage_range(l, id, lo, lo + cnt, terms[id]);
+    } else if (p < 70) {
+        o = (mop){2, false, id, terms[id], nk_rand_below(rnd, 4), r->last};
+        nk_raft_hard_state hs = {o.a, o.b, o.c};
+        assert_int_equal(nk_raftlog_stage_hard_state(l, id, &hs), NK_OK);
+    } else if (p < 88) {
+        bool reset = p >= 82;
+        uint64_t index, term;
+        if (reset) {
+            index = r->last + nk_rand_below(rnd, 10);
+            term = terms[id];
+        } else {
+            index = floor + nk_rand_below(rnd, r->last - floor + 1);
+            term = index == floor ? (r->has_snap ? r->snap_term : 0) : r->term[index];
+        }
+        o = (mop){3, reset, id, index, term, 0};
+        nk_raft_snapshot_meta meta;
+        make_meta(&meta, index, term);
+        assert_int_equal(nk_raftlog_stage_snapshot(l, id, &meta, reset), NK_OK);
+    } else if (p < 92) {
+        o = (mop){4, false, id, 0, 0, 0};
+        assert_int_equal(nk_raftlog_stage_destroy(l, id), NK_OK);
+    } else {
+        return;
+    }
+    model_push(m, o);
+    model_apply(m, &m->ops[m->nops - 1]);
+}
+
+static void test_crash_model_check(void **state)
+{
+    (void)state;
+    model *m = calloc(1, sizeof *m);
+    model *at = calloc(1, sizeof *at);
+    assert_non_null(m);
+    assert_non_null(at);
+    uint64_t lost_ops = 0, purged = 0, checks = 0;
+    for (uint64_t seed = 1000; seed < 1100; seed++) {
+        nk_rt *rt;
+        nk_sim *s = sim_one(seed, &rt);
+        nk_rand rnd;
+        nk_rand_derive(&rnd, seed, "test.raftlog.model", 0);
+        model_at(m, 0, m);
+        m->nops = 0;
+        uint64_t terms[MREG + 1] = {1, 1, 1, 1};
+        size_t synced_ops = 0;
+        for (int round = 0; round < 4; round++) {
+            nk_raftlog *l = open_log(rt, 1024 + 1024 * nk_rand_below(&rnd, 3),
+                                     256 + 1024 * nk_rand_below(&rnd, 2));
+            /* Find the prefix the log holds: at least everything synced. */
+            size_t k = m->nops + 1;
+            for (size_t j = m->nops + 1; j-- > synced_ops;) {
+                model_at(m, j, at);
+                if (log_matches(l, at)) {
+                    k = j;
+                    break;
+                }
+            }
+            if (k > m->nops) {
+                fail_msg("seed %llu round %d: the reopened log matches no prefix of the %zu "
+                         "operations that includes the %zu synced ones",
+                         (unsigned long long)seed, round, m->nops, synced_ops);
+            }
+            lost_ops += m->nops - k;
+            m->nops = k;
+            model_at(m, k, m);
+            for (uint64_t id = 1; id <= MREG; id++) {
+                const mregion *r = &m->r[id];
+                if (r->exists && r->last >= r->first) {
+                    g_cur_model = m->r;
+                    check_entries(l, id, r->first, r->last + 1, term_from_model);
+                    checks++;
+                }
+            }
+            synced_ops = k;
+            unsigned batches = 4 + (unsigned)nk_rand_below(&rnd, 12);
+            for (unsigned b = 0; b < batches; b++) {
+                unsigned nops = 1 + (unsigned)nk_rand_below(&rnd, 4);
+                for (unsigned i = 0; i < nops; i++) {
+                    random_op(l, m, &rnd, terms);
+                }
+                assert_int_equal(nk_raftlog_write(l), NK_OK);
+                assert_true(log_matches(l, m)); /* reads see written records */
+                if (nk_rand_below(&rnd, 3) == 0) {
+                    synced y = {0, 1};
+                    assert_int_equal(nk_raftlog_sync(l, on_sync, &y), NK_OK);
+                    settle(s);
+                    assert_int_equal(y.rc, NK_OK);
+                    synced_ops = m->nops;
+                }
+                if (nk_rand_below(&rnd, 3) == 0) {
+                    unsigned removed = 0;
+                    assert_int_equal(nk_raftlog_purge(l, &removed), NK_OK);
+                    purged += removed;
+                }
+            }
+            nk_raftlog_close(l);
+            nk_sim_node_crash(s, 1);
+            assert_int_equal(nk_sim_node_start(s, 1), NK_OK);
+            rt = g_rt;
+        }
+        nk_sim_free(s);
+    }
+    print_message("model check: 100 seeds x 4 crashes, %llu unsynced operations lost, %llu "
+                  "segments purged, %llu region reads checked\n",
+                  (unsigned long long)lost_ops, (unsigned long long)purged,
+                  (unsigned long long)checks);
+    assert_true(lost_ops > 0);
+    assert_true(purged > 0);
+    free(m->ops);
+    free(m);
+    free(at);
+}
+
 /* ------------------------------------------------------------ failpoints --- */
 
 static void test_failpoints(void **state)
@@ -800,8 +1071,130 @@ static void test_failpoints(void **state)
     uint64_t hits = 0, fired = 0;
     nk_sim_failpoint_stats(s, "raftlog.after_roll", &hits, &fired);
     assert_int_equal(fired, 1);
+
+    /* After the append, before memory learns of it: the log fails, and a
+     * reopen finds the records (they reached the file). */
+    uint64_t last = rs.last_index;
+    nk_sim_failpoint_arm(s, 1, "raftlog.after_append", NK_SIM_FP_ERROR, 1, (nk_ratio){0, 0});
+    stage_range(l, 1, last + 1, last + 4, 1);
+    assert_int_equal(nk_raftlog_write(l), NK_EFAILPOINT);
+    check_state(l, 1, 1, last);
+    assert_int_equal(nk_raftlog_sync(l, on_sync, NULL), NK_EFAILPOINT);
+    nk_raftlog_close(l);
+    l = open_log(rt, 2048, 0);
+    check_state(l, 1, 1, last + 3);
+    check_entries(l, 1, 1, last + 4, term_is_region);
+
+    /* A failed removal leaves the log usable; the next purge finishes. */
+    nk_raft_snapshot_meta m;
+    make_meta(&m, last + 3, 1);
+    assert_int_equal(nk_raftlog_stage_snapshot(l, 1, &m, false), NK_OK);
+    commit(s, l);
+    size_t before = count_segments(rt);
+    assert_true(before > 1);
+    nk_sim_failpoint_arm(s, 1, "raftlog.purge.before_remove", NK_SIM_FP_ERROR, 1, (nk_ratio){0, 0});
+    unsigned removed = 99;
+    assert_int_equal(nk_raftlog_purge(l, &removed), NK_EFAILPOINT);
+    assert_int_equal(removed, 0);
+    assert_int_equal(count_segments(rt), before);
+    assert_int_equal(nk_raftlog_purge(l, &removed), NK_OK);
+    assert_int_equal(removed, before - 1);
+    assert_int_equal(count_segments(rt), 1);
+    stage_range(l, 1, last + 4, last + 6, 1);
+    commit(s, l);
+    nk_raftlog_close(l);
+    l = open_log(rt, 2048, 0);
+    check_state(l, 1, last + 4, last + 5);
     nk_raftlog_close(l);
     nk_sim_free(s);
+}
+
+/* -------------------------------------------------------- real runtime --- */
+
+static void real_sync_done(void *arg, int rc)
+{
+    nk_rt *rt = arg;
+    assert_int_equal(rc, NK_OK);
+    nk_rt_stop(rt);
+}
+
+static void real_commit(nk_rt *rt, nk_raftlog *l)
+{
+    assert_int_equal(nk_raftlog_write(l), NK_OK);
+    assert_int_equal(nk_raftlog_sync(l, real_sync_done, rt), NK_OK);
+    assert_int_equal(nk_rt_real_run(rt), NK_OK);
+}
+
+static void rm_tree(nk_rt *rt, const char *dir)
+{
+    nk_names names = {0};
+    if (nk_rt_dir_list(rt, dir, &names) == NK_OK) {
+        for (size_t i = 0; i < names.count; i++) {
+            char *p = nk_path_join(dir, names.names[i]);
+            nk_stat st;
+            if (nk_rt_stat(rt, p, &st) == NK_OK && st.is_dir) {
+                rm_tree(rt, p);
+            } else {
+                nk_rt_remove(rt, p);
+            }
+            free(p);
+        }
+        nk_names_free(&names);
+    }
+    nk_rt_remove(rt, dir);
+}
+
+static void test_real_runtime(void **state)
+{
+    (void)state;
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/nokv-test-raftlog-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char logdir[96];
+    snprintf(logdir, sizeof logdir, "%s/raftlog", dir);
+    nk_rt_real_config cfg = {.seed = 1, .seed_given = true, .log_level = NK_LOG_WARN};
+    nk_rt *rt = NULL;
+    assert_int_equal(nk_rt_real_new(&cfg, &rt), NK_OK);
+    nk_raftlog_options o = {4096, 1024};
+    nk_raftlog *l = NULL;
+    nk_errbuf eb = {{0}};
+    assert_int_equal(nk_raftlog_open(rt, logdir, &o, &l, &eb), NK_OK);
+    for (uint64_t b = 0; b < 10; b++) {
+        for (uint64_t r = 1; r <= 2; r++) {
+            stage_range(l, r, 1 + 10 * b, 11 + 10 * b, r);
+            nk_raft_hard_state hs = {r, r, 10 * b};
+            assert_int_equal(nk_raftlog_stage_hard_state(l, r, &hs), NK_OK);
+        }
+        real_commit(rt, l);
+    }
+    nk_raft_snapshot_meta m;
+    make_meta(&m, 60, 1);
+    assert_int_equal(nk_raftlog_stage_snapshot(l, 1, &m, false), NK_OK);
+    make_meta(&m, 60, 2);
+    assert_int_equal(nk_raftlog_stage_snapshot(l, 2, &m, false), NK_OK);
+    real_commit(rt, l);
+    unsigned removed = 0;
+    assert_int_equal(nk_raftlog_purge(l, &removed), NK_OK);
+    assert_true(removed > 0);
+    check_entries(l, 1, 61, 101, term_is_region);
+    nk_raftlog_close(l);
+
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(nk_raftlog_open(rt, logdir, &o, &l, &eb), NK_OK);
+        for (uint64_t r = 1; r <= 2; r++) {
+            nk_raftlog_region_state st;
+            assert_int_equal(nk_raftlog_region(l, r, &st), NK_OK);
+            assert_int_equal(st.first_index, 61);
+            assert_int_equal(st.last_index, 100 + 5 * (uint64_t)round);
+            assert_int_equal(st.hs.commit, 90);
+            check_entries(l, r, 61, st.last_index + 1, term_is_region);
+            stage_range(l, r, st.last_index + 1, st.last_index + 6, r);
+        }
+        real_commit(rt, l);
+        nk_raftlog_close(l);
+    }
+    rm_tree(rt, dir);
+    nk_rt_real_free(rt);
 }
 
 int main(void)
@@ -816,7 +1209,9 @@ int main(void)
         cmocka_unit_test(test_truncated_segment_is_corruption),
         cmocka_unit_test(test_sync_failure_reaches_callback),
         cmocka_unit_test(test_crash_keeps_synced_prefix),
+        cmocka_unit_test(test_crash_model_check),
         cmocka_unit_test(test_failpoints),
+        cmocka_unit_test(test_real_runtime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,10 @@
  * reading one entry back reads a bounded record. */
 #define ENTRIES_CHUNK (64u * 1024u)
 
+/* Indexes above this are refused (staging) or corruption (replay), so that
+ * index + 1 and first + n never wrap. Raft never gets near it. */
+#define MAX_INDEX (UINT64_MAX >> 1)
+
 #define DEFAULT_SEGMENT_BYTES (UINT64_C(64) << 20)
 #define DEFAULT_CACHE_BYTES (UINT64_C(8) << 20)
 
@@ -449,7 +453,7 @@ static int apply_entries(nk_raftlog *l, region *r, prd *rd, const uint8_t *paylo
         }
         uint32_t eoff = (uint32_t)(rd->p - payload);
         rd->p += elen;
-        if (e.index == 0 || (k > 0 && e.index != prev + 1)) {
+        if (e.index == 0 || e.index > MAX_INDEX || (k > 0 && e.index != prev + 1)) {
             nk_raft_entry_clear(&e);
             return NK_ECORRUPT;
         }
@@ -549,7 +553,8 @@ static int apply_record(nk_raftlog *l, const uint8_t *payload, size_t len, loc a
         memset(&m, 0, sizeof m);
         m.index = p_var(&rd);
         m.term = p_var(&rd);
-        if (rd.bad || (flags & ~SNAP_FLAG_RESET) != 0 || !get_conf(&rd, &m.conf)) {
+        if (rd.bad || (flags & ~SNAP_FLAG_RESET) != 0 || m.index > MAX_INDEX ||
+            !get_conf(&rd, &m.conf)) {
             return NK_ECORRUPT;
         }
         if (flags & SNAP_FLAG_RESET) {
@@ -645,7 +650,8 @@ int nk_raftlog_stage_entries(nk_raftlog *l, uint64_t region_id, const nk_raft_en
         return NK_ENOMEM;
     }
     uint64_t first = ents[0].index;
-    if (first <= p->floor || first > p->last + 1) {
+    if (first <= p->floor || first > p->last + 1 || first > MAX_INDEX ||
+        n > MAX_INDEX - first + 1) {
         return NK_EINVAL; /* a gap, or below the snapshot */
     }
     for (size_t k = 0; k < n; k++) {
@@ -770,7 +776,7 @@ int nk_raftlog_stage_snapshot(nk_raftlog *l, uint64_t region_id, const nk_raft_s
     if (l->err != NK_OK) {
         return l->err;
     }
-    if (region_id == 0 || !conf_ok(&m->conf)) {
+    if (region_id == 0 || m->index > MAX_INDEX || !conf_ok(&m->conf)) {
         return NK_EINVAL;
     }
     proj *p = proj_get(l, region_id);
