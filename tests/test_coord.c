@@ -19,6 +19,7 @@
 #include "nokv/proto/hello.h"
 #include "nokv/proto/kinds.h"
 #include "nokv/proto/wire.h"
+#include "sim/coord_app.h"
 #include "sim/sim.h"
 
 #define MS NK_NSEC_PER_MSEC
@@ -329,40 +330,6 @@ static void test_codec_rejects_malformed(void **state)
 
 /* --------------------------------------------------------- sim world --- */
 
-typedef struct coord_cfg {
-    nk_coord_service_config svc;
-    int last_start_rc;
-} coord_cfg;
-
-static void coord_on_shutdown(void *arg)
-{
-    nk_coord_service_shutdown(arg);
-}
-
-static int coord_start(nk_rt *rt, void *cfg, void **state)
-{
-    coord_cfg *c = cfg;
-    nk_errbuf eb;
-    memset(&eb, 0, sizeof(eb));
-    nk_coord_service *s = NULL;
-    c->last_start_rc = nk_coord_service_start(rt, &c->svc, &s, &eb);
-    if (c->last_start_rc != NK_OK) {
-        print_message("coordinator start: %s\n", eb.msg);
-        return c->last_start_rc;
-    }
-    nk_rt_set_shutdown_handler(rt, coord_on_shutdown, s);
-    *state = s;
-    return NK_OK;
-}
-
-static void coord_stop(void *state, bool crashed)
-{
-    (void)crashed;
-    nk_coord_service_free(state);
-}
-
-static const nk_sim_app coord_app = {"coordinator", coord_start, coord_stop};
-
 enum { COORD = 1, S1 = 2, S2 = 3 };
 
 /* A store node: only its runtime is used; the test drives clients on it. */
@@ -383,7 +350,7 @@ static void store_stop(void *state, bool crashed)
 
 static const nk_sim_app store_app = {"store", store_start, store_stop};
 
-static coord_cfg g_coord;
+static nk_sim_coord_cfg g_coord;
 
 static nk_sim *world(uint64_t seed)
 {
@@ -394,7 +361,7 @@ static nk_sim *world(uint64_t seed)
     g_coord.svc.addr = "coord:2379";
     g_coord.svc.workdir = "/coord";
     g_coord.svc.window = 100;
-    nk_sim_add_node(s, "coord", &coord_app, &g_coord, NULL);
+    nk_sim_add_node(s, "coord", &nk_sim_coord_app, &g_coord, NULL);
     nk_sim_add_node(s, "s1", &store_app, (void *)(uintptr_t)S1, NULL);
     nk_sim_add_node(s, "s2", &store_app, (void *)(uintptr_t)S2, NULL);
     assert_int_equal(nk_sim_node_start(s, COORD), NK_OK);
@@ -890,12 +857,23 @@ static void test_client_fails_cleanly_while_down_and_recovers(void **state)
     nk_sim_free(s);
 }
 
-static int g_full_reports;
+static int g_full_reports, g_delivered, g_delivered_accepted;
+static uint64_t g_delivered_conf2;
 
 static void on_full_report(void *arg)
 {
     (void)arg;
     g_full_reports++;
+}
+
+static void on_delivered(void *arg, const nk_coord_region_report *rep, bool accepted)
+{
+    (void)arg;
+    g_delivered++;
+    g_delivered_accepted += accepted;
+    if (rep->region.id == 2) {
+        g_delivered_conf2 = rep->region.epoch.conf_version;
+    }
 }
 
 static void test_reports_queued_during_outage_delivered_on_return(void **state)
@@ -908,7 +886,8 @@ static void test_reports_queued_during_outage_delivered_on_return(void **state)
     rc.store_id = 1;
     rc.addr = "s1:20170";
     rc.full_report = on_full_report;
-    g_full_reports = 0;
+    rc.delivered = on_delivered;
+    g_full_reports = g_delivered = g_delivered_accepted = 0;
     nk_coord_reporter *rep = NULL;
     assert_int_equal(nk_coord_reporter_new(g_store_rt[S1], c, &rc, &rep), NK_OK);
     run_for(s, 2 * SEC);
@@ -938,6 +917,9 @@ static void test_reports_queued_during_outage_delivered_on_return(void **state)
     assert_true(st.coordinator_up);
     assert_int_equal(st.reports_queued, 0);
     assert_int_equal(st.reports_delivered, 2);
+    assert_int_equal(g_delivered, 2); /* the store may drop its durable copies now */
+    assert_int_equal(g_delivered_accepted, 2);
+    assert_int_equal(g_delivered_conf2, 2); /* only the newest report of region 2 went */
     assert_int_equal(g_full_reports, 1); /* the store was remembered across the crash */
     result r;
     by_key(s, c, "z", &r);

@@ -472,6 +472,9 @@ static void report_cb(void *arg, int status, const nk_coord_resp *resp)
         if (answered && e->seq == t->seq) {
             memmove(r->q + i, r->q + i + 1, (r->n - i - 1) * sizeof(*r->q));
             r->n--;
+            if (r->cfg.delivered != NULL) {
+                r->cfg.delivered(r->cfg.arg, &e->rep, resp != NULL && resp->accepted);
+            }
             free(e);
         }
     }

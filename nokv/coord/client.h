@@ -105,6 +105,10 @@ typedef struct nk_coord_reporter_config {
     /* The coordinator did not know this store (a new or wiped coordinator):
      * queue a report for every hosted region. May be NULL. */
     void (*full_report)(void *arg);
+    /* A queued report was answered for good (accepted, or refused because
+     * the coordinator knows something newer): the store may now drop its
+     * durable copy (localmeta's pending event). May be NULL. */
+    void (*delivered)(void *arg, const nk_coord_region_report *rep, bool accepted);
     void *arg;
 } nk_coord_reporter_config;
 
