@@ -8,6 +8,7 @@
 int nk_cli_serve(int argc, char **argv);
 /* `nokv serve --store-id N ...` (distributed mode). */
 int nk_cli_serve_cluster(int argc, char **argv);
+int nk_cli_migrate(int argc, char **argv);
 int nk_cli_coordinator(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@ static void usage(FILE *out)
                  "\n"
                  "commands:\n"
                  "  serve        serve a database over the Redis protocol (nokv serve --help)\n"
+                 "  migrate      promote a standalone workdir to a cluster seed (nokv migrate help)\n"
                  "  coordinator  run the cluster coordinator (nokv coordinator --help)\n"
                  "  version      print the version\n"
                  "  help         this text\n");
@@ -28,6 +29,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "serve") == 0) {
         return nk_cli_serve(argc - 2, argv + 2);
+    }
+    if (strcmp(argv[1], "migrate") == 0) {
+        return nk_cli_migrate(argc - 2, argv + 2);
     }
     if (strcmp(argv[1], "coordinator") == 0) {
         return nk_cli_coordinator(argc - 2, argv + 2);

@@ -184,7 +184,6 @@ static bool cmd_decode(const nk_raft_entry *e, uint32_t *client, uint32_t *key, 
     return true;
 }
 
-
 /* ------------------------------------------------ the store's state machine --- */
 
 static int sm_open_region(void *ctx, uint64_t region_id, const uint8_t *snap, size_t len,
@@ -477,6 +476,9 @@ static int node_start(nk_rt *rt, void *cfgp, void **state)
     so.unsafe_commit_prev_term = a->o->bug_commit_prev_term;
     so.jitter_salt = nk_rt_now(rt);
     so.conn_pending_limit = 4u << 20;
+    /* Small segments, so rolls (with their restated hard states and
+     * snapshots) and purges happen many times per run under the faults. */
+    so.log.segment_bytes = 8u << 10;
     nk_errbuf eb = {{0}};
     int rc = nk_store_open(rt, &so, &a->store, &eb);
     if (rc != NK_OK) {

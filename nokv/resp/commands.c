@@ -171,6 +171,14 @@ static void reply_not_int(nk_resp_call *c)
 
 static void reply_backend_error(nk_resp_call *c, const char *what, int rc)
 {
+    if (rc == NK_EAGAIN) {
+        /* A replicated backend that does not lead the key's region. */
+        nk_resp_add_errorf(c->reply,
+                           "TRYAGAIN %s refused: this store does not lead the key's region; "
+                           "retry on the leader",
+                           what);
+        return;
+    }
     nk_resp_add_errorf(c->reply, "ERR %s failed: %s (%s)", what, nk_strerror(rc), nk_errname(rc));
 }
 

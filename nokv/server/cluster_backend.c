@@ -36,7 +36,6 @@ typedef struct pending_write {
 typedef struct barrier {
     nk_cluster_backend *b;
     uint64_t target; /* applied must reach this too */
-    bool read_ok;    /* the ReadIndex round finished */
     nk_kv_done_fn done;
     void *arg;
     struct barrier *next; /* waiting list */
@@ -54,7 +53,10 @@ struct nk_cluster_backend {
     size_t n_ov, cap_ov;
     uint64_t last_proposed;
     uint64_t applied;
-    barrier *waiting; /* ReadIndex done, waiting for applied >= target */
+    barrier *waiting;    /* ReadIndex done, waiting for applied >= target */
+    barrier *round;      /* members of the ReadIndex round in flight */
+    barrier *next_round; /* created since: they wait for the next round */
+    bool round_inflight;
     nk_buf enc;
 };
 
@@ -328,25 +330,47 @@ static int be_scan(void *impl, const uint8_t *start, size_t start_len, size_t li
     return rc;
 }
 
-static void barrier_read_done(void *arg, int rc, uint64_t result, uint64_t leader_peer)
+/* Read barriers share ReadIndex rounds: every barrier created while a round
+ * is in flight joins the next one (a round that started after the barrier
+ * did, as linearizability needs), so one round serves a whole pipeline. */
+static void start_round(nk_cluster_backend *b);
+
+static void round_done(void *arg, int rc, uint64_t result, uint64_t leader_peer)
 {
-    barrier *x = arg;
+    nk_cluster_backend *b = arg;
     (void)result;
     (void)leader_peer;
-    nk_cluster_backend *b = x->b;
-    if (b == NULL || rc != NK_OK) {
-        x->done(x->arg, rc == NK_ESTOPPED ? NK_ESTOPPED : NK_EAGAIN);
-        free(x);
-        return;
+    barrier *x = b->round;
+    b->round = NULL;
+    b->round_inflight = false;
+    while (x != NULL) {
+        barrier *next = x->next;
+        if (rc != NK_OK) {
+            x->done(x->arg, rc == NK_ESTOPPED ? NK_ESTOPPED : NK_EAGAIN);
+            free(x);
+        } else if (b->applied >= x->target) {
+            x->done(x->arg, NK_OK);
+            free(x);
+        } else {
+            x->next = b->waiting;
+            b->waiting = x;
+        }
+        x = next;
     }
-    x->read_ok = true;
-    if (b->applied >= x->target) {
-        x->done(x->arg, NK_OK);
-        free(x);
-        return;
+    if (b->next_round != NULL && rc != NK_ESTOPPED) {
+        start_round(b);
     }
-    x->next = b->waiting;
-    b->waiting = x;
+}
+
+static void start_round(nk_cluster_backend *b)
+{
+    b->round = b->next_round;
+    b->next_round = NULL;
+    b->round_inflight = true;
+    int rc = nk_store_read_index(b->st, b->region_id, round_done, b);
+    if (rc != NK_OK) {
+        round_done(b, rc, 0, 0);
+    }
 }
 
 static int be_read_barrier(void *impl, nk_kv_done_fn done, void *arg)
@@ -360,11 +384,12 @@ static int be_read_barrier(void *impl, nk_kv_done_fn done, void *arg)
         return NK_ENOMEM;
     }
     *x = (barrier){.b = b, .target = b->last_proposed, .done = done, .arg = arg};
-    int rc = nk_store_read_index(b->st, b->region_id, barrier_read_done, x);
-    if (rc != NK_OK) {
-        free(x);
+    x->next = b->next_round;
+    b->next_round = x;
+    if (!b->round_inflight) {
+        start_round(b);
     }
-    return rc;
+    return NK_OK;
 }
 
 static const nk_kv_backend_ops cluster_ops = {
@@ -404,6 +429,13 @@ void nk_cluster_backend_free(nk_cluster_backend *b)
     }
     nk_kvsm_set_applied_hook(b->k, NULL, NULL);
     release_barriers(b, NK_ESTOPPED);
+    for (barrier *x = b->next_round; x != NULL;) {
+        barrier *next = x->next;
+        x->done(x->arg, NK_ESTOPPED);
+        free(x);
+        x = next;
+    }
+    b->next_round = NULL;
     ov_drop(b, 0, 0);
     free(b->ov);
     free(b->enc.data);

@@ -66,9 +66,9 @@ static int be_write(void *impl, const nk_kv_write *ops, size_t n, nk_kv_done_fn 
     nk_batch batch = {0};
     int rc = nk_batch_init(&batch);
     for (size_t i = 0; i < n && rc == NK_OK; i++) {
-        rc = ops[i].del ? nk_batch_delete(&batch, ops[i].key, ops[i].key_len)
-                        : nk_batch_put(&batch, ops[i].key, ops[i].key_len, ops[i].val,
-                                       ops[i].val_len);
+        rc = ops[i].del
+                 ? nk_batch_delete(&batch, ops[i].key, ops[i].key_len)
+                 : nk_batch_put(&batch, ops[i].key, ops[i].key_len, ops[i].val, ops[i].val_len);
     }
     if (rc == NK_EINVAL) {
         rc = NK_ETOOBIG; /* key or value over the engine's limits */
@@ -163,7 +163,10 @@ int nk_db_backend_new(nk_rt *rt, nk_db *db, nk_sync_policy policy, uint64_t grou
     return NK_OK;
 }
 
-nk_kv_backend *nk_db_backend_kv(nk_db_backend *b) { return &b->kv; }
+nk_kv_backend *nk_db_backend_kv(nk_db_backend *b)
+{
+    return &b->kv;
+}
 
 void nk_db_backend_free(nk_db_backend *b)
 {

@@ -71,8 +71,8 @@ int nk_standalone_start(nk_rt *rt, const nk_standalone_config *cfg, nk_standalon
         return rc;
     }
     nk_resp_server_addr(s->server, s->addr, sizeof(s->addr));
-    nk_log(rt, NK_LOG_INFO, "standalone server on %s, workdir %s, sync=%s", s->addr,
-           cfg->workdir, nk_sync_policy_name(cfg->sync));
+    nk_log(rt, NK_LOG_INFO, "standalone server on %s, workdir %s, sync=%s", s->addr, cfg->workdir,
+           nk_sync_policy_name(cfg->sync));
     *out = s;
     return NK_OK;
 }

@@ -232,10 +232,13 @@ int nk_peer_persist_desc(nk_peer *p, uint8_t state)
     return nk_store_save_meta(s);
 }
 
-static void finish_pending(nk_pending *q, int rc, uint64_t result, uint64_t lead)
+static void finish_pending(nk_peer *p, nk_pending *q, int rc, uint64_t result, uint64_t lead)
 {
     if (q->used) {
         q->used = false;
+        if (q >= p->writes && q < p->writes + p->cap_writes) {
+            p->n_writes--;
+        }
         q->done(q->arg, rc, result, lead);
     }
 }
@@ -256,10 +259,13 @@ void nk_peer_free(nk_peer *p, int pending_rc)
         return;
     }
     uint64_t lead = leader_hint(p);
-    for (unsigned k = 0; k < NK_PEER_MAX_PENDING; k++) {
-        finish_pending(&p->writes[k], pending_rc, 0, lead);
-        finish_pending(&p->reads[k], pending_rc, 0, lead);
+    for (size_t k = 0; k < p->cap_writes; k++) {
+        finish_pending(p, &p->writes[k], pending_rc, 0, lead);
     }
+    for (unsigned k = 0; k < NK_PEER_MAX_PENDING; k++) {
+        finish_pending(p, &p->reads[k], pending_rc, 0, lead);
+    }
+    free(p->writes);
     if (p->rd_busy) {
         nk_raft_ready_clear(&p->rd);
     }
@@ -335,9 +341,9 @@ static int install_snapshot(nk_peer *p, const nk_raft_snapshot *snap)
     /* Writes waiting at or below the snapshot point lost track of their
      * entries: the client retries (its session makes a retry harmless). */
     uint64_t lead = leader_hint(p);
-    for (unsigned k = 0; k < NK_PEER_MAX_PENDING; k++) {
+    for (size_t k = 0; k < p->cap_writes && p->n_writes > 0; k++) {
         if (p->writes[k].used && p->writes[k].index <= index) {
-            finish_pending(&p->writes[k], NK_EAGAIN, 0, lead);
+            finish_pending(p, &p->writes[k], NK_EAGAIN, 0, lead);
         }
     }
     nk_log(s->rt, NK_LOG_INFO,
@@ -355,20 +361,8 @@ int nk_peer_stage_ready(nk_peer *p)
         rc = install_snapshot(p, &rd->snapshot);
     }
     if (rc == NK_OK && rd->n_entries > 0) {
-        uint64_t first = rd->entries[0].index;
-        nk_raftlog_region_state st;
-        uint64_t last = p->snap.index;
-        if (nk_raftlog_region(s->log, p->region_id, &st) == NK_OK) {
-            last = st.last_index;
-        }
-        if (first <= p->snap.index || first > last + 1) {
-            nk_store_violation(s,
-                               "store %" PRIu64 " region %" PRIu64
-                               ": Ready entries start at %" PRIu64 " but the log holds (%" PRIu64
-                               ", %" PRIu64 "]",
-                               s->o.store_id, p->region_id, first, p->snap.index, last);
-            return NK_ECORRUPT;
-        }
+        /* nk_raftlog_stage_entries refuses a gap or a start below the
+         * snapshot (NK_EINVAL): raft handing us either is a bug we report. */
         if (s->o.obs != NULL && s->o.obs->persisted != NULL) {
             for (size_t k = 0; k < rd->n_entries; k++) {
                 const nk_raft_entry *e = &rd->entries[k];
@@ -382,6 +376,13 @@ int nk_peer_stage_ready(nk_peer *p)
             }
         }
         rc = nk_raftlog_stage_entries(s->log, p->region_id, rd->entries, rd->n_entries);
+        if (rc == NK_EINVAL) {
+            nk_store_violation(s,
+                               "store %" PRIu64 " region %" PRIu64 ": Ready entries from %" PRIu64
+                               " do not continue the log (snapshot %" PRIu64 ")",
+                               s->o.store_id, p->region_id, rd->entries[0].index, p->snap.index);
+            return NK_ECORRUPT;
+        }
     }
     if (rc == NK_OK && rd->has_hard_state) {
         rc = nk_raftlog_stage_hard_state(s->log, p->region_id, &rd->hs);
@@ -506,20 +507,20 @@ static void apply_entry(nk_peer *p, const nk_raft_entry *e)
     p->applied = e->index;
     uint64_t lead = 0;
     bool have_lead = false;
-    for (unsigned k = 0; k < NK_PEER_MAX_PENDING; k++) {
+    for (size_t k = 0; k < p->cap_writes && p->n_writes > 0; k++) {
         nk_pending *q = &p->writes[k];
         if (!q->used || q->index != e->index) {
             continue;
         }
         if (q->term == e->term) {
-            finish_pending(q, NK_OK, result, 0);
+            finish_pending(p, q, NK_OK, result, 0);
         } else {
             /* Another leader's entry took this index: our attempt is lost. */
             if (!have_lead) {
                 lead = leader_hint(p);
                 have_lead = true;
             }
-            finish_pending(q, NK_EAGAIN, 0, lead);
+            finish_pending(p, q, NK_EAGAIN, 0, lead);
         }
     }
 }
@@ -529,7 +530,7 @@ static void serve_reads(nk_peer *p)
     for (unsigned k = 0; k < NK_PEER_MAX_PENDING; k++) {
         nk_pending *q = &p->reads[k];
         if (q->used && q->have_index && p->applied >= q->index) {
-            finish_pending(q, NK_OK, p->applied, 0);
+            finish_pending(p, q, NK_OK, p->applied, 0);
         }
     }
 }
@@ -634,13 +635,15 @@ void nk_peer_tick(nk_peer *p)
 
 void nk_peer_expire(nk_peer *p, uint64_t now, uint64_t ttl)
 {
-    for (unsigned k = 0; k < NK_PEER_MAX_PENDING; k++) {
+    for (size_t k = 0; k < p->cap_writes && p->n_writes > 0; k++) {
         if (p->writes[k].used && now - p->writes[k].since > ttl) {
-            finish_pending(&p->writes[k], NK_ETIMEDOUT, 0, 0);
+            finish_pending(p, &p->writes[k], NK_ETIMEDOUT, 0, 0);
         }
-        /* Raft drops read requests when leadership changes: they end here. */
+    }
+    /* Raft drops read requests when leadership changes: they end here. */
+    for (unsigned k = 0; k < NK_PEER_MAX_PENDING; k++) {
         if (p->reads[k].used && now - p->reads[k].since > ttl) {
-            finish_pending(&p->reads[k], NK_ETIMEDOUT, 0, 0);
+            finish_pending(p, &p->reads[k], NK_ETIMEDOUT, 0, 0);
         }
     }
 }

@@ -212,6 +212,14 @@ static void sync_done(void *arg, int rc)
         return;
     }
     finish_synced(s);
+    /* Segments whose records are all dead go now: the sync just made the
+     * records that killed them durable. */
+    unsigned removed = 0;
+    rc = nk_raftlog_purge(s->log, &removed);
+    if (rc != NK_OK && rc != NK_ECRASHED) {
+        nk_log(s->rt, NK_LOG_WARN, "store %" PRIu64 ": raft log purge: %s", s->o.store_id,
+               nk_errname(rc));
+    }
     pump(s);
 }
 
@@ -509,10 +517,8 @@ static int open_fail(nk_store *s, int rc)
 int nk_store_open(nk_rt *rt, const nk_store_options *o, nk_store **out, nk_errbuf *eb)
 {
     *out = NULL;
-    if (o->store_id == 0 || o->workdir == NULL || o->sm.apply == NULL || o->sm.install == NULL ||
-        o->resolve == NULL) {
-        nk_errbuf_set(eb,
-                      "store: a store id, a workdir, a state machine and a resolver are required");
+    if (o->store_id == 0 || o->workdir == NULL || o->sm.apply == NULL || o->sm.install == NULL) {
+        nk_errbuf_set(eb, "store: a store id, a workdir and a state machine are required");
         return NK_EINVAL;
     }
     nk_store *s = calloc(1, sizeof(*s));
@@ -756,6 +762,30 @@ static nk_pending *free_slot(nk_pending *q)
     return NULL;
 }
 
+/* A free proposal slot, growing the table up to NK_PEER_MAX_WRITES. */
+static nk_pending *write_slot(nk_peer *p)
+{
+    if (p->n_writes == p->cap_writes) {
+        if (p->cap_writes >= NK_PEER_MAX_WRITES) {
+            return NULL;
+        }
+        size_t ncap = p->cap_writes ? p->cap_writes * 2 : 64;
+        nk_pending *n = realloc(p->writes, ncap * sizeof(*n));
+        if (n == NULL) {
+            return NULL;
+        }
+        memset(n + p->cap_writes, 0, (ncap - p->cap_writes) * sizeof(*n));
+        p->writes = n;
+        p->cap_writes = ncap;
+    }
+    for (size_t k = 0; k < p->cap_writes; k++) {
+        if (!p->writes[k].used) {
+            return &p->writes[k];
+        }
+    }
+    return NULL;
+}
+
 static nk_peer *live_peer(const nk_store *s, uint64_t region_id)
 {
     nk_peer *p = nk_store_peer(s, region_id);
@@ -772,7 +802,7 @@ int nk_store_propose(nk_store *s, uint64_t region_id, const void *data, size_t l
     if (p == NULL) {
         return NK_ENOENT;
     }
-    nk_pending *q = free_slot(p->writes);
+    nk_pending *q = write_slot(p);
     if (q == NULL) {
         return NK_EBUSY;
     }
@@ -787,6 +817,7 @@ int nk_store_propose(nk_store *s, uint64_t region_id, const void *data, size_t l
                       .since = nk_rt_now(s->rt),
                       .done = done,
                       .arg = arg};
+    p->n_writes++;
     nk_store_kick(s);
     return NK_OK;
 }

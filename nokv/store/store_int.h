@@ -13,7 +13,8 @@
 #include "nokv/store/store.h"
 #include "nokv/store/transport.h"
 
-#define NK_PEER_MAX_PENDING 64
+#define NK_PEER_MAX_PENDING 64   /* reads */
+#define NK_PEER_MAX_WRITES 16384 /* proposals in flight per region */
 
 typedef struct nk_peer nk_peer;
 
@@ -48,7 +49,9 @@ struct nk_peer {
     uint8_t *snap_blob;         /* volatile SM: envelope at snap.index */
     size_t snap_len;
 
-    nk_pending writes[NK_PEER_MAX_PENDING];
+    nk_pending *writes; /* grows up to NK_PEER_MAX_WRITES; slots reused */
+    size_t cap_writes;
+    size_t n_writes;  /* slots in use */
     nk_pending reads[NK_PEER_MAX_PENDING];
     uint64_t next_ctx;
 };
