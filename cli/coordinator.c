@@ -19,24 +19,23 @@
 
 static void coordinator_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: nokv coordinator --workdir DIR [--addr HOST:PORT] [--id-start N]\n"
-            "                        [--ts-start N] [--log-level debug|info|warn|error]\n"
-            "       nokv coordinator status [--coordinator-addr HOST:PORT]\n"
-            "\n"
-            "Run the cluster coordinator: store registry and liveness, region routing\n"
-            "learned from store reports, ID allocation and a timestamp oracle.\n"
-            "\n"
-            "  --workdir DIR     where the registry, catalog and allocator fences live\n"
-            "                    (created if missing; required)\n"
-            "  --addr HOST:PORT  listen address (default 127.0.0.1:2379; port 0 picks one)\n"
-            "  --id-start N      first ID of a fresh workdir, and a floor after restart\n"
-            "  --ts-start N      the same for timestamps\n"
-            "  --log-level L     (default info)\n"
-            "\n"
-            "IDs and timestamps are never handed out twice, even after a crash: each\n"
-            "answer waits until the fence covering it is on disk.\n"
-            "SIGTERM or SIGINT stops gracefully (exit 0).\n");
+    fprintf(out, "usage: nokv coordinator --workdir DIR [--addr HOST:PORT] [--id-start N]\n"
+                 "                        [--ts-start N] [--log-level debug|info|warn|error]\n"
+                 "       nokv coordinator status [--coordinator-addr HOST:PORT]\n"
+                 "\n"
+                 "Run the cluster coordinator: store registry and liveness, region routing\n"
+                 "learned from store reports, ID allocation and a timestamp oracle.\n"
+                 "\n"
+                 "  --workdir DIR     where the registry, catalog and allocator fences live\n"
+                 "                    (created if missing; required)\n"
+                 "  --addr HOST:PORT  listen address (default 127.0.0.1:2379; port 0 picks one)\n"
+                 "  --id-start N      first ID of a fresh workdir, and a floor after restart\n"
+                 "  --ts-start N      the same for timestamps\n"
+                 "  --log-level L     (default info)\n"
+                 "\n"
+                 "IDs and timestamps are never handed out twice, even after a crash: each\n"
+                 "answer waits until the fence covering it is on disk.\n"
+                 "SIGTERM or SIGINT stops gracefully (exit 0).\n");
 }
 
 static int parse_u64(const char *flag, const char *v, uint64_t *out)
@@ -328,8 +327,8 @@ int nk_cli_coordinator(int argc, char **argv)
     nk_coord_service_info_get(s, &info);
     char bound[128] = "";
     (void)nk_coord_service_addr(s, bound, sizeof(bound));
-    printf("nokv coordinator %s: %s %s\n", NK_CLI_VERSION,
-           info.fresh ? "initialised" : "recovered", cfg.workdir);
+    printf("nokv coordinator %s: %s %s\n", NK_CLI_VERSION, info.fresh ? "initialised" : "recovered",
+           cfg.workdir);
     printf("restored %zu regions, %zu stores; allocator starts id=%" PRIu64 " ts=%" PRIu64 "\n",
            info.regions, info.stores, info.next_id, info.next_ts);
     printf("listening on %s\n", bound);

@@ -87,8 +87,7 @@ static void roundtrip_req(nk_coord_req *q)
         assert_int_equal(d.limit, q->limit);
         break;
     default:
-        assert_int_equal(d.region_id | d.store_id | d.count,
-                         q->region_id | q->store_id | q->count);
+        assert_int_equal(d.region_id | d.store_id | d.count, q->region_id | q->store_id | q->count);
         break;
     }
     /* every strict prefix is refused, and so is every single flipped bit */
@@ -434,8 +433,7 @@ static void wait_done(nk_sim *s, result *r, uint64_t max_ns)
     assert_int_equal(r->done, 1);
 }
 
-static void heartbeat(nk_sim *s, nk_coord_client *c, uint64_t store_id, const char *addr,
-                      result *r)
+static void heartbeat(nk_sim *s, nk_coord_client *c, uint64_t store_id, const char *addr, result *r)
 {
     nk_coord_store_hb hb;
     memset(&hb, 0, sizeof(hb));
@@ -723,8 +721,8 @@ static void alloc_next(alloc_run *a)
         return;
     }
     uint64_t count = 1 + nk_rand_below(&a->rnd, 60);
-    int rc = a->tso ? nk_coord_tso(a->c, count, alloc_cb, a) : nk_coord_alloc_id(a->c, count,
-                                                                                   alloc_cb, a);
+    int rc = a->tso ? nk_coord_tso(a->c, count, alloc_cb, a)
+                    : nk_coord_alloc_id(a->c, count, alloc_cb, a);
     assert_int_equal(rc, NK_OK);
     a->outstanding++;
 }
@@ -920,7 +918,7 @@ static void test_reports_queued_during_outage_delivered_on_return(void **state)
     assert_int_equal(g_delivered, 2); /* the store may drop its durable copies now */
     assert_int_equal(g_delivered_accepted, 2);
     assert_int_equal(g_delivered_conf2, 2); /* only the newest report of region 2 went */
-    assert_int_equal(g_full_reports, 1); /* the store was remembered across the crash */
+    assert_int_equal(g_full_reports, 1);    /* the store was remembered across the crash */
     result r;
     by_key(s, c, "z", &r);
     assert_int_equal(r.status, NK_OK);
@@ -977,9 +975,8 @@ static const nk_net_handlers raw_handlers = {raw_accept, raw_connect, raw_messag
 static void hostile(nk_sim *s, bool with_hello, uint8_t kind, const void *data, size_t len)
 {
     nk_rt *rt = g_store_rt[S2];
-    assert_int_equal(nk_rt_connect(rt, "coord:2379", NK_CONN_FRAMED, &raw_handlers, NULL,
-                                   &g_raw_conn),
-                     NK_OK);
+    assert_int_equal(
+        nk_rt_connect(rt, "coord:2379", NK_CONN_FRAMED, &raw_handlers, NULL, &g_raw_conn), NK_OK);
     if (with_hello) {
         nk_hello h;
         memset(&h, 0, sizeof(h));

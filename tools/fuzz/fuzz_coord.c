@@ -81,7 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned kind = data[0] % 3;
     nk_buf in = {0}, e1 = {0}, e2 = {0};
     if (nk_wire_begin(&in, magics[kind], 1) != NK_OK ||
-        (size > 1 && nk_buf_append(&in, data + 1, size - 1) != NK_OK) || nk_wire_end(&in) != NK_OK) {
+        (size > 1 && nk_buf_append(&in, data + 1, size - 1) != NK_OK) ||
+        nk_wire_end(&in) != NK_OK) {
         nk_buf_free(&in);
         return 0;
     }
