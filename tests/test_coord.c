@@ -526,6 +526,8 @@ static void test_heartbeats_make_a_store_alive_and_silence_dead(void **state)
     assert_true(r.need_full); /* a store the coordinator never saw */
     heartbeat(s, c2, 0, "s2:20170", &r);
     assert_int_equal(r.status, NK_EINVAL);
+    heartbeat(s, c2, 1, "s1:20170", &r); /* c2 said HELLO as store 2 */
+    assert_int_equal(r.status, NK_EINVAL);
 
     memset(&r, 0, sizeof(r));
     nk_coord_req q;
@@ -547,7 +549,7 @@ static void test_reports_build_routing_newest_epoch_wins(void **state)
 {
     (void)state;
     nk_sim *s = world(2);
-    nk_coord_client *c = client_on(S1, 1, 0);
+    nk_coord_client *c = client_on(S1, 0, 0); /* HELLO as no store: it beats for two */
     result r;
     heartbeat(s, c, 1, "s1:20170", &r);
     heartbeat(s, c, 2, "s2:20170", &r);

@@ -724,8 +724,9 @@ static void list_stores(nk_coord_service *s, nk_coord_resp *p)
     free(st);
 }
 
-static void handle(nk_coord_service *s, uint64_t conn, const nk_coord_req *q)
+static void handle(nk_coord_service *s, const conn_st *c, const nk_coord_req *q)
 {
+    uint64_t conn = c->id;
     nk_coord_resp *p = &s->resp;
     memset(p, 0, sizeof(*p));
     p->id = q->id;
@@ -742,6 +743,15 @@ static void handle(nk_coord_service *s, uint64_t conn, const nk_coord_req *q)
     store_ent *st;
     switch (q->op) {
     case NK_COORD_STORE_HEARTBEAT:
+        if (c->store_id != 0 && c->store_id != q->hb.store_id) {
+            /* A misconfigured store must not beat for another one. */
+            p->code = NK_COORD_INVALID;
+            snprintf(p->msg, sizeof(p->msg),
+                     "heartbeat for store %" PRIu64 " on a connection that said HELLO as store "
+                     "%" PRIu64,
+                     q->hb.store_id, c->store_id);
+            break;
+        }
         on_heartbeat(s, &q->hb, p);
         need = s->meta_dirty ? NEED_META : NEED_NONE;
         break;
@@ -883,7 +893,7 @@ static void on_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *da
         bad_frame(s, c, "malformed coordinator request", rc);
         return;
     }
-    handle(s, conn, &s->req);
+    handle(s, c, &s->req);
 }
 
 static void on_close(void *ctx, uint64_t conn, int reason)
