@@ -57,6 +57,17 @@ int nk_posix_err(int errnum)
         return NK_ENOMEM;
     case EWOULDBLOCK:
         return NK_EBUSY;
+    case EACCES:
+        return NK_EACCES;
+    case EROFS:
+        return NK_EROFS;
+    case EPERM:
+        return NK_EPERM;
+    case EMFILE:
+    case ENFILE:
+        return NK_EMFILE;
+    case EFBIG:
+        return NK_ETOOBIG;
     default:
         return NK_EIO;
     }

@@ -323,7 +323,8 @@ static void test_real_oversized_requests(void **state)
     rig_start(&r);
     int a = cli_connect(&r);
     cli_sends(a, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n");
-    cli_expect(a, "-ERR Protocol error: invalid bulk length\r\n");
+    cli_expect(a, "-ERR Protocol error: invalid bulk length: 2000000 bytes is over the limit of "
+                  "1048576 bytes per argument (proto-max-bulk-len)\r\n");
     cli_expect_closed(a);
     close(a);
     /* an inline request that never ends */

@@ -404,6 +404,14 @@ static bool submit(nk_resp_db *db, nk_resp_call *c, const nk_kv_write *ops, size
         return true;
     }
     int rc = nk_kv_write_batch(db->be, ops, n, c->done, c->done_arg);
+    if (rc == NK_ETOOBIG && db->be->max_write_bytes != 0) {
+        nk_resp_add_errorf(c->reply,
+                           "ERR request too large: a value may be at most %llu bytes and one "
+                           "write (all keys and values of the command) at most %llu bytes",
+                           (unsigned long long)db->be->max_value_bytes,
+                           (unsigned long long)db->be->max_write_bytes);
+        return false;
+    }
     if (rc != NK_OK) {
         nk_resp_add_errorf(c->reply, "ERR write rejected: %s (%s)", nk_strerror(rc),
                            nk_errname(rc));
