@@ -720,6 +720,18 @@ void nk_store_close(nk_store *s)
     if (s == NULL) {
         return;
     }
+    if (s->log != NULL && !s->failed) {
+        nk_raftlog_stats ls;
+        nk_raftlog_stats_get(s->log, &ls);
+        uint64_t applied = 0;
+        for (size_t i = 0; i < s->n_peers; i++) {
+            applied += s->peers[i]->applied;
+        }
+        nk_log(s->rt, NK_LOG_INFO,
+               "store %" PRIu64 ": closing: raft log syncs=%" PRIu64 " segments=%" PRIu64
+               " bytes=%" PRIu64 ", applied index sum=%" PRIu64,
+               s->o.store_id, ls.syncs, ls.segments, ls.bytes, applied);
+    }
     s->closing = true;
     if (s->sync != NULL) {
         s->sync->s = NULL; /* the job's done frees it, or a crash drops it */
