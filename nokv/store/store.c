@@ -19,6 +19,7 @@
 #include "nokv/proto/hello.h"
 #include "nokv/proto/kinds.h"
 #include "nokv/store/store_int.h"
+#include "nokv/util/assert.h"
 #include "nokv/util/smallfile.h"
 
 #define PUMP_ROUNDS 64
@@ -213,6 +214,8 @@ static void sync_done(void *arg, int rc)
         nk_store_fail(s, "syncing the raft log", rc);
         return;
     }
+    /* Everything written before the sync was submitted is durable now. */
+    NK_ASSERT(nk_raftlog_synced_lsn(s->log) <= nk_raftlog_last_lsn(s->log));
     finish_synced(s);
     /* Segments whose records are all dead go now: the sync just made the
      * records that killed them durable. */
@@ -227,6 +230,7 @@ static void sync_done(void *arg, int rc)
 
 static int start_sync(nk_store *s)
 {
+    NK_ASSERT(!s->syncing); /* at most one batch sync in flight */
     store_sync *j = calloc(1, sizeof(*j));
     if (j == NULL) {
         return NK_ENOMEM;
