@@ -8,5 +8,16 @@
 int nk_cli_serve(int argc, char **argv);
 /* `nokv serve --store-id N ...` (distributed mode). */
 int nk_cli_serve_cluster(int argc, char **argv);
+int nk_cli_migrate(int argc, char **argv);
+int nk_cli_coordinator(int argc, char **argv);
+int nk_cli_repair(int argc, char **argv);
+int nk_cli_check(int argc, char **argv);
+
+#include <stdio.h>
+
+#include "nokv/engine/db.h"
+
+/* What an open recovered and (salvage) gave up, for operators (repair.c). */
+void nk_cli_print_open_report(FILE *out, const char *workdir, const nk_db_open_report *r);
 
 #endif

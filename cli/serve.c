@@ -20,6 +20,7 @@ static void serve_usage(FILE *out)
     fprintf(out,
             "usage: nokv serve [--workdir DIR] [--addr HOST:PORT] [--sync always|group|none]\n"
             "                  [--memtable-mb N] [--cache-mb N] [--log-level debug|info|warn|error]\n"
+            "                  [--accept-data-loss]\n"
             "\n"
             "Serve the database in DIR over the Redis protocol (RESP2).\n"
             "\n"
@@ -32,6 +33,14 @@ static void serve_usage(FILE *out)
             "  --memtable-mb N   memtable size before a flush (default 64)\n"
             "  --cache-mb N      block cache size (default 8)\n"
             "  --log-level L     (default info)\n"
+            "  --accept-data-loss  open a workdir whose WAL lost acknowledged writes (removed\n"
+            "                    or truncated segment) instead of refusing it; what is lost\n"
+            "                    is logged and the decision recorded (see nokv repair)\n"
+            "\n"
+            "Limits: a value is at most 127 MiB (133169152 bytes, the protocol's bulk\n"
+            "limit); one write - all keys and values of a SET, MSET or DEL together -\n"
+            "at most 128 MiB. A larger request gets an error naming the limit; the\n"
+            "server stays writable for everyone else.\n"
             "\n"
             "SIGTERM or SIGINT stops gracefully (exit 0); a second one exits at once.\n"
             "A workdir that was promoted to a cluster (MODE.json) is refused with the\n"
@@ -81,6 +90,10 @@ int nk_cli_serve(int argc, char **argv)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             serve_usage(stdout);
             return 0;
+        }
+        if (strcmp(a, "--accept-data-loss") == 0) {
+            cfg.db.accept_data_loss = true;
+            continue;
         }
         if (v == NULL) {
             fprintf(stderr, "nokv serve: %s needs a value (see nokv serve --help)\n", a);

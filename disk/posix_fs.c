@@ -57,6 +57,17 @@ int nk_posix_err(int errnum)
         return NK_ENOMEM;
     case EWOULDBLOCK:
         return NK_EBUSY;
+    case EACCES:
+        return NK_EACCES;
+    case EROFS:
+        return NK_EROFS;
+    case EPERM:
+        return NK_EPERM;
+    case EMFILE:
+    case ENFILE:
+        return NK_EMFILE;
+    case EFBIG:
+        return NK_ETOOBIG;
     default:
         return NK_EIO;
     }
@@ -501,6 +512,45 @@ int nk_posix_dir_lock(const char *dir, nk_dirlock **out)
     lk->fd = fd;
     *out = lk;
     return NK_OK;
+}
+
+int nk_posix_dir_lock_held(const char *dir, bool *held)
+{
+    if (dir == NULL || held == NULL) {
+        return NK_EINVAL;
+    }
+    *held = false;
+    size_t n = strlen(dir);
+    char *path = malloc(n + sizeof("/LOCK"));
+    if (path == NULL) {
+        return NK_ENOMEM;
+    }
+    memcpy(path, dir, n);
+    memcpy(path + n, "/LOCK", sizeof("/LOCK"));
+    int fd;
+    do {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    free(path);
+    if (fd < 0) {
+        return errno == ENOENT ? NK_OK : nk_posix_err(errno);
+    }
+    /* flock needs no write access: probe with a read-only descriptor, so
+     * the file is neither created nor written. */
+    int r;
+    do {
+        r = flock(fd, LOCK_EX | LOCK_NB);
+    } while (r != 0 && errno == EINTR);
+    int rc = NK_OK;
+    if (r == 0) {
+        (void)flock(fd, LOCK_UN);
+    } else if (errno == EWOULDBLOCK) {
+        *held = true;
+    } else {
+        rc = nk_posix_err(errno);
+    }
+    close(fd);
+    return rc;
 }
 
 void nk_posix_dir_unlock(nk_dirlock *lock)

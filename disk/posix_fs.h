@@ -54,6 +54,7 @@ int nk_posix_dir_list(const char *path, nk_names *out);
 int nk_posix_rename(const char *from, const char *to);
 int nk_posix_remove(const char *path);
 int nk_posix_link(const char *from, const char *to);
+int nk_posix_dir_lock_held(const char *dir, bool *held);
 int nk_posix_fs_avail(const char *path, uint64_t *avail);
 int nk_posix_dir_sync(const char *path);
 int nk_posix_dir_lock(const char *dir, nk_dirlock **out);

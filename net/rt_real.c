@@ -174,6 +174,12 @@ static int op_link(void *impl, const char *from, const char *to)
     return nk_posix_link(from, to);
 }
 
+static int op_dir_lock_held(void *impl, const char *dir, bool *held)
+{
+    (void)impl;
+    return nk_posix_dir_lock_held(dir, held);
+}
+
 static int op_fs_avail(void *impl, const char *path, uint64_t *avail)
 {
     (void)impl;
@@ -601,6 +607,7 @@ static const nk_rt_ops real_ops = {
     .dir_unlock = op_dir_unlock,
     .link = op_link,
     .fs_avail = op_fs_avail,
+    .dir_lock_held = op_dir_lock_held,
     .listen = nk_real_listen,
     .listener_addr = nk_real_listener_addr,
     .listener_close = nk_real_listener_close,

@@ -182,6 +182,12 @@ int nk_rt_dir_sync(nk_rt *rt, const char *path);
 int nk_rt_dir_lock(nk_rt *rt, const char *dir, nk_dirlock **out);
 void nk_rt_dir_unlock(nk_rt *rt, nk_dirlock *lock);
 
+/* Is the workdir lock held by someone (this process included)? Changes
+ * nothing: no LOCK file is created or written (taking the lock records the
+ * owner's pid in it), so a read-only command (`nokv migrate plan`) can ask.
+ * *held = false when there is no LOCK file. */
+int nk_rt_dir_lock_held(nk_rt *rt, const char *dir, bool *held);
+
 /* -------------------------------------------------------------- network --- */
 
 /*
@@ -369,6 +375,7 @@ typedef struct nk_rt_ops {
     void (*dir_unlock)(void *impl, nk_dirlock *lock);
     int (*link)(void *impl, const char *from, const char *to);
     int (*fs_avail)(void *impl, const char *path, uint64_t *avail);
+    int (*dir_lock_held)(void *impl, const char *dir, bool *held);
 
     int (*listen)(void *impl, const char *addr, const nk_net_handlers *h, void *ctx,
                   uint64_t *listener_id);

@@ -1205,6 +1205,28 @@ int nk_simdisk_link(nk_simdisk *d, const char *from, const char *to)
     return rc;
 }
 
+int nk_simdisk_dir_lock_held(nk_simdisk *d, const char *dir, bool *held)
+{
+    if (d == NULL || held == NULL) {
+        return NK_EINVAL;
+    }
+    *held = false;
+    char *np = NULL;
+    int rc = norm_path(dir, &np);
+    inode *n = NULL;
+    if (rc == NK_OK) {
+        rc = lookup(d, np, &n);
+    }
+    free(np);
+    if (rc == NK_OK && !n->is_dir) {
+        rc = NK_ENOTDIR;
+    }
+    if (rc == NK_OK) {
+        *held = n->locked;
+    }
+    return rc;
+}
+
 int nk_simdisk_fs_avail(nk_simdisk *d, const char *path, uint64_t *avail)
 {
     if (d == NULL || avail == NULL) {

@@ -213,6 +213,8 @@ int nk_simdisk_remove(nk_simdisk *d, const char *path);
  * (data, size, pending writes) is shared, so a sync through either name
  * syncs it; it lives as long as any name or handle does. */
 int nk_simdisk_link(nk_simdisk *d, const char *from, const char *to);
+/* Is dir locked? Changes nothing (no LOCK file is created). */
+int nk_simdisk_dir_lock_held(nk_simdisk *d, const char *dir, bool *held);
 /* Capacity minus live data; UINT64_MAX without a capacity. NK_ENOENT when
  * path does not exist. */
 int nk_simdisk_fs_avail(nk_simdisk *d, const char *path, uint64_t *avail);

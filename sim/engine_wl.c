@@ -20,7 +20,14 @@
  *
  * `option bug=skip-wal-sync` makes the node treat writes as durable without
  * waiting for the WAL sync (it acknowledges on apply): the planted bug the
- * durability check must catch.
+ * durability check must catch. The other bug values plant one missing sync
+ * inside the engine (nokv/engine/bugs.h, passed as test-only options):
+ *   skip-manifest-sync     new MANIFEST not fsynced before CURRENT names it
+ *   skip-current-dirsync   no directory sync after the CURRENT rename
+ *   skip-wal-open-dirsync  no directory sync after open's new WAL segment
+ *   skip-wal-repair-sync   torn WAL tail cut without an fsync
+ *   skip-table-sync        flushed/compacted tables not fsynced
+ * tests/ctest/engine.cmake requires the scenario to fail for each.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -65,6 +72,7 @@ struct ew_world {
     uint32_t nodes;
     uint64_t interval_ns;
     bool bug_skip_sync;
+    unsigned engine_bugs; /* NK_BUG_* handed to every node's engine */
     ew_cfg cfgs[EW_MAX_NODES + 1];
     ew_node_model m[EW_MAX_NODES + 1];
     uint64_t reads_checked;
@@ -364,6 +372,7 @@ static int ew_start(nk_rt *rt, void *cfgp, void **state)
     o.block_cache_bytes = 32 * 1024;
     o.sst.block_size = 512;
     o.manifest_rewrite_bytes = 8 * 1024;
+    o.test_bugs = a->w->engine_bugs;
     nk_errbuf eb;
     memset(&eb, 0, sizeof(eb));
     int rc = nk_db_open(rt, "/db", &o, &a->db, &eb);
@@ -437,7 +446,24 @@ static int world_option(void *wp, const char *key, const char *value)
         }
         if (strcmp(value, "none") == 0) {
             w->bug_skip_sync = false;
+            w->engine_bugs = 0;
             return NK_OK;
+        }
+        static const struct {
+            const char *name;
+            unsigned bit;
+        } bugs[] = {
+            {"skip-manifest-sync", NK_BUG_MANIFEST_SYNC},
+            {"skip-current-dirsync", NK_BUG_CURRENT_DIRSYNC},
+            {"skip-wal-open-dirsync", NK_BUG_WAL_OPEN_DIRSYNC},
+            {"skip-wal-repair-sync", NK_BUG_WAL_REPAIR_SYNC},
+            {"skip-table-sync", NK_BUG_TABLE_SYNC},
+        };
+        for (size_t i = 0; i < sizeof bugs / sizeof bugs[0]; i++) {
+            if (strcmp(value, bugs[i].name) == 0) {
+                w->engine_bugs |= bugs[i].bit;
+                return NK_OK;
+            }
         }
     }
     return NK_EINVAL;

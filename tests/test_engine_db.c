@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "nokv/engine/db.h"
+#include "sim/disk.h"
 #include "sim/sim.h"
 
 /* ------------------------------------------------------------ harness --- */
@@ -597,6 +598,254 @@ static void test_corrupt_table_is_reported(void **state)
     env_free(&e);
 }
 
+/* ------------------------------------------------- WAL completeness --- */
+
+/* WAL segment paths, oldest first (at most cap). */
+static size_t wal_segments(char paths[][64], size_t cap)
+{
+    nk_names names;
+    assert_int_equal(nk_rt_dir_list(g_rt, "/db/wal", &names), NK_OK);
+    size_t n = 0;
+    for (size_t i = 0; i < names.count && n < cap; i++) {
+        if (strstr(names.names[i], ".log") != NULL) {
+            snprintf(paths[n++], 64, "/db/wal/%s", names.names[i]);
+        }
+    }
+    nk_names_free(&names);
+    return n;
+}
+
+static void truncate_file(const char *path, uint64_t keep_less)
+{
+    nk_file *f = NULL;
+    uint64_t size = 0;
+    assert_int_equal(nk_rt_file_open(g_rt, path, NK_OPEN_WRITE, &f), NK_OK);
+    assert_int_equal(nk_rt_file_size(g_rt, f, &size), NK_OK);
+    assert_true(size > keep_less);
+    assert_int_equal(nk_rt_file_truncate(g_rt, f, size - keep_less), NK_OK);
+    assert_int_equal(nk_rt_file_sync(g_rt, f), NK_OK);
+    nk_rt_file_close(g_rt, f);
+}
+
+static int open_msg(env *e, char *msg, size_t cap)
+{
+    nk_errbuf eb;
+    memset(&eb, 0, sizeof(eb));
+    int rc = nk_db_open(g_rt, "/db", &e->o, &e->db, &eb);
+    snprintf(msg, cap, "%s", eb.msg);
+    return rc;
+}
+
+/* 200 acknowledged sync writes; the caller then damages the WAL. */
+static void write_acked(env *e)
+{
+    e->o.memtable_bytes = 4u << 20; /* nothing flushed: all of it is in the WAL */
+    e->o.wal_segment_bytes = 64u << 20;
+    db_close(e);
+    assert_int_equal(db_open(e), NK_OK);
+    char k[32], v[64];
+    for (int i = 0; i < 200; i++) {
+        key_of(i, k, sizeof(k));
+        snprintf(v, sizeof(v), "acked-%d", i);
+        assert_int_equal(put_wait(e, k, v, true), NK_OK);
+    }
+}
+
+/* Issue 12, cases 2 and 3: removing the WAL segment, or truncating it, used
+ * to open with "recovered 0 records" / "torn tail ... never acknowledged"
+ * and silently drop acknowledged writes. Now the manifest records which
+ * segment and which lsns must exist, and the open is refused, naming the
+ * file and what to do. */
+static void test_removed_wal_segment_is_refused(void **state)
+{
+    (void)state;
+    char msg[NK_ERRBUF_SIZE];
+    /* after a crash (no clean close: the claim recorded at open decides) */
+    env e;
+    env_init(&e, 21);
+    write_acked(&e);
+    nk_sim_node_crash(e.s, 1);
+    nk_sim_node_start(e.s, 1);
+    char segs[8][64];
+    size_t n = wal_segments(segs, 8);
+    assert_true(n >= 1);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(nk_rt_remove(g_rt, segs[i]), NK_OK);
+    }
+    assert_int_equal(open_msg(&e, msg, sizeof msg), NK_ECORRUPT);
+    assert_non_null(strstr(msg, ".log is missing"));
+    assert_non_null(strstr(msg, "--accept-data-loss"));
+    assert_null(e.db);
+    /* The explicit salvage opens, reports exactly what it gave up, and
+     * records the decision: the next normal open succeeds. */
+    e.o.accept_data_loss = true;
+    assert_int_equal(db_open(&e), NK_OK);
+    const nk_db_open_report *rep = nk_db_open_report_get(e.db);
+    assert_true(rep->data_lost);
+    assert_int_equal(rep->lost_lsn_from, 1);
+    assert_int_equal(rep->lost_lsn_to, 0); /* the whole segment: no upper bound */
+    char got[64];
+    assert_int_equal(put_wait(&e, "after", "salvage", true), NK_OK);
+    db_close(&e);
+    e.o.accept_data_loss = false;
+    assert_int_equal(db_open(&e), NK_OK);
+    assert_false(nk_db_open_report_get(e.db)->data_lost);
+    assert_int_equal(get(&e, "after", got, sizeof got), NK_OK);
+    assert_string_equal(got, "salvage");
+    env_free(&e);
+
+    /* after a clean close, removing only the newest segment */
+    env_init(&e, 22);
+    write_acked(&e);
+    db_close(&e);
+    assert_int_equal(db_open(&e), NK_OK); /* a second segment, empty */
+    db_close(&e);
+    n = wal_segments(segs, 8);
+    assert_true(n >= 2);
+    assert_int_equal(nk_rt_remove(g_rt, segs[n - 1]), NK_OK);
+    assert_int_equal(open_msg(&e, msg, sizeof msg), NK_ECORRUPT);
+    assert_non_null(strstr(msg, segs[n - 1] + strlen("/db/wal/")));
+    env_free(&e);
+}
+
+static void test_truncated_wal_is_refused(void **state)
+{
+    (void)state;
+    char msg[NK_ERRBUF_SIZE];
+    env e;
+    env_init(&e, 23);
+    write_acked(&e);
+    db_close(&e); /* the close claims every lsn in the manifest */
+    char segs[8][64];
+    size_t n = wal_segments(segs, 8);
+    assert_true(n >= 1);
+    /* cut the last records (and the close MARK): all were acknowledged */
+    truncate_file(segs[n - 1], 200);
+    assert_int_equal(open_msg(&e, msg, sizeof msg), NK_ECORRUPT);
+    assert_non_null(strstr(msg, "were durable") != NULL ? strstr(msg, "were durable")
+                                                        : strstr(msg, "as durable"));
+    assert_non_null(strstr(msg, ".log"));
+    assert_null(e.db);
+    e.o.accept_data_loss = true;
+    assert_int_equal(db_open(&e), NK_OK);
+    const nk_db_open_report *rep = nk_db_open_report_get(e.db);
+    assert_true(rep->data_lost);
+    assert_true(rep->lost_lsn_from > 150 && rep->lost_lsn_from <= 200);
+    assert_true(rep->lost_lsn_to >= 200);
+    char k[32], got[64];
+    key_of(0, k, sizeof k);
+    assert_int_equal(get(&e, k, got, sizeof got), NK_OK); /* the prefix is kept */
+    assert_string_equal(got, "acked-0");
+    db_close(&e);
+    e.o.accept_data_loss = false;
+    assert_int_equal(db_open(&e), NK_OK);
+    env_free(&e);
+}
+
+/* ----------------------------------------------------------- disk full --- */
+
+static void set_capacity(env *e, uint64_t cap)
+{
+    nk_simdisk_faults f;
+    memset(&f, 0, sizeof f);
+    f.capacity = cap;
+    nk_simdisk_set_faults(nk_sim_node_disk(e->s, 1), &f);
+}
+
+static uint64_t disk_used(env *e)
+{
+    nk_simdisk_stats st;
+    nk_simdisk_get_stats(nk_sim_node_disk(e->s, 1), &st);
+    return st.used_bytes;
+}
+
+/* Issue 12, case 5: after ENOSPC, writes stayed refused after space was
+ * freed, until a restart. Now a full disk refuses writes with NK_ENOSPC
+ * (each alone, the db healthy), background work retries with backoff, and
+ * once space is freed writes succeed again by themselves. */
+static void test_disk_full_recovers_by_itself(void **state)
+{
+    (void)state;
+    env e;
+    env_init(&e, 31);
+    set_capacity(&e, disk_used(&e) + 96 * 1024);
+    char k[32], v[200];
+    int acked = 0, rc = NK_OK;
+    for (int i = 0; i < 5000; i++) {
+        snprintf(k, sizeof k, "full%05d", i);
+        snprintf(v, sizeof v, "%0180d", i);
+        rc = put_wait(&e, k, v, true);
+        if (rc != NK_OK) {
+            break;
+        }
+        acked++;
+    }
+    assert_int_equal(rc, NK_ENOSPC);
+    assert_true(acked > 10);
+    /* still full: refused with the same clear cause, never a poisoned db */
+    for (int i = 0; i < 5; i++) {
+        run(&e, 20);
+        assert_int_equal(put_wait(&e, "while-full", "x", true), NK_ENOSPC);
+    }
+    nk_db_stats st;
+    nk_db_get_stats(e.db, &st);
+    assert_int_equal(st.background_error, NK_OK);
+    /* space freed: within a few retries writes succeed, no reopen */
+    set_capacity(&e, 0);
+    rc = NK_ENOSPC;
+    for (int i = 0; i < 200 && rc != NK_OK; i++) {
+        run(&e, 50);
+        rc = put_wait(&e, "after-full", "ok", true);
+    }
+    assert_int_equal(rc, NK_OK);
+    db_close(&e);
+    assert_int_equal(db_open(&e), NK_OK);
+    char got[256];
+    for (int i = 0; i < acked; i++) {
+        snprintf(k, sizeof k, "full%05d", i);
+        snprintf(v, sizeof v, "%0180d", i);
+        assert_int_equal(get(&e, k, got, sizeof got), NK_OK);
+        assert_string_equal(got, v);
+    }
+    assert_int_equal(get(&e, "after-full", got, sizeof got), NK_OK);
+    env_free(&e);
+}
+
+/* A restart on a full disk is refused and leaves nothing behind (before: an
+ * empty new WAL segment was left). */
+static void test_open_while_full_leaves_no_debris(void **state)
+{
+    (void)state;
+    env e;
+    env_init(&e, 32);
+    for (int i = 0; i < 50; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "k%03d", i);
+        assert_int_equal(put_wait(&e, k, "v", true), NK_OK);
+    }
+    db_close(&e);
+    char before[8][64], after[8][64];
+    size_t nb = wal_segments(before, 8);
+    uint64_t hash = nk_simdisk_hash(nk_sim_node_disk(e.s, 1));
+    set_capacity(&e, disk_used(&e)); /* not one more byte */
+    char msg[NK_ERRBUF_SIZE];
+    assert_int_equal(open_msg(&e, msg, sizeof msg), NK_ENOSPC);
+    print_message("open while full: %s\n", msg);
+    assert_non_null(strstr(msg, "no space"));
+    assert_null(e.db);
+    size_t na = wal_segments(after, 8);
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++) {
+        assert_string_equal(after[i], before[i]);
+    }
+    assert_int_equal(nk_simdisk_hash(nk_sim_node_disk(e.s, 1)), hash);
+    set_capacity(&e, 0);
+    assert_int_equal(db_open(&e), NK_OK);
+    char got[16];
+    assert_int_equal(get(&e, "k049", got, sizeof got), NK_OK);
+    env_free(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -605,6 +854,10 @@ int main(void)
         cmocka_unit_test(test_crash_keeps_acknowledged_writes),
         cmocka_unit_test(test_deep_levels_model),
         cmocka_unit_test(test_corrupt_table_is_reported),
+        cmocka_unit_test(test_removed_wal_segment_is_refused),
+        cmocka_unit_test(test_truncated_wal_is_refused),
+        cmocka_unit_test(test_disk_full_recovers_by_itself),
+        cmocka_unit_test(test_open_while_full_leaves_no_debris),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -291,6 +291,53 @@ static void test_group_commit(void **state)
     nk_sim_free(s);
 }
 
+/* Records in two pieces, small (framed in a buffer) and large (streamed
+ * from the caller's memory, checksum computed over the pieces), read back
+ * whole after a reopen; an oversized record is refused without failing the
+ * log (issue 12: one oversized SET used to disable every later write). */
+static void test_two_piece_and_oversized_records(void **state)
+{
+    (void)state;
+    nk_rt *rt;
+    nk_sim *s = sim_one(12, &rt);
+    nk_wal *w = NULL;
+    nk_errbuf eb = {{0}};
+    assert_int_equal(nk_wal_open(rt, WALDIR, NULL, NULL, NULL, &w, &eb), NK_OK);
+    size_t big = 300 * 1024;
+    uint8_t *body = malloc(big);
+    assert_non_null(body);
+    for (size_t i = 0; i < big; i++) {
+        body[i] = (uint8_t)(i * 131u + 7u);
+    }
+    uint64_t lsn = 0;
+    assert_int_equal(nk_wal_append2(w, "head", 4, body, 100, &lsn), NK_OK);
+    assert_int_equal(lsn, 1);
+    assert_int_equal(nk_wal_append2(w, "HEAD!", 5, body, big, &lsn), NK_OK);
+    assert_int_equal(lsn, 2);
+    /* Over the record limit: refused, nothing written, the log stays usable. */
+    assert_int_equal(nk_wal_append2(w, body, NK_WAL_MAX_PAYLOAD, body, 1, &lsn), NK_ETOOBIG);
+    assert_int_equal(nk_wal_status(w), NK_OK);
+    assert_int_equal(nk_wal_append2(w, NULL, 0, body, 3, &lsn), NK_OK);
+    assert_int_equal(lsn, 3);
+    assert_int_equal(nk_wal_close(w, &eb), NK_OK);
+
+    replayed r = {0};
+    assert_int_equal(nk_wal_open(rt, WALDIR, NULL, collect, &r, &w, &eb), NK_OK);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(r.len[0], 104);
+    assert_memory_equal(r.data[0], "head", 4);
+    assert_memory_equal(r.data[0] + 4, body, 100);
+    assert_int_equal(r.len[1], 5 + big);
+    assert_memory_equal(r.data[1], "HEAD!", 5);
+    assert_memory_equal(r.data[1] + 5, body, big);
+    assert_int_equal(r.len[2], 3);
+    assert_memory_equal(r.data[2], body, 3);
+    replayed_free(&r);
+    free(body);
+    assert_int_equal(nk_wal_close(w, &eb), NK_OK);
+    nk_sim_free(s);
+}
+
 /* A failed fsync is fatal: the callback learns it, appends are refused, and
  * a reopen recovers from what the disk kept. */
 static void test_failed_sync_is_fatal(void **state)
@@ -806,6 +853,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_across_rotations),
         cmocka_unit_test(test_group_commit),
+        cmocka_unit_test(test_two_piece_and_oversized_records),
         cmocka_unit_test(test_failed_sync_is_fatal),
         cmocka_unit_test(test_append_failpoint_error),
         cmocka_unit_test(test_release_upto),

@@ -49,10 +49,10 @@ static void test_stage_names_are_the_go_surface(void **state)
 {
     (void)state;
     static const char *const want[] = {
-        "mode-preparing-written", "local-catalog-persisted", "seed-snapshot-exported",
-        "raft-seed-initialized",  "seeded-finalized",        "expand-rollout-started",
-        "expand-target-pending",  "expand-target-hosted",    "transfer-leader-started",
-        "transfer-leader-finished", "remove-peer-started",   "remove-peer-finished",
+        "mode-preparing-written",   "local-catalog-persisted", "seed-snapshot-exported",
+        "raft-seed-initialized",    "seeded-finalized",        "expand-rollout-started",
+        "expand-target-pending",    "expand-target-hosted",    "transfer-leader-started",
+        "transfer-leader-finished", "remove-peer-started",     "remove-peer-finished",
     };
     assert_int_equal(sizeof(want) / sizeof(want[0]), 12);
     for (unsigned i = 0; i < 12; i++) {
@@ -102,8 +102,7 @@ static void test_round_trip_absent_and_corrupt(void **state)
     nk_file *f = NULL;
     char buf[1024] = {0};
     size_t n = 0;
-    assert_int_equal(nk_rt_file_open(g_rt, "/w/MIGRATION_PROGRESS.json", NK_OPEN_READ, &f),
-                     NK_OK);
+    assert_int_equal(nk_rt_file_open(g_rt, "/w/MIGRATION_PROGRESS.json", NK_OPEN_READ, &f), NK_OK);
     assert_int_equal(nk_rt_file_read_at(g_rt, f, 0, buf, sizeof(buf) - 1, &n), NK_OK);
     nk_rt_file_close(g_rt, f);
     assert_non_null(strstr(buf, "{\"completed_targets\":1,\"format\":1,\"region_id\":1,"
@@ -113,9 +112,9 @@ static void test_round_trip_absent_and_corrupt(void **state)
     /* a hand edit of the stage is caught by the checksum */
     char *p = strstr(buf, "expand-target-hosted");
     memcpy(p, "expand-target-pendin", 20); /* same length, different text */
-    assert_int_equal(nk_rt_file_open(g_rt, "/w/MIGRATION_PROGRESS.json",
-                                     NK_OPEN_WRITE | NK_OPEN_TRUNC, &f),
-                     NK_OK);
+    assert_int_equal(
+        nk_rt_file_open(g_rt, "/w/MIGRATION_PROGRESS.json", NK_OPEN_WRITE | NK_OPEN_TRUNC, &f),
+        NK_OK);
     assert_int_equal(nk_rt_file_write_at(g_rt, f, 0, buf, n), NK_OK);
     nk_rt_file_close(g_rt, f);
     assert_int_equal(nk_checkpoint_read(g_rt, "/w", &got, &eb), NK_ECORRUPT);
@@ -134,9 +133,9 @@ static void test_round_trip_absent_and_corrupt(void **state)
         "\"xxh64\":\"0\"}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(nk_rt_file_open(g_rt, "/w/MIGRATION_PROGRESS.json",
-                                         NK_OPEN_WRITE | NK_OPEN_TRUNC, &f),
-                         NK_OK);
+        assert_int_equal(
+            nk_rt_file_open(g_rt, "/w/MIGRATION_PROGRESS.json", NK_OPEN_WRITE | NK_OPEN_TRUNC, &f),
+            NK_OK);
         assert_int_equal(nk_rt_file_write_at(g_rt, f, 0, bad[i], strlen(bad[i])), NK_OK);
         nk_rt_file_close(g_rt, f);
         assert_int_equal(nk_checkpoint_read(g_rt, "/w", &got, &eb), NK_ECORRUPT);
@@ -178,8 +177,11 @@ static void test_crash_during_write_keeps_old_or_new(void **state)
 
 static void hint(nk_mode mode, nk_stage st, const char *want)
 {
-    nk_checkpoint cp = {.stage = st, .target_store_id = 3, .target_peer_id = 301,
-                        .completed_targets = 1, .total_targets = 2};
+    nk_checkpoint cp = {.stage = st,
+                        .target_store_id = 3,
+                        .target_peer_id = 301,
+                        .completed_targets = 1,
+                        .total_targets = 2};
     char out[256];
     nk_resume_hint(mode, st == NK_STAGE_NONE ? NULL : &cp, out, sizeof(out));
     assert_string_equal(out, want);

@@ -434,7 +434,15 @@ static void test_errno_mapping(void **state)
     assert_int_equal(nk_posix_err(EISDIR), NK_EISDIR);
     assert_int_equal(nk_posix_err(ENOTEMPTY), NK_ENOTEMPTY);
     assert_int_equal(nk_posix_err(EIO), NK_EIO);
-    assert_int_equal(nk_posix_err(EACCES), NK_EIO);
+    /* Permission and read-only faults keep their cause: an operator must
+     * see "permission denied", not an I/O error (issue 12). */
+    assert_int_equal(nk_posix_err(EACCES), NK_EACCES);
+    assert_int_equal(nk_posix_err(EROFS), NK_EROFS);
+    assert_int_equal(nk_posix_err(EPERM), NK_EPERM);
+    assert_int_equal(nk_posix_err(EMFILE), NK_EMFILE);
+    assert_int_equal(nk_posix_err(ENFILE), NK_EMFILE);
+    assert_string_equal(nk_strerror(NK_EACCES), "permission denied");
+    assert_string_equal(nk_errname(NK_EROFS), "NK_EROFS");
 }
 
 int main(void)

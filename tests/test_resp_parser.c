@@ -211,7 +211,9 @@ static void test_protocol_errors(void **state)
     EXPECT("*2\r\n$1\r\na\r\n:1\r\n", "ERR ERR Protocol error: expected '$', got ':'");
     EXPECT("*1\r\n$-1\r\n", "ERR ERR Protocol error: invalid bulk length");
     EXPECT("*1\r\n$x\r\n", "ERR ERR Protocol error: invalid bulk length");
-    EXPECT("*1\r\n$536870913\r\n", "ERR ERR Protocol error: invalid bulk length");
+    EXPECT("*1\r\n$536870913\r\n",
+           "ERR ERR Protocol error: invalid bulk length: 536870913 bytes is over the limit of "
+           "536870912 bytes per argument (proto-max-bulk-len)");
     EXPECT("*1\r\n$3\r\nabcXY", "ERR ERR Protocol error: expected CRLF after bulk");
     EXPECT("set \"abc\r\n", "ERR ERR Protocol error: unbalanced quotes in request");
     EXPECT("set \"a\"b\r\n", "ERR ERR Protocol error: unbalanced quotes in request");
@@ -250,7 +252,8 @@ static void test_limits(void **state)
     nk_resp_limits lim = {
         .max_bulk_len = 16, .max_multibulk = 3, .max_inline = 10, .max_request_bytes = 40};
     expect(&lim, "*1\r\n$17\r\n", strlen("*1\r\n$17\r\n"),
-           "ERR ERR Protocol error: invalid bulk length");
+           "ERR ERR Protocol error: invalid bulk length: 17 bytes is over the limit of 16 bytes "
+           "per argument (proto-max-bulk-len)");
     expect(&lim, "*1\r\n$16\r\n0123456789abcdef\r\n", strlen("*1\r\n$16\r\n0123456789abcdef\r\n"),
            "[1]0123456789abcdef|\nEAGAIN");
     expect(&lim, "*4\r\n", strlen("*4\r\n"), "ERR ERR Protocol error: invalid multibulk length");

@@ -2,7 +2,8 @@
  * test_rt_link.c - nk_rt_link, the hard link, on both backends: the
  * simulated disk (shared inode, durability of the new entry only after a
  * dir sync, removal of one name keeps the data) and the real one (real
- * files under a fresh mkdtemp directory), plus nk_rt_fs_avail.
+ * files under a fresh mkdtemp directory), plus nk_rt_fs_avail and the
+ * side-effect-free lock probe nk_rt_dir_lock_held.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -88,6 +89,19 @@ static void test_sim_link_shares_the_inode(void **state)
     assert_int_equal(nk_simdisk_link(d, "/b/g", "/b/g"), NK_EEXIST);
     assert_int_equal(nk_simdisk_link(d, "/a", "/b/dir"), NK_EISDIR);
     assert_int_equal(nk_simdisk_link(d, "/b/g", "/nodir/x"), NK_ENOENT);
+    /* the lock probe creates nothing */
+    bool held = true;
+    assert_int_equal(nk_simdisk_dir_lock_held(d, "/b", &held), NK_OK);
+    assert_false(held);
+    assert_false(exists(d, "/b/LOCK"));
+    nk_simlock *lk = NULL;
+    assert_int_equal(nk_simdisk_dir_lock(d, "/b", &lk), NK_OK);
+    assert_int_equal(nk_simdisk_dir_lock_held(d, "/b", &held), NK_OK);
+    assert_true(held);
+    nk_simdisk_dir_unlock(d, lk);
+    assert_int_equal(nk_simdisk_dir_lock_held(d, "/b", &held), NK_OK);
+    assert_false(held);
+    assert_int_equal(nk_simdisk_dir_lock_held(d, "/b/g", &held), NK_ENOTDIR);
     uint64_t avail = 0;
     assert_int_equal(nk_simdisk_fs_avail(d, "/b", &avail), NK_OK);
     assert_int_equal(avail, UINT64_MAX);
@@ -178,6 +192,22 @@ static void test_real_link(void **state)
     uint64_t avail = 0;
     assert_int_equal(nk_rt_fs_avail(rt, dir, &avail), NK_OK);
     assert_true(avail > 0);
+    /* lock probe: no LOCK file is created, a held lock is seen */
+    bool held = true;
+    assert_int_equal(nk_rt_dir_lock_held(rt, sub, &held), NK_OK);
+    assert_false(held);
+    char lockp[160];
+    snprintf(lockp, sizeof(lockp), "%s/LOCK", sub);
+    nk_stat lst;
+    assert_int_equal(nk_rt_stat(rt, lockp, &lst), NK_ENOENT);
+    nk_dirlock *lk = NULL;
+    assert_int_equal(nk_rt_dir_lock(rt, sub, &lk), NK_OK);
+    assert_int_equal(nk_rt_dir_lock_held(rt, sub, &held), NK_OK);
+    assert_true(held);
+    nk_rt_dir_unlock(rt, lk);
+    assert_int_equal(nk_rt_dir_lock_held(rt, sub, &held), NK_OK);
+    assert_false(held);
+    assert_int_equal(nk_rt_remove(rt, lockp), NK_OK);
     assert_int_equal(nk_rt_remove(rt, b), NK_OK);
     assert_int_equal(nk_rt_remove(rt, sub), NK_OK);
     assert_int_equal(nk_rt_remove(rt, dir), NK_OK);

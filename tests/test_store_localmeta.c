@@ -229,9 +229,8 @@ static void test_crash_at_each_failpoint_keeps_old_or_new(void **state)
 static void rewrite(const char *path, const uint8_t *data, size_t len)
 {
     nk_file *f = NULL;
-    assert_int_equal(nk_rt_file_open(g_rt, path, NK_OPEN_WRITE | NK_OPEN_CREATE | NK_OPEN_TRUNC,
-                                     &f),
-                     NK_OK);
+    assert_int_equal(
+        nk_rt_file_open(g_rt, path, NK_OPEN_WRITE | NK_OPEN_CREATE | NK_OPEN_TRUNC, &f), NK_OK);
     if (len > 0) {
         assert_int_equal(nk_rt_file_write_at(g_rt, f, 0, data, len), NK_OK);
     }

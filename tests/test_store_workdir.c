@@ -81,8 +81,8 @@ static void test_preparing_refusal_names_stage_and_hint(void **state)
     assert_int_equal(nk_workdir_open(g_rt, "/w", NULL, &w, &eb), NK_OK);
     nk_mode_state prep = {NK_MODE_PREPARING, 1, 1, 101};
     assert_int_equal(nk_workdir_set_mode(w, &prep, &eb), NK_OK);
-    nk_checkpoint cp = {.stage = NK_STAGE_SEED_SNAPSHOT_EXPORTED, .store_id = 1, .region_id = 1,
-                        .peer_id = 101};
+    nk_checkpoint cp = {
+        .stage = NK_STAGE_SEED_SNAPSHOT_EXPORTED, .store_id = 1, .region_id = 1, .peer_id = 101};
     assert_int_equal(nk_checkpoint_write(g_rt, "/w", &cp, &eb), NK_OK);
     nk_workdir_close(w);
 

@@ -106,6 +106,18 @@ int nk_batch_iterate(const uint8_t *data, size_t len, nk_batch_visit_fn fn, void
         nk_errbuf_set(eb, "write batch: bad header (length %zu)", len);
         return NK_ECORRUPT;
     }
+    return nk_batch_iterate_at(data, len, seq, fn, arg, eb);
+}
+
+int nk_batch_iterate_at(const uint8_t *data, size_t len, uint64_t seq, nk_batch_visit_fn fn,
+                        void *arg, nk_errbuf *eb)
+{
+    uint64_t stored_seq;
+    uint32_t count;
+    if (nk_batch_header(data, len, &stored_seq, &count) != NK_OK) {
+        nk_errbuf_set(eb, "write batch: bad header (length %zu)", len);
+        return NK_ECORRUPT;
+    }
     const uint8_t *p = data + NK_BATCH_HEADER;
     const uint8_t *end = data + len;
     for (uint32_t i = 0; i < count; i++) {

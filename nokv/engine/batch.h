@@ -25,8 +25,19 @@
 
 #define NK_BATCH_VERSION 1u
 #define NK_BATCH_HEADER 13u /* version + seq + count */
-#define NK_KEY_MAX (64u * 1024u)          /* largest user key */
-#define NK_VALUE_MAX (512u * 1024u * 1024u) /* largest value */
+/*
+ * Size limits. One write (a whole batch, encoded) must fit in one WAL record
+ * (NK_LOGREC_MAX_PAYLOAD, 128 MiB): a batch is atomic because it is one
+ * record. The value limit leaves room in that record for the largest key and
+ * the batch framing, so a batch of one put of a NK_VALUE_MAX value always
+ * fits; the RESP server's bulk limit (NK_SERVE_MAX_VALUE, standalone.h) sits
+ * just below it, leaving room for the command layer's value envelope.
+ * nk_db_write refuses a larger batch alone with NK_ETOOBIG: an oversized
+ * request never reaches the WAL, so it cannot fail the engine.
+ */
+#define NK_KEY_MAX (64u * 1024u)                   /* largest user key */
+#define NK_BATCH_MAX_BYTES (128u * 1024u * 1024u)  /* one encoded batch */
+#define NK_VALUE_MAX ((127u * 1024u * 1024u) + 64u) /* largest value */
 
 typedef struct nk_batch {
     nk_buf rep; /* header + records */
@@ -68,6 +79,12 @@ typedef int (*nk_batch_visit_fn)(void *arg, uint64_t seq, nk_ktype type, nk_slic
                                  nk_slice value);
 int nk_batch_iterate(const uint8_t *data, size_t len, nk_batch_visit_fn fn, void *arg,
                      nk_errbuf *eb);
+
+/* The same, numbering the records from `seq` instead of the base sequence
+ * stored in the encoding (the write path stamps the sequence into the WAL
+ * record without copying the caller's batch). */
+int nk_batch_iterate_at(const uint8_t *data, size_t len, uint64_t seq, nk_batch_visit_fn fn,
+                        void *arg, nk_errbuf *eb);
 
 /* Header fields of an encoded batch (NK_ECORRUPT if too short or wrong version). */
 int nk_batch_header(const uint8_t *data, size_t len, uint64_t *seq, uint32_t *count);

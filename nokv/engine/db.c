@@ -71,7 +71,7 @@ static int ensure_dir(nk_rt *rt, const char *dir, bool create, nk_errbuf *eb)
         return NK_OK;
     }
     if (rc != NK_ENOENT) {
-        nk_errbuf_set(eb, "%s: %s", dir, nk_strerror(rc));
+        nk_errbuf_set(eb, "%s: %s", dir, nk_errdesc(rc));
         return rc;
     }
     if (!create) {
@@ -80,7 +80,7 @@ static int ensure_dir(nk_rt *rt, const char *dir, bool create, nk_errbuf *eb)
     }
     rc = nk_rt_dir_create(rt, dir);
     if (rc != NK_OK && rc != NK_EEXIST) {
-        nk_errbuf_set(eb, "cannot create %s: %s", dir, nk_strerror(rc));
+        nk_errbuf_set(eb, "cannot create %s: %s", dir, nk_errdesc(rc));
         return rc;
     }
     char parent[1024];
@@ -95,7 +95,7 @@ static int ensure_dir(nk_rt *rt, const char *dir, bool create, nk_errbuf *eb)
     }
     rc = nk_rt_dir_sync(rt, parent);
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "cannot sync %s: %s", parent, nk_strerror(rc));
+        nk_errbuf_set(eb, "cannot sync %s: %s", parent, nk_errdesc(rc));
     }
     return rc;
 }
@@ -121,6 +121,18 @@ static int replay_one(void *arg, uint64_t lsn, const uint8_t *payload, size_t le
         rc->skipped++; /* already in a table */
         db->mem->last_lsn = lsn;
         return NK_OK;
+    }
+    if (seq > db->last_seq + 1 && db->o.accept_data_loss) {
+        /* Salvage: the records holding these sequence numbers are gone. */
+        nk_log(db->rt, NK_LOG_WARN,
+               "engine: salvage: WAL record %" PRIu64 " starts at sequence %" PRIu64
+               ": sequences %" PRIu64 "..%" PRIu64 " are lost",
+               lsn, seq, db->last_seq + 1, seq - 1);
+        if (db->report.lost_seq_from == 0) {
+            db->report.lost_seq_from = db->last_seq + 1;
+        }
+        db->report.lost_seq_to = seq - 1;
+        db->last_seq = seq - 1;
     }
     if (seq != db->last_seq + 1) {
         nk_errbuf_set(rc->eb,
@@ -173,6 +185,28 @@ static void remove_orphans(nk_db *db)
     nk_names_free(&names);
 }
 
+/* Open every table the manifest lists (footer, index, filter, properties)
+ * before anything is written: a missing or damaged table is refused at
+ * open, naming it, instead of failing the first read of its keys later. */
+static int open_tables(nk_db *db, nk_errbuf *eb)
+{
+    for (int l = 0; l < NK_LEVELS; l++) {
+        for (size_t k = 0; k < db->current->count[l]; k++) {
+            nk_sst *t = NULL;
+            int rc = nk_db_table(db, db->current->files[l][k], &t, eb);
+            if (rc != NK_OK) {
+                nk_errbuf_wrap(eb,
+                               "workdir %s: a table the manifest lists is unusable (run `nokv "
+                               "check --workdir %s` for a full report; restore the file from a "
+                               "backup)",
+                               db->dir, db->dir);
+                return rc;
+            }
+        }
+    }
+    return NK_OK;
+}
+
 static void db_free(nk_db *db)
 {
     if (db->current != NULL) {
@@ -193,7 +227,6 @@ static void db_free(nk_db *db)
     }
     free(db->snaps);
     free(db->waiters);
-    nk_batch_free(&db->scratch_batch);
     free(db->dir);
     free(db->wal_dir);
     free(db);
@@ -230,6 +263,9 @@ int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **o
         rc = nk_db_load_manifest(db, eb);
     }
     if (rc == NK_OK) {
+        rc = open_tables(db, eb);
+    }
+    if (rc == NK_OK) {
         rc = ensure_dir(rt, db->wal_dir, true, eb);
     }
     if (rc == NK_OK) {
@@ -244,10 +280,47 @@ int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **o
         nk_wal_options_default(&wo);
         wo.segment_size = o->wal_segment_bytes;
         wo.replay_from = db->replay_from;
+        wo.min_segment = db->wal_min_segment;
+        wo.min_durable = db->wal_min_durable;
+        wo.salvage = o->accept_data_loss;
+        wo.test_bugs = o->test_bugs;
         replay_ctx rctx = {db, eb, 0, 0};
         rc = nk_wal_open(rt, db->wal_dir, &wo, replay_one, &rctx, &db->wal, eb);
+        const nk_wal_recovery *ri = rc == NK_OK ? nk_wal_recovery_info(db->wal) : NULL;
         if (rc == NK_OK) {
-            const nk_wal_recovery *ri = nk_wal_recovery_info(db->wal);
+            /* Everything replayed is durable now, in segments up to the new
+             * one: record it, so that losing any of them is detected. After
+             * a salvage the record replaces the old claims (they covered
+             * what was just given up). */
+            rc = nk_db_log_wal_claim(db, nk_wal_durable_segment(db->wal),
+                                     nk_wal_durable_lsn(db->wal), ri->salvaged, eb);
+            if (rc != NK_OK) {
+                nk_errbuf_wrap(eb, "recording the WAL range in the manifest");
+            }
+        }
+        if (rc == NK_OK) {
+            db->report.wal_segments = ri->segments;
+            db->report.wal_replayed = rctx.replayed;
+            db->report.wal_torn = ri->torn;
+            db->report.wal_torn_bytes = ri->discarded_bytes;
+            db->report.data_lost = ri->salvaged || db->report.lost_seq_from != 0;
+            db->report.lost_lsn_from = ri->lost_from;
+            db->report.lost_lsn_to = ri->lost_to;
+            if (db->report.data_lost) {
+                char upto[64] = "(end unknown: whole segments are gone)";
+                if (ri->lost_to != 0) {
+                    snprintf(upto, sizeof upto, "%" PRIu64, ri->lost_to);
+                }
+                nk_log(rt, NK_LOG_WARN,
+                       "engine: %s opened ACCEPTING DATA LOSS (operator's choice): WAL records "
+                       "%" PRIu64 "..%s given up%s; recovered up to sequence %" PRIu64
+                       "; the manifest now records this decision",
+                       db->dir, ri->lost_from, upto,
+                       db->report.lost_seq_from != 0 ? " (and the sequence gap logged above)" : "",
+                       db->last_seq);
+            }
+        }
+        if (rc == NK_OK) {
             nk_log(rt, NK_LOG_INFO,
                    "engine: opened %s: %zu tables, last seq %" PRIu64 ", WAL replayed %" PRIu64
                    " records%s",
@@ -257,13 +330,16 @@ int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **o
     }
     if (rc != NK_OK) {
         if (db->wal != NULL) {
-            nk_wal_abandon(db->wal);
+            /* Leave no debris: the segment this open created is empty. */
+            nk_wal_abandon_unused(db->wal);
         }
         nk_db_close_manifest(db);
         db_free(db);
         return rc;
     }
     db->st.last_seq = db->last_seq;
+    db->report.tables = db->table_count_at_open;
+    db->report.last_seq = db->last_seq;
     remove_orphans(db);
     nk_db_maybe_schedule(db);
     *out = db;
@@ -278,9 +354,19 @@ void nk_db_finish_close(nk_db *db)
         return; /* called again when they finish */
     }
     nk_errbuf eb;
+    nk_wal_stats ws;
+    nk_wal_get_stats(db->wal, &ws);
+    uint64_t last = nk_wal_last_lsn(db->wal);
     int rc = nk_wal_close(db->wal, &eb);
     if (rc != NK_OK) {
         nk_log(db->rt, NK_LOG_ERROR, "engine: closing the WAL: %s", eb.msg);
+    } else {
+        /* The close synced every lsn: claim them all, so even a truncation
+         * of the last records is refused at the next open. */
+        int mrc = nk_db_log_wal_claim(db, ws.current_segment, last, false, &eb);
+        if (mrc != NK_OK) {
+            nk_log(db->rt, NK_LOG_WARN, "engine: recording the WAL range at close: %s", eb.msg);
+        }
     }
     db->wal = NULL;
     nk_db_close_manifest(db);
@@ -288,6 +374,9 @@ void nk_db_finish_close(nk_db *db)
     void *arg = db->close_arg;
     if (db->stall_timer != 0) {
         nk_rt_timer_cancel(db->rt, db->stall_timer);
+    }
+    if (db->nospace_timer != 0) {
+        nk_rt_timer_cancel(db->rt, db->nospace_timer);
     }
     db_free(db);
     if (done != NULL) {
@@ -340,6 +429,11 @@ void nk_db_abandon(nk_db *db)
 
 /* ----------------------------------------------------------------- stats --- */
 
+const nk_db_open_report *nk_db_open_report_get(const nk_db *db)
+{
+    return &db->report;
+}
+
 void nk_db_get_stats(const nk_db *db, nk_db_stats *s)
 {
     *s = db->st;
@@ -359,4 +453,5 @@ void nk_db_get_stats(const nk_db *db, nk_db_stats *s)
     s->cache_hits = cs.hits;
     s->cache_misses = cs.misses;
     s->background_error = db->bg_error;
+    s->nospace = db->nospace;
 }

@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "nokv/engine/batch.h"
+#include "nokv/engine/bugs.h"
 #include "nokv/engine/sst.h"
 #include "nokv/rt.h"
 
@@ -55,6 +56,15 @@ typedef struct nk_db_options {
     unsigned l0_stop;             /* default 20 */
     uint64_t wal_segment_bytes;   /* default 64 MiB */
     uint64_t manifest_rewrite_bytes; /* default 4 MiB */
+    /* Salvage a damaged workdir (never the default; `nokv repair`,
+     * `nokv serve --accept-data-loss`): open with what can be read instead
+     * of refusing a WAL that lost durable records. What was given up is
+     * logged at WARN and reported by nk_db_open_report; the manifest then
+     * records the decision, so later opens are normal again. */
+    bool accept_data_loss;
+    /* Test only: NK_BUG_* bits (bugs.h) the simulator plants to prove the
+     * crash scenario catches a missing sync. 0 = none (always in production). */
+    unsigned test_bugs;
 } nk_db_options;
 
 void nk_db_options_default(nk_db_options *o);
@@ -69,6 +79,23 @@ void nk_db_options_default(nk_db_options *o);
  */
 int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **out,
                nk_errbuf *eb);
+
+/* What the last open recovered, and (salvage) what it gave up. */
+typedef struct nk_db_open_report {
+    uint64_t tables;           /* live tables */
+    uint64_t wal_segments;     /* WAL segments read */
+    uint64_t wal_replayed;     /* WAL records replayed into the memtable */
+    uint64_t last_seq;         /* newest sequence number recovered */
+    bool wal_torn;             /* a torn tail was cut (never-durable data) */
+    uint64_t wal_torn_bytes;
+    bool data_lost;            /* accept_data_loss gave up durable records */
+    uint64_t lost_lsn_from;    /* WAL records given up (inclusive) */
+    uint64_t lost_lsn_to;      /* 0 = every record from lost_lsn_from on */
+    uint64_t lost_seq_from;    /* sequence numbers known lost (0 = unknown) */
+    uint64_t lost_seq_to;
+} nk_db_open_report;
+
+const nk_db_open_report *nk_db_open_report_get(const nk_db *db);
 
 typedef void (*nk_db_done_fn)(void *arg, int status);
 
@@ -88,10 +115,13 @@ void nk_db_close(nk_db *db, nk_db_done_fn done, void *arg);
  */
 void nk_db_abandon(nk_db *db);
 
-/* Apply a batch (see the top of this file). The batch is copied: the caller
- * may reuse it at once. Returns NK_OK (done will be called exactly once), or
- * an error without calling done (NK_EINVAL empty batch, NK_ESTOPPED closing,
- * or the background error that made the db read-only). */
+/* Apply a batch (see the top of this file). The caller may reuse the batch
+ * as soon as this returns. Returns NK_OK (done will be called exactly once),
+ * or an error without calling done, the batch not applied: NK_EINVAL empty
+ * batch, NK_ETOOBIG over NK_BATCH_MAX_BYTES, NK_ENOSPC disk full (refused
+ * until background work finds space again: no restart needed),
+ * NK_ESTOPPED closing, or the background error that made the db read-only.
+ * A refused write leaves the db healthy. */
 int nk_db_write(nk_db *db, const nk_batch *b, bool sync, nk_db_done_fn done, void *arg);
 
 /* Make every write applied so far durable; done(arg, status) when it is
@@ -154,6 +184,8 @@ typedef struct nk_db_stats {
     uint64_t cache_hits;
     uint64_t cache_misses;
     int background_error;
+    uint64_t nospace_events; /* times the disk was found full */
+    bool nospace;            /* full now: writes refused until space is freed */
 } nk_db_stats;
 
 void nk_db_get_stats(const nk_db *db, nk_db_stats *s);

@@ -66,6 +66,7 @@ typedef struct db_job {
     nk_memref *imm;
     uint64_t imm_last_lsn;
     uint64_t imm_max_seq;
+    uint64_t manifest_number; /* live MANIFEST when the job started */
 
     /* compaction */
     int level; /* inputs come from level and level + 1 */
@@ -75,11 +76,16 @@ typedef struct db_job {
     bool bottommost;
     nk_table_meta *move; /* JOB_MOVE: the file, level -> level + 1 */
 
-    /* reserved file numbers [next_number, end_number) */
+    /* reserved file numbers [next_number, end_number); first_number: where
+     * the reservation started (a failed job's outputs are removed) */
+    uint64_t first_number;
     uint64_t next_number;
     uint64_t end_number;
     uint64_t next_file_for_edit;
     uint64_t last_seq_for_edit;
+    unsigned test_bugs;            /* NK_BUG_* planted by the simulator */
+    uint64_t wal_segment_for_edit; /* true WAL claims when the job started */
+    uint64_t wal_durable_for_edit;
 
     /* JOB_EXCLUSIVE */
     nk_job_fn ext_work;
@@ -153,7 +159,7 @@ static int out_open(out_writer *w)
     table_path(j, w->cur.number, path, sizeof(path));
     int rc = nk_rt_file_open(j->rt, path, NK_OPEN_WRITE | NK_OPEN_CREATE | NK_OPEN_EXCL, &w->file);
     if (rc != NK_OK) {
-        nk_errbuf_set(&j->eb, "cannot create table %s: %s", path, nk_strerror(rc));
+        nk_errbuf_set(&j->eb, "cannot create table %s: %s", path, nk_errdesc(rc));
         return rc;
     }
     rc = nk_sst_builder_new(j->rt, w->file, &j->sst, &w->b);
@@ -174,14 +180,14 @@ static int out_finish(out_writer *w)
     int rc = nk_sst_builder_finish(w->b, &size, &props);
     nk_sst_builder_free(w->b);
     w->b = NULL;
-    if (rc == NK_OK) {
+    if (rc == NK_OK && !(j->test_bugs & NK_BUG_TABLE_SYNC)) {
         rc = nk_rt_file_sync(j->rt, w->file);
     }
     nk_rt_file_close(j->rt, w->file);
     w->file = NULL;
     if (rc != NK_OK) {
         nk_sst_props_free(&props);
-        nk_errbuf_set(&j->eb, "writing table %06" PRIu64 ": %s", w->cur.number, nk_strerror(rc));
+        nk_errbuf_set(&j->eb, "writing table %06" PRIu64 ": %s", w->cur.number, nk_errdesc(rc));
         return rc;
     }
     job_output *grown = realloc(j->outs, (j->nouts + 1) * sizeof(*grown));
@@ -238,6 +244,8 @@ static int log_edit(db_job *j)
     nk_db_edit_desc d;
     memset(&d, 0, sizeof(d));
     d.next_file = j->next_file_for_edit;
+    d.wal_segment = j->wal_segment_for_edit;
+    d.wal_durable = j->wal_durable_for_edit;
     if (j->kind == JOB_MOVE) {
         nk_table_meta *f = j->move;
         dl[0] = (uint32_t)j->level;
@@ -325,7 +333,7 @@ static int open_input(db_job *j, const job_input *in, nk_sst **t)
     nk_file *f = NULL;
     int rc = nk_rt_file_open(j->rt, path, NK_OPEN_READ, &f);
     if (rc != NK_OK) {
-        nk_errbuf_set(&j->eb, "compaction input %s: %s", path, nk_strerror(rc));
+        nk_errbuf_set(&j->eb, "compaction input %s: %s", path, nk_errdesc(rc));
         return rc;
     }
     rc = nk_sst_open(j->rt, f, in->number, path, NULL, t, &j->eb);
@@ -526,6 +534,69 @@ static void clear_compacting(nk_db *db, db_job *j)
 
 static void finish_close_if_idle(nk_db *db);
 
+/* A failed job's table files (its whole reservation; absent ones skipped). */
+static void remove_outputs(nk_db *db, db_job *j)
+{
+    for (uint64_t n = j->first_number; n < j->end_number && n < db->next_file; n++) {
+        char path[1100];
+        nk_db_table_path(db, n, path, sizeof(path));
+        (void)nk_rt_remove(db->rt, path);
+    }
+}
+
+#define NOSPACE_RETRY_MIN (50 * NK_NSEC_PER_MSEC)
+#define NOSPACE_RETRY_MAX (5 * NK_NSEC_PER_SEC)
+
+static void nospace_retry(void *arg)
+{
+    nk_db *db = arg;
+    db->nospace_timer = 0;
+    nk_db_maybe_schedule(db);
+    if (db->job == NULL) {
+        /* Nothing left to retry: let writes find out for themselves (a
+         * write that still meets a full disk is refused alone). */
+        nk_db_leave_nospace(db);
+    }
+}
+
+void nk_db_enter_nospace(nk_db *db, const nk_errbuf *eb)
+{
+    if (!db->nospace) {
+        db->nospace = true;
+        db->nospace_backoff = NOSPACE_RETRY_MIN;
+        snprintf(db->nospace_msg.msg, sizeof(db->nospace_msg.msg), "%s", eb ? eb->msg : "");
+        nk_log(db->rt, NK_LOG_ERROR,
+               "engine: disk full in %s (%s); writes are refused with NK_ENOSPC and background "
+               "work retries with backoff: free space and writes resume by themselves",
+               db->dir, eb ? eb->msg : "no space left on device");
+        db->st.nospace_events++;
+    } else if (db->nospace_backoff < NOSPACE_RETRY_MAX) {
+        db->nospace_backoff *= 2;
+    }
+    /* Writes queued behind the stall would wait for a flush that cannot
+     * happen: refuse them now, like new ones. */
+    while (db->pend_head != NULL) {
+        db_pending *p = db->pend_head;
+        db->pend_head = p->next;
+        p->done(p->arg, NK_ENOSPC);
+        nk_batch_free(&p->batch);
+        free(p);
+    }
+    db->pend_tail = NULL;
+    if (db->nospace_timer == 0 && !db->closing) {
+        db->nospace_timer = nk_rt_timer_start(db->rt, db->nospace_backoff, nospace_retry, db);
+    }
+}
+
+void nk_db_leave_nospace(nk_db *db)
+{
+    if (db->nospace) {
+        db->nospace = false;
+        nk_log(db->rt, NK_LOG_INFO, "engine: space available again in %s: writes accepted",
+               db->dir);
+    }
+}
+
 static void job_done(void *arg)
 {
     db_job *j = arg;
@@ -539,12 +610,23 @@ static void job_done(void *arg)
         finish_close_if_idle(db);
         return;
     }
-    if (j->rc != NK_OK) {
+    if (j->rc == NK_ENOSPC && nk_manifest_status(db->manifest) == NK_OK) {
+        /* Disk full: nothing was published (the manifest is intact), so
+         * drop the partial tables, refuse writes with a clear error and try
+         * again later; once space is freed the retry succeeds and writes
+         * resume by themselves. */
+        clear_compacting(db, j);
+        remove_outputs(db, j);
+        nk_errbuf eb = j->eb;
+        nk_errbuf_wrap(&eb, "%s failed", j->kind == JOB_FLUSH ? "memtable flush" : "compaction");
+        nk_db_enter_nospace(db, &eb);
+    } else if (j->rc != NK_OK) {
         clear_compacting(db, j);
         nk_errbuf eb = j->eb;
         nk_errbuf_wrap(&eb, "%s failed", j->kind == JOB_FLUSH ? "memtable flush" : "compaction");
         nk_db_set_bg_error(db, j->rc, &eb);
     } else {
+        nk_db_leave_nospace(db);
         int rc = install(db, j);
         if (rc != NK_OK) {
             clear_compacting(db, j);
@@ -561,6 +643,13 @@ static void job_done(void *arg)
             if (wrc != NK_OK) {
                 nk_log(db->rt, NK_LOG_WARN, "engine: could not delete old WAL segments: %s",
                        nk_strerror(wrc));
+            }
+            if (nk_manifest_number(db->manifest) != j->manifest_number) {
+                /* This flush's edit went into a freshly rewritten manifest
+                 * and its WAL segments are being removed: if the switch of
+                 * CURRENT were not durable yet, the old manifest would need
+                 * them. A crash step the scenario aims at. */
+                (void)nk_failpoint(db->rt, "engine.flush.after_release_rewritten");
             }
         } else {
             db->st.compactions++;
@@ -593,11 +682,18 @@ static db_job *job_new(nk_db *db, job_kind kind)
     j->sst = db->o.sst;
     j->target_file_bytes = db->o.target_file_bytes;
     j->last_seq_for_edit = db->last_seq;
+    j->test_bugs = db->o.test_bugs;
+    j->manifest_number = db->manifest != NULL ? nk_manifest_number(db->manifest) : 0;
+    if (db->wal != NULL) {
+        j->wal_segment_for_edit = nk_wal_durable_segment(db->wal);
+        j->wal_durable_for_edit = nk_wal_durable_lsn(db->wal);
+    }
     return j;
 }
 
 static void reserve_numbers(nk_db *db, db_job *j, uint64_t n)
 {
+    j->first_number = db->next_file;
     j->next_number = db->next_file;
     j->end_number = db->next_file + n;
     db->next_file += n;
@@ -781,6 +877,12 @@ int nk_db_rotate_memtable(nk_db *db)
     fresh->refs = 1;
     fresh->last_lsn = db->mem->last_lsn;
     db->imm[db->nimm++] = db->mem;
+    if (db->wal != NULL) {
+        /* The frozen memtable's records end this segment: once it is
+         * flushed the whole segment can go (WAL space is released at every
+         * flush, not only every wal_segment_bytes). */
+        nk_wal_roll(db->wal);
+    }
     db->mem = fresh;
     return NK_OK;
 }
@@ -872,8 +974,8 @@ int nk_db_flush(nk_db *db, nk_db_done_fn done, void *arg)
 
 void nk_db_maybe_schedule(nk_db *db)
 {
-    if (db->job != NULL) {
-        return;
+    if (db->job != NULL || (db->nospace_timer != 0 && !db->closing)) {
+        return; /* running, or backing off after a full disk */
     }
     if (db->closing) {
         /* The WAL holds everything not yet in a table: close needs no flush.

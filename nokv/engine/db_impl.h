@@ -73,6 +73,8 @@ struct nk_db {
     uint64_t next_file;
     uint64_t persisted_seq; /* every write <= this is in a table */
     uint64_t replay_from;   /* first WAL lsn the recovery needed */
+    uint64_t wal_min_segment; /* the manifest's WAL claims (version_edit.h) */
+    uint64_t wal_min_durable;
     size_t table_count_at_open;
 
     nk_wal *wal;
@@ -86,7 +88,6 @@ struct nk_db {
     bool sync_running;
 
     db_pending *pend_head, *pend_tail; /* stalled writes, in arrival order */
-    nk_batch scratch_batch; /* the unstalled write path's copy (no malloc) */
     uint64_t stall_timer;
 
     struct db_job *job; /* the one running background job, or NULL */
@@ -105,7 +106,12 @@ struct nk_db {
 
     int bg_error;
     nk_errbuf bg_msg;
+    bool nospace;             /* disk full: writes refused, jobs retried */
+    uint64_t nospace_timer;   /* retry pending */
+    uint64_t nospace_backoff; /* ns; doubles per failed retry */
+    nk_errbuf nospace_msg;
     nk_db_stats st;
+    nk_db_open_report report;
 };
 
 /* Arena block for memtables: a fraction of the memtable budget, so usage
@@ -130,6 +136,10 @@ void nk_db_fail_waiters(nk_db *db, int status);
 
 /* db_manifest.c: the engine's side of the manifest */
 int nk_db_load_manifest(nk_db *db, nk_errbuf *eb);
+/* Record in the manifest (synchronously; only when no job runs: at open and
+ * close) that WAL segment `segment` exists durably and lsns <= durable are
+ * durable, so a later recovery refuses a WAL that lost them. */
+int nk_db_log_wal_claim(nk_db *db, uint64_t segment, uint64_t durable, bool reset, nk_errbuf *eb);
 void nk_db_close_manifest(nk_db *db);
 
 /* A job's result, described for the manifest (built by the job itself). */
@@ -148,6 +158,9 @@ typedef struct nk_db_edit_desc {
     uint64_t flushed_seq; /* flush: largest seq now in tables */
     uint64_t log_number;  /* flush: first WAL lsn still needed */
     uint64_t next_file;
+    uint64_t wal_segment; /* WAL claims (version_edit.h); 0 = none */
+    uint64_t wal_durable;
+    bool wal_reset; /* salvage: replace the claims instead of raising them */
     const uint32_t *del_level;
     const uint64_t *del_number;
     size_t ndel;
@@ -163,6 +176,8 @@ void nk_db_finish_close(nk_db *db);
 /* db_bg.c */
 void nk_db_maybe_schedule(nk_db *db);
 void nk_db_set_bg_error(nk_db *db, int rc, const nk_errbuf *eb);
+void nk_db_enter_nospace(nk_db *db, const nk_errbuf *eb);
+void nk_db_leave_nospace(nk_db *db);
 int nk_db_rotate_memtable(nk_db *db);
 void nk_db_abandon_job(nk_db *db);
 int nk_db_run_exclusive(nk_db *db, const char *name, nk_job_fn work, nk_job_fn done,

@@ -26,6 +26,7 @@ int nk_db_load_manifest(nk_db *db, nk_errbuf *eb)
     nk_manifest_options_default(&mo);
     mo.rewrite_threshold = db->o.manifest_rewrite_bytes;
     mo.create_if_missing = db->o.create_if_missing;
+    mo.test_bugs = db->o.test_bugs;
     int rc = nk_manifest_open(db->rt, db->dir, &mo, &db->manifest, eb);
     if (rc != NK_OK) {
         return rc;
@@ -76,8 +77,24 @@ int nk_db_load_manifest(nk_db *db, nk_errbuf *eb)
     db->last_seq = vs->last_sequence;
     db->persisted_seq = vs->last_sequence;
     db->replay_from = vs->log_number;
+    db->wal_min_segment = vs->wal_segment;
+    db->wal_min_durable = vs->wal_durable;
     db->table_count_at_open = total;
     return NK_OK;
+}
+
+int nk_db_log_wal_claim(nk_db *db, uint64_t segment, uint64_t durable, bool reset, nk_errbuf *eb)
+{
+    if (db->manifest == NULL || nk_manifest_status(db->manifest) != NK_OK) {
+        return NK_OK; /* nothing to add to: the manifest already failed */
+    }
+    nk_db_edit_desc d;
+    memset(&d, 0, sizeof(d));
+    d.next_file = db->next_file;
+    d.wal_segment = segment;
+    d.wal_durable = durable;
+    d.wal_reset = reset;
+    return nk_db_job_log_edit(db->manifest, &d, eb);
 }
 
 void nk_db_close_manifest(nk_db *db)
@@ -94,6 +111,16 @@ int nk_db_job_log_edit(nk_manifest *m, const nk_db_edit_desc *d, nk_errbuf *eb)
     nk_vedit_init(&e);
     int rc = NK_OK;
     nk_vedit_set_next_file_number(&e, d->next_file);
+    if (d->wal_segment != 0) {
+        nk_vedit_set_wal_segment(&e, d->wal_segment);
+    }
+    if (d->wal_durable != 0 || d->wal_reset) {
+        nk_vedit_set_wal_durable(&e, d->wal_durable);
+    }
+    if (d->wal_reset) {
+        nk_vedit_set_wal_segment(&e, d->wal_segment);
+        e.wal_reset = true;
+    }
     if (d->is_flush) {
         nk_vedit_set_last_sequence(&e, d->flushed_seq);
         nk_vedit_set_log_number(&e, d->log_number);

@@ -41,7 +41,7 @@ int nk_db_table(nk_db *db, nk_table_meta *f, nk_sst **out, nk_errbuf *eb)
     int rc = nk_rt_file_open(db->rt, path, NK_OPEN_READ, &file);
     if (rc != NK_OK) {
         nk_errbuf_set(eb, "table %s listed in the manifest cannot be opened: %s", path,
-                      nk_strerror(rc));
+                      nk_errdesc(rc));
         return rc == NK_ENOENT ? NK_ECORRUPT : rc;
     }
     rc = nk_sst_open(db->rt, file, f->number, path, db->cache, &f->table, eb);
@@ -70,7 +70,7 @@ void nk_db_release_file(void *arg, nk_table_meta *f)
         if (rc != NK_OK && rc != NK_ENOENT && rc != NK_ECRASHED) {
             /* harmless: the next open deletes files the manifest does not list */
             nk_log(db->rt, NK_LOG_WARN, "engine: cannot delete obsolete table %s: %s", path,
-                   nk_strerror(rc));
+                   nk_errdesc(rc));
         }
     }
     nk_buf_free(&f->smallest);

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "nokv/engine/db_impl.h"
+#include "nokv/util/coding.h"
 
 #define SLOWDOWN_TICK_NS (1 * NK_NSEC_PER_MSEC)
 #define SLOWDOWN_BATCHES_PER_TICK 8
@@ -138,35 +139,51 @@ static int add_waiter(nk_db *db, uint64_t lsn, nk_db_done_fn done, void *arg)
     return NK_OK;
 }
 
-/* Apply one batch now. Errors here are fatal for the db: the WAL may hold a
- * record the memtable does not, so later writes must not pretend otherwise. */
-static void apply_now(nk_db *db, nk_batch *b, bool sync, nk_db_done_fn done, void *arg)
+/* Apply one encoded batch now, numbering it from last_seq + 1. The caller's
+ * bytes are read, never copied or modified: the sequence number goes into a
+ * 13-byte copy of the batch header written as the head of the WAL record,
+ * and the memtable is filled from the same bytes (a large value is thus held
+ * once by the caller and once by the memtable, never more).
+ * Errors here are fatal for the db: the WAL may hold a record the memtable
+ * does not, so later writes must not pretend otherwise. Requests that cannot
+ * be written at all (too large) are refused by nk_db_write before this. */
+static int apply_now(nk_db *db, const uint8_t *data, size_t len, uint32_t count, bool sync,
+                     nk_db_done_fn done, void *arg)
 {
     uint64_t seq = db->last_seq + 1;
-    nk_batch_set_seq(b, seq);
-    nk_slice data = nk_batch_data(b);
+    uint8_t hdr[NK_BATCH_HEADER];
+    memcpy(hdr, data, NK_BATCH_HEADER);
+    nk_put_u64(hdr + 1, seq);
     uint64_t lsn = 0;
-    int rc = nk_wal_append(db->wal, data.data, data.len, &lsn);
+    int rc = nk_wal_append2(db->wal, hdr, sizeof hdr, data + NK_BATCH_HEADER,
+                            len - NK_BATCH_HEADER, &lsn);
+    if (rc == NK_EFAILPOINT || (rc == NK_ENOSPC && nk_wal_status(db->wal) == NK_OK)) {
+        /* Nothing was written (a full disk: the WAL cut its partial record
+         * back): this write alone is refused, the db stays healthy and the
+         * next write tries again. */
+        return rc;
+    }
     if (rc != NK_OK) {
         nk_errbuf eb;
         nk_errbuf_set(&eb, "WAL append failed: %s", nk_strerror(rc));
         nk_db_set_bg_error(db, rc, &eb);
         done(arg, rc);
-        return;
+        return NK_OK;
     }
     nk_errbuf eb;
-    rc = nk_db_apply_batch(db->mem->m, data.data, data.len, &eb);
+    apply_ctx a = {db->mem->m, NK_OK};
+    rc = nk_batch_iterate_at(data, len, seq, apply_one, &a, &eb);
     if (rc != NK_OK) {
         nk_errbuf_wrap(&eb, "memtable insert failed");
         nk_db_set_bg_error(db, rc, &eb);
         done(arg, rc);
-        return;
+        return NK_OK;
     }
     db->mem->last_lsn = lsn;
-    db->last_seq += nk_batch_count(b);
+    db->last_seq += count;
     db->st.last_seq = db->last_seq;
-    db->st.writes += nk_batch_count(b);
-    db->st.write_bytes += data.len;
+    db->st.writes += count;
+    db->st.write_bytes += len;
 
     if (nk_memtable_usage(db->mem->m) >= db->o.memtable_bytes) {
         if (nk_db_rotate_memtable(db) != NK_OK) {
@@ -177,18 +194,19 @@ static void apply_now(nk_db *db, nk_batch *b, bool sync, nk_db_done_fn done, voi
     }
     if (!sync) {
         done(arg, NK_OK);
-        return;
+        return NK_OK;
     }
     if (nk_wal_durable_lsn(db->wal) >= lsn) {
         done(arg, NK_OK);
-        return;
+        return NK_OK;
     }
     rc = add_waiter(db, lsn, done, arg);
     if (rc != NK_OK) {
         done(arg, rc);
-        return;
+        return NK_OK;
     }
     sync_start(db);
+    return NK_OK;
 }
 
 typedef enum stall { STALL_NONE, STALL_SLOW, STALL_STOP } stall;
@@ -235,7 +253,11 @@ void nk_db_process_pending(nk_db *db)
         if (db->pend_head == NULL) {
             db->pend_tail = NULL;
         }
-        apply_now(db, &p->batch, p->sync, p->done, p->arg);
+        nk_slice pd = nk_batch_data(&p->batch);
+        int rc = apply_now(db, pd.data, pd.len, p->batch.count, p->sync, p->done, p->arg);
+        if (rc != NK_OK) {
+            p->done(p->arg, rc); /* refused: nothing of it was written */
+        }
         nk_batch_free(&p->batch);
         free(p);
         released++;
@@ -250,6 +272,9 @@ int nk_db_write(nk_db *db, const nk_batch *b, bool sync, nk_db_done_fn done, voi
     if (db->bg_error != NK_OK) {
         return db->bg_error;
     }
+    if (db->nospace) {
+        return NK_ENOSPC; /* until a background retry finds space again */
+    }
     if (b == NULL || nk_batch_count(b) == 0) {
         return NK_EINVAL;
     }
@@ -257,17 +282,17 @@ int nk_db_write(nk_db *db, const nk_batch *b, bool sync, nk_db_done_fn done, voi
         return NK_ERANGE;
     }
     nk_slice data = nk_batch_data(b);
+    if (data.len < NK_BATCH_HEADER) {
+        return NK_EINVAL;
+    }
+    if (data.len > NK_BATCH_MAX_BYTES) {
+        /* Refused alone, before the WAL sees it: one oversized request must
+         * never turn into an engine-wide write outage. */
+        return NK_ETOOBIG;
+    }
     if (db->pend_head == NULL && stall_state(db) == STALL_NONE) {
-        /* The common case: apply at once from a reusable copy (the caller's
-         * batch is const, and the sequence number is stamped into it). */
-        nk_batch *scratch = &db->scratch_batch;
-        if (nk_buf_assign(&scratch->rep, data.data, data.len) != NK_OK) {
-            return NK_ENOMEM;
-        }
-        scratch->count = b->count;
-        scratch->bytes_keys_values = b->bytes_keys_values;
-        apply_now(db, scratch, sync, done, arg);
-        return NK_OK;
+        /* The common case: apply at once, straight from the caller's bytes. */
+        return apply_now(db, data.data, data.len, b->count, sync, done, arg);
     }
     db_pending *p = calloc(1, sizeof(*p));
     if (p == NULL) {

@@ -19,6 +19,18 @@ void nk_logfile_hdr_encode(uint8_t *out, const nk_logfile_hdr *h)
     nk_put_u64(out + 40, XXH64(out, 40, 0));
 }
 
+void nk_logrec_encode_header(uint8_t *p, unsigned type, uint64_t lsn, uint64_t synced_upto,
+                             size_t len)
+{
+    nk_put_u32(p, NK_LOGREC_MAGIC);
+    p[4] = (uint8_t)type;
+    p[5] = 0;
+    nk_put_u16(p + 6, 0);
+    nk_put_u32(p + 8, (uint32_t)len);
+    nk_put_u64(p + 12, lsn);
+    nk_put_u64(p + 20, synced_upto);
+}
+
 int nk_logrec_encode(nk_buf *b, unsigned type, uint64_t lsn, uint64_t synced_upto,
                      const void *payload, size_t len)
 {
@@ -30,13 +42,7 @@ int nk_logrec_encode(nk_buf *b, unsigned type, uint64_t lsn, uint64_t synced_upt
         return rc;
     }
     uint8_t *p = b->data + b->len;
-    nk_put_u32(p, NK_LOGREC_MAGIC);
-    p[4] = (uint8_t)type;
-    p[5] = 0;
-    nk_put_u16(p + 6, 0);
-    nk_put_u32(p + 8, (uint32_t)len);
-    nk_put_u64(p + 12, lsn);
-    nk_put_u64(p + 20, synced_upto);
+    nk_logrec_encode_header(p, type, lsn, synced_upto, len);
     if (len) {
         memcpy(p + NK_LOGREC_HDR_SIZE, payload, len);
     }
@@ -63,6 +69,10 @@ int nk_logfile_create(nk_rt *rt, const char *path, const nk_logfile_hdr *h,
     }
     if (rc != NK_OK) {
         (void)nk_rt_file_close(rt, f);
+        /* No debris: a file without a header (disk full, say) would be
+         * read as damage by the next recovery. A crash here leaves it, and
+         * recovery treats a headerless newest file as a torn tail. */
+        (void)nk_rt_remove(rt, path);
         return rc;
     }
     *out = f;
@@ -304,14 +314,14 @@ static int win_open(scan *s, size_t i)
     }
     if (rc != NK_OK) {
         nk_errbuf_set(s->eb, "%s: opening %s failed: %s", s->in->what, s->in->paths[i],
-                      nk_errname(rc));
+                      nk_errdesc(rc));
         return rc;
     }
     s->w.f = f;
     rc = nk_rt_file_size(s->rt, f, &s->w.size);
     if (rc != NK_OK) {
         nk_errbuf_set(s->eb, "%s: size of %s failed: %s", s->in->what, s->in->paths[i],
-                      nk_errname(rc));
+                      nk_errdesc(rc));
     }
     return rc;
 }
@@ -319,7 +329,7 @@ static int win_open(scan *s, size_t i)
 static int read_err(scan *s, size_t i, uint64_t off, int rc)
 {
     nk_errbuf_set(s->eb, "%s: reading %s at offset %llu failed: %s", s->in->what, s->in->paths[i],
-                  (unsigned long long)off, nk_errname(rc));
+                  (unsigned long long)off, nk_errdesc(rc));
     return rc;
 }
 
@@ -405,7 +415,15 @@ static int decide(scan *s, size_t i, uint64_t off, uint64_t p, const char *why)
                           in->what, in->paths[i], (unsigned long long)off, why,
                           (unsigned long long)p);
         }
-        return NK_ECORRUPT;
+        if (!in->salvage) {
+            return NK_ECORRUPT;
+        }
+        /* Salvage (an operator's explicit decision): cut here like a torn
+         * tail, and say loudly what is given up. */
+        nk_log(s->rt, NK_LOG_WARN, "%s: salvage: accepting data loss: %s", in->what, s->eb->msg);
+        out->salvaged = true;
+        out->lost_from = p;
+        out->lost_to = s->claim > in->min_durable ? s->claim : in->min_durable;
     }
     out->torn = true;
     out->cut_file = i;
@@ -450,7 +468,17 @@ static int scan_files(scan *s)
             return read_err(s, i, 0, rc);
         }
         if (i == 0) {
-            if (in->max_first_lsn != 0 && h.first_lsn > in->max_first_lsn) {
+            if (in->max_first_lsn != 0 && h.first_lsn > in->max_first_lsn && in->salvage) {
+                nk_log(s->rt, NK_LOG_WARN,
+                       "%s: salvage: accepting data loss: %s starts at lsn %llu but lsn %llu "
+                       "was still needed: lsns %llu..%llu are lost",
+                       in->what, in->paths[i], (unsigned long long)h.first_lsn,
+                       (unsigned long long)in->max_first_lsn, (unsigned long long)in->max_first_lsn,
+                       (unsigned long long)h.first_lsn - 1);
+                out->salvaged = true;
+                out->lost_from = in->max_first_lsn;
+                out->lost_to = h.first_lsn - 1;
+            } else if (in->max_first_lsn != 0 && h.first_lsn > in->max_first_lsn) {
                 nk_errbuf_set(s->eb,
                               "%s: %s starts at lsn %llu but lsn %llu is still needed: the "
                               "records in between are missing; restore this node from a "
@@ -512,6 +540,9 @@ int nk_logscan_run(nk_rt *rt, const nk_logscan_in *in, nk_logscan_out *out, nk_e
     out->cut_file = in->nfiles;
     out->cut_offset = 0;
     out->discarded = 0;
+    out->salvaged = false;
+    out->lost_from = 0;
+    out->lost_to = 0;
     for (size_t i = 0; i < in->nfiles; i++) {
         if (out->file_first_lsn != NULL) {
             out->file_first_lsn[i] = 0;

@@ -98,6 +98,12 @@ typedef struct nk_logfile_hdr {
 /* Encode a header (version NK_LOGFILE_VERSION) into out[48]. */
 void nk_logfile_hdr_encode(uint8_t *out, const nk_logfile_hdr *h);
 
+/* The 28 header bytes of a record whose payload is `len` bytes (the checksum
+ * then covers them and the payload: XXH64 streamed over both gives the same
+ * value as nk_logrec_encode, so a large payload can be written in place). */
+void nk_logrec_encode_header(uint8_t *out, unsigned type, uint64_t lsn, uint64_t synced_upto,
+                             size_t len);
+
 /* Append one framed record to b. NK_OK, NK_ETOOBIG, NK_ENOMEM. */
 int nk_logrec_encode(nk_buf *b, unsigned type, uint64_t lsn, uint64_t synced_upto,
                      const void *payload, size_t len);
@@ -133,6 +139,11 @@ typedef struct nk_logscan_in {
     nk_logscan_fn fn;
     void *arg;
     const char *what; /* "wal", "manifest": for messages */
+    /* Salvage (explicit operator choice, never a default): damage that a
+     * claim covers is cut like a torn tail instead of failing, and a first
+     * file starting after max_first_lsn is accepted; out->salvaged and
+     * lost_from..lost_to say what was given up (also logged at WARN). */
+    bool salvage;
 } nk_logscan_in;
 
 typedef struct nk_logscan_out {
@@ -144,6 +155,9 @@ typedef struct nk_logscan_out {
     size_t cut_file;     /* index of the file with the cut (nfiles if none) */
     uint64_t cut_offset; /* first byte to discard in that file */
     uint64_t discarded;  /* bytes after the cut, this file and later ones */
+    bool salvaged;       /* salvage gave up durable records */
+    uint64_t lost_from;  /* their lsns (as far as the claims tell) */
+    uint64_t lost_to;
     /* Per input file (caller-allocated, nfiles entries; may be NULL):
      * first_lsn from its header (0 when unreadable) and file size. */
     uint64_t *file_first_lsn;

@@ -34,6 +34,7 @@ void nk_manifest_options_default(nk_manifest_options *o)
 {
     o->rewrite_threshold = NK_MANIFEST_DEFAULT_REWRITE;
     o->create_if_missing = true;
+    o->test_bugs = 0;
 }
 
 static char *manifest_path(const char *dir, uint64_t number)
@@ -163,14 +164,20 @@ static int current_read(nk_rt *rt, const char *dir, uint64_t *number, nk_errbuf 
                           path, why != NULL ? why : "too long");
         }
     } else if (rc != NK_ENOENT) {
-        nk_errbuf_set(eb, "manifest: reading %s failed: %s", path, nk_errname(rc));
+        nk_errbuf_set(eb, "manifest: reading %s failed: %s", path, nk_errdesc(rc));
     }
     free(path);
     return rc;
 }
 
+int nk_manifest_read_current(nk_rt *rt, const char *dir, uint64_t *number, nk_errbuf *eb)
+{
+    return current_read(rt, dir, number, eb);
+}
+
 /* Point CURRENT at manifest `number`, durably (steps 2-3 of a rewrite). */
-static int current_write(nk_rt *rt, const char *dir, uint64_t number, bool *renamed, nk_errbuf *eb)
+static int current_write(nk_rt *rt, const char *dir, uint64_t number, unsigned bugs, bool *renamed,
+                         nk_errbuf *eb)
 {
     *renamed = false;
     char *tmp = nk_path_join(dir, "CURRENT.tmp");
@@ -203,12 +210,17 @@ static int current_write(nk_rt *rt, const char *dir, uint64_t number, bool *rena
         step = "after renaming CURRENT.tmp";
         rc = nk_failpoint(rt, "manifest.current.after_rename");
     }
-    if (rc == NK_OK) {
+    if (rc == NK_OK && !(bugs & NK_BUG_CURRENT_DIRSYNC)) {
         step = "syncing the directory";
         rc = nk_rt_dir_sync(rt, dir);
     }
+    if (rc == NK_OK) {
+        /* CURRENT durably names the new file, which must be complete now. */
+        step = "after syncing CURRENT";
+        rc = nk_failpoint(rt, "manifest.rewrite.after_current_sync");
+    }
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "manifest: %s in %s failed: %s", step, dir, nk_errname(rc));
+        nk_errbuf_set(eb, "manifest: %s in %s failed: %s", step, dir, nk_errdesc(rc));
     }
     free(tmp);
     free(cur);
@@ -250,7 +262,7 @@ static int write_snapshot(nk_manifest *m, uint64_t number, const nk_version_stat
     }
     if (rc == NK_OK) {
         rc = nk_rt_file_append(m->rt, f, m->scratch.data, m->scratch.len);
-        if (rc == NK_OK) {
+        if (rc == NK_OK && !(m->opts.test_bugs & NK_BUG_MANIFEST_SYNC)) {
             rc = nk_rt_file_sync(m->rt, f);
         }
         if (rc != NK_OK) {
@@ -259,7 +271,7 @@ static int write_snapshot(nk_manifest *m, uint64_t number, const nk_version_stat
         }
     }
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "manifest: writing %s failed: %s", path, nk_errname(rc));
+        nk_errbuf_set(eb, "manifest: writing %s failed: %s", path, nk_errdesc(rc));
     } else {
         *out = f;
         *size = NK_LOGFILE_HDR_SIZE + m->scratch.len;
@@ -281,10 +293,10 @@ static int install(nk_manifest *m, uint64_t number, nk_errbuf *eb)
     rc = nk_failpoint(m->rt, "manifest.rewrite.after_write");
     bool renamed = false;
     if (rc == NK_OK) {
-        rc = current_write(m->rt, m->dir, number, &renamed, eb);
+        rc = current_write(m->rt, m->dir, number, m->opts.test_bugs, &renamed, eb);
     } else {
         nk_errbuf_set(eb, "manifest: rewrite stopped after writing MANIFEST-%06" PRIu64 ": %s",
-                      number, nk_errname(rc));
+                      number, nk_errdesc(rc));
     }
     if (rc != NK_OK) {
         (void)nk_rt_file_close(m->rt, f);
@@ -359,6 +371,13 @@ int nk_manifest_log_edit(nk_manifest *m, const nk_version_edit *e, nk_errbuf *eb
         return rc; /* nothing written */
     }
     rc = nk_rt_file_append(m->rt, m->f, m->scratch.data, m->scratch.len);
+    if (rc == NK_ENOSPC && nk_rt_file_truncate(m->rt, m->f, m->size) == NK_OK) {
+        /* Disk full: the partial record is cut off again, so the file holds
+         * exactly the edits it held; the manifest stays usable. */
+        nk_errbuf_set(eb, "manifest: appending an edit to MANIFEST-%06" PRIu64 ": %s",
+                      m->number, nk_strerror(rc));
+        return rc;
+    }
     if (rc == NK_OK) {
         rc = nk_failpoint(m->rt, "manifest.edit.after_append");
     }
@@ -374,7 +393,7 @@ int nk_manifest_log_edit(nk_manifest *m, const nk_version_edit *e, nk_errbuf *eb
         nk_errbuf_set(eb,
                       "manifest: logging an edit to MANIFEST-%06" PRIu64 " failed: %s; "
                       "reopen to recover",
-                      m->number, nk_errname(rc));
+                      m->number, nk_errdesc(rc));
         return rc;
     }
     m->size += m->scratch.len;
@@ -501,7 +520,7 @@ static int ensure_dir(nk_rt *rt, const char *dir, bool create, nk_errbuf *eb)
         }
     }
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "manifest: preparing directory %s failed: %s", dir, nk_errname(rc));
+        nk_errbuf_set(eb, "manifest: preparing directory %s failed: %s", dir, nk_errdesc(rc));
     }
     return rc;
 }
@@ -574,7 +593,7 @@ static int open_with_current(nk_manifest *m, uint64_t number, nk_errbuf *eb)
     if (rc == NK_OK) {
         rc = replay(m->rt, path, number, 1, &m->state, &so, eb);
     } else {
-        nk_errbuf_set(eb, "manifest: stat %s failed: %s", path, nk_errname(rc));
+        nk_errbuf_set(eb, "manifest: stat %s failed: %s", path, nk_errdesc(rc));
     }
     nk_file *f = NULL;
     if (rc == NK_OK) {
@@ -592,7 +611,7 @@ static int open_with_current(nk_manifest *m, uint64_t number, nk_errbuf *eb)
                    path, so.cut_offset, so.discarded);
         }
         if (rc != NK_OK) {
-            nk_errbuf_set(eb, "manifest: reopening %s failed: %s", path, nk_errname(rc));
+            nk_errbuf_set(eb, "manifest: reopening %s failed: %s", path, nk_errdesc(rc));
         }
     }
     if (rc == NK_OK) {
@@ -661,7 +680,7 @@ int nk_manifest_open(nk_rt *rt, const char *dir, const nk_manifest_options *o, n
     if (rc == NK_OK) {
         rc = list_manifests(rt, dir, &nums, &n, &has_tmp);
         if (rc != NK_OK) {
-            nk_errbuf_set(eb, "manifest: listing %s failed: %s", dir, nk_errname(rc));
+            nk_errbuf_set(eb, "manifest: listing %s failed: %s", dir, nk_errdesc(rc));
         }
     }
     if (rc == NK_OK) {
@@ -692,6 +711,42 @@ int nk_manifest_open(nk_rt *rt, const char *dir, const nk_manifest_options *o, n
     }
     *out = m;
     return NK_OK;
+}
+
+/* ----------------------------------------------------------- read-only --- */
+
+int nk_manifest_read(nk_rt *rt, const char *dir, nk_version_state *state, uint64_t *number,
+                     bool *torn, nk_errbuf *eb)
+{
+    nk_vstate_init(state);
+    *torn = false;
+    int rc = current_read(rt, dir, number, eb);
+    if (rc == NK_ENOENT) {
+        nk_errbuf_set(eb, "manifest: %s/CURRENT does not exist: not a database (or CURRENT was "
+                          "lost)", dir);
+        return NK_ENOENT;
+    }
+    if (rc != NK_OK) {
+        return rc;
+    }
+    char *path = manifest_path(dir, *number);
+    if (path == NULL) {
+        return NK_ENOMEM;
+    }
+    nk_stat st;
+    rc = nk_rt_stat(rt, path, &st);
+    if (rc == NK_ENOENT) {
+        nk_errbuf_set(eb, "manifest: %s/CURRENT names %s, which is missing", dir, path);
+        rc = NK_ECORRUPT;
+    } else if (rc != NK_OK) {
+        nk_errbuf_set(eb, "manifest: stat %s failed: %s", path, nk_errdesc(rc));
+    } else {
+        nk_logscan_out so;
+        rc = replay(rt, path, *number, 1, state, &so, eb);
+        *torn = rc == NK_OK && so.torn;
+    }
+    free(path);
+    return rc;
 }
 
 /* -------------------------------------------------------------- access --- */

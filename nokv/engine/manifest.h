@@ -29,7 +29,7 @@
  *                                      [failpoint manifest.current.before_rename]
  *   3. rename CURRENT.tmp over CURRENT
  *                                      [failpoint manifest.current.after_rename]
- *      fsync the directory
+ *      fsync the directory             [failpoint manifest.rewrite.after_current_sync]
  *   4. switch appends to MANIFEST-<n+1>; remove MANIFEST-<n>
  * Until the directory sync of step 3 CURRENT durably names the old, complete
  * manifest; after it, the new one. Both hold the same state, and no edit is
@@ -67,6 +67,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "nokv/engine/bugs.h"
 #include "nokv/engine/version_edit.h"
 #include "nokv/rt.h"
 
@@ -79,6 +80,7 @@ typedef struct nk_manifest nk_manifest;
 typedef struct nk_manifest_options {
     uint64_t rewrite_threshold; /* bytes; default 4 MiB */
     bool create_if_missing;     /* default true */
+    unsigned test_bugs;         /* NK_BUG_* (bugs.h); 0 */
 } nk_manifest_options;
 
 void nk_manifest_options_default(nk_manifest_options *o);
@@ -117,6 +119,19 @@ int nk_manifest_rewrite(nk_manifest *m, nk_errbuf *eb);
 uint64_t nk_manifest_number(const nk_manifest *m);    /* live MANIFEST-<n> */
 uint64_t nk_manifest_file_size(const nk_manifest *m); /* its size in bytes */
 int nk_manifest_status(const nk_manifest *m);         /* NK_OK or the fatal error */
+
+/* Read-only: the number of the manifest CURRENT names. NK_OK, NK_ENOENT (no
+ * CURRENT), NK_ECORRUPT / NK_ENOTSUP (eb names the file), or a file error.
+ * Changes nothing on disk (for `nokv migrate plan`, nokv/engine/inspect.h). */
+int nk_manifest_read_current(nk_rt *rt, const char *dir, uint64_t *number, nk_errbuf *eb);
+
+/* Read-only (nokv check): replay the manifest CURRENT names into *state
+ * (initialised here; free it with nk_vstate_free) without changing anything
+ * on disk: a torn last record is reported in *torn, not cut; nothing is
+ * created or removed. Same errors as nk_manifest_open; NK_ENOENT when there
+ * is no CURRENT. */
+int nk_manifest_read(nk_rt *rt, const char *dir, nk_version_state *state, uint64_t *number,
+                     bool *torn, nk_errbuf *eb);
 
 /* Close the file and free (no I/O needed: every edit is already durable).
  * Also the crash path. NULL is ignored. */

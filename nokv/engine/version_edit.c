@@ -30,6 +30,18 @@ void nk_vedit_free(nk_version_edit *e)
     nk_vedit_init(e);
 }
 
+void nk_vedit_set_wal_segment(nk_version_edit *e, uint64_t v)
+{
+    e->has_wal_segment = true;
+    e->wal_segment = v;
+}
+
+void nk_vedit_set_wal_durable(nk_version_edit *e, uint64_t v)
+{
+    e->has_wal_durable = true;
+    e->wal_durable = v;
+}
+
 void nk_vedit_set_log_number(nk_version_edit *e, uint64_t v)
 {
     e->has_log_number = true;
@@ -150,6 +162,15 @@ int nk_vedit_encode(const nk_version_edit *e, nk_buf *out)
     }
     if (rc == NK_OK && e->has_last_sequence) {
         rc = put_uvar_field(out, NK_VEDIT_LAST_SEQ, e->last_sequence);
+    }
+    if (rc == NK_OK && e->has_wal_segment) {
+        rc = put_uvar_field(out, NK_VEDIT_WAL_SEGMENT, e->wal_segment);
+    }
+    if (rc == NK_OK && e->has_wal_durable) {
+        rc = put_uvar_field(out, NK_VEDIT_WAL_DURABLE, e->wal_durable);
+    }
+    if (rc == NK_OK && e->wal_reset) {
+        rc = put_uvar_field(out, NK_VEDIT_WAL_RESET, 1);
     }
     nk_buf nested = {0};
     for (size_t i = 0; rc == NK_OK && i < e->ndeleted; i++) {
@@ -388,6 +409,32 @@ int nk_vedit_decode(const uint8_t *p, size_t len, nk_version_edit *out, nk_errbu
             out->has_last_sequence = true;
             rc = val_uvar(&v, &out->last_sequence);
             break;
+        case NK_VEDIT_WAL_SEGMENT:
+            if (out->has_wal_segment) {
+                return bad(&v, "repeated wal_segment");
+            }
+            out->has_wal_segment = true;
+            rc = val_uvar(&v, &out->wal_segment);
+            break;
+        case NK_VEDIT_WAL_DURABLE:
+            if (out->has_wal_durable) {
+                return bad(&v, "repeated wal_durable");
+            }
+            out->has_wal_durable = true;
+            rc = val_uvar(&v, &out->wal_durable);
+            break;
+        case NK_VEDIT_WAL_RESET: {
+            uint64_t one = 0;
+            if (out->wal_reset) {
+                return bad(&v, "repeated wal_reset");
+            }
+            rc = val_uvar(&v, &one);
+            out->wal_reset = rc == NK_OK && one == 1;
+            if (rc == NK_OK && one != 1) {
+                return bad(&v, "wal_reset must be 1");
+            }
+            break;
+        }
         case NK_VEDIT_ADD_FILE:
             rc = decode_add(&v, out);
             break;
@@ -682,6 +729,14 @@ int nk_vstate_apply(nk_version_state *v, const nk_version_edit *e, nk_errbuf *eb
     if (e->has_last_sequence) {
         v->last_sequence = e->last_sequence;
     }
+    /* Claims about the WAL only grow: an edit prepared before another one
+     * was logged may carry an older claim. */
+    if (e->has_wal_segment && (e->wal_reset || e->wal_segment > v->wal_segment)) {
+        v->wal_segment = e->wal_segment;
+    }
+    if (e->has_wal_durable && (e->wal_reset || e->wal_durable > v->wal_durable)) {
+        v->wal_durable = e->wal_durable;
+    }
     return NK_OK;
 }
 
@@ -691,6 +746,12 @@ int nk_vstate_snapshot(const nk_version_state *v, nk_version_edit *out)
     nk_vedit_set_log_number(out, v->log_number);
     nk_vedit_set_next_file_number(out, v->next_file_number);
     nk_vedit_set_last_sequence(out, v->last_sequence);
+    if (v->wal_segment != 0) {
+        nk_vedit_set_wal_segment(out, v->wal_segment);
+    }
+    if (v->wal_durable != 0) {
+        nk_vedit_set_wal_durable(out, v->wal_durable);
+    }
     for (unsigned l = 0; l < NK_NUM_LEVELS; l++) {
         for (size_t i = 0; i < v->levels[l].count; i++) {
             const nk_file_meta *m = &v->levels[l].files[i];

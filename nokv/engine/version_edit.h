@@ -16,6 +16,18 @@
  *             4 smallest internal key (bytes), 5 largest internal key (bytes),
  *             6 smallest_seq varint, 7 largest_seq varint   (all required)
  *   tag 5 delete_file       nested fields: 1 level varint, 2 number varint
+ *   tag 65 wal_segment      varint  (ignorable) a WAL segment whose creation
+ *                                   was durable when the edit was written:
+ *                                   the log must reach at least that segment
+ *   tag 66 wal_durable      varint  (ignorable) a WAL lsn known durable when
+ *                                   the edit was written: every lsn from
+ *                                   log_number up to it must be in the WAL
+ *   tag 67 wal_reset        varint 1 (ignorable) the two above replace the
+ *                                   state's instead of raising it: written
+ *                                   once, after an explicit salvage gave up
+ *                                   the WAL records they covered
+ *   Both only grow otherwise (the state keeps the maximum); recovery refuses
+ *   a WAL that does not reach them (a removed, renamed or truncated segment).
  *
  * Every value carries its length, so a reader can step over a field it does
  * not know. Tags with bit NK_VEDIT_TAG_IGNORABLE (64) set are optional
@@ -57,6 +69,9 @@
 #define NK_VEDIT_LAST_SEQ 3u
 #define NK_VEDIT_ADD_FILE 4u
 #define NK_VEDIT_DELETE_FILE 5u
+#define NK_VEDIT_WAL_SEGMENT (NK_VEDIT_TAG_IGNORABLE | 1u)
+#define NK_VEDIT_WAL_DURABLE (NK_VEDIT_TAG_IGNORABLE | 2u)
+#define NK_VEDIT_WAL_RESET (NK_VEDIT_TAG_IGNORABLE | 3u)
 
 /* One table file. Keys are internal keys (ikey.h), owned. */
 typedef struct nk_file_meta {
@@ -82,9 +97,14 @@ typedef struct nk_version_edit {
     bool has_log_number;
     bool has_next_file_number;
     bool has_last_sequence;
+    bool has_wal_segment;
+    bool has_wal_durable;
+    bool wal_reset;
     uint64_t log_number;
     uint64_t next_file_number;
     uint64_t last_sequence;
+    uint64_t wal_segment;
+    uint64_t wal_durable;
     nk_vedit_add *added;
     size_t nadded;
     size_t cap_added;
@@ -99,6 +119,8 @@ void nk_vedit_free(nk_version_edit *e); /* leaves it initialised (empty) */
 void nk_vedit_set_log_number(nk_version_edit *e, uint64_t v);
 void nk_vedit_set_next_file_number(nk_version_edit *e, uint64_t v);
 void nk_vedit_set_last_sequence(nk_version_edit *e, uint64_t v);
+void nk_vedit_set_wal_segment(nk_version_edit *e, uint64_t v);
+void nk_vedit_set_wal_durable(nk_version_edit *e, uint64_t v);
 
 /* Record an added file (keys are copied). NK_OK or NK_ENOMEM. */
 int nk_vedit_add_file(nk_version_edit *e, uint32_t level, uint64_t number, uint64_t size,
@@ -126,6 +148,8 @@ typedef struct nk_version_state {
     uint64_t log_number;
     uint64_t next_file_number;
     uint64_t last_sequence;
+    uint64_t wal_segment; /* 0 = never recorded (older workdir) */
+    uint64_t wal_durable;
     nk_level_files levels[NK_NUM_LEVELS];
 } nk_version_state;
 

@@ -27,6 +27,11 @@
  *   written; a new segment's header stores it too. Those claims are what
  *   lets recovery tell a torn tail from corruption (logfile.h).
  *
+ *   Disk full: an append that meets NK_ENOSPC cuts its partial record off
+ *   again (truncate to the previous end) and returns NK_ENOSPC with the WAL
+ *   still usable, as does a rotation that could not create its segment; the
+ *   next append simply tries again.
+ *
  *   Errors: an append or rotation error, or a failed sync, is FATAL for this
  *   WAL object: the state of unsynced data is unknown (the PostgreSQL fsync
  *   lesson), so every later append/sync returns that error (nk_wal_status)
@@ -77,7 +82,10 @@
  *
  * Failpoints: "wal.append.before" (before a record is written),
  * "wal.sync.before" (in the sync job, before the first fsync),
- * "wal.rotate.after_create" (new segment created, header not yet written).
+ * "wal.rotate.after_create" (new segment created, header not yet written),
+ * "wal.repair.after_cut" (recovery truncated a torn tail, not yet synced),
+ * "wal.open.after_segment" (open's new segment and directory synced, before
+ * the owner records it).
  */
 #ifndef NK_ENGINE_WAL_H
 #define NK_ENGINE_WAL_H
@@ -86,6 +94,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nokv/engine/bugs.h"
 #include "nokv/rt.h"
 
 #define NK_WAL_FILE_MAGIC UINT64_C(0x6c61772e766b6f6e) /* "nokv.wal" as LE bytes */
@@ -98,6 +107,18 @@ typedef struct nk_wal nk_wal;
 typedef struct nk_wal_options {
     uint64_t segment_size; /* rotate past this; default 64 MiB, min 4 KiB */
     uint64_t replay_from;  /* first lsn the caller still needs (0 or 1 = all) */
+    /* What the caller's own durable metadata (the manifest) says the log
+     * must hold; 0 = no claim. Recovery refuses (NK_ECORRUPT naming the
+     * file, what is missing and what to do) a log whose newest segment is
+     * older than min_segment, or that ends before min_durable; damage at or
+     * below min_durable is corruption, never a torn tail. */
+    uint64_t min_segment;
+    uint64_t min_durable;
+    /* Salvage a damaged log (an operator's explicit choice): open with what
+     * can be read instead of refusing; what was given up is logged at WARN
+     * and reported in nk_wal_recovery (salvaged, lost_from..lost_to). */
+    bool salvage;
+    unsigned test_bugs; /* NK_BUG_* (bugs.h), planted by the simulator; 0 */
 } nk_wal_options;
 
 void nk_wal_options_default(nk_wal_options *o);
@@ -118,6 +139,9 @@ typedef struct nk_wal_recovery {
     uint64_t torn_segment;    /* its segment number */
     uint64_t torn_offset;     /* byte offset of the cut in it */
     uint64_t discarded_bytes; /* bytes cut (that segment's tail + later segments) */
+    bool salvaged;            /* salvage gave up lsns that were durable */
+    uint64_t lost_from;       /* ...these (inclusive) */
+    uint64_t lost_to;         /* 0 = no upper bound known (segments gone) */
 } nk_wal_recovery;
 
 /*
@@ -132,6 +156,14 @@ int nk_wal_open(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_r
 
 const nk_wal_recovery *nk_wal_recovery_info(const nk_wal *w);
 
+/* Read-only check (nokv check): verify every record checksum and header of
+ * the log in `dir` and the opts claims (replay_from, min_segment,
+ * min_durable) exactly as nk_wal_open would, without changing anything on
+ * disk and without replaying. NK_OK (out->torn: a tail recovery would cut,
+ * never-durable data), or what nk_wal_open would refuse with (eb). */
+int nk_wal_check(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_recovery *out,
+                 nk_errbuf *eb);
+
 /*
  * Append a record; *lsn (may be NULL) gets its lsn. Not durable until a sync
  * covering it reports success. NK_OK, NK_ETOOBIG (> NK_WAL_MAX_PAYLOAD),
@@ -139,6 +171,14 @@ const nk_wal_recovery *nk_wal_recovery_info(const nk_wal *w);
  * WAL is failed: see nk_wal_status).
  */
 int nk_wal_append(nk_wal *w, const void *payload, size_t len, uint64_t *lsn);
+
+/* The same for a payload given in two pieces (head then body, either may be
+ * empty), written as one record. A large record is written straight from
+ * the pieces (header, pieces, checksum: several appends, no copy), so a
+ * 100 MiB value is not duplicated in memory; a small one is framed in a
+ * reused buffer and written in one append. */
+int nk_wal_append2(nk_wal *w, const void *head, size_t head_len, const void *body, size_t body_len,
+                   uint64_t *lsn);
 
 /* Sync completion: status NK_OK and durable_lsn >= every lsn appended before
  * the matching nk_wal_sync_start; or the fatal error (durable_lsn is then the
@@ -157,6 +197,13 @@ typedef void (*nk_wal_sync_fn)(void *arg, int status, uint64_t durable_lsn);
 int nk_wal_sync_start(nk_wal *w, nk_wal_sync_fn done, void *arg);
 
 uint64_t nk_wal_durable_lsn(const nk_wal *w); /* highest lsn reported durable */
+/* Newest segment whose creation (directory entry) is known durable: a true
+ * value for the owner to record as min_segment. */
+uint64_t nk_wal_durable_segment(const nk_wal *w);
+/* Start a new segment at the next append (the DB calls it when a memtable
+ * is frozen, so the flush that follows can release whole segments: the WAL
+ * then holds about one memtable, not up to segment_size). */
+void nk_wal_roll(nk_wal *w);
 uint64_t nk_wal_last_lsn(const nk_wal *w);    /* highest lsn appended */
 bool nk_wal_sync_pending(const nk_wal *w);    /* a sync job is running */
 int nk_wal_status(const nk_wal *w);           /* NK_OK or the fatal error */
@@ -202,5 +249,10 @@ int nk_wal_close(nk_wal *w, nk_errbuf *eb);
  * callbacks are dropped. NULL is ignored.
  */
 void nk_wal_abandon(nk_wal *w);
+
+/* Free a WAL that was opened but never written to (the owner's open failed
+ * after nk_wal_open): the empty segment the open created is removed, so a
+ * refused open leaves no debris. With a sync job running, never. */
+void nk_wal_abandon_unused(nk_wal *w);
 
 #endif /* NK_ENGINE_WAL_H */

@@ -71,12 +71,15 @@ typedef struct field {
     size_t off;
 } field;
 
-#define F(name) {#name, offsetof(nk_checkpoint, name)}
 static const field id_fields[] = {
-    F(store_id),        F(region_id),         F(peer_id),       F(target_store_id),
-    F(target_peer_id),  F(completed_targets), F(total_targets),
+    {"store_id", offsetof(nk_checkpoint, store_id)},
+    {"region_id", offsetof(nk_checkpoint, region_id)},
+    {"peer_id", offsetof(nk_checkpoint, peer_id)},
+    {"target_store_id", offsetof(nk_checkpoint, target_store_id)},
+    {"target_peer_id", offsetof(nk_checkpoint, target_peer_id)},
+    {"completed_targets", offsetof(nk_checkpoint, completed_targets)},
+    {"total_targets", offsetof(nk_checkpoint, total_targets)},
 };
-#undef F
 #define N_ID_FIELDS (sizeof(id_fields) / sizeof(id_fields[0]))
 
 static uint64_t *id_at(nk_checkpoint *cp, size_t i)
@@ -208,8 +211,8 @@ int nk_checkpoint_write(nk_rt *rt, const char *workdir, nk_checkpoint *cp, nk_er
     if (n < 0 || (size_t)n >= sizeof(out)) {
         return NK_ERANGE;
     }
-    return nk_smallfile_replace(rt, workdir, NK_CHECKPOINT_FILE, out, (size_t)n,
-                                "checkpoint.write", eb);
+    return nk_smallfile_replace(rt, workdir, NK_CHECKPOINT_FILE, out, (size_t)n, "checkpoint.write",
+                                eb);
 }
 
 void nk_resume_hint(nk_mode mode, const nk_checkpoint *cp, char *out, size_t cap)
@@ -219,8 +222,9 @@ void nk_resume_hint(nk_mode mode, const nk_checkpoint *cp, char *out, size_t cap
         if (mode == NK_MODE_PREPARING) {
             /* MODE.json says preparing but the first checkpoint never made
              * it to disk: the gate is the only completed step. */
-            snprintf(out, cap, "re-run nokv migrate init to continue after the mode gate was "
-                               "written");
+            snprintf(out, cap,
+                     "re-run nokv migrate init to continue after the mode gate was "
+                     "written");
         }
         return;
     }
@@ -229,16 +233,19 @@ void nk_resume_hint(nk_mode mode, const nk_checkpoint *cp, char *out, size_t cap
     if (mode == NK_MODE_PREPARING) {
         switch (cp->stage) {
         case NK_STAGE_MODE_PREPARING_WRITTEN:
-            snprintf(out, cap, "re-run nokv migrate init to continue after the mode gate was "
-                               "written");
+            snprintf(out, cap,
+                     "re-run nokv migrate init to continue after the mode gate was "
+                     "written");
             break;
         case NK_STAGE_LOCAL_CATALOG_PERSISTED:
-            snprintf(out, cap, "re-run nokv migrate init to continue after local catalog "
-                               "persistence");
+            snprintf(out, cap,
+                     "re-run nokv migrate init to continue after local catalog "
+                     "persistence");
             break;
         case NK_STAGE_SEED_SNAPSHOT_EXPORTED:
-            snprintf(out, cap, "re-run nokv migrate init to continue after seed snapshot "
-                               "export");
+            snprintf(out, cap,
+                     "re-run nokv migrate init to continue after seed snapshot "
+                     "export");
             break;
         case NK_STAGE_RAFT_SEED_INITIALIZED:
             snprintf(out, cap, "re-run nokv migrate init to finalize seeded mode");
@@ -268,8 +275,7 @@ void nk_resume_hint(nk_mode mode, const nk_checkpoint *cp, char *out, size_t cap
         snprintf(out, cap,
                  "expand rollout has completed %llu/%llu target(s); continue with nokv migrate "
                  "expand or the next membership step",
-                 (unsigned long long)cp->completed_targets,
-                 (unsigned long long)cp->total_targets);
+                 (unsigned long long)cp->completed_targets, (unsigned long long)cp->total_targets);
         break;
     case NK_STAGE_TRANSFER_LEADER_STARTED:
         snprintf(out, cap,
@@ -284,13 +290,11 @@ void nk_resume_hint(nk_mode mode, const nk_checkpoint *cp, char *out, size_t cap
                  pp);
         break;
     case NK_STAGE_REMOVE_PEER_STARTED:
-        snprintf(out, cap, "re-run nokv migrate remove-peer to continue removal of peer=%llu",
-                 pp);
+        snprintf(out, cap, "re-run nokv migrate remove-peer to continue removal of peer=%llu", pp);
         break;
     case NK_STAGE_REMOVE_PEER_FINISHED:
         snprintf(out, cap,
-                 "peer removal for peer=%llu completed; continue with the next migration step",
-                 pp);
+                 "peer removal for peer=%llu completed; continue with the next migration step", pp);
         break;
     default:
         break;

@@ -94,6 +94,10 @@ typedef struct nk_kv_backend {
     const nk_kv_backend_ops *ops;
     void *impl;
     const char *name; /* for INFO ("memory", "lsm") */
+    /* Per-request limits, for the error a refused write gets (0 = none):
+     * the largest value, and the most key + value bytes of one write. */
+    uint64_t max_value_bytes;
+    uint64_t max_write_bytes;
 } nk_kv_backend;
 
 static inline int nk_kv_get(nk_kv_backend *b, const uint8_t *key, size_t key_len, nk_kv_value_fn fn,

@@ -95,6 +95,10 @@ size_t nk_resp_parser_buffered(const nk_resp_parser *p)
     return p->len;
 }
 
+/* Buffers above this are released when emptied, so one huge request or
+ * reply does not pin its size for the life of the connection. */
+#define KEEP_CAP (1u << 20)
+
 static int fail(nk_resp_parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int fail(nk_resp_parser *p, const char *fmt, ...)
@@ -135,6 +139,11 @@ int nk_resp_parser_feed(nk_resp_parser *p, const void *data, size_t len)
         if (p->in_req) {
             p->req -= base;
         }
+    }
+    if (p->len == 0 && p->cap > KEEP_CAP) {
+        free(p->buf); /* a huge request was consumed: give its memory back */
+        p->buf = NULL;
+        p->cap = 0;
     }
     if (len == 0) {
         return NK_OK;
@@ -491,9 +500,14 @@ int nk_resp_parser_next(nk_resp_parser *p, const nk_resp_arg **argv, size_t *arg
                 }
                 int64_t n;
                 if (p->buf[cr + 1] != '\n' ||
-                    !nk_resp_parse_i64(p->buf + p->pos + 1, cr - p->pos - 1, &n) || n < 0 ||
-                    (uint64_t)n > p->lim.max_bulk_len) {
+                    !nk_resp_parse_i64(p->buf + p->pos + 1, cr - p->pos - 1, &n) || n < 0) {
                     return fail(p, "ERR Protocol error: invalid bulk length");
+                }
+                if ((uint64_t)n > p->lim.max_bulk_len) {
+                    return fail(p,
+                                "ERR Protocol error: invalid bulk length: %llu bytes is over the "
+                                "limit of %llu bytes per argument (proto-max-bulk-len)",
+                                (unsigned long long)n, (unsigned long long)p->lim.max_bulk_len);
                 }
                 p->pos = cr + 2;
                 p->scan = p->pos;
@@ -547,6 +561,11 @@ void nk_resp_buf_reset(nk_resp_buf *b)
 {
     b->len = 0;
     b->oom = false;
+    if (b->cap > KEEP_CAP) {
+        free(b->data);
+        b->data = NULL;
+        b->cap = 0;
+    }
 }
 
 static bool reserve(nk_resp_buf *b, size_t extra)

@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nokv/util/coding.h"
+
 #define DEFAULT_GROUP_INTERVAL (10 * NK_NSEC_PER_MSEC)
+#define SCRATCH_KEEP (1u << 20) /* read buffer kept between GETs */
 
 struct nk_db_backend {
     nk_kv_backend kv;
@@ -51,6 +54,9 @@ static int be_get(void *impl, const uint8_t *key, size_t key_len, nk_kv_value_fn
     } else if (rc != NK_ENOENT) {
         nk_log(b->rt, NK_LOG_ERROR, "engine read failed: %s", eb.msg);
     }
+    if (b->scratch.cap > SCRATCH_KEEP) {
+        nk_buf_free(&b->scratch); /* one huge GET must not pin its size */
+    }
     return rc;
 }
 
@@ -63,6 +69,18 @@ static void done_ignored(void *arg, int status)
 static int be_write(void *impl, const nk_kv_write *ops, size_t n, nk_kv_done_fn done, void *arg)
 {
     nk_db_backend *b = impl;
+    /* Refuse what can never be one engine write before copying anything:
+     * the encoded batch carries each key and value plus a few bytes. */
+    uint64_t need = NK_BATCH_HEADER;
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].key_len > NK_KEY_MAX || (!ops[i].del && ops[i].val_len > NK_VALUE_MAX)) {
+            return NK_ETOOBIG;
+        }
+        need += 1 + 2 * NK_VARINT64_MAX + ops[i].key_len + (ops[i].del ? 0 : ops[i].val_len);
+    }
+    if (need > NK_BATCH_MAX_BYTES) {
+        return NK_ETOOBIG;
+    }
     nk_batch batch = {0};
     int rc = nk_batch_init(&batch);
     for (size_t i = 0; i < n && rc == NK_OK; i++) {
@@ -152,6 +170,8 @@ int nk_db_backend_new(nk_rt *rt, nk_db *db, nk_sync_policy policy, uint64_t grou
     b->kv.ops = &db_ops;
     b->kv.impl = b;
     b->kv.name = "lsm";
+    b->kv.max_value_bytes = NK_SERVE_MAX_VALUE;
+    b->kv.max_write_bytes = NK_BATCH_MAX_BYTES;
     b->rt = rt;
     b->db = db;
     b->policy = policy;

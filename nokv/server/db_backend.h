@@ -12,12 +12,22 @@
  *           only when segments rotate, on flush and on shutdown. A process
  *           crash loses nothing; a power loss may lose recent writes.
  * Reads go straight to the engine; scans use an engine iterator.
+ *
+ * Limits: a value (RESP bulk) is at most NK_SERVE_MAX_VALUE bytes (127 MiB)
+ * and one write - all keys and values of a SET, MSET or DEL together - at
+ * most NK_BATCH_MAX_BYTES (128 MiB), because a write is one WAL record. A
+ * write over them is refused alone (NK_ETOOBIG, nothing copied or logged);
+ * the engine stays writable.
  */
 #ifndef NK_SERVER_DB_BACKEND_H
 #define NK_SERVER_DB_BACKEND_H
 
 #include "nokv/engine/db.h"
 #include "nokv/resp/backend.h"
+
+/* The largest value `nokv serve` accepts: the RESP bulk limit. The engine's
+ * NK_VALUE_MAX is 64 bytes more, room for the command layer's envelope. */
+#define NK_SERVE_MAX_VALUE (127u * 1024u * 1024u)
 
 typedef enum nk_sync_policy {
     NK_SYNC_ALWAYS = 0,

@@ -45,6 +45,7 @@ int nk_standalone_start(nk_rt *rt, const nk_standalone_config *cfg, nk_standalon
         memset(&so, 0, sizeof(so));
         so.db.sync_policy = nk_sync_policy_name(cfg->sync);
         so.db.version = cfg->version;
+        so.limits.max_bulk_len = NK_SERVE_MAX_VALUE; /* agrees with the engine */
         rc = nk_resp_server_start(rt, cfg->addr, nk_db_backend_kv(s->backend), &so, &s->server);
         if (rc != NK_OK) {
             nk_errbuf_set(eb, "cannot listen on %s: %s (is another server using the port?)",

@@ -183,11 +183,8 @@ void nk_workdir_abandon(nk_workdir *w)
     if (w == NULL) {
         return;
     }
-    /* The runtime dropped the crashed node's locks; unlocking a stale one only
-     * frees it (sim/disk.h), which is what we want here too. */
-    if (w->lock != NULL) {
-        nk_rt_dir_unlock(w->rt, w->lock);
-    }
+    /* The crashed node's locks died with it (the simulator has already freed
+     * them): never touch the handle again. */
     free(w->dir);
     free(w);
 }

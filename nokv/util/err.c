@@ -18,6 +18,19 @@ const char *nk_strerror(int code)
     }
 }
 
+const char *nk_errdesc(int code)
+{
+    switch (code) {
+#define NK_ERR_DESC(name, value, msg)                                          \
+    case value:                                                                \
+        return msg " (" #name ")";
+        NK_ERR_TABLE(NK_ERR_DESC)
+#undef NK_ERR_DESC
+    default:
+        return "unknown error (NK_E?)";
+    }
+}
+
 const char *nk_errname(int code)
 {
     switch (code) {

@@ -39,7 +39,11 @@
     X(NK_ESTOPPED, -21, "runtime is stopping")                                 \
     X(NK_EPROTO, -22, "protocol error (malformed frame or request)")           \
     X(NK_EADDR, -23, "address invalid or in use")                              \
-    X(NK_ERANGE, -24, "value out of range")
+    X(NK_ERANGE, -24, "value out of range")                                   \
+    X(NK_EACCES, -25, "permission denied")                                     \
+    X(NK_EROFS, -26, "read-only file system")                                  \
+    X(NK_EPERM, -27, "operation not permitted")                                \
+    X(NK_EMFILE, -28, "too many open files")
 
 enum nk_err {
 #define NK_ERR_ENUM(name, value, msg) name = value,
@@ -49,6 +53,9 @@ enum nk_err {
 
 /* Static description of a code; never NULL (unknown codes get a generic text). */
 const char *nk_strerror(int code);
+
+/* Both, for messages: "no space left on device (NK_ENOSPC)"; never NULL. */
+const char *nk_errdesc(int code);
 
 /* Symbolic name ("NK_ECORRUPT"); never NULL. */
 const char *nk_errname(int code);

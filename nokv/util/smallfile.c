@@ -12,8 +12,7 @@ int nk_path_fmt(char *out, size_t cap, const char *dir, const char *name)
     return n < 0 || (size_t)n >= cap ? NK_ERANGE : NK_OK;
 }
 
-int nk_smallfile_read(nk_rt *rt, const char *path, size_t max_bytes, nk_buf *out,
-                      nk_errbuf *eb)
+int nk_smallfile_read(nk_rt *rt, const char *path, size_t max_bytes, nk_buf *out, nk_errbuf *eb)
 {
     nk_buf_clear(out);
     nk_file *f = NULL;
@@ -47,8 +46,8 @@ int nk_smallfile_read(nk_rt *rt, const char *path, size_t max_bytes, nk_buf *out
     return rc;
 }
 
-int nk_smallfile_replace(nk_rt *rt, const char *dir, const char *name, const void *data,
-                         size_t len, const char *fp_prefix, nk_errbuf *eb)
+int nk_smallfile_replace(nk_rt *rt, const char *dir, const char *name, const void *data, size_t len,
+                         const char *fp_prefix, nk_errbuf *eb)
 {
     char path[1024], tmp[1040], fp[160];
     if (nk_path_fmt(path, sizeof(path), dir, name) != NK_OK) {
@@ -89,8 +88,9 @@ int nk_smallfile_replace(nk_rt *rt, const char *dir, const char *name, const voi
         rc = nk_rt_dir_sync(rt, dir);
     }
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "%s: cannot %s: %s (the previous version, if any, is still in place "
-                          "until the rename; retry the command)",
+        nk_errbuf_set(eb,
+                      "%s: cannot %s: %s (the previous version, if any, is still in place "
+                      "until the rename; retry the command)",
                       path, step, nk_strerror(rc));
     }
     return rc;

@@ -26,13 +26,12 @@ int nk_path_fmt(char *out, size_t cap, const char *dir, const char *name);
 
 /* Read the whole file into *out (cleared first). NK_ENOENT when absent;
  * NK_ETOOBIG (eb names the file) when larger than max_bytes. */
-int nk_smallfile_read(nk_rt *rt, const char *path, size_t max_bytes, nk_buf *out,
-                      nk_errbuf *eb);
+int nk_smallfile_read(nk_rt *rt, const char *path, size_t max_bytes, nk_buf *out, nk_errbuf *eb);
 
 /* Durably replace <dir>/<name> with data (see above). fp_prefix may be NULL
  * (no failpoints). eb names the file and the step that failed. */
-int nk_smallfile_replace(nk_rt *rt, const char *dir, const char *name, const void *data,
-                         size_t len, const char *fp_prefix, nk_errbuf *eb);
+int nk_smallfile_replace(nk_rt *rt, const char *dir, const char *name, const void *data, size_t len,
+                         const char *fp_prefix, nk_errbuf *eb);
 
 /* Create directory `path` if missing and make its entry durable (sync of
  * `parent`). NK_OK when it exists already; NK_ENOTDIR when it is a file. */

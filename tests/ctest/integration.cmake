@@ -14,3 +14,23 @@ add_test(NAME integration_cluster_3stores
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/cluster_3stores.sh
                  $<TARGET_FILE:nokv_cli>)
 set_tests_properties(integration_cluster_3stores PROPERTIES LABELS integration TIMEOUT 300)
+
+# Real processes: fill through serve + redis-cli, plan (no byte changed), init
+# crash + resume, standalone serve refused while preparing/seeded.
+add_test(NAME integration_migrate_local
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/migrate_local.sh
+                 $<TARGET_FILE:nokv_cli>)
+set_tests_properties(integration_migrate_local PROPERTIES LABELS integration TIMEOUT 300)
+
+# Oversized requests are refused alone (issue 12, case 1).
+add_test(NAME integration_serve_limits
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/serve_limits.sh
+                 $<TARGET_FILE:nokv_cli>)
+set_tests_properties(integration_serve_limits PROPERTIES LABELS integration TIMEOUT 300)
+
+# A removed or truncated WAL segment is refused, repair/--accept-data-loss
+# salvage it, nokv check reports it (issue 12, cases 2-4).
+add_test(NAME integration_serve_wal_loss
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/serve_wal_loss.sh
+                 $<TARGET_FILE:nokv_cli>)
+set_tests_properties(integration_serve_wal_loss PROPERTIES LABELS integration TIMEOUT 300)
