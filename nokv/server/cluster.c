@@ -86,7 +86,6 @@ static void start_cleanup(nk_cluster *c)
     nk_resp_server_free(c->server);
     nk_store_close(c->store);
     nk_cluster_backend_free(c->backend);
-    nk_kvsm_free(c->kvsm);
     if (c->db != NULL) {
         bool closed = false;
         nk_db_close(c->db, closed_flag, &closed);
@@ -96,6 +95,7 @@ static void start_cleanup(nk_cluster *c)
             }
         }
     }
+    nk_kvsm_free(c->kvsm); /* after the engine: its queued writes complete into it */
     nk_workdir_close(c->wd);
     free(c);
 }
@@ -240,6 +240,8 @@ static void db_closed(void *arg, int status)
 {
     nk_cluster *c = arg;
     c->db = NULL;
+    nk_kvsm_free(c->kvsm); /* the engine's last queued writes completed into it */
+    c->kvsm = NULL;
     nk_workdir_close(c->wd);
     c->wd = NULL;
     c->stopped = true;
@@ -267,8 +269,7 @@ static void close_store_when_idle(void *arg)
            ds.writes, ds.syncs, ds.flushes);
     nk_cluster_backend_free(c->backend);
     c->backend = NULL;
-    nk_kvsm_free(c->kvsm);
-    c->kvsm = NULL;
+    nk_kvsm_set_applied_hook(c->kvsm, NULL, NULL);
     nk_db_close(c->db, db_closed, c);
 }
 
@@ -298,10 +299,10 @@ void nk_cluster_free(nk_cluster *c)
     nk_resp_server_free(c->server);
     nk_store_close(c->store);
     nk_cluster_backend_free(c->backend);
-    nk_kvsm_free(c->kvsm);
     if (c->db != NULL) {
         nk_db_abandon(c->db);
     }
+    nk_kvsm_free(c->kvsm);
     nk_workdir_close(c->wd);
     free(c);
 }
