@@ -241,6 +241,34 @@ static bool submit(nk_resp_db *db, nk_resp_call *c, const nk_kv_write *ops, size
     return true;
 }
 
+/* submit() for puts whose stored value is prefix[i] ‖ ops[i].val (prefix
+ * NULL: plain submit). Only called when the backend has write_prefixed. */
+static bool submit_prefixed(nk_resp_db *db, nk_resp_call *c, const nk_kv_write *ops,
+                            const uint8_t *const *prefix, const size_t *prefix_len, size_t n)
+{
+    if (prefix == NULL) {
+        return submit(db, c, ops, n);
+    }
+    int rc = db->be->write_prefixed(db->be->impl, ops, prefix, prefix_len, n, c->done,
+                                         c->done_arg);
+    if (rc == NK_ETOOBIG && db->be->max_write_bytes != 0) {
+        nk_resp_add_errorf(c->reply,
+                           "ERR request too large: a value may be at most %llu bytes and one "
+                           "write (all keys and values of the command) at most %llu bytes",
+                           (unsigned long long)db->be->max_value_bytes,
+                           (unsigned long long)db->be->max_write_bytes);
+        return false;
+    }
+    if (rc != NK_OK) {
+        nk_resp_add_errorf(c->reply, "ERR write rejected: %s (%s)", nk_strerror(rc),
+                           nk_errname(rc));
+        return false;
+    }
+    c->wrote = true;
+    db->stats.writes_submitted++;
+    return true;
+}
+
 /* Encode envelope + value into db->tmp starting at its current length and
  * return the offset; pointers are taken only after all appends. */
 static size_t encode_into(nk_resp_buf *b, bool has_expire, uint64_t expire_at, const uint8_t *v,
@@ -427,6 +455,8 @@ static void cmd_set(nk_resp_db *db, nk_resp_call *c)
         expire_at = l.expire_at;
     }
     nk_kv_write w = {c->argv[1].ptr, c->argv[1].len, NULL, 0, false};
+    uint8_t env_hdr[NK_RESP_ENV_MAX_HDR];
+    size_t env_len = 0;
     if (has_expire && now > expire_at) {
         /* EXAT/PXAT in the past: the key is gone at once, as in Redis. */
         w.del = true;
@@ -438,6 +468,12 @@ static void cmd_set(nk_resp_db *db, nk_resp_call *c)
             }
             return;
         }
+    } else if (db->be->write_prefixed != NULL) {
+        /* The envelope goes in front of the argument where it lies: a
+         * large value is not copied here. */
+        env_len = nk_resp_env_encode(env_hdr, has_expire, expire_at);
+        w.val = c->argv[2].ptr;
+        w.val_len = c->argv[2].len;
     } else {
         size_t off = encode_into(&db->tmp, has_expire, expire_at, c->argv[2].ptr, c->argv[2].len);
         if (db->tmp.oom) {
@@ -447,7 +483,8 @@ static void cmd_set(nk_resp_db *db, nk_resp_call *c)
         w.val = db->tmp.data + off;
         w.val_len = db->tmp.len - off;
     }
-    if (!submit(db, c, &w, 1)) {
+    const uint8_t *env_ptr = env_hdr;
+    if (!submit_prefixed(db, c, &w, env_len > 0 ? &env_ptr : NULL, &env_len, 1)) {
         return;
     }
     if (!(flags & SET_GET)) {
@@ -475,11 +512,36 @@ static void cmd_mset(nk_resp_db *db, nk_resp_call *c)
         return;
     }
     nk_resp_buf_reset(&db->tmp);
-    for (size_t i = 0; i < n; i++) {
+    bool prefixed = db->be->write_prefixed != NULL;
+    for (size_t i = 0; i < n && !prefixed; i++) {
         const nk_resp_arg *v = &c->argv[2 + 2 * i];
         offs[i] = encode_into(&db->tmp, false, 0, v->ptr, v->len);
     }
-    if (db->tmp.oom) {
+    if (prefixed) {
+        /* Every value gets the same no-expiry envelope, put in front of the
+         * argument where it lies (no copy of the values). */
+        uint8_t env_hdr[NK_RESP_ENV_MAX_HDR];
+        size_t env_len = nk_resp_env_encode(env_hdr, false, 0);
+        const uint8_t **pre = calloc(n, sizeof(*pre));
+        size_t *pre_len = calloc(n, sizeof(*pre_len));
+        if (pre == NULL || pre_len == NULL) {
+            nk_resp_add_error(c->reply, "ERR out of memory");
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                ops[i].key = c->argv[1 + 2 * i].ptr;
+                ops[i].key_len = c->argv[1 + 2 * i].len;
+                ops[i].val = c->argv[2 + 2 * i].ptr;
+                ops[i].val_len = c->argv[2 + 2 * i].len;
+                pre[i] = env_hdr;
+                pre_len[i] = env_len;
+            }
+            if (submit_prefixed(db, c, ops, pre, pre_len, n)) {
+                nk_resp_add_simple(c->reply, "OK");
+            }
+        }
+        free(pre);
+        free(pre_len);
+    } else if (db->tmp.oom) {
         nk_resp_add_error(c->reply, "ERR out of memory");
     } else {
         for (size_t i = 0; i < n; i++) {
