@@ -6,6 +6,10 @@
 
 /* Subcommands: argv excludes the subcommand name; return the exit status. */
 int nk_cli_serve(int argc, char **argv);
+/* `nokv serve --store-id N ...` (distributed mode). */
+int nk_cli_serve_cluster(int argc, char **argv);
+int nk_cli_migrate(int argc, char **argv);
+int nk_cli_coordinator(int argc, char **argv);
 int nk_cli_repair(int argc, char **argv);
 int nk_cli_check(int argc, char **argv);
 

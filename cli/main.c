@@ -10,6 +10,8 @@ static void usage(FILE *out)
                  "\n"
                  "commands:\n"
                  "  serve        serve a database over the Redis protocol (nokv serve --help)\n"
+                 "  migrate      promote a standalone workdir to a cluster seed (nokv migrate help)\n"
+                 "  coordinator  run the cluster coordinator (nokv coordinator --help)\n"
                  "  check        verify every checksum of a workdir, offline (nokv check --help)\n"
                  "  repair       open a damaged workdir accepting data loss (nokv repair --help)\n"
                  "  version      print the version\n"
@@ -29,6 +31,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "serve") == 0) {
         return nk_cli_serve(argc - 2, argv + 2);
+    }
+    if (strcmp(argv[1], "migrate") == 0) {
+        return nk_cli_migrate(argc - 2, argv + 2);
+    }
+    if (strcmp(argv[1], "coordinator") == 0) {
+        return nk_cli_coordinator(argc - 2, argv + 2);
     }
     if (strcmp(argv[1], "repair") == 0) {
         return nk_cli_repair(argc - 2, argv + 2);

@@ -18,6 +18,7 @@
 
 #include "cli/cli.h"
 #include "net/rt_real.h"
+#include "nokv/store/workdir.h"
 #include "nokv/engine/db.h"
 #include "nokv/migrate/mode.h"
 
@@ -105,13 +106,19 @@ int nk_cli_repair(int argc, char **argv)
     nk_db_options o;
     nk_db_options_default(&o);
     o.create_if_missing = false;
-    o.allowed_modes = NK_MODE_BIT(NK_MODE_STANDALONE);
     o.accept_data_loss = true;
     nk_errbuf eb;
     memset(&eb, 0, sizeof(eb));
+    /* Only a standalone workdir, and only with its owner lock held. */
+    nk_workdir_options wo = {NK_MODE_BIT(NK_MODE_STANDALONE), false};
+    nk_workdir *wd = NULL;
     nk_db *db = NULL;
-    err = nk_db_open(rt, workdir, &o, &db, &eb);
+    err = nk_workdir_open(rt, workdir, &wo, &wd, &eb);
+    if (err == NK_OK) {
+        err = nk_db_open(rt, workdir, &o, &db, &eb);
+    }
     if (err != NK_OK) {
+        nk_workdir_close(wd);
         fprintf(stderr, "nokv repair: cannot open %s even accepting data loss: %s\n", workdir,
                 eb.msg[0] ? eb.msg : nk_strerror(err));
         nk_rt_real_free(rt);
@@ -123,6 +130,7 @@ int nk_cli_repair(int argc, char **argv)
     for (int i = 0; i < 100000 && !cw.done; i++) {
         (void)nk_rt_run_once(rt, 10 * NK_NSEC_PER_MSEC);
     }
+    nk_workdir_close(wd);
     nk_rt_real_free(rt);
     if (!cw.done || cw.rc != NK_OK) {
         fprintf(stderr, "nokv repair: closing %s failed: %s\n", workdir,

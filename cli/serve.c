@@ -44,7 +44,8 @@ static void serve_usage(FILE *out)
             "\n"
             "SIGTERM or SIGINT stops gracefully (exit 0); a second one exits at once.\n"
             "A workdir that was promoted to a cluster (MODE.json) is refused with the\n"
-            "command to run instead.\n");
+            "command to run instead. With --store-id N, the workdir is served as a store\n"
+            "of a cluster (see nokv serve --store-id 1 --help).\n");
 }
 
 static int parse_mb(const char *flag, const char *v, size_t *out)
@@ -67,6 +68,11 @@ static void on_shutdown(void *arg)
 
 int nk_cli_serve(int argc, char **argv)
 {
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--store-id") == 0) {
+            return nk_cli_serve_cluster(argc, argv);
+        }
+    }
     nk_standalone_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.workdir = "./data";
@@ -76,7 +82,7 @@ int nk_cli_serve(int argc, char **argv)
     nk_db_options_default(&cfg.db);
     /* Standalone workdirs only, until the distributed path exists: a promoted
      * or half-migrated workdir is refused with what to run instead. */
-    cfg.db.allowed_modes = NK_MODE_BIT(NK_MODE_STANDALONE);
+    cfg.allowed_modes = NK_MODE_BIT(NK_MODE_STANDALONE);
     nk_log_level level = NK_LOG_INFO;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];

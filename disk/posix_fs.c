@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -385,6 +386,42 @@ int nk_posix_rename(const char *from, const char *to)
     return rename(from, to) == 0 ? NK_OK : nk_posix_err(errno);
 }
 
+int nk_posix_link(const char *from, const char *to)
+{
+    if (from == NULL || to == NULL) {
+        return NK_EINVAL;
+    }
+    /* linkat without AT_SYMLINK_FOLLOW: link the entry itself, as link(2)
+     * does on Linux. */
+    if (linkat(AT_FDCWD, from, AT_FDCWD, to, 0) == 0) {
+        return NK_OK;
+    }
+    int e = errno;
+    if (e == EXDEV) {
+        return NK_ENOTSUP;
+    }
+    if (e == EPERM) {
+        struct stat st;
+        if (stat(from, &st) == 0 && S_ISDIR(st.st_mode)) {
+            return NK_EISDIR;
+        }
+    }
+    return nk_posix_err(e);
+}
+
+int nk_posix_fs_avail(const char *path, uint64_t *avail)
+{
+    if (path == NULL || avail == NULL) {
+        return NK_EINVAL;
+    }
+    struct statvfs sv;
+    if (statvfs(path, &sv) != 0) {
+        return nk_posix_err(errno);
+    }
+    *avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+    return NK_OK;
+}
+
 int nk_posix_remove(const char *path)
 {
     if (path == NULL) {
@@ -475,6 +512,45 @@ int nk_posix_dir_lock(const char *dir, nk_dirlock **out)
     lk->fd = fd;
     *out = lk;
     return NK_OK;
+}
+
+int nk_posix_dir_lock_held(const char *dir, bool *held)
+{
+    if (dir == NULL || held == NULL) {
+        return NK_EINVAL;
+    }
+    *held = false;
+    size_t n = strlen(dir);
+    char *path = malloc(n + sizeof("/LOCK"));
+    if (path == NULL) {
+        return NK_ENOMEM;
+    }
+    memcpy(path, dir, n);
+    memcpy(path + n, "/LOCK", sizeof("/LOCK"));
+    int fd;
+    do {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    free(path);
+    if (fd < 0) {
+        return errno == ENOENT ? NK_OK : nk_posix_err(errno);
+    }
+    /* flock needs no write access: probe with a read-only descriptor, so
+     * the file is neither created nor written. */
+    int r;
+    do {
+        r = flock(fd, LOCK_EX | LOCK_NB);
+    } while (r != 0 && errno == EINTR);
+    int rc = NK_OK;
+    if (r == 0) {
+        (void)flock(fd, LOCK_UN);
+    } else if (errno == EWOULDBLOCK) {
+        *held = true;
+    } else {
+        rc = nk_posix_err(errno);
+    }
+    close(fd);
+    return rc;
 }
 
 void nk_posix_dir_unlock(nk_dirlock *lock)

@@ -168,6 +168,24 @@ static int op_rename(void *impl, const char *from, const char *to)
     return nk_posix_rename(from, to);
 }
 
+static int op_link(void *impl, const char *from, const char *to)
+{
+    (void)impl;
+    return nk_posix_link(from, to);
+}
+
+static int op_dir_lock_held(void *impl, const char *dir, bool *held)
+{
+    (void)impl;
+    return nk_posix_dir_lock_held(dir, held);
+}
+
+static int op_fs_avail(void *impl, const char *path, uint64_t *avail)
+{
+    (void)impl;
+    return nk_posix_fs_avail(path, avail);
+}
+
 static int op_remove(void *impl, const char *path)
 {
     (void)impl;
@@ -587,6 +605,9 @@ static const nk_rt_ops real_ops = {
     .dir_sync = op_dir_sync,
     .dir_lock = op_dir_lock,
     .dir_unlock = op_dir_unlock,
+    .link = op_link,
+    .fs_avail = op_fs_avail,
+    .dir_lock_held = op_dir_lock_held,
     .listen = nk_real_listen,
     .listener_addr = nk_real_listener_addr,
     .listener_close = nk_real_listener_close,

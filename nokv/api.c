@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "nokv/engine/db.h"
+#include "nokv/store/workdir.h"
 
 struct nokv_batch {
     nk_batch b;
@@ -21,6 +22,7 @@ struct nokv_batch {
 
 struct nokv {
     nk_rt *rt;
+    nk_workdir *wd; /* the LOCK and the mode gate: standalone workdirs only */
     nk_db *db;
     unsigned reads_since_pump;
     struct nokv_batch one; /* reused by put/delete: no allocation per call */
@@ -117,8 +119,13 @@ int nokv_open(const char *dir, const nokv_options *opts, nokv **out, char *errms
     }
     nk_errbuf eb;
     memset(&eb, 0, sizeof(eb));
-    rc = nk_db_open(h->rt, dir, &d, &h->db, &eb);
+    nk_workdir_options wo = {0, opts->create_if_missing};
+    rc = nk_workdir_open(h->rt, dir, &wo, &h->wd, &eb);
+    if (rc == NK_OK) {
+        rc = nk_db_open(h->rt, dir, &d, &h->db, &eb);
+    }
     if (rc != NK_OK) {
+        nk_workdir_close(h->wd);
         set_err(errmsg, rc, &eb);
         nk_rt_default_free(h->rt);
         free(h);
@@ -136,6 +143,7 @@ int nokv_close(nokv *h)
     waiter w = {false, 0};
     nk_db_close(h->db, on_done, &w);
     int rc = wait_for(h, &w);
+    nk_workdir_close(h->wd);
     nk_rt_default_free(h->rt);
     nk_batch_free(&h->one.b);
     free(h);

@@ -116,6 +116,22 @@ int nk_rt_rename(nk_rt *rt, const char *from, const char *to)
 }
 
 int nk_rt_remove(nk_rt *rt, const char *path) { return rt->ops->remove(rt->impl, path); }
+
+int nk_rt_link(nk_rt *rt, const char *from, const char *to)
+{
+    return rt->ops->link != NULL ? rt->ops->link(rt->impl, from, to) : NK_ENOTSUP;
+}
+
+int nk_rt_dir_lock_held(nk_rt *rt, const char *dir, bool *held)
+{
+    return rt->ops->dir_lock_held != NULL ? rt->ops->dir_lock_held(rt->impl, dir, held)
+                                          : NK_ENOTSUP;
+}
+
+int nk_rt_fs_avail(nk_rt *rt, const char *path, uint64_t *avail)
+{
+    return rt->ops->fs_avail != NULL ? rt->ops->fs_avail(rt->impl, path, avail) : NK_ENOTSUP;
+}
 int nk_rt_dir_sync(nk_rt *rt, const char *path) { return rt->ops->dir_sync(rt->impl, path); }
 
 int nk_rt_dir_lock(nk_rt *rt, const char *dir, nk_dirlock **out)

@@ -157,6 +157,22 @@ int nk_rt_rename(nk_rt *rt, const char *from, const char *to);
 /* Remove a file or an empty directory. */
 int nk_rt_remove(nk_rt *rt, const char *path);
 
+/*
+ * Hard link: a second directory entry `to` for the file `from` (POSIX
+ * link(2)). The data is shared, not copied: a write through either name is
+ * seen through the other, and removing one name keeps the data for the
+ * other. The new entry is durable only after nk_rt_dir_sync of the directory
+ * that holds `to`, like any created entry. NK_EEXIST if `to` exists,
+ * NK_EISDIR for a directory, NK_ENOENT if `from` is missing, NK_ENOTSUP when
+ * the two paths are on different file systems (real backend: EXDEV).
+ */
+int nk_rt_link(nk_rt *rt, const char *from, const char *to);
+
+/* Bytes an unprivileged writer can still add under `path` (statvfs f_bavail
+ * for real; capacity minus live data in the simulator, UINT64_MAX when the
+ * simulated disk has no capacity limit). */
+int nk_rt_fs_avail(nk_rt *rt, const char *path, uint64_t *avail);
+
 /* Make the entries of directory `path` (creates, renames, removes) durable. */
 int nk_rt_dir_sync(nk_rt *rt, const char *path);
 
@@ -165,6 +181,12 @@ int nk_rt_dir_sync(nk_rt *rt, const char *path);
  * the owner's death. */
 int nk_rt_dir_lock(nk_rt *rt, const char *dir, nk_dirlock **out);
 void nk_rt_dir_unlock(nk_rt *rt, nk_dirlock *lock);
+
+/* Is the workdir lock held by someone (this process included)? Changes
+ * nothing: no LOCK file is created or written (taking the lock records the
+ * owner's pid in it), so a read-only command (`nokv migrate plan`) can ask.
+ * *held = false when there is no LOCK file. */
+int nk_rt_dir_lock_held(nk_rt *rt, const char *dir, bool *held);
 
 /* -------------------------------------------------------------- network --- */
 
@@ -351,6 +373,9 @@ typedef struct nk_rt_ops {
     int (*dir_sync)(void *impl, const char *path);
     int (*dir_lock)(void *impl, const char *dir, nk_dirlock **out);
     void (*dir_unlock)(void *impl, nk_dirlock *lock);
+    int (*link)(void *impl, const char *from, const char *to);
+    int (*fs_avail)(void *impl, const char *path, uint64_t *avail);
+    int (*dir_lock_held)(void *impl, const char *dir, bool *held);
 
     int (*listen)(void *impl, const char *addr, const nk_net_handlers *h, void *ctx,
                   uint64_t *listener_id);

@@ -1169,6 +1169,87 @@ int nk_simdisk_remove(nk_simdisk *d, const char *path)
     return rc;
 }
 
+int nk_simdisk_link(nk_simdisk *d, const char *from, const char *to)
+{
+    if (d == NULL) {
+        return NK_EINVAL;
+    }
+    char *nf = NULL, *nt = NULL;
+    int rc = norm_path(from, &nf);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    rc = norm_path(to, &nt);
+    if (rc != NK_OK) {
+        free(nf);
+        return rc;
+    }
+    inode *src = NULL, *tdir;
+    const char *tname;
+    rc = lookup(d, nf, &src);
+    if (rc == NK_OK && src->is_dir) {
+        rc = NK_EISDIR; /* no hard links to directories, as on Linux */
+    }
+    if (rc == NK_OK) {
+        rc = walk_parent(d, nt, &tdir, &tname);
+    }
+    if (rc == NK_OK && (tdir == NULL || ent_get(&tdir->vent, tname) != NULL)) {
+        rc = NK_EEXIST;
+    }
+    if (rc == NK_OK) {
+        dirop_push(d, DIR_LINK, NULL, NULL, tdir, tname, src);
+        vol_set(d, tdir, tname, src);
+    }
+    free(nf);
+    free(nt);
+    return rc;
+}
+
+int nk_simdisk_dir_lock_held(nk_simdisk *d, const char *dir, bool *held)
+{
+    if (d == NULL || held == NULL) {
+        return NK_EINVAL;
+    }
+    *held = false;
+    char *np = NULL;
+    int rc = norm_path(dir, &np);
+    inode *n = NULL;
+    if (rc == NK_OK) {
+        rc = lookup(d, np, &n);
+    }
+    free(np);
+    if (rc == NK_OK && !n->is_dir) {
+        rc = NK_ENOTDIR;
+    }
+    if (rc == NK_OK) {
+        *held = n->locked;
+    }
+    return rc;
+}
+
+int nk_simdisk_fs_avail(nk_simdisk *d, const char *path, uint64_t *avail)
+{
+    if (d == NULL || avail == NULL) {
+        return NK_EINVAL;
+    }
+    char *np = NULL;
+    int rc = norm_path(path, &np);
+    inode *n = NULL;
+    if (rc == NK_OK) {
+        rc = lookup(d, np, &n);
+    }
+    free(np);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    if (d->faults.capacity == 0) {
+        *avail = UINT64_MAX;
+    } else {
+        *avail = d->used >= d->faults.capacity ? 0 : d->faults.capacity - d->used;
+    }
+    return NK_OK;
+}
+
 int nk_simdisk_dir_sync(nk_simdisk *d, const char *path)
 {
     if (d == NULL) {

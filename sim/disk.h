@@ -22,7 +22,7 @@
  *   - File data (write_at, append, truncate, NK_OPEN_TRUNC) is *pending* on
  *     its inode until nk_simdisk_file_sync() on any handle of that inode,
  *     which makes the inode's whole current content and size durable.
- *   - Directory entry changes (create, dir_create, rename, remove, and the
+ *   - Directory entry changes (create, dir_create, rename, remove, link, and the
  *     LOCK file created by dir_lock) are *pending* in the directory that
  *     holds them until nk_simdisk_dir_sync() of that directory. A file whose
  *     data was synced but whose entry was never dir-synced vanishes on crash
@@ -208,6 +208,16 @@ int nk_simdisk_dir_create(nk_simdisk *d, const char *path);
 int nk_simdisk_dir_list(nk_simdisk *d, const char *path, nk_names *out);
 int nk_simdisk_rename(nk_simdisk *d, const char *from, const char *to);
 int nk_simdisk_remove(nk_simdisk *d, const char *path);
+/* A second name for a file (nk_rt_link): a pending LINK of the same inode in
+ * the directory of `to`, durable after that directory's dir_sync. The inode
+ * (data, size, pending writes) is shared, so a sync through either name
+ * syncs it; it lives as long as any name or handle does. */
+int nk_simdisk_link(nk_simdisk *d, const char *from, const char *to);
+/* Is dir locked? Changes nothing (no LOCK file is created). */
+int nk_simdisk_dir_lock_held(nk_simdisk *d, const char *dir, bool *held);
+/* Capacity minus live data; UINT64_MAX without a capacity. NK_ENOENT when
+ * path does not exist. */
+int nk_simdisk_fs_avail(nk_simdisk *d, const char *path, uint64_t *avail);
 int nk_simdisk_dir_sync(nk_simdisk *d, const char *path);
 
 /* Lock directory `dir` (creating `<dir>/LOCK` if missing, like the real

@@ -253,6 +253,11 @@ static uint32_t find_leader(nk_sraft_world *w, nk_raft_status *out)
 {
     uint32_t best = 0;
     uint64_t best_term = 0;
+    if (out) {
+        /* Defined even when no node leads: callers test the return value,
+         * but an optimising compiler cannot see that (gcc 12 -O2 warned). */
+        memset(out, 0, sizeof(*out));
+    }
     for (uint32_t n = 1; n <= w->nodes; n++) {
         const nk_raft *r = raft_of(w, n);
         if (r == NULL) {

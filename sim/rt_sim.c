@@ -159,6 +159,27 @@ static int op_rename(void *impl, const char *from, const char *to)
     return nk_simdisk_rename(n->disk, from, to);
 }
 
+static int op_link(void *impl, const char *from, const char *to)
+{
+    sim_node *n = N(impl);
+    REQUIRE_ALIVE(n);
+    return nk_simdisk_link(n->disk, from, to);
+}
+
+static int op_dir_lock_held(void *impl, const char *dir, bool *held)
+{
+    sim_node *n = N(impl);
+    REQUIRE_ALIVE(n);
+    return nk_simdisk_dir_lock_held(n->disk, dir, held);
+}
+
+static int op_fs_avail(void *impl, const char *path, uint64_t *avail)
+{
+    sim_node *n = N(impl);
+    REQUIRE_ALIVE(n);
+    return nk_simdisk_fs_avail(n->disk, path, avail);
+}
+
 static int op_remove(void *impl, const char *path)
 {
     sim_node *n = N(impl);
@@ -333,6 +354,9 @@ const nk_rt_ops nk_sim_rt_ops = {
     .dir_sync = op_dir_sync,
     .dir_lock = op_dir_lock,
     .dir_unlock = op_dir_unlock,
+    .link = op_link,
+    .fs_avail = op_fs_avail,
+    .dir_lock_held = op_dir_lock_held,
     .listen = op_listen,
     .listener_addr = op_listener_addr,
     .listener_close = op_listener_close,

@@ -95,6 +95,9 @@ const nk_sim_workload *nk_sim_workload_find(const char *name)
     if (strcmp(name, "raft") == 0) {
         return &nk_sim_workload_raft;
     }
+    if (strcmp(name, "coord") == 0) {
+        return &nk_sim_workload_coord;
+    }
     return NULL;
 }
 
@@ -582,7 +585,7 @@ static int parse_line(parser *p, char *line)
     }
     if (strcmp(w[0], "workload") == 0 && nw == 2) {
         sc->wl = nk_sim_workload_find(w[1]);
-        return sc->wl ? NK_OK : perr(p, "unknown workload '%s' (known: echo, engine, raft)", w[1]);
+        return sc->wl ? NK_OK : perr(p, "unknown workload '%s' (known: echo, engine, raft, coord)", w[1]);
     }
     if (strcmp(w[0], "nodes") == 0 && nw == 2) {
         if (parse_u32(w[1], &sc->nodes) != NK_OK || sc->nodes == 0 || sc->nodes > 64) {

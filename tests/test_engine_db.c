@@ -18,7 +18,6 @@
 #include <cmocka.h>
 
 #include "nokv/engine/db.h"
-#include "nokv/migrate/mode.h"
 #include "sim/disk.h"
 #include "sim/sim.h"
 
@@ -925,26 +924,6 @@ static void test_open_while_full_leaves_no_debris(void **state)
     env_free(&e);
 }
 
-static void test_mode_gate_and_lock(void **state)
-{
-    (void)state;
-    env e;
-    env_init(&e, 3);
-    /* a second open of the same workdir is refused */
-    nk_db *second = NULL;
-    nk_errbuf eb;
-    assert_int_equal(nk_db_open(g_rt, "/db", &e.o, &second, &eb), NK_EBUSY);
-    assert_non_null(strstr(eb.msg, "in use"));
-    db_close(&e);
-    nk_mode_state st = {NK_MODE_PREPARING, 1, 1, 101};
-    assert_int_equal(nk_mode_write(g_rt, "/db", &st, &eb), NK_OK);
-    assert_int_equal(nk_db_open(g_rt, "/db", &e.o, &second, &eb), NK_EMODE);
-    assert_non_null(strstr(eb.msg, "preparing"));
-    e.o.allowed_modes = NK_MODE_BIT(NK_MODE_PREPARING);
-    assert_int_equal(db_open(&e), NK_OK);
-    env_free(&e);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -953,7 +932,6 @@ int main(void)
         cmocka_unit_test(test_crash_keeps_acknowledged_writes),
         cmocka_unit_test(test_deep_levels_model),
         cmocka_unit_test(test_corrupt_table_is_reported),
-        cmocka_unit_test(test_mode_gate_and_lock),
         cmocka_unit_test(test_removed_wal_segment_is_refused),
         cmocka_unit_test(test_truncated_wal_is_refused),
         cmocka_unit_test(test_write_ops_gathered),

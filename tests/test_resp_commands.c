@@ -506,7 +506,7 @@ static void test_scan_options_and_cursors(void **state)
     /* a page boundary: the cursor can be re-sent (idempotent retry) */
     n = 0;
     uint64_t c1 = parse_scan(run("SCAN 0 COUNT 2"), keys, &n);
-    assert_true(c1 != 0 && c1 < (UINT64_C(1) << 52));
+    assert_true(c1 != 0 && c1 < (UINT64_C(1) << 51)); /* exact as a JavaScript number */
     char cmd[64];
     snprintf(cmd, sizeof(cmd), "SCAN %llu COUNT 1", (unsigned long long)c1);
     n = 0;
@@ -515,20 +515,33 @@ static void test_scan_options_and_cursors(void **state)
     n = 0;
     parse_scan(run(cmd), keys, &n);
     assert_string_equal(keys[0], "user:2");
-    /* the table holds two cursors: a third evicts the oldest (c1) */
+    /* the table remembers two cursors: two more evict c1, which still
+     * resumes at user:2, found again from its prefix and fingerprint */
     assert_true(c2 != 0);
     n = 0;
     parse_scan(run("SCAN 0 COUNT 3"), keys, &n);
-    EQ(cmd, "-ERR invalid cursor\r\n");
+    parse_scan(run("SCAN 0 COUNT 1"), keys, &n);
+    uint64_t searches = nk_resp_db_stats(X.db)->scan_cursor_searches;
+    n = 0;
+    parse_scan(run(cmd), keys, &n);
+    assert_string_equal(keys[0], "user:2");
+    assert_int_equal(nk_resp_db_stats(X.db)->scan_cursor_searches, searches + 1);
+    /* ...also once the resume key is gone: from its prefix "us" */
+    EQ("DEL user:2", ":1\r\n");
+    n = 0;
+    parse_scan(run(cmd), keys, &n);
+    assert_string_equal(keys[0], "user:1");
     EQ("SCAN abc", "-ERR invalid cursor\r\n");
     EQ("SCAN -1", "-ERR invalid cursor\r\n");
     EQ("SCAN 12345", "-ERR invalid cursor\r\n");
+    EQ("SCAN 18446744073709551615", "-ERR invalid cursor\r\n");
+    EQ("SCAN 18446744073709551616", "-ERR invalid cursor\r\n");
     EQ("SCAN 0 COUNT 0", "-ERR syntax error\r\n");
     EQ("SCAN 0 COUNT x", "-ERR value is not an integer or out of range\r\n");
     EQ("SCAN 0 MATCH", "-ERR syntax error\r\n");
     EQ("SCAN 0 FOO bar", "-ERR syntax error\r\n");
     /* empty database */
-    EQ("DEL user:1 user:2 user:3 item:1", ":4\r\n");
+    EQ("DEL user:1 user:3 item:1", ":3\r\n");
     EQ("SCAN 0", "*2\r\n$1\r\n0\r\n*0\r\n");
     EQ("DBSIZE", ":0\r\n");
 }
@@ -636,12 +649,550 @@ static void test_info_command_config(void **state)
     EQ("CONFIG GET appendonly", "*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n");
     EQ("CONFIG GET nosuch", "*0\r\n");
     r = run("CONFIG GET *");
-    assert_memory_equal(r, "*10\r\n", 5);
-    EQ("CONFIG SET save x", "-ERR unknown subcommand 'SET'. Try CONFIG HELP.\r\n");
+    assert_memory_equal(r, "*28\r\n", 5);
+    EQ("CONFIG SET save x", "-ERR CONFIG SET is not supported: NoKV's configuration is read-only "
+                            "at run time (see nokv serve --help)\r\n");
+    EQ("CONFIG FOO", "-ERR unknown subcommand 'FOO'. Try CONFIG HELP.\r\n");
+    EQ("CONFIG GET maxmemory", "*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n");
+    EQ("CONFIG GET databases", "*2\r\n$9\r\ndatabases\r\n$1\r\n1\r\n");
+    EQ("CONFIG GET appendfsync", "*2\r\n$11\r\nappendfsync\r\n$2\r\nno\r\n");
+    EQ("CONFIG GET maxmemory-policy", "*2\r\n$16\r\nmaxmemory-policy\r\n$10\r\nnoeviction\r\n");
     EQ("CONFIG GET", "-ERR wrong number of arguments for 'config|get' command\r\n");
     EQ("CONFIG RESETSTAT", "+OK\r\n");
     r = run("INFO stats");
     assert_non_null(strstr(r, "total_commands_processed:1\r\n"));
+}
+
+/* -------------------------------------------- Redis compatibility --- */
+
+/* Replies below were recorded from redis-server 7.0.15 with the same
+ * commands (tools: redis-cli and a raw RESP client on 127.0.0.1). */
+
+static void test_handshake(void **state)
+{
+    (void)state;
+    const char *hello = run("HELLO");
+    assert_memory_equal(hello,
+                        "*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n"
+                        "$5\r\nproto\r\n:2\r\n$2\r\nid\r\n:",
+                        72);
+    assert_non_null(strstr(hello, "$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster"
+                                  "\r\n$7\r\nmodules\r\n*0\r\n"));
+    assert_memory_equal(run("HELLO 2"), "*14\r\n", 5);
+    EQ("HELLO 3", "-NOPROTO unsupported protocol version\r\n");
+    EQ("HELLO 1", "-NOPROTO unsupported protocol version\r\n");
+    EQ("HELLO abc", "-ERR Protocol version is not an integer or out of range\r\n");
+    EQ("HELLO 2 auth", "-ERR Syntax error in HELLO option 'auth'\r\n");
+    EQ("HELLO 2 foo", "-ERR Syntax error in HELLO option 'foo'\r\n");
+    EQ("HELLO 2 AUTH alice pw",
+       "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    assert_memory_equal(run("HELLO 2 AUTH default pw SETNAME app"), "*14\r\n", 5);
+    EQ("CLIENT GETNAME", "$3\r\napp\r\n");
+    EQ("CLIENT SETNAME myname", "+OK\r\n");
+    EQ("CLIENT GETNAME", "$6\r\nmyname\r\n");
+    EQ("CLIENT SETNAME", "-ERR wrong number of arguments for 'client|setname' command\r\n");
+    nk_resp_arg bad[3] = {{(const uint8_t *)"CLIENT", 6},
+                          {(const uint8_t *)"SETNAME", 7},
+                          {(const uint8_t *)"a b", 3}};
+    assert_string_equal(
+        run_argv(bad, 3),
+        "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+    nk_resp_arg empty[3] = {
+        {(const uint8_t *)"CLIENT", 6}, {(const uint8_t *)"SETNAME", 7}, {(const uint8_t *)"", 0}};
+    assert_string_equal(run_argv(empty, 3), "+OK\r\n");
+    EQ("CLIENT GETNAME", "$-1\r\n");
+    EQ("CLIENT GETNAME x", "-ERR wrong number of arguments for 'client|getname' command\r\n");
+    const char *id = run("CLIENT ID");
+    assert_true(id[0] == ':' && atoi(id + 1) >= 1);
+    EQ("CLIENT SETINFO LIB-NAME redis-py", "+OK\r\n");
+    EQ("CLIENT SETINFO lib-ver 5.0.1", "+OK\r\n");
+    EQ("CLIENT SETINFO foo bar", "-ERR Unrecognized option 'foo'\r\n");
+    EQ("CLIENT SETINFO lib-name",
+       "-ERR wrong number of arguments for 'client|setinfo' command\r\n");
+    assert_non_null(strstr(run("CLIENT INFO"), "lib-name=redis-py lib-ver=5.0.1"));
+    EQ("CLIENT NO-EVICT on", "+OK\r\n");
+    EQ("CLIENT REPLY ON", "+OK\r\n");
+    EQ("CLIENT FOO", "-ERR unknown subcommand 'FOO'. Try CLIENT HELP.\r\n");
+    EQ("CLIENT", "-ERR wrong number of arguments for 'client' command\r\n");
+    EQ("AUTH pw", "-ERR AUTH <password> called without any password configured for the default "
+                  "user. Are you sure your configuration is correct?\r\n");
+    EQ("AUTH default pw", "+OK\r\n");
+    EQ("AUTH u p x", "-ERR syntax error\r\n");
+    EQ("SELECT 0", "+OK\r\n");
+    EQ("SELECT 16", "-ERR DB index is out of range\r\n");
+    /* sessions are per connection */
+    nk_resp_session *a, *b;
+    assert_int_equal(nk_resp_session_new(X.db, "127.0.0.1:1", &a), NK_OK);
+    assert_int_equal(nk_resp_session_new(X.db, "127.0.0.1:2", &b), NK_OK);
+    assert_true(nk_resp_session_id(b) == nk_resp_session_id(a) + 1);
+    nk_resp_arg set[3] = {{(const uint8_t *)"CLIENT", 6},
+                          {(const uint8_t *)"SETNAME", 7},
+                          {(const uint8_t *)"first", 5}};
+    nk_resp_buf_reset(&X.out);
+    nk_resp_call c = {.argv = set, .argc = 3, .sess = a, .reply = &X.out};
+    nk_resp_db_exec(X.db, &c);
+    const char *list = run("CLIENT LIST");
+    assert_non_null(strstr(list, "addr=127.0.0.1:1 laddr=- name=first"));
+    assert_non_null(strstr(list, "addr=127.0.0.1:2 laddr=- name= "));
+    nk_resp_session_free(a);
+    nk_resp_session_free(b);
+    assert_null(strstr(run("CLIENT LIST"), "name=first"));
+}
+
+static void test_more_strings(void **state)
+{
+    (void)state;
+    EQ("SET k v", "+OK\r\n");
+    EQ("SETNX k v2", ":0\r\n");
+    EQ("SETNX new v", ":1\r\n");
+    EQ("SETEX k 10 v", "+OK\r\n");
+    EQ("TTL k", ":10\r\n");
+    EQ("SETEX k 0 v", "-ERR invalid expire time in 'setex' command\r\n");
+    EQ("SETEX k -1 v", "-ERR invalid expire time in 'setex' command\r\n");
+    EQ("SETEX k abc v", "-ERR value is not an integer or out of range\r\n");
+    EQ("PSETEX k 0 v", "-ERR invalid expire time in 'psetex' command\r\n");
+    EQ("PSETEX k 1500 v", "+OK\r\n");
+    EQ("PTTL k", ":1500\r\n");
+    EQ("GETSET k v3", "$1\r\nv\r\n");
+    EQ("GETSET nokey2 x", "$-1\r\n");
+    EQ("TTL k", ":-1\r\n"); /* GETSET clears the TTL */
+    EQ("GETDEL k", "$2\r\nv3\r\n");
+    EQ("GETDEL k", "$-1\r\n");
+    EQ("SET k hello", "+OK\r\n");
+    EQ("GETEX k", "$5\r\nhello\r\n");
+    EQ("GETEX k ex 100", "$5\r\nhello\r\n");
+    EQ("TTL k", ":100\r\n");
+    EQ("GETEX k persist", "$5\r\nhello\r\n");
+    EQ("TTL k", ":-1\r\n");
+    EQ("GETEX k px 0", "-ERR invalid expire time in 'getex' command\r\n");
+    EQ("GETEX k ex 10 px 10", "-ERR syntax error\r\n");
+    EQ("GETEX nokey ex 10", "$-1\r\n");
+    EQ("GETEX k foo", "-ERR syntax error\r\n");
+    EQ("GETEX k exat 1", "$5\r\nhello\r\n");
+    EQ("EXISTS k", ":0\r\n");
+    EQ("APPEND k abc", ":3\r\n");
+    EQ("APPEND k def", ":6\r\n");
+    EQ("GET k", "$6\r\nabcdef\r\n");
+    EQ("STRLEN k", ":6\r\n");
+    EQ("STRLEN nokey", ":0\r\n");
+    EQ("PEXPIRE k 5000", ":1\r\n");
+    EQ("APPEND k g", ":7\r\n");
+    EQ("PTTL k", ":5000\r\n"); /* APPEND keeps the TTL */
+    EQ("SET s Hello_World", "+OK\r\n");
+    EQ("GETRANGE s 0 4", "$5\r\nHello\r\n");
+    EQ("GETRANGE s -5 -1", "$5\r\nWorld\r\n");
+    EQ("GETRANGE s 5 2", "$0\r\n\r\n");
+    EQ("GETRANGE s 100 200", "$0\r\n\r\n");
+    EQ("GETRANGE s -100 3", "$4\r\nHell\r\n");
+    EQ("GETRANGE s 0 -100", "$1\r\nH\r\n");
+    EQ("GETRANGE nokey 0 10", "$0\r\n\r\n");
+    EQ("GETRANGE s a b", "-ERR value is not an integer or out of range\r\n");
+    EQ("SETRANGE s 6 Redis", ":11\r\n");
+    EQ("GET s", "$11\r\nHello_Redis\r\n");
+    EQ("SETRANGE s 14 X", ":15\r\n");
+    run("GET s");
+    assert_memory_equal(X.out.data, "$15\r\nHello_Redis\0\0\0X\r\n", 22);
+    EQ("SETRANGE new2 2 ab", ":4\r\n");
+    run("GET new2");
+    assert_memory_equal(X.out.data, "$4\r\n\0\0ab\r\n", 10);
+    EQ("SETRANGE s -1 x", "-ERR offset is out of range\r\n");
+    nk_resp_arg sr[4] = {{(const uint8_t *)"SETRANGE", 8},
+                         {(const uint8_t *)"empty", 5},
+                         {(const uint8_t *)"0", 1},
+                         {(const uint8_t *)"", 0}};
+    assert_string_equal(run_argv(sr, 4), ":0\r\n");
+    EQ("EXISTS empty", ":0\r\n");
+    EQ("SETRANGE s 536870912 x",
+       "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n");
+    /* INCRBYFLOAT: long double arithmetic printed as Redis does */
+    EQ("INCRBYFLOAT f 10.5", "$4\r\n10.5\r\n");
+    EQ("INCRBYFLOAT f 0.1", "$4\r\n10.6\r\n");
+    EQ("INCRBYFLOAT f -5", "$3\r\n5.6\r\n");
+    EQ("INCRBYFLOAT f 5.0e3", "$22\r\n5005.60000000000000009\r\n");
+    EQ("SET f 3.0", "+OK\r\n");
+    EQ("INCRBYFLOAT f 2", "$1\r\n5\r\n");
+    EQ("INCRBYFLOAT f 0x10", "$2\r\n21\r\n");
+    EQ("INCRBYFLOAT f inf", "-ERR increment would produce NaN or Infinity\r\n");
+    EQ("INCRBYFLOAT f nan", "-ERR value is not a valid float\r\n");
+    EQ("INCRBYFLOAT f 1e5000", "-ERR value is not a valid float\r\n");
+    EQ("SET f abc", "+OK\r\n");
+    EQ("INCRBYFLOAT f 1", "-ERR value is not a valid float\r\n");
+    EQ("SET z -0.0", "+OK\r\n");
+    EQ("INCRBYFLOAT z 0", "$1\r\n0\r\n");
+    EQ("SET i 10 PX 1000", "+OK\r\n");
+    EQ("INCRBYFLOAT i 0.25", "$5\r\n10.25\r\n");
+    EQ("PTTL i", ":1000\r\n"); /* keeps the TTL */
+}
+
+static void test_expire_commands(void **state)
+{
+    (void)state;
+    EQ("SET k v", "+OK\r\n");
+    EQ("EXPIRE k 100", ":1\r\n");
+    EQ("TTL k", ":100\r\n");
+    EQ("EXPIRE k 100 nx", ":0\r\n");
+    EQ("EXPIRE k 200 xx", ":1\r\n");
+    EQ("EXPIRE k 50 gt", ":0\r\n");
+    EQ("EXPIRE k 50 lt", ":1\r\n");
+    EQ("TTL k", ":50\r\n");
+    EQ("EXPIRE k 100 nx xx",
+       "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n");
+    EQ("EXPIRE k 100 gt lt", "-ERR GT and LT options at the same time are not compatible\r\n");
+    EQ("EXPIRE k 100 foo", "-ERR Unsupported option foo\r\n");
+    EQ("EXPIRE k abc", "-ERR value is not an integer or out of range\r\n");
+    EQ("EXPIRE k 9223372036854775", "-ERR invalid expire time in 'expire' command\r\n");
+    EQ("PEXPIRE k 9223372036854775807", "-ERR invalid expire time in 'pexpire' command\r\n");
+    EQ("EXPIRE nokey 10", ":0\r\n");
+    EQ("EXPIRE k", "-ERR wrong number of arguments for 'expire' command\r\n");
+    EQ("EXPIRE k 0", ":1\r\n"); /* due now: deleted at once */
+    EQ("EXISTS k", ":0\r\n");
+    EQ("SET k v", "+OK\r\n");
+    EQ("EXPIRE k -5", ":1\r\n");
+    EQ("EXISTS k", ":0\r\n");
+    EQ("SET k v", "+OK\r\n");
+    EQ("PEXPIRE k 5000", ":1\r\n");
+    EQ("PTTL k", ":5000\r\n");
+    EQ("PERSIST k", ":1\r\n");
+    EQ("PERSIST k", ":0\r\n");
+    EQ("TTL k", ":-1\r\n");
+    EQ("PERSIST nokey", ":0\r\n");
+    EQ("EXPIRE k 100 gt", ":0\r\n"); /* no TTL is an infinite one */
+    EQ("EXPIRE k 100 xx", ":0\r\n");
+    EQ("EXPIRE k 100 lt", ":1\r\n");
+    EQ("EXPIREAT k 1", ":1\r\n");
+    EQ("EXISTS k", ":0\r\n");
+    EQ("SET k v", "+OK\r\n");
+    char cmd[96];
+    uint64_t now_ms = (WALL0 + F.now) / NK_NSEC_PER_MSEC;
+    snprintf(cmd, sizeof(cmd), "PEXPIREAT k %llu", (unsigned long long)(now_ms + 2500));
+    EQ(cmd, ":1\r\n");
+    EQ("PTTL k", ":2500\r\n");
+    snprintf(cmd, sizeof(cmd), "EXPIREAT k %llu", (unsigned long long)(now_ms / 1000 + 10));
+    EQ(cmd, ":1\r\n");
+    EQ("PEXPIREAT k 9223372036854775807", ":1\r\n");
+    EQ("TTL nokey", ":-2\r\n");
+    EQ("PTTL nokey", ":-2\r\n");
+    /* the key disappears after its deadline, on its own */
+    EQ("SET gone v", "+OK\r\n");
+    EQ("PEXPIRE gone 50", ":1\r\n");
+    advance_ms(51);
+    EQ("TTL gone", ":-2\r\n");
+    EQ("GET gone", "$-1\r\n");
+}
+
+static void test_keyspace_commands(void **state)
+{
+    (void)state;
+    EQ("SET a 1", "+OK\r\n");
+    EQ("SET b 2", "+OK\r\n");
+    EQ("RENAME a c", "+OK\r\n");
+    EQ("GET c", "$1\r\n1\r\n");
+    EQ("EXISTS a", ":0\r\n");
+    EQ("RENAME nokey x", "-ERR no such key\r\n");
+    EQ("RENAME c c", "+OK\r\n");
+    EQ("RENAME c b", "+OK\r\n"); /* overwrites */
+    EQ("GET b", "$1\r\n1\r\n");
+    EQ("SET t 1 EX 100", "+OK\r\n");
+    EQ("RENAME t t2", "+OK\r\n");
+    EQ("TTL t2", ":100\r\n"); /* the TTL moves with the value */
+    EQ("RENAMENX t2 b", ":0\r\n");
+    EQ("RENAMENX t2 t3", ":1\r\n");
+    EQ("RENAMENX nokey x", "-ERR no such key\r\n");
+    EQ("UNLINK b t3 nokey", ":2\r\n");
+    EQ("MSET k1 a k2 b x1 c", "+OK\r\n");
+    EQ("SET k3 x PX 10", "+OK\r\n");
+    advance_ms(11);
+    EQ("KEYS k*", "*2\r\n$2\r\nk1\r\n$2\r\nk2\r\n"); /* key order; k3 expired */
+    EQ("KEYS *", "*3\r\n$2\r\nk1\r\n$2\r\nk2\r\n$2\r\nx1\r\n");
+    EQ("KEYS", "-ERR wrong number of arguments for 'keys' command\r\n");
+    EQ("TYPE k1", "+string\r\n");
+    EQ("TYPE nokey", "+none\r\n");
+    const char *t = run("TIME");
+    unsigned long long sec = 0, usec = 0;
+    assert_int_equal(sscanf(t, "*2\r\n$10\r\n%llu\r\n$%*d\r\n%llu\r\n", &sec, &usec), 2);
+    assert_int_equal(sec, (WALL0 + F.now) / NK_NSEC_PER_SEC);
+    assert_true(usec < 1000000);
+    EQ("TIME extra", "-ERR wrong number of arguments for 'time' command\r\n");
+    EQ("FLUSHDB foo", "-ERR syntax error\r\n");
+    EQ("FLUSHALL foo", "-ERR syntax error\r\n");
+    char cmd[64];
+    for (int i = 0; i < 10000; i++) { /* more than one flush batch */
+        snprintf(cmd, sizeof(cmd), "SET f%05d v", i);
+        EQ(cmd, "+OK\r\n");
+    }
+    uint64_t batches = nk_membackend_batches(X.mb);
+    EQ("FLUSHDB", "+OK\r\n");
+    assert_int_equal(nk_membackend_count(X.mb), 0);
+    assert_int_equal(nk_membackend_batches(X.mb) - batches, 3); /* 4096 keys per batch */
+    EQ("DBSIZE", ":0\r\n");
+    EQ("FLUSHALL ASYNC", "+OK\r\n");
+    EQ("SET a 1", "+OK\r\n");
+    EQ("FLUSHALL SYNC", "+OK\r\n");
+    EQ("DBSIZE", ":0\r\n");
+}
+
+static void test_flush_waits_for_every_batch(void **state)
+{
+    (void)state;
+    teardown(NULL);
+    setup_with(true, NULL);
+    char cmd[64];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(cmd, sizeof(cmd), "SET f%05d v", i);
+        EQ(cmd, "+OK\r\n");
+        if (i % 1000 == 999) {
+            advance_ms(10); /* complete them (bounded timer table) */
+        }
+    }
+    X.done_calls = 0;
+    EQ("FLUSHDB", "+OK\r\n");
+    assert_int_equal(X.done_calls, 0);
+    assert_int_equal(nk_membackend_pending(X.mb), 2);
+    advance_ms(10);
+    assert_int_equal(X.done_calls, 1); /* one completion for both batches */
+    assert_int_equal(X.last_status, NK_OK);
+}
+
+static void test_multi_exec(void **state)
+{
+    (void)state;
+    EQ("MULTI", "+OK\r\n");
+    EQ("SET a 1", "+QUEUED\r\n");
+    EQ("INCR a", "+QUEUED\r\n");
+    EQ("GET a", "+QUEUED\r\n");
+    assert_int_equal(nk_membackend_count(X.mb), 0); /* nothing ran yet */
+    uint64_t batches = nk_membackend_batches(X.mb);
+    EQ("EXEC", "*3\r\n+OK\r\n:2\r\n$1\r\n2\r\n");
+    assert_int_equal(nk_membackend_batches(X.mb) - batches, 1); /* one atomic batch */
+    EQ("EXEC", "-ERR EXEC without MULTI\r\n");
+    EQ("DISCARD", "-ERR DISCARD without MULTI\r\n");
+    EQ("MULTI", "+OK\r\n");
+    EQ("MULTI", "-ERR MULTI calls can not be nested\r\n");
+    EQ("SET a 5", "+QUEUED\r\n");
+    EQ("DISCARD", "+OK\r\n");
+    EQ("GET a", "$1\r\n2\r\n");
+    /* a queue-time error aborts the whole transaction */
+    EQ("MULTI", "+OK\r\n");
+    EQ("SET a", "-ERR wrong number of arguments for 'set' command\r\n");
+    EQ("INCR a", "+QUEUED\r\n");
+    EQ("EXEC", "-EXECABORT Transaction discarded because of previous errors.\r\n");
+    EQ("GET a", "$1\r\n2\r\n");
+    EQ("MULTI", "+OK\r\n");
+    EQ("foocmd", "-ERR unknown command 'foocmd', with args beginning with: \r\n");
+    EQ("EXEC", "-EXECABORT Transaction discarded because of previous errors.\r\n");
+    /* a run-time error is that command's reply; the others still apply */
+    EQ("MULTI", "+OK\r\n");
+    EQ("SET a x", "+QUEUED\r\n");
+    EQ("INCR a", "+QUEUED\r\n");
+    EQ("SET b 2", "+QUEUED\r\n");
+    EQ("DEL c", "+QUEUED\r\n");
+    EQ("EXEC", "*4\r\n+OK\r\n-ERR value is not an integer or out of range\r\n+OK\r\n:0\r\n");
+    EQ("GET b", "$1\r\n2\r\n");
+    /* reads inside see the transaction's own writes, deletes included */
+    EQ("MULTI", "+OK\r\n");
+    EQ("DEL b", "+QUEUED\r\n");
+    EQ("EXISTS b", "+QUEUED\r\n");
+    EQ("APPEND a y", "+QUEUED\r\n");
+    EQ("RENAME a r", "+QUEUED\r\n");
+    EQ("GET r", "+QUEUED\r\n");
+    EQ("PING", "+QUEUED\r\n");
+    EQ("EXEC", "*6\r\n:1\r\n:0\r\n:2\r\n+OK\r\n$2\r\nxy\r\n+PONG\r\n");
+    EQ("EXISTS a b", ":0\r\n");
+    EQ("GET r", "$2\r\nxy\r\n");
+    EQ("MULTI", "+OK\r\n");
+    EQ("EXEC", "*0\r\n");
+    /* commands that read around the overlay are refused */
+    EQ("MULTI", "+OK\r\n");
+    EQ("SCAN 0", "-ERR Command not allowed inside a transaction\r\n");
+    EQ("KEYS *", "-ERR Command not allowed inside a transaction\r\n");
+    EQ("EXEC", "-EXECABORT Transaction discarded because of previous errors.\r\n");
+    /* a batch the backend refuses: nothing of the transaction applies */
+    EQ("MULTI", "+OK\r\n");
+    EQ("SET p 1", "+QUEUED\r\n");
+    EQ("SET q 1", "+QUEUED\r\n");
+    nk_membackend_fail_writes(X.mb, 1, NK_ETOOBIG);
+    const char *r = run("EXEC");
+    assert_non_null(strstr(r, "-ERR write rejected: "));
+    assert_non_null(strstr(r, "the transaction was not applied\r\n"));
+    EQ("EXISTS p q", ":0\r\n");
+}
+
+static void test_watch(void **state)
+{
+    (void)state;
+    EQ("SET w 1", "+OK\r\n");
+    EQ("WATCH w", "+OK\r\n");
+    EQ("MULTI", "+OK\r\n");
+    EQ("WATCH w", "-ERR WATCH inside MULTI is not allowed\r\n");
+    EQ("INCR w", "+QUEUED\r\n");
+    EQ("EXEC", "*1\r\n:2\r\n"); /* untouched: runs */
+    /* written by someone else (here: another session) after WATCH */
+    nk_resp_session *other;
+    assert_int_equal(nk_resp_session_new(X.db, NULL, &other), NK_OK);
+    EQ("WATCH w", "+OK\r\n");
+    nk_resp_arg set[3] = {
+        {(const uint8_t *)"SET", 3}, {(const uint8_t *)"w", 1}, {(const uint8_t *)"2", 1}};
+    nk_resp_buf_reset(&X.out);
+    nk_resp_call c = {.argv = set, .argc = 3, .sess = other, .reply = &X.out};
+    nk_resp_db_exec(X.db, &c);
+    nk_resp_session_free(other);
+    EQ("MULTI", "+OK\r\n");
+    EQ("INCR w", "+QUEUED\r\n");
+    EQ("EXEC", "*-1\r\n");
+    EQ("GET w", "$1\r\n2\r\n");
+    /* EXEC forgets the watches; UNWATCH too */
+    EQ("MULTI", "+OK\r\n");
+    EQ("INCR w", "+QUEUED\r\n");
+    EQ("EXEC", "*1\r\n:3\r\n");
+    EQ("WATCH w", "+OK\r\n");
+    EQ("SET w 9", "+OK\r\n");
+    EQ("UNWATCH", "+OK\r\n");
+    EQ("MULTI", "+OK\r\n");
+    EQ("GET w", "+QUEUED\r\n");
+    EQ("EXEC", "*1\r\n$1\r\n9\r\n");
+    /* a watched key that expires counts as changed */
+    EQ("SET e 1 PX 20", "+OK\r\n");
+    EQ("WATCH e", "+OK\r\n");
+    advance_ms(21);
+    EQ("MULTI", "+OK\r\n");
+    EQ("SET e 2", "+QUEUED\r\n");
+    EQ("EXEC", "*-1\r\n");
+    /* FLUSHDB touches every key */
+    EQ("WATCH nothing", "+OK\r\n");
+    EQ("FLUSHDB", "+OK\r\n");
+    EQ("MULTI", "+OK\r\n");
+    EQ("EXEC", "*-1\r\n");
+}
+
+static void test_expire_sweep(void **state)
+{
+    (void)state;
+    teardown(NULL);
+    nk_resp_db_options o = {.sweep_interval_ms = 100, .sweep_keys = 50};
+    setup_with(false, &o);
+    char cmd[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(cmd, sizeof(cmd), i % 2 ? "SET k%03d v" : "SET k%03d v PX 500", i);
+        EQ(cmd, "+OK\r\n");
+    }
+    assert_int_equal(nk_membackend_count(X.mb), 300);
+    advance_ms(450);
+    assert_int_equal(nk_membackend_count(X.mb), 300); /* nothing due yet */
+    /* no reads at all: the sweep removes the 150 expired keys, 50 keys
+     * visited per step (so at most 50 deletions per step) */
+    advance_ms(151); /* past the deadline, one step at 600 ms */
+    size_t after_one = nk_membackend_count(X.mb);
+    assert_true(after_one < 300 && after_one >= 300 - 50);
+    advance_ms(2000);
+    assert_int_equal(nk_membackend_count(X.mb), 150);
+    assert_int_equal(nk_resp_db_stats(X.db)->expired_keys, 150);
+    assert_true(nk_resp_db_stats(X.db)->expire_sweeps > 6);
+    EQ("DBSIZE", ":150\r\n");
+}
+
+/* Scan to the end from `cur`, collecting keys; returns the number of calls. */
+static int scan_all(uint64_t cur, const char *count, char keys[][32], size_t *n, size_t max)
+{
+    char cmd[96];
+    int calls = 0;
+    do {
+        assert_true(*n + 1000 < max);
+        snprintf(cmd, sizeof(cmd), "SCAN %llu COUNT %s", (unsigned long long)cur, count);
+        cur = parse_scan(run(cmd), keys, n);
+        assert_true(++calls < 100000);
+    } while (cur != 0);
+    return calls;
+}
+
+static void scan_survives(size_t table)
+{
+    teardown(NULL);
+    nk_resp_db_options o = {.scan_cursors = table};
+    setup_with(false, &o);
+    char cmd[96];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(cmd, sizeof(cmd), "SET key:%05d v", i);
+        EQ(cmd, "+OK\r\n");
+    }
+    static char keys[40000][32];
+    size_t n = 0;
+    uint64_t first = parse_scan(run("SCAN 0 COUNT 100"), keys, &n);
+    assert_true(first != 0);
+    /* 10,000 other SCANs, each leaving a cursor of its own */
+    char tmp[16][32];
+    uint64_t other = 0;
+    for (int i = 0; i < 10000; i++) {
+        size_t m = 0;
+        snprintf(cmd, sizeof(cmd), "SCAN %llu COUNT 3", (unsigned long long)other);
+        other = parse_scan(run(cmd), tmp, &m);
+    }
+    uint64_t searches = nk_resp_db_stats(X.db)->scan_cursor_searches;
+    scan_all(first, "100", keys, &n, 40000);
+    assert_int_equal(n, 2000); /* every key exactly once: the resume was exact */
+    for (size_t k = 0; k < n; k++) {
+        snprintf(cmd, sizeof(cmd), "key:%05zu", k);
+        assert_string_equal(keys[k], cmd);
+    }
+    if (table != 0) {
+        assert_int_equal(nk_resp_db_stats(X.db)->scan_cursor_searches, searches + 1);
+    } else {
+        assert_int_equal(nk_resp_db_stats(X.db)->scan_cursor_searches, searches);
+    }
+}
+
+static void test_scan_cursor_survives_10000_scans(void **state)
+{
+    (void)state;
+    scan_survives(0);  /* default table: still remembered */
+    scan_survives(16); /* tiny table: forgotten, found again by prefix + fingerprint */
+}
+
+/* Forgotten cursors while keys come and go: every key present for the
+ * whole scan is returned at least once, and the scan ends. */
+static void test_scan_at_least_once_under_churn(void **state)
+{
+    (void)state;
+    teardown(NULL);
+    nk_resp_db_options o = {.scan_cursors = 1};
+    setup_with(false, &o);
+    char cmd[96];
+    for (int i = 0; i < 1500; i++) {
+        snprintf(cmd, sizeof(cmd), "SET s:%04d v", i * 2);
+        EQ(cmd, "+OK\r\n");
+    }
+    static char keys[60000][32];
+    size_t n = 0;
+    uint64_t cur = 0;
+    int calls = 0;
+    char tmp[16][32];
+    do {
+        snprintf(cmd, sizeof(cmd), "SCAN %llu COUNT 13", (unsigned long long)cur);
+        cur = parse_scan(run(cmd), keys, &n);
+        /* churn: odd keys appear and vanish; even keys >= 2000 are deleted
+         * (so some resume keys disappear); another scan evicts our cursor */
+        snprintf(cmd, sizeof(cmd), "SET s:%04d v", (calls * 71 % 1500) * 2 + 1);
+        EQ(cmd, "+OK\r\n");
+        snprintf(cmd, sizeof(cmd), "DEL s:%04d", (calls * 37 % 1500) * 2 + 1);
+        run(cmd);
+        if (calls % 3 == 0) {
+            snprintf(cmd, sizeof(cmd), "DEL s:%04d", 2000 + (calls % 500) * 2);
+            run(cmd);
+        }
+        size_t m = 0;
+        parse_scan(run("SCAN 0 COUNT 1"), tmp, &m);
+        assert_true(n + 20 < 60000);
+        assert_true(++calls < 5000);
+    } while (cur != 0);
+    for (int i = 0; i < 1000; i++) { /* s:0000 .. s:1998 are never deleted */
+        char want[32];
+        snprintf(want, sizeof(want), "s:%04d", i * 2);
+        bool found = false;
+        for (size_t k = 0; k < n && !found; k++) {
+            found = strcmp(keys[k], want) == 0;
+        }
+        assert_true(found);
+    }
+    assert_true(nk_resp_db_stats(X.db)->scan_cursor_searches > 50);
 }
 
 int main(void)
@@ -660,6 +1211,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_glob, setup, teardown),
         cmocka_unit_test_setup_teardown(test_envelope_and_corruption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info_command_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handshake, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_more_strings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expire_commands, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyspace_commands, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_waits_for_every_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_multi_exec, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expire_sweep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_cursor_survives_10000_scans, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_at_least_once_under_churn, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

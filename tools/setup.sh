@@ -13,6 +13,7 @@ PACKAGES=(
   libjansson-dev                     # JSON (MODE.json, checkpoints, --json output)
   clang                              # fuzz targets (libFuzzer) and ASan builds
   redis-tools                        # redis-cli for the serve integration test
+  python3-redis                      # redis-py for the real-client integration test
 )
 
 missing=()

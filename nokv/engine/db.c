@@ -2,8 +2,9 @@
  * db.c - open, recovery, close and statistics of the storage engine.
  *
  * Open, in order (each step can only make the workdir more consistent):
- *   1. the mode gate (MODE.json): refuse a workdir this open may not serve;
- *   2. create the directory if allowed, take the owner lock;
+ *   1-2. (the caller's, nokv/store/workdir.h: take the owner lock, check the
+ *        mode gate; the engine knows neither) create the directory if
+ *        allowed;
  *   3. load the manifest: the last durable version (tables per level,
  *      last sequence, the WAL position below which everything is in tables);
  *   4. replay the WAL from that position into a fresh memtable (torn tails
@@ -224,9 +225,6 @@ static void db_free(nk_db *db)
     for (int l = 0; l < NK_LEVELS; l++) {
         nk_buf_free(&db->compact_ptr[l]);
     }
-    if (db->lock != NULL) {
-        nk_rt_dir_unlock(db->rt, db->lock);
-    }
     free(db->snaps);
     free(db->waiters);
     free(db->dir);
@@ -257,21 +255,6 @@ int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **o
     nk_rt_rand_stream(rt, "engine.memtable", &db->rand);
 
     int rc = ensure_dir(rt, db->dir, o->create_if_missing, eb);
-    if (rc == NK_OK) {
-        rc = nk_mode_read(rt, db->dir, &db->mode, eb);
-    }
-    if (rc == NK_OK) {
-        rc = nk_mode_check(&db->mode, o->allowed_modes, db->dir, eb);
-    }
-    if (rc == NK_OK) {
-        rc = nk_rt_dir_lock(rt, db->dir, &db->lock);
-        if (rc == NK_EBUSY) {
-            nk_errbuf_set(eb, "workdir %s is in use by another process (its LOCK is held)",
-                          db->dir);
-        } else if (rc != NK_OK) {
-            nk_errbuf_set(eb, "cannot lock workdir %s: %s", db->dir, nk_errdesc(rc));
-        }
-    }
     if (rc == NK_OK) {
         rc = nk_cache_new(o->block_cache_bytes, &db->cache);
     }

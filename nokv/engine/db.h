@@ -24,8 +24,9 @@
  * NK_SEQ_MAX means "latest". Corruption is reported (NK_ECORRUPT + message
  * naming the file and offset), never returned as a value.
  *
- * Workdir layout: MODE.json (nokv/migrate/mode.h), LOCK, CURRENT,
- * MANIFEST-<n>, <n>.sst, wal/<n>.log.
+ * Engine files in the workdir: CURRENT,
+ * MANIFEST-<n>, <n>.sst, wal/<n>.log (MODE.json and LOCK belong to the
+ * workdir layer).
  */
 #ifndef NK_ENGINE_DB_H
 #define NK_ENGINE_DB_H
@@ -43,7 +44,6 @@ typedef struct nk_db nk_db;
 
 typedef struct nk_db_options {
     bool create_if_missing;       /* default true */
-    unsigned allowed_modes;       /* NK_MODE_BIT mask; 0 = standalone only */
     size_t memtable_bytes;        /* default 64 MiB */
     unsigned max_immutable;       /* immutable memtables before writes stop; default 1 */
     size_t block_cache_bytes;     /* default 8 MiB */
@@ -70,12 +70,12 @@ typedef struct nk_db_options {
 void nk_db_options_default(nk_db_options *o);
 
 /*
- * Open (and recover) the database in `workdir`: check the mode gate, take
- * the lock, load the manifest, replay the WAL, delete leftovers of
- * interrupted flushes/compactions. Synchronous. NK_OK, NK_EMODE (workdir in a
- * mode this open does not allow), NK_EBUSY (locked by another process),
- * NK_ECORRUPT, NK_ENOENT (missing and !create_if_missing), or an I/O error;
- * eb explains.
+ * Open (and recover) the database in `workdir`: load the manifest, replay
+ * the WAL, delete leftovers of interrupted flushes/compactions. Synchronous.
+ * The caller owns the workdir first (nokv/store/workdir.h: the LOCK and the
+ * MODE.json gate live there, above the engine); opening one directory twice
+ * is the caller's bug. NK_OK, NK_ECORRUPT, NK_ENOENT (missing and
+ * !create_if_missing), or an I/O error; eb explains.
  */
 int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **out,
                nk_errbuf *eb);

@@ -13,7 +13,6 @@
 #include "nokv/engine/memtable.h"
 #include "nokv/engine/version.h"
 #include "nokv/engine/wal.h"
-#include "nokv/migrate/mode.h"
 
 /* A memtable shared by the db and the iterators reading it. */
 typedef struct nk_memref {
@@ -63,8 +62,6 @@ struct nk_db {
     char *dir;
     char *wal_dir;
     nk_db_options o;
-    nk_dirlock *lock;
-    nk_mode_state mode;
     nk_cache *cache;
     nk_rand rand;
 

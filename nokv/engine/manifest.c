@@ -170,6 +170,11 @@ static int current_read(nk_rt *rt, const char *dir, uint64_t *number, nk_errbuf 
     return rc;
 }
 
+int nk_manifest_read_current(nk_rt *rt, const char *dir, uint64_t *number, nk_errbuf *eb)
+{
+    return current_read(rt, dir, number, eb);
+}
+
 /* Point CURRENT at manifest `number`, durably (steps 2-3 of a rewrite). */
 static int current_write(nk_rt *rt, const char *dir, uint64_t number, unsigned bugs, bool *renamed,
                          nk_errbuf *eb)

@@ -120,6 +120,11 @@ uint64_t nk_manifest_number(const nk_manifest *m);    /* live MANIFEST-<n> */
 uint64_t nk_manifest_file_size(const nk_manifest *m); /* its size in bytes */
 int nk_manifest_status(const nk_manifest *m);         /* NK_OK or the fatal error */
 
+/* Read-only: the number of the manifest CURRENT names. NK_OK, NK_ENOENT (no
+ * CURRENT), NK_ECORRUPT / NK_ENOTSUP (eb names the file), or a file error.
+ * Changes nothing on disk (for `nokv migrate plan`, nokv/engine/inspect.h). */
+int nk_manifest_read_current(nk_rt *rt, const char *dir, uint64_t *number, nk_errbuf *eb);
+
 /* Read-only (nokv check): replay the manifest CURRENT names into *state
  * (initialised here; free it with nk_vstate_free) without changing anything
  * on disk: a torn last record is reported in *torn, not cut; nothing is

@@ -14,6 +14,12 @@
 
 int nk_hello_encode(const nk_hello *h, nk_buf *out)
 {
+    /* What the decoder would refuse is a caller bug: say so here, not at
+     * the far end of a connection. */
+    if (h->service < NK_SERVICE_RAFT || h->service > NK_SERVICE_COORD ||
+        memchr(h->addr, 0, sizeof(h->addr)) == NULL) {
+        return NK_EINVAL;
+    }
     int rc = nk_wire_begin(out, HELLO_MAGIC, HELLO_VERSION);
     rc = rc ? rc : nk_wire_put_u8(out, h->service);
     rc = rc ? rc : nk_wire_put_uvar(out, h->cluster_id);
@@ -37,6 +43,9 @@ int nk_hello_decode(const uint8_t *buf, size_t len, nk_hello *h)
     rc = nk_wire_close(&rd);
     if (rc == NK_OK && (h->service < NK_SERVICE_RAFT || h->service > NK_SERVICE_COORD)) {
         rc = NK_EPROTO;
+    }
+    if (rc != NK_OK) {
+        memset(h, 0, sizeof(*h)); /* nothing half-decoded is ever trusted */
     }
     return rc;
 }

@@ -28,6 +28,7 @@ typedef struct nk_hello {
     char addr[NK_HELLO_ADDR_MAX];
 } nk_hello;
 
+/* NK_EINVAL for an unknown service or an addr without a NUL in the array. */
 int nk_hello_encode(const nk_hello *h, nk_buf *out);
 /* NK_EPROTO / NK_ECORRUPT on a malformed frame or an unknown service. */
 int nk_hello_decode(const uint8_t *buf, size_t len, nk_hello *h);

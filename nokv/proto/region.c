@@ -16,8 +16,7 @@ void nk_region_init_full(nk_region *r, uint64_t id)
     r->epoch.conf_version = 1;
 }
 
-int nk_region_set_range(nk_region *r, const void *start, size_t slen, const void *end,
-                        size_t elen)
+int nk_region_set_range(nk_region *r, const void *start, size_t slen, const void *end, size_t elen)
 {
     if (slen > NK_REGION_KEY_MAX || elen > NK_REGION_KEY_MAX) {
         return NK_ETOOBIG;
@@ -150,6 +149,11 @@ int nk_region_validate(const nk_region *r, nk_errbuf *eb)
 
 int nk_region_put(nk_buf *b, const nk_region *r)
 {
+    /* Never put on the wire what every decoder refuses; this also bounds
+     * the reads of start/end/peers by their arrays. */
+    if (nk_region_validate(r, NULL) != NK_OK) {
+        return NK_EINVAL;
+    }
     int rc = nk_wire_put_uvar(b, r->id);
     rc = rc ? rc : nk_wire_put_bytes(b, r->start, r->start_len);
     rc = rc ? rc : nk_wire_put_bytes(b, r->end, r->end_len);

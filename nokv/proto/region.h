@@ -62,8 +62,7 @@ typedef struct nk_region {
 void nk_region_init_full(nk_region *r, uint64_t id);
 
 /* Set the range; NK_ETOOBIG when a boundary exceeds NK_REGION_KEY_MAX. */
-int nk_region_set_range(nk_region *r, const void *start, size_t slen, const void *end,
-                        size_t elen);
+int nk_region_set_range(nk_region *r, const void *start, size_t slen, const void *end, size_t elen);
 
 /* Key k is inside [start, end). */
 bool nk_region_contains(const nk_region *r, const void *key, size_t klen);
@@ -88,7 +87,8 @@ void nk_region_conf(const nk_region *r, nk_raft_conf *conf);
 int nk_region_validate(const nk_region *r, nk_errbuf *eb);
 
 /* Codec: the body fields (for embedding in bigger messages) and a whole
- * standalone envelope. Decoders validate (nk_region_validate) what they read. */
+ * standalone envelope. Decoders validate (nk_region_validate) what they read;
+ * encoders refuse (NK_EINVAL) a descriptor that does not validate. */
 int nk_region_put(nk_buf *b, const nk_region *r);
 int nk_region_get(nk_wire_rd *rd, nk_region *r);
 int nk_region_encode(const nk_region *r, nk_buf *out);

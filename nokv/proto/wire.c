@@ -31,9 +31,18 @@ int nk_wire_end(nk_buf *b)
     return nk_buf_append_u64(b, XXH64(b->data, b->len, magic));
 }
 
-int nk_wire_put_u8(nk_buf *b, uint8_t v) { return nk_buf_append_u8(b, v); }
-int nk_wire_put_u64(nk_buf *b, uint64_t v) { return nk_buf_append_u64(b, v); }
-int nk_wire_put_uvar(nk_buf *b, uint64_t v) { return nk_buf_append_varint(b, v); }
+int nk_wire_put_u8(nk_buf *b, uint8_t v)
+{
+    return nk_buf_append_u8(b, v);
+}
+int nk_wire_put_u64(nk_buf *b, uint64_t v)
+{
+    return nk_buf_append_u64(b, v);
+}
+int nk_wire_put_uvar(nk_buf *b, uint64_t v)
+{
+    return nk_buf_append_varint(b, v);
+}
 
 int nk_wire_put_bytes(nk_buf *b, const void *p, size_t len)
 {
@@ -41,10 +50,13 @@ int nk_wire_put_bytes(nk_buf *b, const void *p, size_t len)
     return rc == NK_OK && len > 0 ? nk_buf_append(b, p, len) : rc;
 }
 
-int nk_wire_put_str(nk_buf *b, const char *s) { return nk_wire_put_bytes(b, s, strlen(s)); }
+int nk_wire_put_str(nk_buf *b, const char *s)
+{
+    return nk_wire_put_bytes(b, s, strlen(s));
+}
 
-int nk_wire_open(nk_wire_rd *r, const uint8_t *buf, size_t len, uint16_t magic,
-                 uint8_t max_version, uint8_t *version)
+int nk_wire_open(nk_wire_rd *r, const uint8_t *buf, size_t len, uint16_t magic, uint8_t max_version,
+                 uint8_t *version)
 {
     r->p = r->end = NULL;
     r->bad = true;

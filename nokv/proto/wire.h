@@ -36,10 +36,10 @@ int nk_wire_begin(nk_buf *b, uint16_t magic, uint8_t version);
 int nk_wire_end(nk_buf *b);
 
 int nk_wire_put_u8(nk_buf *b, uint8_t v);
-int nk_wire_put_u64(nk_buf *b, uint64_t v);   /* fixed 8 bytes, little-endian */
-int nk_wire_put_uvar(nk_buf *b, uint64_t v);  /* varint */
+int nk_wire_put_u64(nk_buf *b, uint64_t v);                  /* fixed 8 bytes, little-endian */
+int nk_wire_put_uvar(nk_buf *b, uint64_t v);                 /* varint */
 int nk_wire_put_bytes(nk_buf *b, const void *p, size_t len); /* varint len + bytes */
-int nk_wire_put_str(nk_buf *b, const char *s); /* as bytes, without the NUL */
+int nk_wire_put_str(nk_buf *b, const char *s);               /* as bytes, without the NUL */
 
 /* ------------------------------------------------------------- reader --- */
 
@@ -54,8 +54,8 @@ typedef struct nk_wire_rd {
  * On NK_OK, *version holds the version and r reads the body. NK_EPROTO (too
  * short, wrong magic, unknown version) or NK_ECORRUPT (checksum).
  */
-int nk_wire_open(nk_wire_rd *r, const uint8_t *buf, size_t len, uint16_t magic,
-                 uint8_t max_version, uint8_t *version);
+int nk_wire_open(nk_wire_rd *r, const uint8_t *buf, size_t len, uint16_t magic, uint8_t max_version,
+                 uint8_t *version);
 
 uint8_t nk_wire_get_u8(nk_wire_rd *r);
 uint64_t nk_wire_get_u64(nk_wire_rd *r);

@@ -13,7 +13,11 @@
 #include "nokv/raft/raft_int.h"
 #include "nokv/util/coding.h"
 
-#define CONF_VERSION 1
+/* Version 1: [1][cc_type][cc_node][n][members]. Version 2 adds cc_ctx (the
+ * host's context for the change, e.g. the store that hosts the new peer)
+ * after cc_node. Both decode; version 2 is written. */
+#define CONF_VERSION_1 1
+#define CONF_VERSION 2
 
 int nk_raft_conf_role(const nk_raft_conf *c, uint64_t id)
 {
@@ -68,10 +72,10 @@ static void conf_remove(nk_raft_conf *c, uint64_t id)
     }
 }
 
-int nk_rconf_encode(const nk_raft_conf *c, uint8_t cc_type, uint64_t cc_node, uint8_t **out,
-                    size_t *len)
+int nk_rconf_encode(const nk_raft_conf *c, uint8_t cc_type, uint64_t cc_node, uint64_t cc_ctx,
+                    uint8_t **out, size_t *len)
 {
-    size_t cap = 2 + NK_VARINT64_MAX * 2 + (size_t)c->n * (NK_VARINT64_MAX + 1);
+    size_t cap = 2 + NK_VARINT64_MAX * 3 + (size_t)c->n * (NK_VARINT64_MAX + 1);
     uint8_t *b = malloc(cap);
     if (!b) {
         return NK_ENOMEM;
@@ -80,6 +84,7 @@ int nk_rconf_encode(const nk_raft_conf *c, uint8_t cc_type, uint64_t cc_node, ui
     b[n++] = CONF_VERSION;
     b[n++] = cc_type;
     n += nk_put_varint64(b + n, cc_node);
+    n += nk_put_varint64(b + n, cc_ctx);
     n += nk_put_varint64(b + n, c->n);
     for (uint32_t k = 0; k < c->n; k++) {
         n += nk_put_varint64(b + n, c->m[k].id);
@@ -93,11 +98,18 @@ int nk_rconf_encode(const nk_raft_conf *c, uint8_t cc_type, uint64_t cc_node, ui
 int nk_raft_conf_decode(const uint8_t *p, size_t len, nk_raft_conf *conf, uint8_t *cc_type,
                         uint64_t *cc_node)
 {
+    return nk_raft_conf_decode_ctx(p, len, conf, cc_type, cc_node, NULL);
+}
+
+int nk_raft_conf_decode_ctx(const uint8_t *p, size_t len, nk_raft_conf *conf, uint8_t *cc_type,
+                            uint64_t *cc_node, uint64_t *cc_ctx)
+{
     const uint8_t *end = p + len;
     memset(conf, 0, sizeof(*conf));
-    if (len < 2 || p[0] != CONF_VERSION) {
+    if (len < 2 || (p[0] != CONF_VERSION && p[0] != CONF_VERSION_1)) {
         return NK_EPROTO;
     }
+    bool has_ctx = p[0] == CONF_VERSION;
     uint8_t t = p[1];
     if (t > NK_RAFT_CC_PROMOTE) {
         return NK_EPROTO;
@@ -109,6 +121,14 @@ int nk_raft_conf_decode(const uint8_t *p, size_t len, nk_raft_conf *conf, uint8_
         return NK_EPROTO;
     }
     p += c;
+    uint64_t ctx = 0;
+    if (has_ctx) {
+        c = nk_get_varint64(p, end, &ctx);
+        if (!c) {
+            return NK_EPROTO;
+        }
+        p += c;
+    }
     c = nk_get_varint64(p, end, &n);
     if (!c || n > NK_RAFT_MAX_MEMBERS) {
         return NK_EPROTO;
@@ -141,6 +161,9 @@ int nk_raft_conf_decode(const uint8_t *p, size_t len, nk_raft_conf *conf, uint8_
     }
     if (cc_node) {
         *cc_node = node;
+    }
+    if (cc_ctx) {
+        *cc_ctx = ctx;
     }
     return NK_OK;
 }
@@ -258,7 +281,7 @@ void nk_rconf_maybe_step_down(nk_raft *r)
     nk_r_become_follower(r, r->term, 0);
 }
 
-int nk_rconf_propose(nk_raft *r, uint8_t cc_type, uint64_t node, uint64_t *index)
+int nk_rconf_propose(nk_raft *r, uint8_t cc_type, uint64_t node, uint64_t ctx, uint64_t *index)
 {
     if (r->role != NK_RAFT_LEADER) {
         return NK_EAGAIN;
@@ -327,7 +350,7 @@ int nk_rconf_propose(nk_raft *r, uint8_t cc_type, uint64_t node, uint64_t *index
     }
     uint8_t *data;
     size_t len;
-    rc = nk_rconf_encode(&c, cc_type, node, &data, &len);
+    rc = nk_rconf_encode(&c, cc_type, node, ctx, &data, &len);
     if (rc != NK_OK) {
         return rc;
     }

@@ -204,7 +204,7 @@ int nk_raft_bootstrap(nk_raft *r, const nk_raft_conf *conf)
     }
     uint8_t *data;
     size_t len;
-    rc = nk_rconf_encode(conf, NK_RAFT_CC_NONE, 0, &data, &len);
+    rc = nk_rconf_encode(conf, NK_RAFT_CC_NONE, 0, 0, &data, &len);
     if (rc != NK_OK) {
         return rc;
     }
@@ -490,7 +490,13 @@ int nk_raft_propose(nk_raft *r, const void *data, size_t len, uint64_t *index, u
 
 int nk_raft_propose_conf_change(nk_raft *r, uint8_t cc_type, uint64_t node, uint64_t *index)
 {
-    return nk_rconf_propose(r, cc_type, node, index);
+    return nk_rconf_propose(r, cc_type, node, 0, index);
+}
+
+int nk_raft_propose_conf_change_ctx(nk_raft *r, uint8_t cc_type, uint64_t node, uint64_t ctx,
+                                    uint64_t *index)
+{
+    return nk_rconf_propose(r, cc_type, node, ctx, index);
 }
 
 int nk_raft_transfer_leader(nk_raft *r, uint64_t target)

@@ -158,6 +158,9 @@ int nk_raft_conf_set(nk_raft_conf *c, uint64_t id, uint8_t role);
  */
 int nk_raft_conf_decode(const uint8_t *p, size_t len, nk_raft_conf *conf, uint8_t *cc_type,
                         uint64_t *cc_node);
+/* The same, also returning the change's host context (0 when none). */
+int nk_raft_conf_decode_ctx(const uint8_t *p, size_t len, nk_raft_conf *conf, uint8_t *cc_type,
+                            uint64_t *cc_node, uint64_t *cc_ctx);
 
 /* ------------------------------------------------------ entries, state --- */
 
@@ -375,6 +378,11 @@ int nk_raft_propose(nk_raft *r, const void *data, size_t len, uint64_t *index, u
  * new configuration would have no live quorum.
  */
 int nk_raft_propose_conf_change(nk_raft *r, uint8_t cc_type, uint64_t node, uint64_t *index);
+/* The same with a host context carried in the entry (the raftstore puts the
+ * id of the store that hosts `node` there, so every replica learns where a
+ * new peer lives from the log itself). Opaque to raft. */
+int nk_raft_propose_conf_change_ctx(nk_raft *r, uint8_t cc_type, uint64_t node, uint64_t ctx,
+                                    uint64_t *index);
 
 /*
  * Hand leadership to voter `target` (thesis 3.10): the leader stops accepting

@@ -198,14 +198,14 @@ void nk_r_send_timeout_now(nk_raft *r, uint64_t to);
 int nk_r_append_local(nk_raft *r, uint8_t type, uint8_t *data, size_t len);
 
 /* membership.c */
-int nk_rconf_encode(const nk_raft_conf *c, uint8_t cc_type, uint64_t cc_node, uint8_t **out,
-                    size_t *len);
+int nk_rconf_encode(const nk_raft_conf *c, uint8_t cc_type, uint64_t cc_node, uint64_t cc_ctx,
+                    uint8_t **out, size_t *len);
 void nk_rconf_note_append(nk_raft *r, const nk_raft_entry *e);
 void nk_rconf_recompute(nk_raft *r);
 int nk_rconf_sync_progress(nk_raft *r);
 void nk_rconf_on_commit(nk_raft *r);
 void nk_rconf_maybe_step_down(nk_raft *r);
-int nk_rconf_propose(nk_raft *r, uint8_t cc_type, uint64_t node, uint64_t *index);
+int nk_rconf_propose(nk_raft *r, uint8_t cc_type, uint64_t node, uint64_t ctx, uint64_t *index);
 bool nk_rconf_recently_active(const nk_raft *r, const nk_rprog *p);
 
 /* readindex.c */

@@ -81,6 +81,13 @@ typedef struct nk_kv_backend_ops {
     /* Number of keys if cheap (may include keys the command layer considers
      * expired), else NK_ENOTSUP. May be NULL (= NK_ENOTSUP). */
     int (*count)(void *impl, uint64_t *n);
+    /* Linearizable reads (may be NULL: every read is then final at once, as
+     * in a standalone engine). Called by the server after a command that
+     * read without writing; its reply is held until done(arg, status)
+     * exactly like a write's, and an error status replaces it with an error
+     * reply. A replicated backend confirms it still leads (ReadIndex) and
+     * waits until everything the read may have seen is committed. */
+    int (*read_barrier)(void *impl, nk_kv_done_fn done, void *arg);
 } nk_kv_backend_ops;
 
 typedef struct nk_kv_backend {

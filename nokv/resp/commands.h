@@ -6,14 +6,46 @@
  * connections: the server (server.h) owns ordering and I/O. Every call runs
  * on the loop thread.
  *
- * Commands: PING [msg], ECHO, GET, SET key value [NX|XX] [GET]
- * [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL], DEL, EXISTS, MGET, MSET, INCR, DECR,
- * INCRBY, DECRBY, TTL, PTTL, TYPE, SCAN cursor [MATCH p] [COUNT n]
- * [TYPE t], DBSIZE, INFO [section ...], COMMAND [COUNT|DOCS|INFO|LIST|
- * HELP], CONFIG GET (read-only view for tools), SELECT 0, QUIT.
+ * Commands (docs/commands.md has the table, with what is not supported):
+ * connection  PING ECHO QUIT SELECT HELLO AUTH CLIENT (ID GETNAME SETNAME
+ *             SETINFO INFO LIST NO-EVICT NO-TOUCH HELP)
+ * strings     GET SET (NX XX GET EX PX EXAT PXAT KEEPTTL) SETNX SETEX PSETEX
+ *             GETSET GETDEL GETEX MGET MSET APPEND STRLEN GETRANGE SETRANGE
+ *             INCR DECR INCRBY DECRBY INCRBYFLOAT
+ * keys        DEL UNLINK EXISTS TYPE RENAME RENAMENX KEYS SCAN EXPIRE PEXPIRE
+ *             EXPIREAT PEXPIREAT PERSIST TTL PTTL
+ * server      DBSIZE FLUSHDB FLUSHALL TIME INFO CONFIG (GET RESETSTAT HELP)
+ *             COMMAND
+ * transaction MULTI EXEC DISCARD
  * Error texts follow Redis 7 ("ERR syntax error", "ERR wrong number of
  * arguments for 'get' command", "ERR unknown command 'x', with args
- * beginning with: 'a' ", ...).
+ * beginning with: 'a' ", ...). Only RESP2 is spoken: HELLO and HELLO 2
+ * answer the RESP2 (flat array) form of Redis' HELLO map; HELLO 3 answers
+ * "NOPROTO unsupported protocol version", on which clients that try RESP3
+ * first (go-redis v9) fall back to RESP2.
+ *
+ * Sessions: per-connection state (client id and name, library name and
+ * version, the MULTI queue) lives in an nk_resp_session, which the server
+ * creates per connection. A call with sess == NULL uses one session owned
+ * by the db (tests, tools).
+ *
+ * MULTI/EXEC: commands after MULTI are checked (unknown command, arity) and
+ * queued ("+QUEUED"); a failed check makes EXEC answer "EXECABORT ...", as
+ * in Redis. EXEC runs the queue without interleaving (everything is on the
+ * loop thread) and submits all writes of the transaction as ONE atomic
+ * batch, so after a crash either all of them or none exist: while EXEC runs,
+ * writes go to an overlay that the transaction's own reads see first. SCAN,
+ * KEYS, DBSIZE, FLUSHDB and FLUSHALL are refused inside MULTI ("ERR Command
+ * not allowed inside a transaction"), because they read the backend around
+ * the overlay. WATCH is not supported.
+ *
+ * Expiry: lazily on read (below) and by a background sweep: every
+ * sweep_interval_ms (default 100) the db visits the next sweep_keys
+ * (default 1000) keys in key order, wrapping at the end, and deletes the
+ * expired ones; when at least a quarter of a full step was expired, the next
+ * step runs after 1 ms instead (Redis' active expiry does the same). So each
+ * step is bounded, and an expired key that nobody reads is removed within
+ * one pass over the keyspace.
  *
  * Writes: a command that writes calls nk_kv_write_batch with call->done /
  * call->done_arg, sets call->wrote, and appends the reply it will give on
@@ -33,30 +65,46 @@
  * reads as absent everywhere: GET/MGET nil, EXISTS 0, SET NX may create it,
  * SET XX may not, INCR starts from 0, SCAN skips it, TTL -2. Reads that meet
  * an expired key delete it in the background (fire-and-forget write), as
- * Redis' lazy expiry does. INCR/DECR keep an existing expiry; SET without
- * KEEPTTL and MSET clear it. Expiry uses nk_rt_wall (Unix time), because an
+ * Redis' lazy expiry does. INCR/DECR/INCRBYFLOAT, APPEND and SETRANGE keep an
+ * existing expiry; SET without KEEPTTL, GETSET and MSET clear it; RENAME
+ * moves it with the value. Expiry uses nk_rt_wall (Unix time), because an
  * absolute deadline must survive restarts and EXAT/PXAT are wall-clock by
  * definition; a wall clock stepping backwards only extends lifetimes.
  * There is no per-value checksum: the engine's WAL records and SST blocks
  * are checksummed; an unknown version or flag bit reads as corruption
  * ("ERR corrupted value envelope") instead of being misinterpreted.
  *
- * SCAN cursors: redis-cli --scan parses the cursor with strtoull, so
- * cursors are decimal numbers. Keys are visited in bytewise order; when a
- * page ends before the last key, the server remembers the next key under a
- * fresh cursor id in a bounded FIFO table (default 4096 cursors / 16 MiB of
- * keys; the oldest entry is evicted first) and returns that id. Cursor 0
- * starts (and, returned, ends) an iteration. A cursor can be re-sent (an
- * idempotent retry) until it is evicted; an unknown or evicted cursor is
- * "ERR invalid cursor" - the client restarts from 0. Cursor ids are
- * (20 random bits drawn at start-up << 32) | sequence, below 2^52 so every
- * client language parses them exactly, and a cursor from an earlier process
- * is almost surely rejected instead of resuming somewhere arbitrary.
- * Guarantee: a full iteration returns every key that exists (unexpired)
- * for its whole duration exactly once, in key order; keys written or
- * deleted meanwhile may or may not appear, never twice. COUNT (default 10,
- * capped at 100000 per call so one call cannot stall the loop) is the
- * number of keys visited, matching or not, as in Redis.
+ * SCAN cursors never expire: the cursor itself carries a resume position.
+ * Clients parse cursors as unsigned 64-bit integers (redis-cli, go-redis)
+ * or as JavaScript numbers (node-redis 4), so a cursor is a decimal number
+ * below 2^51:
+ *
+ *   bit  50      1 (every cursor except 0 has it)
+ *   bits 49..18  F: low 32 bits of XXH64(resume key, seed 0x6e6b7363)
+ *   bits 17..16  L: length of P, 0..2
+ *   bits 15..0   P: the first L bytes of the resume key, left-aligned
+ *
+ * The resume key is the first key of the next page. Resuming:
+ *   1. exact: the db remembers recent cursors (a FIFO of 65536 entries /
+ *      16 MiB by default) and resumes at the remembered key;
+ *   2. otherwise (forgotten, or a restarted server): seek to P and visit at
+ *      most 100000 keys looking for the first one whose fingerprint is F;
+ *      resume there, or at P itself when none matches.
+ * P is a prefix of the resume key and the fingerprint search stops at the
+ * first match, so a resume never starts after the true position while the
+ * resume key still exists: every key present for the whole iteration is
+ * returned at least once (a resume from P repeats keys, as Redis may). The
+ * one hole is a 32-bit fingerprint collision: a remembered entry recreated
+ * for another key with the same P and F, or, when the resume key itself was
+ * deleted, another key after it matching F (about one in 2^32 per key
+ * visited by the search). Two scans whose resume keys share P and F share
+ * one remembered entry holding the smaller key, which only repeats keys.
+ * Keys are visited in bytewise order; keys written or deleted during the
+ * iteration may or may not appear. COUNT (default 10, capped at 100000 per
+ * call so one call cannot stall the loop) is the number of keys visited,
+ * matching or not, as in Redis. Cursor 0 starts (and, returned, ends) an
+ * iteration; anything that is not 0 or a well-formed cursor is
+ * "ERR invalid cursor".
  */
 #ifndef NK_RESP_COMMANDS_H
 #define NK_RESP_COMMANDS_H
@@ -87,20 +135,25 @@ typedef struct nk_resp_stats {
     uint64_t keyspace_hits;
     uint64_t keyspace_misses;
     uint64_t expired_keys;
+    uint64_t expire_sweeps;        /* background expiry steps */
+    uint64_t scan_cursor_searches; /* SCAN resumes of a forgotten cursor */
     uint64_t writes_submitted;
     uint64_t writes_pending;
     uint64_t write_errors;
 } nk_resp_stats;
 
 typedef struct nk_resp_db_options {
-    const char *sync_policy;  /* "always" | "group" | "none" (INFO, CONFIG GET appendfsync) */
-    const char *version;      /* NoKV version for INFO; NULL = "0.1.0-dev" */
-    size_t scan_cursors;      /* cursor table entries; 0 = 4096 */
-    size_t scan_cursor_bytes; /* cursor table key bytes; 0 = 16 MiB */
-    uint32_t max_clients;     /* shown by INFO / CONFIG GET maxclients */
+    const char *sync_policy;    /* "always" | "group" | "none" (INFO, CONFIG GET appendfsync) */
+    const char *version;        /* NoKV version for INFO; NULL = "0.1.0-dev" */
+    size_t scan_cursors;        /* remembered cursors (exact resume); 0 = 65536 */
+    size_t scan_cursor_bytes;   /* their key bytes; 0 = 16 MiB */
+    uint32_t max_clients;       /* shown by INFO / CONFIG GET maxclients */
+    uint32_t sweep_interval_ms; /* expiry sweep period; 0 = 100 */
+    uint32_t sweep_keys;        /* keys visited per sweep step; 0 = 1000 */
 } nk_resp_db_options;
 
 typedef struct nk_resp_db nk_resp_db;
+typedef struct nk_resp_session nk_resp_session;
 
 /* `rt` supplies the clock and the cursor-id random stream; `be` must
  * outlive the db. opt may be NULL. NK_OK or NK_ENOMEM. */
@@ -112,12 +165,20 @@ nk_resp_stats *nk_resp_db_stats(nk_resp_db *db);
 /* The listening address shown by INFO (tcp_port). */
 void nk_resp_db_set_listen_addr(nk_resp_db *db, const char *addr);
 
+/* Per-connection state (see above). `peer` ("127.0.0.1:5000", may be NULL)
+ * is shown by CLIENT INFO / LIST. Client ids count up from 1 per db. Free
+ * every session before its db. NK_OK or NK_ENOMEM. */
+int nk_resp_session_new(nk_resp_db *db, const char *peer, nk_resp_session **out);
+void nk_resp_session_free(nk_resp_session *s);
+uint64_t nk_resp_session_id(const nk_resp_session *s);
+
 /* One request. */
 typedef struct nk_resp_call {
     const nk_resp_arg *argv; /* in: argc >= 1 */
     size_t argc;
-    nk_resp_buf *reply; /* in: exactly one reply is appended */
-    nk_kv_done_fn done; /* in: completion for a write (may be NULL) */
+    nk_resp_session *sess; /* in: the connection's session; NULL = the db's own */
+    nk_resp_buf *reply;    /* in: exactly one reply is appended */
+    nk_kv_done_fn done;    /* in: completion for a write (may be NULL) */
     void *done_arg;
     bool wrote; /* out: a write was submitted with done/done_arg */
     bool quit;  /* out: QUIT - close after this reply */

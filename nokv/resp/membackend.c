@@ -241,7 +241,7 @@ static int mb_count(void *impl, uint64_t *n)
     return NK_OK;
 }
 
-static const nk_kv_backend_ops mb_ops = {mb_get, mb_write, mb_scan, mb_count};
+static const nk_kv_backend_ops mb_ops = {mb_get, mb_write, mb_scan, mb_count, NULL};
 
 int nk_membackend_new(const nk_membackend_options *opt, nk_membackend **out)
 {

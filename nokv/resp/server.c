@@ -11,6 +11,7 @@
  */
 #include "nokv/resp/server.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,8 @@ typedef struct slot {
     conn *c;                    /* NULL once detached */
     nk_resp_server *srv;        /* NULL once the server is freed */
     nk_resp_buf buf;
-    bool write;   /* tied to a write */
+    bool write;   /* tied to a write, or to a read barrier */
+    bool read;    /* the completion is a read barrier (backend.h) */
     bool fired;   /* its done ran */
     bool counted; /* counted in writes_pending */
     int status;
@@ -34,6 +36,7 @@ struct conn {
     uint64_t id;
     nk_resp_server *srv;
     nk_resp_parser *parser;
+    nk_resp_session *sess; /* client name, MULTI queue (commands.h) */
     slot *head, *tail;
     size_t held;     /* reply bytes in slots */
     bool in_process; /* inside process(): completions only mark slots */
@@ -130,7 +133,7 @@ static void slot_done(void *arg, int status)
         if (s->counted) {
             st->writes_pending--;
         }
-        if (status != NK_OK) {
+        if (status != NK_OK && !s->read) {
             st->write_errors++;
             nk_log(srv->rt, NK_LOG_WARN, "resp: write not confirmed durable: %s",
                    nk_errname(status));
@@ -177,8 +180,15 @@ static void flush(conn *c)
         size_t len = s->buf.len;
         char err[256];
         if (s->write && s->status != NK_OK) {
-            /* The reply promised success; durability is unknown instead. */
-            nk_resp_write_error(s->status, err + 1, sizeof(err) - 3);
+            /* The reply promised success; durability is unknown instead
+             * (a read: the value could not be confirmed as committed). */
+            if (s->read) {
+                snprintf(err + 1, sizeof(err) - 3,
+                         "TRYAGAIN read not confirmed by the region leader: %s (%s); retry",
+                         nk_strerror(s->status), nk_errname(s->status));
+            } else {
+                nk_resp_write_error(s->status, err + 1, sizeof(err) - 3);
+            }
             err[0] = '-';
             size_t n = strlen(err);
             err[n] = '\r';
@@ -260,10 +270,27 @@ static bool process(conn *c)
         s->write = true; /* until exec says otherwise; done may fire inside */
         link_tail(c, s);
         nk_resp_buf_reset(&srv->scratch);
-        nk_resp_call call = {
-            .argv = argv, .argc = argc, .reply = &srv->scratch, .done = slot_done, .done_arg = s};
+        nk_resp_call call = {.argv = argv,
+                             .argc = argc,
+                             .sess = c->sess,
+                             .reply = &srv->scratch,
+                             .done = slot_done,
+                             .done_arg = s};
         nk_resp_db_exec(srv->db, &call);
         bool ok = !srv->scratch.oom;
+        if (!call.wrote && srv->be->ops->read_barrier != NULL) {
+            /* A replicated backend: hold this reply until the read is known
+             * to be linearizable (backend.h), exactly as a write's. */
+            s->read = true;
+            int brc = srv->be->ops->read_barrier(srv->be->impl, slot_done, s);
+            if (brc == NK_OK) {
+                call.wrote = true;
+            } else {
+                s->fired = true;
+                s->status = brc;
+                call.wrote = true;
+            }
+        }
         if (call.wrote) {
             if (!s->fired) {
                 s->counted = true;
@@ -323,10 +350,15 @@ static void on_accept(void *ctx, uint64_t listener_id, uint64_t id, const char *
     conn *c = calloc(1, sizeof(*c));
     if (c != NULL) {
         c->parser = nk_resp_parser_new(&srv->opt.limits);
+        if (nk_resp_session_new(srv->db, peer, &c->sess) != NK_OK) {
+            c->sess = NULL;
+        }
     }
-    if (c == NULL || c->parser == NULL || nk_u64map_put(&srv->conns, id, c) != NK_OK) {
+    if (c == NULL || c->parser == NULL || c->sess == NULL ||
+        nk_u64map_put(&srv->conns, id, c) != NK_OK) {
         if (c != NULL) {
             nk_resp_parser_free(c->parser);
+            nk_resp_session_free(c->sess);
         }
         free(c);
         nk_rt_close(srv->rt, id);
@@ -411,6 +443,7 @@ static void conn_destroy(conn *c, bool close_socket)
         nk_rt_close(srv->rt, c->id);
     }
     nk_resp_parser_free(c->parser);
+    nk_resp_session_free(c->sess);
     free(c);
 }
 

@@ -192,7 +192,10 @@ int nk_db_backend_new(nk_rt *rt, nk_db *db, nk_sync_policy policy, uint64_t grou
     return NK_OK;
 }
 
-nk_kv_backend *nk_db_backend_kv(nk_db_backend *b) { return &b->kv; }
+nk_kv_backend *nk_db_backend_kv(nk_db_backend *b)
+{
+    return &b->kv;
+}
 
 void nk_db_backend_free(nk_db_backend *b)
 {

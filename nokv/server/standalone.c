@@ -4,8 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nokv/store/workdir.h"
+
 struct nk_standalone {
     nk_rt *rt;
+    nk_workdir *wd;
     nk_db *db;
     nk_db_backend *backend;
     nk_resp_server *server;
@@ -29,7 +32,11 @@ int nk_standalone_start(nk_rt *rt, const nk_standalone_config *cfg, nk_standalon
         return NK_ENOMEM;
     }
     s->rt = rt;
-    int rc = nk_db_open(rt, cfg->workdir, &cfg->db, &s->db, eb);
+    nk_workdir_options wo = {cfg->allowed_modes, cfg->db.create_if_missing};
+    int rc = nk_workdir_open(rt, cfg->workdir, &wo, &s->wd, eb);
+    if (rc == NK_OK) {
+        rc = nk_db_open(rt, cfg->workdir, &cfg->db, &s->db, eb);
+    }
     if (rc == NK_OK) {
         rc = nk_db_backend_new(rt, s->db, cfg->sync, cfg->group_interval_ns, &s->backend);
     }
@@ -60,12 +67,13 @@ int nk_standalone_start(nk_rt *rt, const nk_standalone_config *cfg, nk_standalon
                 }
             }
         }
+        nk_workdir_close(s->wd);
         free(s);
         return rc;
     }
     nk_resp_server_addr(s->server, s->addr, sizeof(s->addr));
-    nk_log(rt, NK_LOG_INFO, "standalone server on %s, workdir %s, sync=%s", s->addr,
-           cfg->workdir, nk_sync_policy_name(cfg->sync));
+    nk_log(rt, NK_LOG_INFO, "standalone server on %s, workdir %s, sync=%s", s->addr, cfg->workdir,
+           nk_sync_policy_name(cfg->sync));
     *out = s;
     return NK_OK;
 }
@@ -79,6 +87,9 @@ static void db_closed(void *arg, int status)
 {
     nk_standalone *s = arg;
     s->db = NULL;
+    /* Everything is synced: only now may another owner take the workdir. */
+    nk_workdir_close(s->wd);
+    s->wd = NULL;
     s->stopped = true;
     if (status != NK_OK && s->exit_status == NK_OK) {
         s->exit_status = status;
@@ -120,10 +131,14 @@ void nk_standalone_free(nk_standalone *s)
     if (s->db != NULL) {
         nk_db_abandon(s->db); /* the loop is gone: nothing can finish a close */
     }
+    nk_workdir_close(s->wd);
     free(s);
 }
 
 void nk_standalone_abandon(nk_standalone *s)
 {
+    nk_workdir *wd = s->wd;
+    s->wd = NULL;
     nk_standalone_free(s);
+    nk_workdir_abandon(wd);
 }

@@ -4,7 +4,8 @@
  *
  * `nokv serve` runs it on the real runtime; the simulator boots the very same
  * app on simulated nodes. Lifecycle:
- *   start     open the engine (mode gate, lock, recovery), start listening;
+ *   start     own the workdir (nokv/store/workdir.h: lock, mode gate), open
+ *             the engine (recovery), start listening;
  *   shutdown  (SIGTERM/SIGINT, or a simulated graceful stop) stop accepting,
  *             close client connections, close the engine (wait for the
  *             running background job, fsync the WAL), then nk_rt_stop();
@@ -23,7 +24,8 @@ typedef struct nk_standalone_config {
     const char *addr;          /* "127.0.0.1:6380" */
     nk_sync_policy sync;
     uint64_t group_interval_ns; /* --sync group; 0 = 10 ms */
-    nk_db_options db;          /* engine options (allowed_modes included) */
+    unsigned allowed_modes;    /* NK_MODE_BIT mask; 0 = standalone only */
+    nk_db_options db;          /* engine options */
     const char *version;       /* for INFO */
 } nk_standalone_config;
 

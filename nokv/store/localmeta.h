@@ -15,8 +15,10 @@
  * an entry twice or skips one.
  *
  * Format: one envelope (nokv/proto/wire.h, magic "LM", version 1): store_id,
- * cluster_id, n regions (nk_region codec + state u8), n pending events
- * (sequence uvar, bytes). Rewritten whole on every change: LOCALMETA.tmp,
+ * cluster_id, n regions (nk_region codec, state u8, tomb_term uvar,
+ * tomb_vote uvar, conf_index uvar), n pending events (sequence uvar, bytes), next_event_seq
+ * (uvar: kept so an acknowledged sequence number is never handed out again
+ * after a restart). Rewritten whole on every change: LOCALMETA.tmp,
  * sync, rename over LOCALMETA, dir sync. A file that fails to decode is
  * NK_ECORRUPT naming the file: never guessed at, never replaced silently.
  *
@@ -40,6 +42,16 @@
 typedef struct nk_localmeta_region {
     nk_region desc;
     uint8_t state; /* enum nk_region_state */
+    /* TOMBSTONE only: the removed peer's last term and vote. If the same
+     * peer id is added back later (a newer conf_version), the new replica
+     * starts from this term and vote, so it can never vote twice in a term
+     * its earlier incarnation voted in. Encoded as two uvars after state. */
+    uint64_t tomb_term;
+    uint64_t tomb_vote;
+    /* Raft index of the newest membership change (or snapshot) the
+     * descriptor reflects: replaying older entries after a restart must not
+     * change it again (conf_version grows once per change, not per replay). */
+    uint64_t conf_index;
 } nk_localmeta_region;
 
 typedef struct nk_localmeta_event {

@@ -69,10 +69,10 @@ typedef struct nk_raftlog_region_state {
     uint64_t region_id;
     bool has_hard_state;
     nk_raft_hard_state hs;
-    bool has_snapshot;           /* a SNAPSHOT record exists */
-    nk_raft_snapshot_meta snap;  /* valid when has_snapshot */
-    uint64_t first_index;        /* first entry held (snap.index + 1 or 1) */
-    uint64_t last_index;         /* last entry held; first_index - 1 when none */
+    bool has_snapshot;          /* a SNAPSHOT record exists */
+    nk_raft_snapshot_meta snap; /* valid when has_snapshot */
+    uint64_t first_index;       /* first entry held (snap.index + 1 or 1) */
+    uint64_t last_index;        /* last entry held; first_index - 1 when none */
 } nk_raftlog_region_state;
 
 /*
@@ -82,7 +82,8 @@ typedef struct nk_raftlog_region_state {
  */
 int nk_raftlog_open(nk_rt *rt, const char *dir, const nk_raftlog_options *o, nk_raftlog **out,
                     nk_errbuf *eb);
-/* Close handles and free memory. Does not sync. */
+/* Close handles and free memory. Does not sync. Not while a sync job's work
+ * may still run (real runtime); after a simulated crash it is always fine. */
 void nk_raftlog_close(nk_raftlog *l);
 
 /* Sorted ids of the regions the log knows (not destroyed). *ids is malloc'd. */
@@ -91,8 +92,8 @@ int nk_raftlog_regions(const nk_raftlog *l, uint64_t **ids, size_t *n);
 /* NK_ENOENT for a region the log does not know (or destroyed). */
 int nk_raftlog_region(const nk_raftlog *l, uint64_t region_id, nk_raftlog_region_state *st);
 
-/* Term of entry `index` of the region (the snapshot index included); NK_ENOENT
- * when not held. */
+/* Term of entry `index` of the region (the snapshot index included; index 0
+ * of a region without a snapshot has term 0); NK_ENOENT when not held. */
 int nk_raftlog_term(const nk_raftlog *l, uint64_t region_id, uint64_t index, uint64_t *term);
 
 /*
@@ -103,7 +104,12 @@ int nk_raftlog_term(const nk_raftlog *l, uint64_t region_id, uint64_t index, uin
 int nk_raftlog_entries(nk_raftlog *l, uint64_t region_id, uint64_t lo, uint64_t hi,
                        nk_raft_entry **out, size_t *n);
 
-/* Queue records for the next write (see the record list above). */
+/* Queue records for the next write (see the record list above). Checked
+ * against the region as the records staged so far leave it: NK_EINVAL for
+ * entries that are not consecutive, start below the snapshot or leave a gap
+ * after the last index, a compaction below the current snapshot, a region id
+ * 0 or a malformed conf. After a failed write or sync every call returns that
+ * error until the log is reopened (the file state is unknown). */
 int nk_raftlog_stage_entries(nk_raftlog *l, uint64_t region_id, const nk_raft_entry *ents,
                              size_t n);
 int nk_raftlog_stage_hard_state(nk_raftlog *l, uint64_t region_id, const nk_raft_hard_state *hs);
@@ -121,9 +127,16 @@ int nk_raftlog_write(nk_raftlog *l);
 typedef void (*nk_raftlog_sync_fn)(void *arg, int rc);
 int nk_raftlog_sync(nk_raftlog *l, nk_raftlog_sync_fn done, void *arg);
 
-/* Remove segments that hold nothing live (see above). *removed (may be NULL)
- * counts them. Durable (dir sync) before returning. */
+/* Remove segments that hold nothing live (see above), oldest first. *removed
+ * (may be NULL) counts them. Durable (dir sync) before returning. Removes
+ * nothing while any written record is not yet durable: the records that made
+ * a segment dead must survive a crash first. */
 int nk_raftlog_purge(nk_raftlog *l, unsigned *removed);
+
+/* The lsn of the last record written (0 when none) and the highest lsn a
+ * finished sync made durable. Observers use them as durability promises. */
+uint64_t nk_raftlog_last_lsn(const nk_raftlog *l);
+uint64_t nk_raftlog_synced_lsn(const nk_raftlog *l);
 
 typedef struct nk_raftlog_stats {
     uint64_t segments;

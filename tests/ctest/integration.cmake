@@ -3,6 +3,24 @@ add_test(NAME integration_serve_redis_cli
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/serve_redis_cli.sh
                  $<TARGET_FILE:nokv_cli>)
 set_tests_properties(integration_serve_redis_cli PROPERTIES LABELS integration TIMEOUT 300)
+# Real client nobody here wrote: redis-py (python3-redis) against nokv serve.
+add_test(NAME integration_serve_redis_py
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/serve_redis_py.sh
+                 $<TARGET_FILE:nokv_cli>)
+set_tests_properties(integration_serve_redis_py PROPERTIES LABELS integration TIMEOUT 300)
+# Real processes: three `nokv serve --store-id` stores form a cluster; two
+# leader SIGKILLs lose no acknowledged write.
+add_test(NAME integration_cluster_3stores
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/cluster_3stores.sh
+                 $<TARGET_FILE:nokv_cli>)
+set_tests_properties(integration_cluster_3stores PROPERTIES LABELS integration TIMEOUT 300)
+
+# Real processes: fill through serve + redis-cli, plan (no byte changed), init
+# crash + resume, standalone serve refused while preparing/seeded.
+add_test(NAME integration_migrate_local
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/migrate_local.sh
+                 $<TARGET_FILE:nokv_cli>)
+set_tests_properties(integration_migrate_local PROPERTIES LABELS integration TIMEOUT 300)
 
 # Oversized requests are refused alone (issue 12, case 1).
 add_test(NAME integration_serve_limits

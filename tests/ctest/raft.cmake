@@ -1,7 +1,7 @@
 # Raft under the simulator (workload `raft`, sim/raft_node.c + sim/raft_world.c;
 # docs/simulation.md, section `raft`). NOKV_SIM and NOKV_SRC come from sim.cmake
 # when it was included first; set them here too so this file stands alone.
-set(NOKV_SIM $<TARGET_FILE:nokv_sim_bin>)
+set(NOKV_SIM $<TARGET_FILE:nokv-sim>)
 set(NOKV_SRC ${CMAKE_CURRENT_SOURCE_DIR})
 
 # Same seed twice -> same trace hash, for both group sizes.

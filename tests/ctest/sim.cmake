@@ -1,5 +1,5 @@
 # Scenario, determinism and lint checks, run by ctest next to the unit tests.
-set(NOKV_SIM $<TARGET_FILE:nokv_sim_bin>)
+set(NOKV_SIM $<TARGET_FILE:nokv-sim>)
 set(NOKV_SRC ${CMAKE_CURRENT_SOURCE_DIR})
 
 add_test(NAME lint_determinism COMMAND ${NOKV_SRC}/tools/lint/determinism.sh)

@@ -11,6 +11,7 @@
 #   fuzz_wal       WAL recovery (nk_wal_open) over 1..n segment files
 #   fuzz_manifest  version edit decoder + manifest open (CURRENT + MANIFEST)
 #   fuzz_batch     write batch decoder (nk_batch_iterate)
+#   fuzz_raftlog   raft log recovery (nk_raftlog_open) over 1..n segment files
 # The engine targets write seed corpora with NOKV_FUZZ_GEN=<dir> <target>.
 option(NOKV_FUZZ "Build the libFuzzer targets (needs clang)" OFF)
 if(NOKV_FUZZ)
@@ -37,5 +38,6 @@ if(NOKV_FUZZ)
     nokv_fuzz_target(fuzz_manifest nokv/engine/manifest.c nokv/engine/logfile.c
                                    nokv/engine/version_edit.c nokv/engine/ikey.c)
     nokv_fuzz_target(fuzz_batch nokv/engine/batch.c)
+    nokv_fuzz_target(fuzz_raftlog nokv/store/raftlog.c nokv/engine/logfile.c)
   endif()
 endif()

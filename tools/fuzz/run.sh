@@ -3,7 +3,8 @@
 #
 # usage: tools/fuzz/run.sh [SECONDS] [TARGET...]
 #   SECONDS  per target (default 30)
-#   TARGET   fuzz_resp fuzz_sst fuzz_wal fuzz_manifest fuzz_batch (default: all)
+#   TARGET   fuzz_resp fuzz_sst fuzz_wal fuzz_manifest fuzz_batch fuzz_raftlog
+#            (default: all)
 #
 # Needs clang (libFuzzer + ASan + UBSan). Each target starts from its
 # checked-in seeds (tools/fuzz/corpus_<name>, read only) plus the working
@@ -20,7 +21,7 @@ secs=${1:-30}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(fuzz_resp fuzz_sst fuzz_wal fuzz_manifest fuzz_batch)
+    targets=(fuzz_resp fuzz_sst fuzz_wal fuzz_manifest fuzz_batch fuzz_raftlog)
 fi
 build=$root/build-fuzz
 cc=${CC:-clang}

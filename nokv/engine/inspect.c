@@ -1,0 +1,280 @@
+/* inspect.c - read-only workdir inspection, live table list (see inspect.h). */
+#include "nokv/engine/inspect.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nokv/engine/batch.h"
+#include "nokv/engine/db_impl.h"
+#include "nokv/engine/ikey.h"
+#include "nokv/engine/logfile.h"
+#include "nokv/engine/manifest.h"
+#include "nokv/engine/version_edit.h"
+#include "nokv/engine/wal.h"
+#include "nokv/util/names.h"
+
+void nk_db_sst_path(const char *dir, uint64_t number, char *buf, size_t len)
+{
+    size_t dl = strlen(dir);
+    snprintf(buf, len, "%s%s%06" PRIu64 ".sst", dir, dl > 0 && dir[dl - 1] == '/' ? "" : "/",
+             number);
+}
+
+typedef struct mctx {
+    nk_version_state *state;
+    const char *path;
+    nk_errbuf *eb;
+} mctx;
+
+static int apply_edit(void *arg, size_t file_idx, uint64_t offset, uint64_t lsn,
+                      const uint8_t *payload, size_t len)
+{
+    (void)file_idx;
+    mctx *c = arg;
+    nk_version_edit e;
+    int rc = nk_vedit_decode(payload, len, &e, c->eb);
+    if (rc == NK_OK) {
+        rc = nk_vstate_apply(c->state, &e, c->eb);
+        rc = rc == NK_EINVAL ? NK_ECORRUPT : rc;
+    }
+    nk_vedit_free(&e);
+    if (rc != NK_OK && rc != NK_ENOMEM) {
+        nk_errbuf_wrap(c->eb, "%s: record at offset %" PRIu64 " (edit %" PRIu64 ")", c->path,
+                       offset, lsn);
+    }
+    return rc;
+}
+
+static void note_key(nk_db_inspect *r, const uint8_t *k, size_t len)
+{
+    size_t n = len < NK_INSPECT_KEY_MAX ? len : NK_INSPECT_KEY_MAX;
+    if (!r->has_keys || nk_bytes_cmp(k, n, r->max_key, r->max_key_len) > 0) {
+        memcpy(r->max_key, k, n);
+        r->max_key_len = n;
+        r->has_keys = true;
+    }
+}
+
+static int note_batch_key(void *arg, uint64_t seq, nk_ktype type, nk_slice key, nk_slice value)
+{
+    (void)seq, (void)type, (void)value;
+    note_key(arg, key.data, key.len);
+    return NK_OK;
+}
+
+static int count_record(void *arg, size_t file_idx, uint64_t offset, uint64_t lsn,
+                        const uint8_t *payload, size_t len)
+{
+    (void)file_idx, (void)offset, (void)lsn;
+    /* The open would refuse an undecodable batch; report it the same way. */
+    return nk_batch_iterate(payload, len, note_batch_key, arg, NULL) == NK_OK ? NK_OK : NK_ECORRUPT;
+}
+
+static int scan_manifest(nk_rt *rt, const char *dir, nk_db_inspect *r, nk_version_state *vs,
+                         nk_errbuf *eb)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "MANIFEST-%06" PRIu64, r->manifest_number);
+    char *path = nk_path_join(dir, name);
+    if (path == NULL) {
+        return NK_ENOMEM;
+    }
+    nk_stat st;
+    int rc = nk_rt_stat(rt, path, &st);
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "%s (named by CURRENT) is missing: %s; the engine cannot open", path,
+                      nk_strerror(rc));
+        free(path);
+        return rc == NK_ENOENT ? NK_ECORRUPT : rc;
+    }
+    mctx c = {vs, path, eb};
+    const char *paths[1] = {path};
+    uint64_t numbers[1] = {r->manifest_number};
+    nk_logscan_in in = {
+        .magic = NK_MANIFEST_FILE_MAGIC,
+        .paths = paths,
+        .numbers = numbers,
+        .nfiles = 1,
+        .start_lsn = 1,
+        .max_first_lsn = 1,
+        .min_durable = 1,
+        .fn = apply_edit,
+        .arg = &c,
+        .what = "manifest",
+    };
+    nk_logscan_out so;
+    memset(&so, 0, sizeof(so));
+    rc = nk_logscan_run(rt, &in, &so, eb);
+    if (rc == NK_OK && so.records == 0) {
+        nk_errbuf_set(eb, "%s has no snapshot record", path);
+        rc = NK_ECORRUPT;
+    }
+    r->manifest_torn = so.torn;
+    free(path);
+    return rc;
+}
+
+static int scan_wal(nk_rt *rt, const char *dir, nk_db_inspect *r, nk_errbuf *eb)
+{
+    char *wdir = nk_path_join(dir, "wal");
+    if (wdir == NULL) {
+        return NK_ENOMEM;
+    }
+    nk_names names = {0};
+    int rc = nk_rt_dir_list(rt, wdir, &names);
+    if (rc == NK_ENOENT) {
+        free(wdir);
+        return NK_OK; /* a db that never wrote */
+    }
+    char **paths = NULL;
+    uint64_t *numbers = NULL;
+    size_t n = 0;
+    if (rc == NK_OK) {
+        paths = calloc(names.count + 1, sizeof(*paths));
+        numbers = calloc(names.count + 1, sizeof(*numbers));
+        rc = paths && numbers ? NK_OK : NK_ENOMEM;
+    }
+    for (size_t i = 0; rc == NK_OK && i < names.count; i++) {
+        uint64_t num;
+        if (!nk_name_number(names.names[i], strlen(names.names[i]), "", ".log", &num)) {
+            continue;
+        }
+        paths[n] = nk_path_join(wdir, names.names[i]);
+        numbers[n] = num;
+        rc = paths[n] ? NK_OK : NK_ENOMEM;
+        n++;
+    }
+    /* dir_list is sorted bytewise and the names are zero-padded: but a
+     * number past 6 digits sorts differently, so order by number. */
+    for (size_t i = 1; rc == NK_OK && i < n; i++) {
+        for (size_t k = i; k > 0 && numbers[k - 1] > numbers[k]; k--) {
+            uint64_t tn = numbers[k];
+            numbers[k] = numbers[k - 1];
+            numbers[k - 1] = tn;
+            char *tp = paths[k];
+            paths[k] = paths[k - 1];
+            paths[k - 1] = tp;
+        }
+    }
+    if (rc == NK_OK && n > 0) {
+        uint64_t *sizes = calloc(n, sizeof(*sizes));
+        nk_logscan_in in = {
+            .magic = NK_WAL_FILE_MAGIC,
+            .paths = (const char *const *)paths,
+            .numbers = numbers,
+            .nfiles = n,
+            .start_lsn = 1,
+            .max_first_lsn = 0, /* the open itself judges released segments */
+            .min_durable = 0,
+            .fn = count_record,
+            .arg = r,
+            .what = "wal",
+        };
+        nk_logscan_out so;
+        memset(&so, 0, sizeof(so));
+        so.file_size = sizes;
+        rc = sizes ? nk_logscan_run(rt, &in, &so, eb) : NK_ENOMEM;
+        r->wal_torn = so.torn;
+        r->wal_segments = n;
+        for (size_t i = 0; sizes && i < n; i++) {
+            r->wal_bytes += sizes[i];
+        }
+        free(sizes);
+    }
+    for (size_t i = 0; paths && i < n; i++) {
+        free(paths[i]);
+    }
+    free(paths);
+    free(numbers);
+    nk_names_free(&names);
+    free(wdir);
+    return rc;
+}
+
+int nk_db_inspect_dir(nk_rt *rt, const char *dir, nk_db_inspect *r, nk_errbuf *eb)
+{
+    memset(r, 0, sizeof(*r));
+    int rc = nk_manifest_read_current(rt, dir, &r->manifest_number, eb);
+    if (rc == NK_ENOENT) {
+        return NK_OK;
+    }
+    if (rc != NK_OK) {
+        return rc;
+    }
+    r->has_current = true;
+    nk_version_state vs;
+    nk_vstate_init(&vs);
+    rc = scan_manifest(rt, dir, r, &vs, eb);
+    if (rc == NK_OK) {
+        r->last_sequence = vs.last_sequence;
+        r->log_number = vs.log_number;
+        size_t total = 0;
+        for (uint32_t l = 0; l < NK_NUM_LEVELS; l++) {
+            total += vs.levels[l].count;
+        }
+        r->files = calloc(total + 1, sizeof(*r->files));
+        rc = r->files ? NK_OK : NK_ENOMEM;
+        for (uint32_t l = 0; rc == NK_OK && l < NK_NUM_LEVELS; l++) {
+            for (size_t i = 0; rc == NK_OK && i < vs.levels[l].count; i++) {
+                const nk_file_meta *fm = &vs.levels[l].files[i];
+                char path[1100];
+                nk_db_sst_path(dir, fm->number, path, sizeof(path));
+                nk_stat st;
+                int src = nk_rt_stat(rt, path, &st);
+                if (src != NK_OK || st.size != fm->size) {
+                    nk_errbuf_set(eb,
+                                  "table %s (level %u in the manifest) is %s; the engine "
+                                  "cannot open this workdir",
+                                  path, l,
+                                  src != NK_OK ? "missing" : "not the size the manifest records");
+                    rc = NK_ECORRUPT;
+                    break;
+                }
+                r->files[r->n_files++] = (nk_db_file_info){fm->number, l, fm->size};
+                nk_slice uk = nk_ikey_user(fm->largest.data, fm->largest.len);
+                note_key(r, uk.data, uk.len);
+                r->table_bytes += fm->size;
+            }
+        }
+    }
+    nk_vstate_free(&vs);
+    if (rc == NK_OK) {
+        rc = scan_wal(rt, dir, r, eb);
+    }
+    if (rc != NK_OK) {
+        nk_db_inspect_free(r);
+        r->has_current = true;
+    }
+    return rc;
+}
+
+void nk_db_inspect_free(nk_db_inspect *r)
+{
+    free(r->files);
+    r->files = NULL;
+    r->n_files = 0;
+}
+
+int nk_db_live_files(nk_db *db, nk_db_file_info **out, size_t *n)
+{
+    size_t total = 0;
+    for (int l = 0; l < NK_LEVELS; l++) {
+        total += db->current->count[l];
+    }
+    nk_db_file_info *v = calloc(total + 1, sizeof(*v));
+    if (v == NULL) {
+        return NK_ENOMEM;
+    }
+    size_t k = 0;
+    for (int l = 0; l < NK_LEVELS; l++) {
+        for (size_t i = 0; i < db->current->count[l]; i++) {
+            const nk_table_meta *t = db->current->files[l][i];
+            v[k++] = (nk_db_file_info){t->number, (uint32_t)l, t->size};
+        }
+    }
+    *out = v;
+    *n = k;
+    return NK_OK;
+}

@@ -1,0 +1,240 @@
+/*
+ * kvsm.c - committed KV entries applied to the engine (see kvsm.h).
+ */
+#include "nokv/store/kvsm.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nokv/proto/wire.h"
+#include "nokv/util/coding.h"
+
+#define KC_MAGIC 0x434bu /* "KC" */
+#define KC_VERSION 1u
+#define APPLIED_KEY_LEN (NK_KVSM_RESERVED_LEN + 8 + 8)
+#define APPLIED_VAL_LEN 17
+
+struct nk_kvsm {
+    nk_db *db;
+    nk_batch batch;
+    nk_kvsm_applied_fn hook;
+    void *hook_ctx;
+    uint64_t apply_errors;
+};
+
+int nk_kvsm_new(nk_db *db, nk_kvsm **out)
+{
+    nk_kvsm *k = calloc(1, sizeof(*k));
+    if (k == NULL) {
+        return NK_ENOMEM;
+    }
+    k->db = db;
+    int rc = nk_batch_init(&k->batch);
+    if (rc != NK_OK) {
+        free(k);
+        return rc;
+    }
+    *out = k;
+    return NK_OK;
+}
+
+void nk_kvsm_free(nk_kvsm *k)
+{
+    if (k == NULL) {
+        return;
+    }
+    nk_batch_free(&k->batch);
+    free(k);
+}
+
+void nk_kvsm_set_applied_hook(nk_kvsm *k, nk_kvsm_applied_fn fn, void *ctx)
+{
+    k->hook = fn;
+    k->hook_ctx = ctx;
+}
+
+bool nk_kvsm_reserved(const uint8_t *key, size_t klen)
+{
+    return klen >= NK_KVSM_RESERVED_LEN && memcmp(key, NK_KVSM_RESERVED, NK_KVSM_RESERVED_LEN) == 0;
+}
+
+/* "<reserved>applied\0\0" is spelled as the prefix, a tag and the region id
+ * in big-endian, so all apply states sort together after every user key. */
+static void applied_key(uint64_t region_id, uint8_t *out)
+{
+    memcpy(out, NK_KVSM_RESERVED, NK_KVSM_RESERVED_LEN);
+    memcpy(out + NK_KVSM_RESERVED_LEN, "applied/", 8);
+    for (int i = 0; i < 8; i++) {
+        out[NK_KVSM_RESERVED_LEN + 8 + i] = (uint8_t)(region_id >> (56 - 8 * i));
+    }
+}
+
+int nk_kvsm_encode(const nk_kv_write *ops, size_t n, uint64_t wall_ms, size_t max_bytes,
+                   nk_buf *out)
+{
+    int rc = nk_wire_begin(out, KC_MAGIC, KC_VERSION);
+    rc = rc ? rc : nk_wire_put_uvar(out, wall_ms);
+    rc = rc ? rc : nk_wire_put_uvar(out, n);
+    for (size_t i = 0; rc == NK_OK && i < n; i++) {
+        rc = nk_wire_put_u8(out, ops[i].del ? 1 : 0);
+        rc = rc ? rc : nk_wire_put_bytes(out, ops[i].key, ops[i].key_len);
+        rc = rc ? rc
+                : nk_wire_put_bytes(out, ops[i].del ? NULL : ops[i].val,
+                                    ops[i].del ? 0 : ops[i].val_len);
+        if (rc == NK_OK && out->len > max_bytes) {
+            rc = NK_ETOOBIG;
+        }
+    }
+    rc = rc ? rc : nk_wire_end(out);
+    if (rc == NK_OK && out->len > max_bytes) {
+        rc = NK_ETOOBIG;
+    }
+    return rc;
+}
+
+int nk_kvsm_applied(nk_kvsm *k, uint64_t region_id, uint64_t *index, uint64_t *term)
+{
+    uint8_t key[APPLIED_KEY_LEN];
+    applied_key(region_id, key);
+    *index = 0;
+    *term = 0;
+    nk_buf v = {0};
+    int rc = nk_db_get(k->db, key, sizeof(key), UINT64_MAX, &v, NULL);
+    if (rc == NK_ENOENT) {
+        free(v.data);
+        return NK_OK;
+    }
+    if (rc == NK_OK && (v.len != APPLIED_VAL_LEN || v.data[0] != 1)) {
+        rc = NK_ECORRUPT;
+    }
+    if (rc == NK_OK) {
+        *index = nk_get_u64(v.data + 1);
+        *term = nk_get_u64(v.data + 9);
+    }
+    free(v.data);
+    return rc;
+}
+
+/* ------------------------------------------------------ state machine --- */
+
+static int sm_open_region(void *ctx, uint64_t region_id, const uint8_t *snap, size_t len,
+                          uint64_t snap_index, uint64_t *applied)
+{
+    nk_kvsm *k = ctx;
+    (void)snap;
+    (void)len;
+    uint64_t index = 0, term = 0;
+    int rc = nk_kvsm_applied(k, region_id, &index, &term);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    /* A seeded region's engine already holds the state at the seed index. */
+    *applied = index > snap_index ? index : snap_index;
+    return NK_OK;
+}
+
+static int apply_ops(nk_kvsm *k, const nk_raft_entry *e, nk_batch *b)
+{
+    nk_wire_rd rd;
+    int rc = nk_wire_open(&rd, e->data, e->len, KC_MAGIC, KC_VERSION, NULL);
+    if (rc != NK_OK) {
+        return NK_ECORRUPT;
+    }
+    (void)nk_wire_get_uvar(&rd); /* wall_ms: for the command layer */
+    uint64_t n = nk_wire_get_uvar(&rd);
+    for (uint64_t i = 0; rc == NK_OK && i < n && !rd.bad; i++) {
+        uint8_t del = nk_wire_get_u8(&rd);
+        nk_slice key = nk_wire_get_bytes(&rd, NK_FRAME_MAX);
+        nk_slice val = nk_wire_get_bytes(&rd, NK_FRAME_MAX);
+        if (rd.bad) {
+            break;
+        }
+        if (nk_kvsm_reserved(key.data, key.len)) {
+            rc = NK_ECORRUPT; /* the proposer refuses these: never applied */
+        } else if (del) {
+            rc = nk_batch_delete(b, key.data, key.len);
+        } else {
+            rc = nk_batch_put(b, key.data, key.len, val.data, val.len);
+        }
+    }
+    (void)k;
+    if (rc == NK_OK && nk_wire_close(&rd) != NK_OK) {
+        rc = NK_ECORRUPT;
+    }
+    return rc;
+}
+
+static void write_done(void *arg, int status)
+{
+    nk_kvsm *k = arg;
+    if (status != NK_OK) {
+        /* The engine turned read-only (disk): later writes fail too and the
+         * store stops; counted for status. */
+        k->apply_errors++;
+    }
+}
+
+static int sm_apply(void *ctx, uint64_t region_id, const nk_raft_entry *e, uint64_t *result)
+{
+    nk_kvsm *k = ctx;
+    *result = 0;
+    if (e->type != NK_RAFT_ENTRY_NORMAL || e->len == 0) {
+        /* No-ops and membership changes touch no user data; replaying them
+         * after a restart is harmless, so they do not cost an engine write. */
+        if (k->hook != NULL) {
+            k->hook(k->hook_ctx, region_id, e->index);
+        }
+        return NK_OK;
+    }
+    nk_batch_clear(&k->batch);
+    int rc = apply_ops(k, e, &k->batch);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    uint8_t key[APPLIED_KEY_LEN], val[APPLIED_VAL_LEN];
+    applied_key(region_id, key);
+    val[0] = 1;
+    nk_put_u64(val + 1, e->index);
+    nk_put_u64(val + 9, e->term);
+    rc = nk_batch_put(&k->batch, key, sizeof(key), val, sizeof(val));
+    if (rc == NK_OK) {
+        rc = nk_db_write(k->db, &k->batch, false, write_done, k);
+    }
+    if (rc == NK_OK && k->hook != NULL) {
+        k->hook(k->hook_ctx, region_id, e->index);
+    }
+    return rc;
+}
+
+static int sm_snapshot(void *ctx, uint64_t region_id, uint8_t **data, size_t *len)
+{
+    (void)ctx;
+    (void)region_id;
+    (void)data;
+    (void)len;
+    return NK_ENOTSUP; /* the engine's snapshots are SST exports (snapshot stream) */
+}
+
+static int sm_install(void *ctx, uint64_t region_id, const uint8_t *data, size_t len,
+                      uint64_t index, uint64_t term)
+{
+    (void)ctx;
+    (void)region_id;
+    (void)data;
+    (void)len;
+    (void)index;
+    (void)term;
+    return NK_ENOTSUP;
+}
+
+nk_store_sm nk_kvsm_sm(nk_kvsm *k)
+{
+    nk_store_sm sm = {.ctx = k,
+                      .volatile_state = false,
+                      .open_region = sm_open_region,
+                      .apply = sm_apply,
+                      .snapshot = sm_snapshot,
+                      .install = sm_install};
+    return sm;
+}

@@ -1,0 +1,64 @@
+/*
+ * kvsm.h - the data-plane state machine: committed KV entries applied to the
+ * store's engine (the same nk_db, the same user keys as standalone mode).
+ *
+ * Entry format (a NORMAL raft entry, nokv/proto/wire.h envelope, magic "KC",
+ * version 1): wall_ms uvar (the proposer's clock, so every replica applies
+ * time-dependent commands identically), n uvar, n x (del u8, key bytes,
+ * value bytes). The ops are an atomic batch: MSET, multi-key DEL and
+ * MULTI/EXEC keep their all-or-nothing meaning across replicas.
+ *
+ * Apply = one engine write of the ops PLUS the region's apply state (index,
+ * term) under a reserved key, in ONE batch, without fsync: the raft log was
+ * already synced, so a committed write costs each replica exactly one fsync
+ * (its raft log batch). After a crash the engine may have lost its unsynced
+ * tail, but then it lost the apply state with it (same WAL record): the
+ * store re-applies from the raft log after the recovered applied index,
+ * never an entry twice, never one skipped. The raft log is compacted only up
+ * to an applied index the engine has made durable (nk_kvsm_sync).
+ *
+ * Reserved keys: everything from NK_KVSM_RESERVED (4 x 0xff then "nokv/")
+ * on is the store's; the cluster RESP layer refuses user keys there and
+ * region exports stop before it. `nokv migrate plan` reports standalone keys
+ * in that range as a blocker.
+ */
+#ifndef NK_STORE_KVSM_H
+#define NK_STORE_KVSM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nokv/engine/db.h"
+#include "nokv/resp/backend.h"
+#include "nokv/store/store.h"
+
+#define NK_KVSM_RESERVED "\xff\xff\xff\xffnokv/"
+#define NK_KVSM_RESERVED_LEN 9u
+
+typedef struct nk_kvsm nk_kvsm;
+
+/* Called after every applied entry of a region (after the engine write was
+ * submitted: readers see it). The cluster backend releases waiting replies
+ * and drops its pending overlay from here. */
+typedef void (*nk_kvsm_applied_fn)(void *ctx, uint64_t region_id, uint64_t index);
+
+int nk_kvsm_new(nk_db *db, nk_kvsm **out);
+void nk_kvsm_free(nk_kvsm *k);
+void nk_kvsm_set_applied_hook(nk_kvsm *k, nk_kvsm_applied_fn fn, void *ctx);
+
+/* The nk_store_sm to pass in nk_store_options (durable, not volatile). */
+nk_store_sm nk_kvsm_sm(nk_kvsm *k);
+
+/* Is key a reserved (store-internal) key? */
+bool nk_kvsm_reserved(const uint8_t *key, size_t klen);
+
+/* Encode a batch of ops as an entry (out is cleared first). NK_ETOOBIG when
+ * over max_bytes. */
+int nk_kvsm_encode(const nk_kv_write *ops, size_t n, uint64_t wall_ms, size_t max_bytes,
+                   nk_buf *out);
+
+/* The durable apply state stored in the engine for region_id (0/0 when none). */
+int nk_kvsm_applied(nk_kvsm *k, uint64_t region_id, uint64_t *index, uint64_t *term);
+
+#endif /* NK_STORE_KVSM_H */

@@ -1,0 +1,657 @@
+/*
+ * peer.c - one region's replica on a store: its raft node, the durable part
+ * of each Ready (staged into the store-wide raft log), applying committed
+ * entries (membership changes update the region descriptor), pending
+ * proposals and reads, and snapshots.
+ *
+ * Snapshots (volatile state machines): a local compaction serializes the
+ * state machine at its applied index into snap/<region>-<index>.snap
+ * (durable first), then tells raft and stages a COMPACT record; the payload
+ * a leader sends is that file's envelope. Installing a received snapshot
+ * writes the payload file first, then replaces the state machine, then the
+ * descriptor in LOCALMETA, then stages the RESET record: a crash anywhere in
+ * between leaves the old raft log state in force (the new file is garbage
+ * that open removes), and raft delivers the snapshot again.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nokv/store/store_int.h"
+
+static int snapshot_produce(void *ctx, uint64_t to, const nk_raft_snapshot_meta *meta,
+                            uint8_t **data, size_t *len)
+{
+    nk_peer *p = ctx;
+    (void)to;
+    if (p->snap_blob == NULL || meta->index != p->snap.index || meta->term != p->snap.term) {
+        return NK_EAGAIN;
+    }
+    uint8_t *b = malloc(p->snap_len);
+    if (b == NULL) {
+        return NK_ENOMEM;
+    }
+    memcpy(b, p->snap_blob, p->snap_len);
+    *data = b;
+    *len = p->snap_len;
+    return NK_OK;
+}
+
+static int raft_new(nk_peer *p)
+{
+    nk_store *s = p->s;
+    nk_raft_config c;
+    nk_raft_config_default(&c, p->peer_id, nk_rt_seed(s->rt));
+    /* One jitter stream per replica and incarnation: the salt differs per
+     * boot, so restarted replicas do not replay their old timeouts. */
+    nk_rand_derive(&c.rand, nk_rt_seed(s->rt), "store.raft",
+                   (p->peer_id << 20) ^ p->region_id ^ s->o.jitter_salt);
+    c.election_ticks = s->o.election_ticks;
+    c.heartbeat_ticks = s->o.heartbeat_ticks;
+    if (s->o.max_inflight_msgs) {
+        c.max_inflight_msgs = s->o.max_inflight_msgs;
+    }
+    if (s->o.max_batch_bytes) {
+        c.max_batch_bytes = s->o.max_batch_bytes;
+    }
+    c.unsafe_commit_prev_term = s->o.unsafe_commit_prev_term;
+    c.snapshot_produce = snapshot_produce;
+    c.snapshot_ctx = p;
+    return nk_raft_new(&c, &p->raft);
+}
+
+static nk_peer *peer_alloc(nk_store *s, const nk_region *desc, uint64_t peer_id)
+{
+    nk_peer *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        return NULL;
+    }
+    p->s = s;
+    p->region_id = desc->id;
+    p->peer_id = peer_id;
+    p->desc = *desc;
+    return p;
+}
+
+int nk_peer_create(nk_store *s, const nk_region *desc, uint64_t peer_id,
+                   const nk_raft_hard_state *start_hs, nk_peer **out)
+{
+    nk_peer *p = peer_alloc(s, desc, peer_id);
+    if (p == NULL) {
+        return NK_ENOMEM;
+    }
+    int rc = raft_new(p);
+    uint64_t applied = 0;
+    if (rc == NK_OK && s->o.sm.open_region != NULL) {
+        rc = s->o.sm.open_region(s->o.sm.ctx, desc->id, NULL, 0, 0, &applied);
+    }
+    if (rc == NK_OK && start_hs != NULL && start_hs->term > 0) {
+        nk_raft_hard_state hs = {.term = start_hs->term, .vote = start_hs->vote, .commit = 0};
+        rc = nk_raft_restore(p->raft, &hs, NULL, NULL, 0, 0);
+        p->hs = hs;
+        if (rc == NK_OK) {
+            rc = nk_raftlog_stage_hard_state(s->log, desc->id, &hs);
+        }
+    }
+    if (rc != NK_OK) {
+        nk_peer_free(p, NK_ESTOPPED);
+        return rc;
+    }
+    *out = p;
+    return NK_OK;
+}
+
+int nk_peer_recover(nk_store *s, const nk_region *desc, uint64_t peer_id, nk_peer **out,
+                    nk_errbuf *eb)
+{
+    nk_peer *p = peer_alloc(s, desc, peer_id);
+    if (p == NULL) {
+        return NK_ENOMEM;
+    }
+    int rc = raft_new(p);
+    nk_raftlog_region_state st;
+    bool have = rc == NK_OK && nk_raftlog_region(s->log, desc->id, &st) == NK_OK;
+    const uint8_t *sm = NULL;
+    size_t sm_len = 0;
+    if (rc == NK_OK && have && st.has_snapshot && s->o.sm.volatile_state) {
+        rc = nk_snapfile_read(s->rt, s->snapdir, desc->id, st.snap.index, &p->snap_blob,
+                              &p->snap_len);
+        const nk_localmeta_region *tl = nk_localmeta_find(&s->meta, desc->id);
+        if (rc == NK_ENOENT && tl != NULL && tl->tomb_term > 0) {
+            /* A replica re-created after a tombstone, and the log still holds
+             * the earlier incarnation (its DESTROY was not durable when we
+             * crashed). A new incarnation writes a payload before any record
+             * that names it, so a missing payload means this state is the old
+             * one: drop it and start from the tombstone's term and vote. */
+            nk_log(s->rt, NK_LOG_WARN,
+                   "store %" PRIu64 " region %" PRIu64
+                   ": dropping a removed incarnation's raft state (snapshot %" PRIu64 ")",
+                   s->o.store_id, desc->id, st.snap.index);
+            rc = nk_raftlog_stage_destroy(s->log, desc->id);
+            have = false;
+        }
+        nk_region sdesc;
+        uint64_t sidx = 0, sterm = 0;
+        if (rc == NK_OK && have) {
+            rc = nk_snapfile_decode(p->snap_blob, p->snap_len, &sdesc, &sidx, &sterm, &sm, &sm_len);
+            if (rc == NK_OK && (sidx != st.snap.index || sterm != st.snap.term)) {
+                rc = NK_ECORRUPT;
+            }
+        }
+        if (rc != NK_OK) {
+            nk_errbuf_set(eb,
+                          "region %" PRIu64 ": snapshot payload %s/%020" PRIu64 "-%020" PRIu64
+                          ".snap is missing or damaged (%s); the raft log needs it",
+                          desc->id, s->snapdir, desc->id, st.snap.index, nk_errname(rc));
+            rc = rc == NK_ENOENT ? NK_ECORRUPT : rc;
+        }
+    }
+    uint64_t applied = 0;
+    if (rc == NK_OK && s->o.sm.open_region != NULL) {
+        rc = s->o.sm.open_region(s->o.sm.ctx, desc->id, sm, sm_len,
+                                 have && st.has_snapshot ? st.snap.index : 0, &applied);
+    }
+    nk_raft_entry *ents = NULL;
+    size_t n = 0;
+    if (rc == NK_OK && have && st.last_index >= st.first_index) {
+        rc = nk_raftlog_entries(s->log, desc->id, st.first_index, st.last_index + 1, &ents, &n);
+        if (rc != NK_OK) {
+            nk_errbuf_set(eb,
+                          "region %" PRIu64 ": reading back entries %" PRIu64 "..%" PRIu64
+                          " of the raft log failed (%s)",
+                          desc->id, st.first_index, st.last_index, nk_errname(rc));
+        }
+    }
+    const nk_localmeta_region *lr = nk_localmeta_find(&s->meta, desc->id);
+    if (lr != NULL) {
+        p->conf_index = lr->conf_index;
+    }
+    if (rc == NK_OK && !have && lr != NULL && lr->tomb_term > 0) {
+        /* A replica re-created after a tombstone, with no raft state of its
+         * own yet: it starts from its earlier incarnation's term and vote. */
+        nk_raft_hard_state hs = {.term = lr->tomb_term, .vote = lr->tomb_vote};
+        rc = nk_raft_restore(p->raft, &hs, NULL, NULL, 0, 0);
+        p->hs = hs;
+    }
+    if (rc == NK_OK && have && (st.has_hard_state || st.has_snapshot || n > 0)) {
+        nk_raft_hard_state hs = st.has_hard_state ? st.hs : (nk_raft_hard_state){0};
+        uint64_t snap_index = st.has_snapshot ? st.snap.index : 0;
+        /* A commit index whose entries were lost with an unsynced tail, or
+         * below a snapshot point, is clamped into what the log holds. */
+        if (hs.commit > st.last_index) {
+            hs.commit = st.last_index;
+        }
+        if (hs.commit < snap_index) {
+            hs.commit = snap_index;
+        }
+        if (applied > hs.commit) {
+            applied = hs.commit;
+        }
+        if (applied < snap_index) {
+            applied = snap_index;
+        }
+        rc = nk_raft_restore(p->raft, &hs, st.has_snapshot ? &st.snap : NULL, ents, n, applied);
+        if (rc != NK_OK) {
+            nk_errbuf_set(eb,
+                          "region %" PRIu64
+                          ": raft rejected the recovered state (%s): term %" PRIu64
+                          " commit %" PRIu64 " snapshot %" PRIu64 " last %" PRIu64,
+                          desc->id, nk_errname(rc), hs.term, hs.commit, snap_index, st.last_index);
+        }
+        p->hs = hs;
+        if (st.has_snapshot) {
+            p->snap = st.snap;
+        }
+        p->applied = applied;
+    }
+    for (size_t k = 0; k < n; k++) {
+        nk_raft_entry_clear(&ents[k]);
+    }
+    free(ents);
+    if (rc != NK_OK) {
+        nk_peer_free(p, NK_ESTOPPED);
+        return rc;
+    }
+    if (s->o.obs != NULL && s->o.obs->recovered != NULL) {
+        s->o.obs->recovered(s->o.obs->ctx, s->o.store_id, desc->id, nk_raftlog_last_lsn(s->log),
+                            &p->hs, p->snap.index, have ? st.last_index : 0);
+    }
+    *out = p;
+    return NK_OK;
+}
+
+int nk_peer_persist_desc(nk_peer *p, uint8_t state)
+{
+    nk_store *s = p->s;
+    int rc = nk_localmeta_put(&s->meta, &p->desc, state);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    nk_localmeta_find(&s->meta, p->region_id)->conf_index = p->conf_index;
+    return nk_store_save_meta(s);
+}
+
+static void finish_pending(nk_peer *p, nk_pending *q, int rc, uint64_t result, uint64_t lead)
+{
+    if (q->used) {
+        q->used = false;
+        if (q >= p->writes && q < p->writes + p->cap_writes) {
+            p->n_writes--;
+        }
+        q->done(q->arg, rc, result, lead);
+    }
+}
+
+static uint64_t leader_hint(const nk_peer *p)
+{
+    if (p->raft == NULL) {
+        return 0;
+    }
+    nk_raft_status st;
+    nk_raft_status_get(p->raft, &st);
+    return st.lead;
+}
+
+void nk_peer_free(nk_peer *p, int pending_rc)
+{
+    if (p == NULL) {
+        return;
+    }
+    uint64_t lead = leader_hint(p);
+    for (size_t k = 0; k < p->cap_writes; k++) {
+        finish_pending(p, &p->writes[k], pending_rc, 0, lead);
+    }
+    for (unsigned k = 0; k < NK_PEER_MAX_PENDING; k++) {
+        finish_pending(p, &p->reads[k], pending_rc, 0, lead);
+    }
+    free(p->writes);
+    if (p->rd_busy) {
+        nk_raft_ready_clear(&p->rd);
+    }
+    nk_raft_free(p->raft);
+    free(p->snap_blob);
+    free(p);
+}
+
+/* --------------------------------------------------------- durability --- */
+
+/* Step 1 for a received snapshot (see the file comment for the order). */
+static int install_snapshot(nk_peer *p, const nk_raft_snapshot *snap)
+{
+    nk_store *s = p->s;
+    nk_region desc;
+    uint64_t index = 0, term = 0;
+    const uint8_t *sm = NULL;
+    size_t sm_len = 0;
+    int rc = nk_snapfile_decode(snap->data, snap->len, &desc, &index, &term, &sm, &sm_len);
+    if (rc != NK_OK || index != snap->meta.index || term != snap->meta.term ||
+        desc.id != p->region_id) {
+        nk_store_violation(s,
+                           "store %" PRIu64 " region %" PRIu64
+                           ": malformed snapshot payload for index %" PRIu64,
+                           s->o.store_id, p->region_id, snap->meta.index);
+        return NK_ECORRUPT;
+    }
+    if (s->o.sm.volatile_state) {
+        rc = nk_snapfile_write(s->rt, s->snapdir, p->region_id, index, snap->data, snap->len);
+        if (rc != NK_OK) {
+            return rc;
+        }
+    }
+    rc = s->o.sm.install(s->o.sm.ctx, p->region_id, sm, sm_len, index, term);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    /* The descriptor travels with the snapshot; keep whichever epoch is newer
+     * (entries after the snapshot may already have changed it here). */
+    /* The snapshot is newer than anything we applied (raft installs only
+     * snapshots beyond our commit index), so its descriptor wins. */
+    p->desc = desc;
+    p->conf_index = index;
+    if (nk_region_peer_by_id(&p->desc, p->peer_id) == NULL) {
+        /* The snapshot predates our own addition (its entry follows it in
+         * the log): list ourselves so a restart still finds this replica;
+         * the membership entries after the snapshot rebuild the list. */
+        nk_region_peer self = {
+            .store_id = s->o.store_id, .peer_id = p->peer_id, .role = NK_RAFT_LEARNER};
+        rc = nk_region_peer_set(&p->desc, &self);
+        if (rc != NK_OK) {
+            nk_store_violation(s,
+                               "store %" PRIu64 " region %" PRIu64
+                               ": snapshot descriptor puts another peer on this store",
+                               s->o.store_id, p->region_id);
+            return NK_ECORRUPT;
+        }
+    }
+    rc = nk_peer_persist_desc(p, NK_REGION_NORMAL);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    uint8_t *copy = malloc(snap->len);
+    if (copy == NULL) {
+        return NK_ENOMEM;
+    }
+    memcpy(copy, snap->data, snap->len);
+    free(p->snap_blob);
+    p->snap_blob = copy;
+    p->snap_len = snap->len;
+    p->snap = snap->meta;
+    p->applied = index;
+    /* Writes waiting at or below the snapshot point lost track of their
+     * entries: the client retries (its session makes a retry harmless). */
+    uint64_t lead = leader_hint(p);
+    for (size_t k = 0; k < p->cap_writes && p->n_writes > 0; k++) {
+        if (p->writes[k].used && p->writes[k].index <= index) {
+            finish_pending(p, &p->writes[k], NK_EAGAIN, 0, lead);
+        }
+    }
+    nk_log(s->rt, NK_LOG_INFO,
+           "store %" PRIu64 " region %" PRIu64 ": installed snapshot %" PRIu64 "/%" PRIu64,
+           s->o.store_id, p->region_id, index, term);
+    return nk_raftlog_stage_snapshot(s->log, p->region_id, &snap->meta, true);
+}
+
+int nk_peer_stage_ready(nk_peer *p)
+{
+    nk_store *s = p->s;
+    nk_raft_ready *rd = &p->rd;
+    int rc = NK_OK;
+    if (rd->has_snapshot) {
+        rc = install_snapshot(p, &rd->snapshot);
+    }
+    if (rc == NK_OK && rd->n_entries > 0) {
+        /* nk_raftlog_stage_entries refuses a gap or a start below the
+         * snapshot (NK_EINVAL): raft handing us either is a bug we report. */
+        if (s->o.obs != NULL && s->o.obs->persisted != NULL) {
+            for (size_t k = 0; k < rd->n_entries; k++) {
+                const nk_raft_entry *e = &rd->entries[k];
+                uint64_t prev = 0;
+                if (k > 0) {
+                    prev = rd->entries[k - 1].term;
+                } else if (nk_raftlog_term(s->log, p->region_id, e->index - 1, &prev) != NK_OK) {
+                    prev = 0;
+                }
+                s->o.obs->persisted(s->o.obs->ctx, s->o.store_id, p->region_id, e, prev);
+            }
+        }
+        rc = nk_raftlog_stage_entries(s->log, p->region_id, rd->entries, rd->n_entries);
+        if (rc == NK_EINVAL) {
+            nk_store_violation(s,
+                               "store %" PRIu64 " region %" PRIu64 ": Ready entries from %" PRIu64
+                               " do not continue the log (snapshot %" PRIu64 ")",
+                               s->o.store_id, p->region_id, rd->entries[0].index, p->snap.index);
+            return NK_ECORRUPT;
+        }
+    }
+    if (rc == NK_OK && rd->has_hard_state) {
+        rc = nk_raftlog_stage_hard_state(s->log, p->region_id, &rd->hs);
+        if (rc == NK_OK) {
+            p->hs = rd->hs;
+        }
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ sending --- */
+
+static void send_msg(nk_peer *p, const nk_raft_msg *m)
+{
+    nk_store *s = p->s;
+    uint64_t to_store = nk_store_home_of(s, p, m->to);
+    if (to_store == 0) {
+        /* Nobody told us where that peer lives yet (the descriptor will):
+         * dropped, raft retransmits. */
+        if (m->type == NK_RAFT_MSG_SNAPSHOT) {
+            nk_raft_report_snapshot(p->raft, m->to, false);
+        }
+        return;
+    }
+    nk_raftmsg_hdr h = {.region_id = p->region_id,
+                        .from_store = s->o.store_id,
+                        .to_store = to_store,
+                        .epoch = p->desc.epoch};
+    (void)nk_transport_send(s->tr, &h, m);
+}
+
+/* ------------------------------------------------------------- apply --- */
+
+static void apply_conf(nk_peer *p, const nk_raft_entry *e)
+{
+    nk_store *s = p->s;
+    if (e->index <= p->conf_index) {
+        return; /* replayed after a restart: the descriptor has it already */
+    }
+    nk_raft_conf conf;
+    uint8_t type = 0;
+    uint64_t node = 0, store_id = 0;
+    if (nk_raft_conf_decode_ctx(e->data, e->len, &conf, &type, &node, &store_id) != NK_OK) {
+        nk_store_violation(s,
+                           "store %" PRIu64 " region %" PRIu64 ": committed conf entry %" PRIu64
+                           " does not decode",
+                           s->o.store_id, p->region_id, e->index);
+        return;
+    }
+    /* The entry holds the whole new membership: rebuild the peer list from
+     * it, taking each member's store from the entry's context (the changed
+     * peer), the previous descriptor, or what message headers taught us. */
+    if ((type == NK_RAFT_CC_ADD_VOTER || type == NK_RAFT_CC_ADD_LEARNER) && store_id == 0) {
+        nk_store_violation(s,
+                           "store %" PRIu64 " region %" PRIu64 ": conf entry %" PRIu64
+                           " adds peer %" PRIu64 " without its store",
+                           s->o.store_id, p->region_id, e->index, node);
+        return;
+    }
+    nk_region d = p->desc;
+    d.n_peers = 0;
+    for (uint32_t k = 0; k < conf.n; k++) {
+        uint64_t id = conf.m[k].id;
+        uint64_t home = id == node && store_id != 0 ? store_id : nk_store_home_of(s, p, id);
+        if (home == 0) {
+            nk_log(s->rt, NK_LOG_WARN,
+                   "store %" PRIu64 " region %" PRIu64 ": member %" PRIu64
+                   " has no known store yet",
+                   s->o.store_id, p->region_id, id);
+            continue;
+        }
+        nk_region_peer np = {.store_id = home, .peer_id = id, .role = conf.m[k].role};
+        int rc = nk_region_peer_set(&d, &np);
+        if (rc != NK_OK) {
+            nk_store_violation(s,
+                               "store %" PRIu64 " region %" PRIu64 ": conf entry %" PRIu64
+                               " puts two peers on store %" PRIu64 " (%s)",
+                               s->o.store_id, p->region_id, e->index, home, nk_errname(rc));
+            return;
+        }
+    }
+    /* The newest applied membership decides: a replica that installed an
+     * old snapshot may apply its earlier incarnation's removal and then its
+     * re-addition in the same batch. */
+    p->removed = nk_region_peer_by_id(&d, p->peer_id) == NULL;
+    int rc;
+    d.epoch.conf_version++;
+    p->desc = d;
+    p->conf_index = e->index;
+    if (!p->removed) {
+        rc = nk_peer_persist_desc(p, NK_REGION_NORMAL);
+        if (rc != NK_OK) {
+            nk_store_fail(s, "persisting a membership change", rc);
+        }
+    }
+    nk_log(s->rt, NK_LOG_INFO,
+           "store %" PRIu64 " region %" PRIu64 ": membership change at %" PRIu64
+           " (type %u, peer %" PRIu64 " on store %" PRIu64 "), conf_version %" PRIu64,
+           s->o.store_id, p->region_id, e->index, type, node, store_id, d.epoch.conf_version);
+}
+
+static void apply_entry(nk_peer *p, const nk_raft_entry *e)
+{
+    nk_store *s = p->s;
+    if (e->index != p->applied + 1) {
+        nk_store_violation(
+            s, "store %" PRIu64 " region %" PRIu64 " applies index %" PRIu64 " after %" PRIu64,
+            s->o.store_id, p->region_id, e->index, p->applied);
+        p->failed = true;
+        return;
+    }
+    if (e->type == NK_RAFT_ENTRY_CONF) {
+        apply_conf(p, e);
+    }
+    uint64_t result = 0;
+    int rc = s->o.sm.apply(s->o.sm.ctx, p->region_id, e, &result);
+    if (rc != NK_OK) {
+        nk_store_fail(s, "applying a committed entry", rc);
+        p->failed = true;
+        return;
+    }
+    p->applied = e->index;
+    uint64_t lead = 0;
+    bool have_lead = false;
+    for (size_t k = 0; k < p->cap_writes && p->n_writes > 0; k++) {
+        nk_pending *q = &p->writes[k];
+        if (!q->used || q->index != e->index) {
+            continue;
+        }
+        if (q->term == e->term) {
+            finish_pending(p, q, NK_OK, result, 0);
+        } else {
+            /* Another leader's entry took this index: our attempt is lost. */
+            if (!have_lead) {
+                lead = leader_hint(p);
+                have_lead = true;
+            }
+            finish_pending(p, q, NK_EAGAIN, 0, lead);
+        }
+    }
+}
+
+static void serve_reads(nk_peer *p)
+{
+    for (unsigned k = 0; k < NK_PEER_MAX_PENDING; k++) {
+        nk_pending *q = &p->reads[k];
+        if (q->used && q->have_index && p->applied >= q->index) {
+            finish_pending(p, q, NK_OK, p->applied, 0);
+        }
+    }
+}
+
+/* --------------------------------------------------------- compaction --- */
+
+static void maybe_compact(nk_peer *p)
+{
+    nk_store *s = p->s;
+    uint32_t every = s->o.compact_every;
+    if (every == 0 || p->failed || !s->o.sm.volatile_state || p->applied < p->snap.index + every) {
+        return;
+    }
+    nk_raft_status st;
+    nk_raft_status_get(p->raft, &st);
+    if (st.first_index - 1 > p->applied) {
+        return; /* raft holds a leader's snapshot; its Ready installs it next */
+    }
+    uint64_t term = 0;
+    if (nk_raftlog_term(s->log, p->region_id, p->applied, &term) != NK_OK) {
+        return; /* applied entries not in our log yet (in an unwritten batch) */
+    }
+    uint8_t *sm = NULL, *blob = NULL;
+    size_t sm_len = 0, blob_len = 0;
+    int rc = s->o.sm.snapshot(s->o.sm.ctx, p->region_id, &sm, &sm_len);
+    if (rc == NK_OK) {
+        rc = nk_snapfile_encode(&p->desc, p->applied, term, sm, sm_len, &blob, &blob_len);
+    }
+    free(sm);
+    if (rc == NK_OK) {
+        rc = nk_snapfile_write(s->rt, s->snapdir, p->region_id, p->applied, blob, blob_len);
+    }
+    nk_raft_snapshot_meta meta;
+    if (rc == NK_OK) {
+        rc = nk_raft_compact(p->raft, p->applied, &meta);
+        if (rc == NK_OK && (meta.index != p->applied || meta.term != term)) {
+            nk_store_violation(s,
+                               "store %" PRIu64 " region %" PRIu64 ": compact at %" PRIu64
+                               " gave %" PRIu64 "/%" PRIu64 ", log says term %" PRIu64,
+                               s->o.store_id, p->region_id, p->applied, meta.index, meta.term,
+                               term);
+            rc = NK_ECORRUPT;
+        }
+    }
+    if (rc == NK_OK) {
+        rc = nk_raftlog_stage_snapshot(s->log, p->region_id, &meta, false);
+    }
+    if (rc != NK_OK) {
+        free(blob);
+        nk_store_fail(s, "compacting the raft log", rc);
+        return;
+    }
+    uint64_t old = p->snap.index;
+    free(p->snap_blob);
+    p->snap_blob = blob;
+    p->snap_len = blob_len;
+    p->snap = meta;
+    /* The previous payload stays until the new COMPACT record is certainly
+     * durable (it is written in the next batch): it goes at the compaction
+     * after this one, or at open. */
+    nk_snapfile_gc(s->rt, s->snapdir, p->region_id, old);
+}
+
+void nk_peer_finish_ready(nk_peer *p)
+{
+    nk_raft_ready *rd = &p->rd;
+    for (size_t k = 0; k < rd->n_msgs && !p->failed; k++) {
+        send_msg(p, &rd->msgs[k]);
+    }
+    for (size_t k = 0; k < rd->n_committed && !p->failed; k++) {
+        apply_entry(p, &rd->committed[k]);
+    }
+    for (size_t k = 0; k < rd->n_reads; k++) {
+        for (unsigned j = 0; j < NK_PEER_MAX_PENDING; j++) {
+            nk_pending *q = &p->reads[j];
+            if (q->used && !q->have_index && q->ctx == rd->reads[k].ctx) {
+                q->have_index = true;
+                q->index = rd->reads[k].index;
+            }
+        }
+    }
+    if (p->failed) {
+        return;
+    }
+    serve_reads(p);
+    nk_raft_advance(p->raft, rd);
+    p->rd_busy = false;
+    p->rd_sync = false;
+    if (!p->removed) {
+        maybe_compact(p);
+    }
+}
+
+/* ------------------------------------------------------------- timers --- */
+
+void nk_peer_tick(nk_peer *p)
+{
+    if (!p->failed && p->raft != NULL) {
+        nk_raft_tick(p->raft);
+    }
+}
+
+void nk_peer_expire(nk_peer *p, uint64_t now, uint64_t ttl)
+{
+    for (size_t k = 0; k < p->cap_writes && p->n_writes > 0; k++) {
+        if (p->writes[k].used && now - p->writes[k].since > ttl) {
+            finish_pending(p, &p->writes[k], NK_ETIMEDOUT, 0, 0);
+        }
+    }
+    /* Raft drops read requests when leadership changes: they end here. */
+    for (unsigned k = 0; k < NK_PEER_MAX_PENDING; k++) {
+        if (p->reads[k].used && now - p->reads[k].since > ttl) {
+            finish_pending(p, &p->reads[k], NK_ETIMEDOUT, 0, 0);
+        }
+    }
+}
+
+void nk_peer_observe(nk_peer *p)
+{
+    nk_store *s = p->s;
+    if (s->o.obs != NULL && s->o.obs->raft_changed != NULL && !p->failed && p->raft != NULL) {
+        s->o.obs->raft_changed(s->o.obs->ctx, s->o.store_id, p->region_id, p->raft);
+    }
+}

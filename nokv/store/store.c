@@ -1,0 +1,921 @@
+/*
+ * store.c - the raftstore: lifecycle, the listener, the store-wide Ready
+ * batch, requests and routing of incoming raft messages (see store.h).
+ *
+ * The batch (pump): every peer with a Ready stages its durable part into the
+ * raft log; the log is written once; if any Ready must be durable before
+ * its messages leave, one sync job runs, and only when it is done do those
+ * peers send, apply and advance. Peers whose Ready needs no sync finish at
+ * once. While the sync runs, ticks and messages keep feeding raft; their
+ * effects form the next batch.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nokv/engine/logfile.h"
+#include "nokv/store/store_int.h"
+#include "nokv/util/smallfile.h"
+
+#define PUMP_ROUNDS 64
+
+typedef struct store_sync {
+    nk_store *s; /* NULL once the store is gone */
+} store_sync;
+
+void nk_store_options_default(nk_store_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->tick_ns = 100 * NK_NSEC_PER_MSEC;
+    o->election_ticks = 10;
+    o->heartbeat_ticks = 2;
+    o->request_ttl_ns = 3 * NK_NSEC_PER_SEC;
+    o->compact_every = 1000;
+}
+
+/* ------------------------------------------------------------ failures --- */
+
+void nk_store_fail(nk_store *s, const char *what, int rc)
+{
+    if (s->failed) {
+        return;
+    }
+    s->failed = true;
+    nk_log(s->rt, NK_LOG_ERROR, "store %" PRIu64 ": %s failed: %s; the store stops serving",
+           s->o.store_id, what, nk_errname(rc));
+}
+
+void nk_store_violation(nk_store *s, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    nk_log(s->rt, NK_LOG_ERROR, "invariant broken: %s", msg);
+    if (s->o.obs != NULL && s->o.obs->violation != NULL) {
+        s->o.obs->violation(s->o.obs->ctx, s->o.store_id, msg);
+    }
+    s->failed = true;
+}
+
+/* --------------------------------------------------------------- peers --- */
+
+nk_peer *nk_store_peer(const nk_store *s, uint64_t region_id)
+{
+    size_t lo = 0, hi = s->n_peers;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->peers[mid]->region_id < region_id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < s->n_peers && s->peers[lo]->region_id == region_id ? s->peers[lo] : NULL;
+}
+
+static int add_peer(nk_store *s, nk_peer *p)
+{
+    if (s->n_peers == s->cap_peers) {
+        size_t ncap = s->cap_peers ? s->cap_peers * 2 : 8;
+        nk_peer **n = realloc(s->peers, ncap * sizeof(*n));
+        if (n == NULL) {
+            return NK_ENOMEM;
+        }
+        s->peers = n;
+        s->cap_peers = ncap;
+    }
+    size_t i = 0;
+    while (i < s->n_peers && s->peers[i]->region_id < p->region_id) {
+        i++;
+    }
+    memmove(&s->peers[i + 1], &s->peers[i], (s->n_peers - i) * sizeof(s->peers[0]));
+    s->peers[i] = p;
+    s->n_peers++;
+    return NK_OK;
+}
+
+static void remove_peer_at(nk_store *s, size_t i)
+{
+    memmove(&s->peers[i], &s->peers[i + 1], (s->n_peers - i - 1) * sizeof(s->peers[0]));
+    s->n_peers--;
+}
+
+int nk_store_save_meta(nk_store *s)
+{
+    nk_errbuf eb;
+    int rc = nk_localmeta_save(s->rt, s->workdir, &s->meta, &eb);
+    if (rc != NK_OK && rc != NK_ECRASHED) {
+        nk_log(s->rt, NK_LOG_ERROR, "store %" PRIu64 ": saving LOCALMETA: %s", s->o.store_id,
+               eb.msg);
+    }
+    return rc;
+}
+
+static void learn_home(nk_store *s, uint64_t peer_id, uint64_t store_id)
+{
+    for (size_t i = 0; i < s->n_homes; i++) {
+        if (s->homes[i].peer_id == peer_id) {
+            s->homes[i].store_id = store_id;
+            return;
+        }
+    }
+    if (s->n_homes == NK_STORE_MAX_HOMES) {
+        memmove(&s->homes[0], &s->homes[1], (NK_STORE_MAX_HOMES - 1) * sizeof(s->homes[0]));
+        s->n_homes--;
+    }
+    s->homes[s->n_homes++] = (nk_peer_home){peer_id, store_id};
+}
+
+uint64_t nk_store_home_of(const nk_store *s, const nk_peer *p, uint64_t peer_id)
+{
+    const nk_region_peer *rp = nk_region_peer_by_id(&p->desc, peer_id);
+    if (rp != NULL) {
+        return rp->store_id;
+    }
+    for (size_t i = 0; i < s->n_homes; i++) {
+        if (s->homes[i].peer_id == peer_id) {
+            return s->homes[i].store_id;
+        }
+    }
+    return 0;
+}
+
+/* Our peer was removed by a committed membership change: keep a tombstone
+ * (so stale traffic never revives it), destroy its raft state, stop it. */
+static void tombstone(nk_store *s, size_t i)
+{
+    nk_peer *p = s->peers[i];
+    int rc = nk_localmeta_put(&s->meta, &p->desc, NK_REGION_TOMBSTONE);
+    nk_localmeta_region *lr = nk_localmeta_find(&s->meta, p->region_id);
+    if (lr != NULL) {
+        lr->tomb_term = p->hs.term;
+        lr->tomb_vote = p->hs.vote;
+        lr->conf_index = p->conf_index;
+    }
+    if (rc == NK_OK) {
+        rc = nk_store_save_meta(s);
+    }
+    if (rc == NK_OK) {
+        rc = nk_raftlog_stage_destroy(s->log, p->region_id);
+    }
+    if (rc != NK_OK) {
+        nk_store_fail(s, "tombstoning a removed peer", rc);
+        return;
+    }
+    nk_log(s->rt, NK_LOG_INFO,
+           "store %" PRIu64 " region %" PRIu64 ": peer %" PRIu64
+           " removed from the region; tombstoned at conf_version %" PRIu64,
+           s->o.store_id, p->region_id, p->peer_id, p->desc.epoch.conf_version);
+    if (s->o.sm.close_region != NULL) {
+        s->o.sm.close_region(s->o.sm.ctx, p->region_id);
+    }
+    /* Payload files stay until the next open: the DESTROY record is not
+     * durable yet, and until it is, a restart may still need them. */
+    remove_peer_at(s, i);
+    nk_peer_free(p, NK_EAGAIN);
+}
+
+/* --------------------------------------------------------------- batch --- */
+
+static void pump(nk_store *s);
+
+static void finish_synced(nk_store *s)
+{
+    uint64_t lsn = nk_raftlog_synced_lsn(s->log);
+    for (size_t i = 0; i < s->n_peers; i++) {
+        nk_peer *p = s->peers[i];
+        if (s->o.obs != NULL && s->o.obs->synced != NULL) {
+            s->o.obs->synced(s->o.obs->ctx, s->o.store_id, p->region_id, lsn, &p->hs);
+        }
+        if (p->rd_busy && p->rd_sync && !s->failed) {
+            nk_peer_finish_ready(p);
+        }
+    }
+}
+
+static void sync_done(void *arg, int rc)
+{
+    store_sync *j = arg;
+    nk_store *s = j->s;
+    free(j);
+    if (s == NULL) {
+        return;
+    }
+    s->sync = NULL;
+    s->syncing = false;
+    if (rc != NK_OK) {
+        nk_store_fail(s, "syncing the raft log", rc);
+        return;
+    }
+    finish_synced(s);
+    /* Segments whose records are all dead go now: the sync just made the
+     * records that killed them durable. */
+    unsigned removed = 0;
+    rc = nk_raftlog_purge(s->log, &removed);
+    if (rc != NK_OK && rc != NK_ECRASHED) {
+        nk_log(s->rt, NK_LOG_WARN, "store %" PRIu64 ": raft log purge: %s", s->o.store_id,
+               nk_errname(rc));
+    }
+    pump(s);
+}
+
+static int start_sync(nk_store *s)
+{
+    store_sync *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        return NK_ENOMEM;
+    }
+    j->s = s;
+    int rc = nk_raftlog_sync(s->log, sync_done, j);
+    if (rc != NK_OK) {
+        free(j);
+        return rc;
+    }
+    s->sync = j;
+    s->syncing = true;
+    return NK_OK;
+}
+
+static void reap_removed(nk_store *s)
+{
+    for (size_t i = s->n_peers; i > 0; i--) {
+        nk_peer *p = s->peers[i - 1];
+        if (p->removed && !p->rd_busy && !s->failed) {
+            tombstone(s, i - 1);
+        }
+    }
+}
+
+static void pump(nk_store *s)
+{
+    for (int round = 0; round < PUMP_ROUNDS; round++) {
+        if (s->failed || s->syncing || s->closing) {
+            return;
+        }
+        bool any = false, need_sync = false;
+        for (size_t i = 0; i < s->n_peers && !s->failed; i++) {
+            nk_peer *p = s->peers[i];
+            if (p->failed || p->rd_busy || p->removed || !nk_raft_has_ready(p->raft)) {
+                continue;
+            }
+            int rc = nk_raft_ready_get(p->raft, &p->rd);
+            if (rc != NK_OK) {
+                nk_store_fail(s, "taking a Ready", rc);
+                return;
+            }
+            p->rd_busy = true;
+            any = true;
+            rc = nk_peer_stage_ready(p);
+            if (rc != NK_OK) {
+                nk_store_fail(s, "staging a Ready", rc);
+                return;
+            }
+            p->rd_sync = p->rd.must_sync;
+            need_sync |= p->rd_sync;
+        }
+        if (!any && !nk_raftlog_has_staged(s->log)) {
+            break;
+        }
+        if (nk_raftlog_has_staged(s->log)) {
+            int rc = nk_raftlog_write(s->log);
+            if (rc != NK_OK) {
+                nk_store_fail(s, "writing the raft log", rc);
+                return;
+            }
+        }
+        /* Readys that need no sync go on at once. */
+        for (size_t i = 0; i < s->n_peers && !s->failed; i++) {
+            nk_peer *p = s->peers[i];
+            if (p->rd_busy && !p->rd_sync) {
+                nk_peer_finish_ready(p);
+            }
+        }
+        if (need_sync) {
+            int rc = start_sync(s);
+            if (rc != NK_OK) {
+                nk_store_fail(s, "submitting the raft log sync", rc);
+            }
+            break;
+        }
+        reap_removed(s);
+    }
+    reap_removed(s);
+    for (size_t i = 0; i < s->n_peers; i++) {
+        nk_peer_observe(s->peers[i]);
+    }
+}
+
+static void kick_fire(void *arg)
+{
+    nk_store *s = arg;
+    s->kick_timer = 0;
+    pump(s);
+}
+
+void nk_store_kick(nk_store *s)
+{
+    if (s->kick_timer == 0 && !s->failed && !s->closing) {
+        s->kick_timer = nk_rt_timer_start(s->rt, 0, kick_fire, s);
+    }
+}
+
+static void tick_fire(void *arg)
+{
+    nk_store *s = arg;
+    s->tick_timer = 0;
+    if (s->failed || s->closing) {
+        return;
+    }
+    uint64_t now = nk_rt_now(s->rt);
+    for (size_t i = 0; i < s->n_peers; i++) {
+        nk_peer_tick(s->peers[i]);
+        nk_peer_expire(s->peers[i], now, s->o.request_ttl_ns);
+    }
+    pump(s);
+    if (!s->failed) {
+        s->tick_timer = nk_rt_timer_start(s->rt, s->o.tick_ns, tick_fire, s);
+    }
+}
+
+/* ---------------------------------------------------- incoming traffic --- */
+
+static bool creates_replica(const nk_raft_msg *m)
+{
+    /* Only a leader's traffic may create a replica (never a vote request,
+     * which any stale candidate can send). */
+    return m->type == NK_RAFT_MSG_APPEND || m->type == NK_RAFT_MSG_HEARTBEAT ||
+           m->type == NK_RAFT_MSG_SNAPSHOT;
+}
+
+static nk_peer *replica_for(nk_store *s, const nk_raftmsg_hdr *h, const nk_raft_msg *m)
+{
+    nk_peer *p = nk_store_peer(s, h->region_id);
+    if (p != NULL) {
+        return p->peer_id == m->to ? p : NULL;
+    }
+    if (!creates_replica(m)) {
+        return NULL;
+    }
+    nk_localmeta_region *lr = nk_localmeta_find(&s->meta, h->region_id);
+    nk_raft_hard_state start = {0};
+    if (lr != NULL && lr->state == NK_REGION_TOMBSTONE) {
+        /* A removed peer comes back only through a newer membership. */
+        if (h->epoch.conf_version <= lr->desc.epoch.conf_version) {
+            return NULL;
+        }
+        start.term = lr->tomb_term;
+        start.vote = lr->tomb_vote;
+    }
+    /* Until a snapshot or a membership entry says more, the descriptor
+     * only knows our own peer (so a restart finds it again); conf_version 0
+     * lets any real descriptor replace it. */
+    nk_region desc;
+    nk_region_init_full(&desc, h->region_id);
+    desc.epoch.version = h->epoch.version;
+    desc.epoch.conf_version = 0;
+    nk_region_peer self = {.store_id = s->o.store_id, .peer_id = m->to, .role = NK_RAFT_LEARNER};
+    if (nk_region_peer_set(&desc, &self) != NK_OK ||
+        nk_localmeta_put(&s->meta, &desc, NK_REGION_NORMAL) != NK_OK) {
+        return NULL;
+    }
+    lr = nk_localmeta_find(&s->meta, h->region_id);
+    lr->tomb_term = start.term; /* kept until the raft log has a hard state */
+    lr->tomb_vote = start.vote;
+    if (nk_store_save_meta(s) != NK_OK) {
+        return NULL;
+    }
+    nk_peer *np = NULL;
+    if (nk_peer_create(s, &desc, m->to, &start, &np) != NK_OK) {
+        return NULL;
+    }
+    if (add_peer(s, np) != NK_OK) {
+        nk_peer_free(np, NK_ESTOPPED);
+        return NULL;
+    }
+    nk_log(s->rt, NK_LOG_INFO,
+           "store %" PRIu64 " region %" PRIu64 ": created replica peer %" PRIu64
+           " on a message from store %" PRIu64,
+           s->o.store_id, h->region_id, m->to, h->from_store);
+    return np;
+}
+
+static void deliver(void *ctx, const nk_raftmsg_hdr *h, const nk_raft_msg *m)
+{
+    nk_store *s = ctx;
+    if (s->failed || s->closing) {
+        return;
+    }
+    learn_home(s, m->from, h->from_store);
+    nk_peer *p = replica_for(s, h, m);
+    if (p == NULL || p->failed || p->removed) {
+        return;
+    }
+    int rc = nk_raft_step(p->raft, m);
+    if (rc != NK_OK) {
+        nk_log(s->rt, NK_LOG_DEBUG, "store %" PRIu64 " region %" PRIu64 ": step: %s", s->o.store_id,
+               p->region_id, nk_errname(rc));
+    }
+    pump(s);
+}
+
+static void unreachable(void *ctx, uint64_t region_id, uint64_t to_peer)
+{
+    nk_store *s = ctx;
+    nk_peer *p = nk_store_peer(s, region_id);
+    if (p != NULL && p->raft != NULL) {
+        nk_raft_report_snapshot(p->raft, to_peer, false);
+    }
+}
+
+int nk_store_set_address(nk_store *s, uint64_t store_id, const char *addr)
+{
+    if (store_id == 0 || strlen(addr) >= sizeof(s->book[0].addr)) {
+        return NK_EINVAL;
+    }
+    size_t i = 0;
+    while (i < s->n_book && s->book[i].store_id != store_id) {
+        i++;
+    }
+    if (i == s->n_book) {
+        if (s->n_book == NK_STORE_MAX_BOOK) {
+            return NK_ERANGE;
+        }
+        s->n_book++;
+    }
+    s->book[i].store_id = store_id;
+    strcpy(s->book[i].addr, addr);
+    return NK_OK;
+}
+
+static void learn_addr(void *ctx, uint64_t store_id, const char *addr)
+{
+    nk_store *s = ctx;
+    if (store_id != s->o.store_id) {
+        (void)nk_store_set_address(s, store_id, addr);
+    }
+}
+
+static int resolve_store(void *ctx, uint64_t store_id, char *addr, size_t cap)
+{
+    nk_store *s = ctx;
+    for (size_t i = 0; i < s->n_book; i++) {
+        if (s->book[i].store_id == store_id) {
+            if (strlen(s->book[i].addr) >= cap) {
+                return NK_ERANGE;
+            }
+            strcpy(addr, s->book[i].addr);
+            return NK_OK;
+        }
+    }
+    if (s->o.resolve == NULL) {
+        return NK_ENOENT;
+    }
+    return s->o.resolve(s->o.resolve_ctx, store_id, addr, cap);
+}
+
+static void l_on_accept(void *ctx, uint64_t listener, uint64_t conn, const char *peer)
+{
+    nk_store *s = ctx;
+    (void)listener;
+    (void)peer;
+    nk_transport_accept(s->tr, conn);
+}
+
+static void l_on_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *data, size_t len)
+{
+    nk_store *s = ctx;
+    if (!nk_transport_on_message(s->tr, conn, kind, data, len)) {
+        (void)nk_rt_close(s->rt, conn);
+    }
+}
+
+static void l_on_close(void *ctx, uint64_t conn, int reason)
+{
+    nk_store *s = ctx;
+    (void)reason;
+    (void)nk_transport_on_close(s->tr, conn);
+}
+
+static const nk_net_handlers listen_handlers = {
+    .on_accept = l_on_accept,
+    .on_message = l_on_message,
+    .on_close = l_on_close,
+};
+
+/* ------------------------------------------------------------ lifecycle --- */
+
+static int open_fail(nk_store *s, int rc)
+{
+    nk_store_close(s);
+    return rc;
+}
+
+int nk_store_open(nk_rt *rt, const nk_store_options *o, nk_store **out, nk_errbuf *eb)
+{
+    *out = NULL;
+    if (o->store_id == 0 || o->workdir == NULL || o->sm.apply == NULL || o->sm.install == NULL) {
+        nk_errbuf_set(eb, "store: a store id, a workdir and a state machine are required");
+        return NK_EINVAL;
+    }
+    nk_store *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NK_ENOMEM;
+    }
+    s->rt = rt;
+    s->o = *o;
+    if (s->o.tick_ns == 0) {
+        s->o.tick_ns = 100 * NK_NSEC_PER_MSEC;
+    }
+    if (s->o.request_ttl_ns == 0) {
+        s->o.request_ttl_ns = 3 * NK_NSEC_PER_SEC;
+    }
+    nk_localmeta_init(&s->meta);
+    s->workdir = strdup(o->workdir);
+    s->raftdir = nk_path_join(o->workdir, "raft");
+    s->snapdir = nk_path_join(o->workdir, "snap");
+    if (s->workdir == NULL || s->raftdir == NULL || s->snapdir == NULL) {
+        return open_fail(s, NK_ENOMEM);
+    }
+    char *parent = nk_path_parent(s->workdir);
+    int rc = parent == NULL ? NK_ENOMEM : nk_dir_ensure(rt, s->workdir, parent);
+    free(parent);
+    if (rc == NK_OK) {
+        rc = nk_dir_ensure(rt, s->snapdir, s->workdir);
+    }
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "store: cannot create %s: %s", s->snapdir, nk_strerror(rc));
+        return open_fail(s, rc);
+    }
+    rc = nk_localmeta_load(rt, s->workdir, &s->meta, eb);
+    if (rc == NK_ENOENT) {
+        nk_localmeta_init(&s->meta);
+        rc = NK_OK;
+    }
+    if (rc != NK_OK) {
+        return open_fail(s, rc);
+    }
+    if (s->meta.store_id != 0 && s->meta.store_id != o->store_id) {
+        nk_errbuf_set(eb,
+                      "store: %s belongs to store %" PRIu64 ", not store %" PRIu64
+                      "; start it with --store-id %" PRIu64 " or use another workdir",
+                      s->workdir, s->meta.store_id, o->store_id, s->meta.store_id);
+        return open_fail(s, NK_EINVAL);
+    }
+    if (s->meta.store_id == 0) {
+        s->meta.store_id = o->store_id;
+        s->meta.cluster_id = o->cluster_id;
+        rc = nk_store_save_meta(s);
+        if (rc != NK_OK) {
+            return open_fail(s, rc);
+        }
+    }
+    rc = nk_raftlog_open(rt, s->raftdir, &o->log, &s->log, eb);
+    if (rc != NK_OK) {
+        return open_fail(s, rc);
+    }
+    nk_transport_options to = {.store_id = o->store_id,
+                               .cluster_id = o->cluster_id,
+                               .advertise_addr = o->advertise_addr,
+                               .resolve = resolve_store,
+                               .resolve_ctx = s,
+                               .deliver = deliver,
+                               .unreachable = unreachable,
+                               .learn = learn_addr,
+                               .ctx = s,
+                               .pending_limit = o->conn_pending_limit};
+    rc = nk_transport_new(rt, &to, &s->tr);
+    if (rc != NK_OK) {
+        return open_fail(s, rc);
+    }
+    /* Every hosted region gets its peer back; raft state of regions that
+     * LOCALMETA does not host (tombstoned, or created and lost before
+     * LOCALMETA said so) is destroyed. */
+    for (size_t i = 0; i < s->meta.n_regions; i++) {
+        const nk_localmeta_region *lr = &s->meta.regions[i];
+        if (lr->state == NK_REGION_TOMBSTONE) {
+            (void)nk_raftlog_stage_destroy(s->log, lr->desc.id);
+            nk_snapfile_gc(rt, s->snapdir, lr->desc.id, UINT64_MAX);
+            continue;
+        }
+        const nk_region_peer *mine = nk_region_peer_on_store(&lr->desc, o->store_id);
+        uint64_t peer_id = mine != NULL ? mine->peer_id : 0;
+        nk_peer *p = NULL;
+        if (peer_id == 0) {
+            /* Created by a message before any membership reached us: the
+             * peer id is only in the raft log's messages. Start empty and
+             * wait for the leader again. */
+            (void)nk_raftlog_stage_destroy(s->log, lr->desc.id);
+            continue;
+        }
+        rc = nk_peer_recover(s, &lr->desc, peer_id, &p, eb);
+        if (rc != NK_OK) {
+            return open_fail(s, rc);
+        }
+        rc = add_peer(s, p);
+        if (rc != NK_OK) {
+            nk_peer_free(p, NK_ESTOPPED);
+            return open_fail(s, rc);
+        }
+        nk_snapfile_gc(rt, s->snapdir, lr->desc.id, p->snap.index);
+    }
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    if (nk_raftlog_regions(s->log, &ids, &n) == NK_OK) {
+        for (size_t i = 0; i < n; i++) {
+            if (nk_store_peer(s, ids[i]) == NULL) {
+                (void)nk_raftlog_stage_destroy(s->log, ids[i]);
+            }
+        }
+        free(ids);
+    }
+    if (o->listen_addr != NULL) {
+        rc = nk_rt_listen(rt, o->listen_addr, &listen_handlers, s, &s->listener);
+        if (rc != NK_OK) {
+            nk_errbuf_set(eb, "store: cannot listen on %s: %s", o->listen_addr, nk_strerror(rc));
+            return open_fail(s, rc);
+        }
+    }
+    s->tick_timer = nk_rt_timer_start(rt, s->o.tick_ns, tick_fire, s);
+    nk_log(rt, NK_LOG_INFO, "store %" PRIu64 ": open, %zu region(s) hosted", o->store_id,
+           s->n_peers);
+    *out = s;
+    nk_store_kick(s);
+    return NK_OK;
+}
+
+void nk_store_close(nk_store *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    s->closing = true;
+    if (s->sync != NULL) {
+        s->sync->s = NULL; /* the job's done frees it, or a crash drops it */
+    }
+    if (s->tick_timer != 0) {
+        (void)nk_rt_timer_cancel(s->rt, s->tick_timer);
+    }
+    if (s->kick_timer != 0) {
+        (void)nk_rt_timer_cancel(s->rt, s->kick_timer);
+    }
+    if (s->listener != 0) {
+        (void)nk_rt_listener_close(s->rt, s->listener);
+    }
+    for (size_t i = 0; i < s->n_peers; i++) {
+        if (s->o.sm.close_region != NULL) {
+            s->o.sm.close_region(s->o.sm.ctx, s->peers[i]->region_id);
+        }
+        nk_peer_free(s->peers[i], NK_ESTOPPED);
+    }
+    free(s->peers);
+    nk_transport_free(s->tr);
+    nk_raftlog_close(s->log);
+    nk_localmeta_free(&s->meta);
+    free(s->workdir);
+    free(s->raftdir);
+    free(s->snapdir);
+    free(s);
+}
+
+int nk_store_seed_region(nk_store *s, const nk_region *desc, uint64_t index, uint64_t term,
+                         nk_errbuf *eb)
+{
+    if (nk_store_peer(s, desc->id) != NULL || nk_localmeta_find(&s->meta, desc->id) != NULL) {
+        return NK_EEXIST; /* hosted, or known before (a tombstone is never re-seeded) */
+    }
+    const nk_region_peer *mine = nk_region_peer_on_store(desc, s->o.store_id);
+    int rc = nk_region_validate(desc, eb);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    if (mine == NULL || index == 0 || term == 0) {
+        nk_errbuf_set(
+            eb, "seed: region %" PRIu64 " has no peer on store %" PRIu64 " or a zero index/term",
+            desc->id, s->o.store_id);
+        return NK_EINVAL;
+    }
+    nk_raft_snapshot_meta meta = {.index = index, .term = term};
+    nk_region_conf(desc, &meta.conf);
+    if (s->o.sm.volatile_state) {
+        uint64_t applied = 0;
+        uint8_t *sm = NULL, *blob = NULL;
+        size_t sm_len = 0, blob_len = 0;
+        rc = s->o.sm.open_region(s->o.sm.ctx, desc->id, NULL, 0, 0, &applied);
+        rc = rc ? rc : s->o.sm.snapshot(s->o.sm.ctx, desc->id, &sm, &sm_len);
+        rc = rc ? rc : nk_snapfile_encode(desc, index, term, sm, sm_len, &blob, &blob_len);
+        free(sm);
+        rc = rc ? rc : nk_snapfile_write(s->rt, s->snapdir, desc->id, index, blob, blob_len);
+        free(blob);
+        if (s->o.sm.close_region != NULL) {
+            s->o.sm.close_region(s->o.sm.ctx, desc->id);
+        }
+        if (rc != NK_OK) {
+            nk_errbuf_set(eb, "seed: writing the initial snapshot payload: %s", nk_strerror(rc));
+            return rc;
+        }
+    }
+    nk_raft_hard_state hs = {.term = term, .vote = 0, .commit = index};
+    rc = nk_raftlog_stage_snapshot(s->log, desc->id, &meta, true);
+    rc = rc ? rc : nk_raftlog_stage_hard_state(s->log, desc->id, &hs);
+    rc = rc ? rc : nk_raftlog_write(s->log);
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "seed: writing the initial raft state: %s", nk_strerror(rc));
+        return rc;
+    }
+    rc = nk_localmeta_put(&s->meta, desc, NK_REGION_NORMAL);
+    if (rc == NK_OK) {
+        nk_localmeta_find(&s->meta, desc->id)->conf_index = index;
+    }
+    rc = rc ? rc : nk_store_save_meta(s);
+    nk_peer *p = NULL;
+    rc = rc ? rc : nk_peer_recover(s, desc, mine->peer_id, &p, eb);
+    if (rc == NK_OK) {
+        rc = add_peer(s, p);
+        if (rc != NK_OK) {
+            nk_peer_free(p, NK_ESTOPPED);
+        }
+    }
+    if (rc != NK_OK) {
+        return rc;
+    }
+    /* Durable before anything else happens: the batch machinery waits for
+     * this sync before it stages the next Ready. */
+    if (!s->syncing) {
+        rc = start_sync(s);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ requests --- */
+
+static nk_pending *free_slot(nk_pending *q)
+{
+    for (unsigned k = 0; k < NK_PEER_MAX_PENDING; k++) {
+        if (!q[k].used) {
+            return &q[k];
+        }
+    }
+    return NULL;
+}
+
+/* A free proposal slot, growing the table up to NK_PEER_MAX_WRITES. */
+static nk_pending *write_slot(nk_peer *p)
+{
+    if (p->n_writes == p->cap_writes) {
+        if (p->cap_writes >= NK_PEER_MAX_WRITES) {
+            return NULL;
+        }
+        size_t ncap = p->cap_writes ? p->cap_writes * 2 : 64;
+        nk_pending *n = realloc(p->writes, ncap * sizeof(*n));
+        if (n == NULL) {
+            return NULL;
+        }
+        memset(n + p->cap_writes, 0, (ncap - p->cap_writes) * sizeof(*n));
+        p->writes = n;
+        p->cap_writes = ncap;
+    }
+    for (size_t k = 0; k < p->cap_writes; k++) {
+        if (!p->writes[k].used) {
+            return &p->writes[k];
+        }
+    }
+    return NULL;
+}
+
+static nk_peer *live_peer(const nk_store *s, uint64_t region_id)
+{
+    nk_peer *p = nk_store_peer(s, region_id);
+    if (p == NULL || p->failed || p->removed || s->failed || s->closing) {
+        return NULL;
+    }
+    return p;
+}
+
+int nk_store_propose(nk_store *s, uint64_t region_id, const void *data, size_t len,
+                     nk_store_done_fn done, void *arg)
+{
+    nk_peer *p = live_peer(s, region_id);
+    if (p == NULL) {
+        return NK_ENOENT;
+    }
+    nk_pending *q = write_slot(p);
+    if (q == NULL) {
+        return NK_EBUSY;
+    }
+    uint64_t index = 0, term = 0;
+    int rc = nk_raft_propose(p->raft, data, len, &index, &term);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    *q = (nk_pending){.used = true,
+                      .index = index,
+                      .term = term,
+                      .since = nk_rt_now(s->rt),
+                      .done = done,
+                      .arg = arg};
+    p->n_writes++;
+    nk_store_kick(s);
+    return NK_OK;
+}
+
+int nk_store_read_index(nk_store *s, uint64_t region_id, nk_store_done_fn done, void *arg)
+{
+    nk_peer *p = live_peer(s, region_id);
+    if (p == NULL) {
+        return NK_ENOENT;
+    }
+    nk_pending *q = free_slot(p->reads);
+    if (q == NULL) {
+        return NK_EBUSY;
+    }
+    uint64_t ctx = ++p->next_ctx;
+    int rc = nk_raft_read_index(p->raft, ctx);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    *q =
+        (nk_pending){.used = true, .ctx = ctx, .since = nk_rt_now(s->rt), .done = done, .arg = arg};
+    nk_store_kick(s);
+    return NK_OK;
+}
+
+int nk_store_conf_change(nk_store *s, uint64_t region_id, uint8_t cc_type, uint64_t peer_id,
+                         uint64_t store_id)
+{
+    nk_peer *p = live_peer(s, region_id);
+    if (p == NULL) {
+        return NK_ENOENT;
+    }
+    if (store_id == 0) {
+        store_id = nk_store_home_of(s, p, peer_id);
+    }
+    if (store_id == 0) {
+        return NK_EINVAL;
+    }
+    const nk_region_peer *there = nk_region_peer_on_store(&p->desc, store_id);
+    if ((cc_type == NK_RAFT_CC_ADD_VOTER || cc_type == NK_RAFT_CC_ADD_LEARNER) && there != NULL) {
+        return NK_EEXIST; /* one peer of a region per store */
+    }
+    int rc = nk_raft_propose_conf_change_ctx(p->raft, cc_type, peer_id, store_id, NULL);
+    nk_store_kick(s);
+    return rc;
+}
+
+int nk_store_transfer_leader(nk_store *s, uint64_t region_id, uint64_t peer_id)
+{
+    nk_peer *p = live_peer(s, region_id);
+    if (p == NULL) {
+        return NK_ENOENT;
+    }
+    int rc = nk_raft_transfer_leader(p->raft, peer_id);
+    nk_store_kick(s);
+    return rc;
+}
+
+/* -------------------------------------------------------------- status --- */
+
+uint64_t nk_store_id(const nk_store *s)
+{
+    return s->o.store_id;
+}
+
+const nk_raft *nk_store_raft(const nk_store *s, uint64_t region_id)
+{
+    nk_peer *p = live_peer(s, region_id);
+    return p != NULL ? p->raft : NULL;
+}
+
+uint64_t nk_store_applied(const nk_store *s, uint64_t region_id)
+{
+    nk_peer *p = nk_store_peer(s, region_id);
+    return p != NULL ? p->applied : 0;
+}
+
+const nk_region *nk_store_region(const nk_store *s, uint64_t region_id)
+{
+    nk_peer *p = nk_store_peer(s, region_id);
+    return p != NULL ? &p->desc : NULL;
+}
+
+bool nk_store_busy(const nk_store *s)
+{
+    return s->syncing;
+}
+
+void nk_store_quiesce(nk_store *s)
+{
+    s->closing = true;
+    if (s->tick_timer != 0) {
+        (void)nk_rt_timer_cancel(s->rt, s->tick_timer);
+        s->tick_timer = 0;
+    }
+}
+
+bool nk_store_failed(const nk_store *s)
+{
+    return s->failed;
+}

@@ -1,0 +1,214 @@
+/*
+ * store.h - the raftstore: one store hosts one raft peer per region.
+ *
+ * A store owns, inside its workdir:
+ *   raft/       the store-wide raft log (raftlog.h): every region's entries,
+ *               hard state and snapshot points, one fsync per batch;
+ *   LOCALMETA   the hosted regions and their state (localmeta.h);
+ *   snap/       durable snapshot payloads of volatile state machines
+ *               (<region>-<index>.snap), see below;
+ * and a listener (raft service, HELLO-first framed connections) plus
+ * outgoing connections to the stores its regions' peers live on
+ * (transport.h), resolved from store ids by the caller's resolver.
+ *
+ * The Ready loop (raft.h contract) runs store-wide: every peer's pending
+ * Ready is staged into the raft log, the batch is written and synced ONCE
+ * by a background job, then each peer sends its messages, applies its
+ * committed entries, serves its reads and advances. At most one batch is in
+ * flight; the next is staged meanwhile.
+ *
+ * State machines plug in through nk_store_sm: the data plane (the engine,
+ * durable by itself) or a test state machine in the simulator (volatile:
+ * the store keeps its snapshot payloads in snap/ and replays the log after
+ * them on restart). Every committed entry goes to sm->apply in index order,
+ * exactly once per incarnation of the state machine.
+ *
+ * Membership: conf-change entries carry the store id of the changed peer
+ * (nk_raft_propose_conf_change_ctx), so every replica updates the region
+ * descriptor (peers, conf_version + 1) from the log itself and persists it
+ * in LOCALMETA. A replica whose own peer is removed becomes a TOMBSTONE: its
+ * raft state is destroyed, it stops, and stale traffic never revives it; a
+ * later re-add of the same peer (a newer conf_version) starts a fresh
+ * replica from the tombstone's term and vote.
+ *
+ * Threading: everything runs on the store's runtime loop. Calls below only
+ * touch memory and schedule work (a zero-delay timer), so the simulator's
+ * world may call them from outside the node's callbacks.
+ */
+#ifndef NK_STORE_STORE_H
+#define NK_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nokv/proto/region.h"
+#include "nokv/raft/raft.h"
+#include "nokv/rt.h"
+#include "nokv/store/raftlog.h"
+
+typedef struct nk_store nk_store;
+
+/* ------------------------------------------------------ state machine --- */
+
+typedef struct nk_store_sm {
+    void *ctx;
+    /* true: the store keeps snapshot payloads durably and the state machine
+     * is rebuilt at open from the latest one plus the log after it. */
+    bool volatile_state;
+    /* A region is hosted (store open, seed, created by a message). For a
+     * volatile state machine, snap/len is the durable snapshot payload at
+     * snap_index (NULL/0 when the region has none yet). Returns in *applied
+     * the index the state machine reflects (volatile: snap_index). */
+    int (*open_region)(void *ctx, uint64_t region_id, const uint8_t *snap, size_t len,
+                       uint64_t snap_index, uint64_t *applied);
+    /* Apply committed entry e (every type: normal with data, leader no-op,
+     * conf change) in index order. *result goes to the proposer's callback. */
+    int (*apply)(void *ctx, uint64_t region_id, const nk_raft_entry *e, uint64_t *result);
+    /* Serialize the region's state at its applied index (malloc'd). */
+    int (*snapshot)(void *ctx, uint64_t region_id, uint8_t **data, size_t *len);
+    /* Replace the region's state with a snapshot payload at (index, term). */
+    int (*install)(void *ctx, uint64_t region_id, const uint8_t *data, size_t len, uint64_t index,
+                   uint64_t term);
+    /* The region is no longer hosted (tombstone) or the store closes. */
+    void (*close_region)(void *ctx, uint64_t region_id);
+} nk_store_sm;
+
+/* ----------------------------------------------------------- observer --- */
+
+/*
+ * Hooks for checkers (the simulator's eyes); every field may be NULL and
+ * production passes no observer at all. Hooks only record: they never call
+ * back into the store.
+ */
+typedef struct nk_store_observer {
+    void *ctx;
+    /* After any event that touched the peer's raft. */
+    void (*raft_changed)(void *ctx, uint64_t store_id, uint64_t region_id, const nk_raft *r);
+    /* An entry was staged into the raft log; prev_term is the term of the
+     * entry before it. */
+    void (*persisted)(void *ctx, uint64_t store_id, uint64_t region_id, const nk_raft_entry *e,
+                      uint64_t prev_term);
+    /* A batch sync finished: everything up to lsn, and hs, are durable. */
+    void (*synced)(void *ctx, uint64_t store_id, uint64_t region_id, uint64_t lsn,
+                   const nk_raft_hard_state *hs);
+    /* A region's peer was recovered at open from what the log holds. */
+    void (*recovered)(void *ctx, uint64_t store_id, uint64_t region_id, uint64_t lsn,
+                      const nk_raft_hard_state *hs, uint64_t snap_index, uint64_t last_index);
+    /* A local invariant broke (the store also logs it and fails the peer). */
+    void (*violation)(void *ctx, uint64_t store_id, const char *what);
+} nk_store_observer;
+
+/* ------------------------------------------------------------ options --- */
+
+/* Address of a store ("host:port"): NK_OK, or NK_ENOENT when unknown. The
+ * store first looks in its own address book (nk_store_set_address, and every
+ * HELLO it receives), then asks this resolver (may be NULL). */
+typedef int (*nk_store_resolve_fn)(void *ctx, uint64_t store_id, char *addr, size_t cap);
+
+typedef struct nk_store_options {
+    const char *workdir;
+    uint64_t store_id;          /* non-zero */
+    uint64_t cluster_id;        /* 0 = accept any */
+    const char *listen_addr;    /* raft service; NULL = do not listen */
+    const char *advertise_addr; /* sent in HELLO so peers learn it; NULL = none */
+    nk_store_resolve_fn resolve;
+    void *resolve_ctx;
+    nk_store_sm sm;
+    const nk_store_observer *obs; /* NULL in production */
+
+    uint64_t tick_ns;         /* raft tick; default 100 ms */
+    uint32_t election_ticks;  /* default 10 */
+    uint32_t heartbeat_ticks; /* default 2 */
+    uint32_t max_inflight_msgs;
+    uint64_t max_batch_bytes;    /* 0 = raft default */
+    uint32_t compact_every;      /* entries between log compactions; 0 = never */
+    uint64_t request_ttl_ns;     /* pending proposals and reads expire; default 3 s */
+    uint64_t conn_pending_limit; /* bytes queued per outgoing connection */
+    nk_raftlog_options log;
+    /* TEST ONLY: raft's deliberately broken commit rule (raft.h). */
+    bool unsafe_commit_prev_term;
+    /* Salt for the election jitter stream (the simulator passes the boot
+     * time so each incarnation jitters differently). */
+    uint64_t jitter_salt;
+} nk_store_options;
+
+void nk_store_options_default(nk_store_options *o);
+
+/* ---------------------------------------------------------- lifecycle --- */
+
+/*
+ * Open the store: load LOCALMETA, open and replay the raft log, rebuild a
+ * peer for every hosted region, start listening and ticking. NK_ECORRUPT /
+ * file errors with eb saying which file and what to do.
+ */
+int nk_store_open(nk_rt *rt, const nk_store_options *o, nk_store **out, nk_errbuf *eb);
+
+/* Stop timers and connections and free everything; does not sync (a crash
+ * and a graceful stop both end here). Pending requests get NK_ESTOPPED. */
+void nk_store_close(nk_store *s);
+
+/*
+ * Create a region's initial raft state durably: LOCALMETA entry, the state
+ * machine's (empty) snapshot payload when volatile, and raft log records
+ * SNAPSHOT(reset) at (index, term) with desc's peers as the configuration
+ * plus HARDSTATE{term, 0, index}; then host it. The seed of a migration and
+ * the founders of a simulated cluster both start this way, so no replica
+ * ever depends on raft's bootstrap entry. NK_EEXIST when the store hosts or
+ * ever hosted the region (LOCALMETA knows it, tombstones included).
+ * Synchronous: call before traffic (it syncs on the loop thread).
+ */
+int nk_store_seed_region(nk_store *s, const nk_region *desc, uint64_t index, uint64_t term,
+                         nk_errbuf *eb);
+
+/* ----------------------------------------------------------- requests --- */
+
+/*
+ * Completion of a request: rc NK_OK (applied; result from the state
+ * machine), NK_EAGAIN (not leader, or the entry lost its place to another
+ * leader's; leader_peer is a hint, 0 = unknown), NK_ETIMEDOUT, NK_ESTOPPED
+ * (store closing: free only, do not call the store). Called exactly once
+ * for every request that returned NK_OK.
+ */
+typedef void (*nk_store_done_fn)(void *arg, int rc, uint64_t result, uint64_t leader_peer);
+
+/* Propose a command; NK_EAGAIN (not leader), NK_ENOENT (region not hosted),
+ * NK_EBUSY (too many pending) are returned directly, without a callback. */
+int nk_store_propose(nk_store *s, uint64_t region_id, const void *data, size_t len,
+                     nk_store_done_fn done, void *arg);
+
+/* A linearizable read (ReadIndex): done(NK_OK, applied index) runs once the
+ * region's state machine has applied the read index, i.e. when a read of the
+ * state machine (done inside the callback) is linearizable. Same direct
+ * errors as propose. */
+int nk_store_read_index(nk_store *s, uint64_t region_id, nk_store_done_fn done, void *arg);
+
+/* Membership change of region_id on its leader (raft.h rules); peer_id lives
+ * on store_id (for REMOVE and PROMOTE, store_id may be 0: looked up). */
+int nk_store_conf_change(nk_store *s, uint64_t region_id, uint8_t cc_type, uint64_t peer_id,
+                         uint64_t store_id);
+
+int nk_store_transfer_leader(nk_store *s, uint64_t region_id, uint64_t peer_id);
+
+/* Record where store_id can be dialled ("host:port"). */
+int nk_store_set_address(nk_store *s, uint64_t store_id, const char *addr);
+
+/* ------------------------------------------------------------- status --- */
+
+uint64_t nk_store_id(const nk_store *s);
+/* The region's raft (NULL when not hosted or failed). */
+const nk_raft *nk_store_raft(const nk_store *s, uint64_t region_id);
+/* Applied index of the region's state machine (0 when not hosted). */
+uint64_t nk_store_applied(const nk_store *s, uint64_t region_id);
+/* The region's descriptor as this store knows it (NULL when not hosted). */
+const nk_region *nk_store_region(const nk_store *s, uint64_t region_id);
+/* A raft log sync is in flight: on the real runtime, close only once this
+ * is false (the sync's worker thread still uses the log). */
+bool nk_store_busy(const nk_store *s);
+/* Stop ticking and taking new work, so that busy() soon becomes false. */
+void nk_store_quiesce(nk_store *s);
+
+/* The store failed (an unrecoverable local error: disk, invariant). */
+bool nk_store_failed(const nk_store *s);
+
+#endif /* NK_STORE_STORE_H */

@@ -1,0 +1,137 @@
+/*
+ * store_int.h - internals shared by the files of nokv/store (not public).
+ *
+ *   store.c     lifecycle, listener, store-wide Ready batch, requests
+ *   peer.c      one region's replica: raft, apply, membership, snapshots
+ *   snapfile.c  durable snapshot payloads of volatile state machines
+ */
+#ifndef NK_STORE_STORE_INT_H
+#define NK_STORE_STORE_INT_H
+
+#include "nokv/store/localmeta.h"
+#include "nokv/store/raftlog.h"
+#include "nokv/store/store.h"
+#include "nokv/store/transport.h"
+
+#define NK_PEER_MAX_PENDING 64   /* reads */
+#define NK_PEER_MAX_WRITES 16384 /* proposals in flight per region */
+
+typedef struct nk_peer nk_peer;
+
+typedef struct nk_pending {
+    bool used;
+    bool have_index; /* reads: the read index arrived */
+    uint64_t index;  /* writes: where the entry sits; reads: read index */
+    uint64_t term;   /* writes: the term it was proposed in */
+    uint64_t ctx;    /* reads: the ReadIndex request id */
+    uint64_t since;  /* node-local time it was queued */
+    nk_store_done_fn done;
+    void *arg;
+} nk_pending;
+
+struct nk_peer {
+    nk_store *s;
+    uint64_t region_id;
+    uint64_t peer_id;
+    nk_region desc;      /* mirror of LOCALMETA */
+    uint64_t conf_index; /* raft index desc reflects (LOCALMETA conf_index) */
+    nk_raft *raft;
+    bool failed;
+    bool removed; /* our peer was removed: tombstone after this Ready */
+
+    bool rd_busy;
+    bool rd_sync; /* the Ready in rd waits for the batch sync */
+    nk_raft_ready rd;
+
+    uint64_t applied;
+    nk_raft_hard_state hs;      /* last hard state staged */
+    nk_raft_snapshot_meta snap; /* last snapshot point staged */
+    uint8_t *snap_blob;         /* volatile SM: envelope at snap.index */
+    size_t snap_len;
+
+    nk_pending *writes; /* grows up to NK_PEER_MAX_WRITES; slots reused */
+    size_t cap_writes;
+    size_t n_writes;  /* slots in use */
+    nk_pending reads[NK_PEER_MAX_PENDING];
+    uint64_t next_ctx;
+};
+
+/* A peer id -> store id binding learned from message headers, for peers the
+ * region descriptor does not list yet. */
+typedef struct nk_peer_home {
+    uint64_t peer_id;
+    uint64_t store_id;
+} nk_peer_home;
+
+#define NK_STORE_MAX_HOMES 64
+#define NK_STORE_MAX_BOOK 256
+
+typedef struct nk_addr_entry {
+    uint64_t store_id;
+    char addr[128];
+} nk_addr_entry;
+
+struct nk_store {
+    nk_rt *rt;
+    nk_store_options o;
+    char *workdir;
+    char *raftdir;
+    char *snapdir;
+    nk_raftlog *log;
+    nk_localmeta meta;
+    nk_transport *tr;
+    nk_peer **peers; /* sorted by region id */
+    size_t n_peers, cap_peers;
+    nk_peer_home homes[NK_STORE_MAX_HOMES];
+    size_t n_homes;
+    nk_addr_entry book[NK_STORE_MAX_BOOK];
+    size_t n_book;
+    uint64_t listener;
+    uint64_t tick_timer;
+    uint64_t kick_timer;
+    bool syncing;
+    struct store_sync *sync;
+    bool failed;
+    bool closing;
+};
+
+/* store.c */
+void nk_store_fail(nk_store *s, const char *what, int rc);
+void nk_store_violation(nk_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+nk_peer *nk_store_peer(const nk_store *s, uint64_t region_id);
+int nk_store_save_meta(nk_store *s);
+uint64_t nk_store_home_of(const nk_store *s, const nk_peer *p, uint64_t peer_id);
+void nk_store_kick(nk_store *s);
+
+/* peer.c */
+/* Put p->desc (with p->conf_index) into LOCALMETA in `state` and save. */
+int nk_peer_persist_desc(nk_peer *p, uint8_t state);
+int nk_peer_create(nk_store *s, const nk_region *desc, uint64_t peer_id,
+                   const nk_raft_hard_state *start_hs, nk_peer **out);
+/* Rebuild from the raft log at open (or after seeding). */
+int nk_peer_recover(nk_store *s, const nk_region *desc, uint64_t peer_id, nk_peer **out,
+                    nk_errbuf *eb);
+void nk_peer_free(nk_peer *p, int pending_rc);
+/* Stage this Ready's durable part (snapshot install, entries, hard state). */
+int nk_peer_stage_ready(nk_peer *p);
+/* Steps 4-7: send, apply, reads, advance, maybe compact. */
+void nk_peer_finish_ready(nk_peer *p);
+void nk_peer_tick(nk_peer *p);
+void nk_peer_expire(nk_peer *p, uint64_t now, uint64_t ttl);
+void nk_peer_observe(nk_peer *p);
+
+/* snapfile.c: <snapdir>/<region>-<index>.snap, an envelope holding the
+ * region descriptor and the state machine payload. */
+int nk_snapfile_encode(const nk_region *desc, uint64_t index, uint64_t term, const uint8_t *sm,
+                       size_t sm_len, uint8_t **out, size_t *out_len);
+int nk_snapfile_decode(const uint8_t *buf, size_t len, nk_region *desc, uint64_t *index,
+                       uint64_t *term, const uint8_t **sm, size_t *sm_len);
+int nk_snapfile_write(nk_rt *rt, const char *snapdir, uint64_t region_id, uint64_t index,
+                      const uint8_t *buf, size_t len);
+int nk_snapfile_read(nk_rt *rt, const char *snapdir, uint64_t region_id, uint64_t index,
+                     uint8_t **buf, size_t *len);
+/* Remove the region's payload files with an index below min_keep (and any
+ * leftover .tmp); UINT64_MAX removes all of them. */
+void nk_snapfile_gc(nk_rt *rt, const char *snapdir, uint64_t region_id, uint64_t min_keep);
+
+#endif /* NK_STORE_STORE_INT_H */
