@@ -433,6 +433,40 @@ static bool submit_prefixed(nk_resp_db *db, nk_resp_call *c, const nk_kv_write *
     if (prefix == NULL) {
         return submit(db, c, ops, n);
     }
+    if (db->tx) {
+        /* Inside EXEC the writes are collected whole: build the enveloped
+         * values (the copy the prefixed path avoids outside transactions). */
+        nk_resp_buf vals;
+        nk_resp_buf_init(&vals);
+        size_t *offs = calloc(n + 1, sizeof(*offs));
+        nk_kv_write *whole = calloc(n, sizeof(*whole));
+        bool ok = offs != NULL && whole != NULL;
+        for (size_t i = 0; ok && i < n; i++) {
+            offs[i] = vals.len;
+            if (!ops[i].del) {
+                nk_resp_buf_append(&vals, prefix[i], prefix_len[i]);
+                nk_resp_buf_append(&vals, ops[i].val, ops[i].val_len);
+            }
+        }
+        ok = ok && !vals.oom;
+        if (ok) {
+            offs[n] = vals.len;
+            for (size_t i = 0; i < n; i++) {
+                whole[i] = ops[i];
+                if (!ops[i].del) {
+                    whole[i].val = vals.data + offs[i];
+                    whole[i].val_len = offs[i + 1] - offs[i];
+                }
+            }
+            ok = submit(db, c, whole, n);
+        } else {
+            nk_resp_add_error(c->reply, "ERR out of memory");
+        }
+        free(offs);
+        free(whole);
+        nk_resp_buf_free(&vals);
+        return ok;
+    }
     int rc = db->be->write_prefixed(db->be->impl, ops, prefix, prefix_len, n, c->done,
                                          c->done_arg);
     if (rc == NK_ETOOBIG && db->be->max_write_bytes != 0) {
@@ -447,6 +481,9 @@ static bool submit_prefixed(nk_resp_db *db, nk_resp_call *c, const nk_kv_write *
         nk_resp_add_errorf(c->reply, "ERR write rejected: %s (%s)", nk_strerror(rc),
                            nk_errname(rc));
         return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        touch_key(db, ops[i].key, ops[i].key_len);
     }
     c->wrote = true;
     db->stats.writes_submitted++;
@@ -670,8 +707,8 @@ static void set_core(nk_resp_db *db, nk_resp_call *c, unsigned flags, const nk_r
         /* The envelope goes in front of the argument where it lies: a
          * large value is not copied here. */
         env_len = nk_resp_env_encode(env_hdr, has_expire, expire_at);
-        w.val = c->argv[2].ptr;
-        w.val_len = c->argv[2].len;
+        w.val = value->ptr;
+        w.val_len = value->len;
     } else {
         size_t off = encode_into(&db->tmp, has_expire, expire_at, value->ptr, value->len);
         if (db->tmp.oom) {
