@@ -177,8 +177,8 @@ static void lookup_cb(void *arg, int status, const nk_coord_resp *resp)
     uint64_t conf = resp->region.r.region.epoch.conf_version;
     if (conf < w->seen_conf[n]) {
         nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
-                    "routing: region %u went back to conf_version %" PRIu64
-                    " after %" PRIu64 " was answered",
+                    "routing: region %u went back to conf_version %" PRIu64 " after %" PRIu64
+                    " was answered",
                     n, conf, w->seen_conf[n]);
         return;
     }
@@ -262,8 +262,7 @@ static int cw_start(nk_rt *rt, void *cfgp, void **state)
         sc.test_reply_before_fence = w->bug;
         rc = nk_coord_service_start(rt, &sc, &a->svc, &eb);
         if (rc != NK_OK) {
-            nk_sim_fail(w->s, w->res, NK_SIM_SAFETY, "coordinator: recovery failed: %s",
-                        eb.msg);
+            nk_sim_fail(w->s, w->res, NK_SIM_SAFETY, "coordinator: recovery failed: %s", eb.msg);
             free(a);
             return rc;
         }

@@ -19,6 +19,7 @@
 #include "nokv/proto/hello.h"
 #include "nokv/proto/kinds.h"
 #include "nokv/proto/wire.h"
+#include "sim/coord_app.h"
 #include "sim/sim.h"
 
 #define MS NK_NSEC_PER_MSEC
@@ -86,8 +87,7 @@ static void roundtrip_req(nk_coord_req *q)
         assert_int_equal(d.limit, q->limit);
         break;
     default:
-        assert_int_equal(d.region_id | d.store_id | d.count,
-                         q->region_id | q->store_id | q->count);
+        assert_int_equal(d.region_id | d.store_id | d.count, q->region_id | q->store_id | q->count);
         break;
     }
     /* every strict prefix is refused, and so is every single flipped bit */
@@ -329,40 +329,6 @@ static void test_codec_rejects_malformed(void **state)
 
 /* --------------------------------------------------------- sim world --- */
 
-typedef struct coord_cfg {
-    nk_coord_service_config svc;
-    int last_start_rc;
-} coord_cfg;
-
-static void coord_on_shutdown(void *arg)
-{
-    nk_coord_service_shutdown(arg);
-}
-
-static int coord_start(nk_rt *rt, void *cfg, void **state)
-{
-    coord_cfg *c = cfg;
-    nk_errbuf eb;
-    memset(&eb, 0, sizeof(eb));
-    nk_coord_service *s = NULL;
-    c->last_start_rc = nk_coord_service_start(rt, &c->svc, &s, &eb);
-    if (c->last_start_rc != NK_OK) {
-        print_message("coordinator start: %s\n", eb.msg);
-        return c->last_start_rc;
-    }
-    nk_rt_set_shutdown_handler(rt, coord_on_shutdown, s);
-    *state = s;
-    return NK_OK;
-}
-
-static void coord_stop(void *state, bool crashed)
-{
-    (void)crashed;
-    nk_coord_service_free(state);
-}
-
-static const nk_sim_app coord_app = {"coordinator", coord_start, coord_stop};
-
 enum { COORD = 1, S1 = 2, S2 = 3 };
 
 /* A store node: only its runtime is used; the test drives clients on it. */
@@ -383,7 +349,7 @@ static void store_stop(void *state, bool crashed)
 
 static const nk_sim_app store_app = {"store", store_start, store_stop};
 
-static coord_cfg g_coord;
+static nk_sim_coord_cfg g_coord;
 
 static nk_sim *world(uint64_t seed)
 {
@@ -394,7 +360,7 @@ static nk_sim *world(uint64_t seed)
     g_coord.svc.addr = "coord:2379";
     g_coord.svc.workdir = "/coord";
     g_coord.svc.window = 100;
-    nk_sim_add_node(s, "coord", &coord_app, &g_coord, NULL);
+    nk_sim_add_node(s, "coord", &nk_sim_coord_app, &g_coord, NULL);
     nk_sim_add_node(s, "s1", &store_app, (void *)(uintptr_t)S1, NULL);
     nk_sim_add_node(s, "s2", &store_app, (void *)(uintptr_t)S2, NULL);
     assert_int_equal(nk_sim_node_start(s, COORD), NK_OK);
@@ -467,8 +433,7 @@ static void wait_done(nk_sim *s, result *r, uint64_t max_ns)
     assert_int_equal(r->done, 1);
 }
 
-static void heartbeat(nk_sim *s, nk_coord_client *c, uint64_t store_id, const char *addr,
-                      result *r)
+static void heartbeat(nk_sim *s, nk_coord_client *c, uint64_t store_id, const char *addr, result *r)
 {
     nk_coord_store_hb hb;
     memset(&hb, 0, sizeof(hb));
@@ -561,6 +526,8 @@ static void test_heartbeats_make_a_store_alive_and_silence_dead(void **state)
     assert_true(r.need_full); /* a store the coordinator never saw */
     heartbeat(s, c2, 0, "s2:20170", &r);
     assert_int_equal(r.status, NK_EINVAL);
+    heartbeat(s, c2, 1, "s1:20170", &r); /* c2 said HELLO as store 2 */
+    assert_int_equal(r.status, NK_EINVAL);
 
     memset(&r, 0, sizeof(r));
     nk_coord_req q;
@@ -582,7 +549,7 @@ static void test_reports_build_routing_newest_epoch_wins(void **state)
 {
     (void)state;
     nk_sim *s = world(2);
-    nk_coord_client *c = client_on(S1, 1, 0);
+    nk_coord_client *c = client_on(S1, 0, 0); /* HELLO as no store: it beats for two */
     result r;
     heartbeat(s, c, 1, "s1:20170", &r);
     heartbeat(s, c, 2, "s2:20170", &r);
@@ -756,8 +723,8 @@ static void alloc_next(alloc_run *a)
         return;
     }
     uint64_t count = 1 + nk_rand_below(&a->rnd, 60);
-    int rc = a->tso ? nk_coord_tso(a->c, count, alloc_cb, a) : nk_coord_alloc_id(a->c, count,
-                                                                                   alloc_cb, a);
+    int rc = a->tso ? nk_coord_tso(a->c, count, alloc_cb, a)
+                    : nk_coord_alloc_id(a->c, count, alloc_cb, a);
     assert_int_equal(rc, NK_OK);
     a->outstanding++;
 }
@@ -890,12 +857,23 @@ static void test_client_fails_cleanly_while_down_and_recovers(void **state)
     nk_sim_free(s);
 }
 
-static int g_full_reports;
+static int g_full_reports, g_delivered, g_delivered_accepted;
+static uint64_t g_delivered_conf2;
 
 static void on_full_report(void *arg)
 {
     (void)arg;
     g_full_reports++;
+}
+
+static void on_delivered(void *arg, const nk_coord_region_report *rep, bool accepted)
+{
+    (void)arg;
+    g_delivered++;
+    g_delivered_accepted += accepted;
+    if (rep->region.id == 2) {
+        g_delivered_conf2 = rep->region.epoch.conf_version;
+    }
 }
 
 static void test_reports_queued_during_outage_delivered_on_return(void **state)
@@ -908,7 +886,8 @@ static void test_reports_queued_during_outage_delivered_on_return(void **state)
     rc.store_id = 1;
     rc.addr = "s1:20170";
     rc.full_report = on_full_report;
-    g_full_reports = 0;
+    rc.delivered = on_delivered;
+    g_full_reports = g_delivered = g_delivered_accepted = 0;
     nk_coord_reporter *rep = NULL;
     assert_int_equal(nk_coord_reporter_new(g_store_rt[S1], c, &rc, &rep), NK_OK);
     run_for(s, 2 * SEC);
@@ -938,7 +917,10 @@ static void test_reports_queued_during_outage_delivered_on_return(void **state)
     assert_true(st.coordinator_up);
     assert_int_equal(st.reports_queued, 0);
     assert_int_equal(st.reports_delivered, 2);
-    assert_int_equal(g_full_reports, 1); /* the store was remembered across the crash */
+    assert_int_equal(g_delivered, 2); /* the store may drop its durable copies now */
+    assert_int_equal(g_delivered_accepted, 2);
+    assert_int_equal(g_delivered_conf2, 2); /* only the newest report of region 2 went */
+    assert_int_equal(g_full_reports, 1);    /* the store was remembered across the crash */
     result r;
     by_key(s, c, "z", &r);
     assert_int_equal(r.status, NK_OK);
@@ -995,9 +977,8 @@ static const nk_net_handlers raw_handlers = {raw_accept, raw_connect, raw_messag
 static void hostile(nk_sim *s, bool with_hello, uint8_t kind, const void *data, size_t len)
 {
     nk_rt *rt = g_store_rt[S2];
-    assert_int_equal(nk_rt_connect(rt, "coord:2379", NK_CONN_FRAMED, &raw_handlers, NULL,
-                                   &g_raw_conn),
-                     NK_OK);
+    assert_int_equal(
+        nk_rt_connect(rt, "coord:2379", NK_CONN_FRAMED, &raw_handlers, NULL, &g_raw_conn), NK_OK);
     if (with_hello) {
         nk_hello h;
         memset(&h, 0, sizeof(h));

@@ -67,8 +67,8 @@ static void test_real_tcp_and_files_survive_restart(void **state)
     char wd[64];
     snprintf(wd, sizeof(wd), "%s/wd", tmpl);
 
-    nk_rt_real_config rc = {.seed = 9, .seed_given = true, .log_level = NK_LOG_ERROR,
-                            .no_signals = true};
+    nk_rt_real_config rc = {
+        .seed = 9, .seed_given = true, .log_level = NK_LOG_ERROR, .no_signals = true};
     nk_rt *rt = NULL;
     assert_int_equal(nk_rt_real_new(&rc, &rt), NK_OK);
     nk_coord_service_config sc = {.addr = "127.0.0.1:0", .workdir = wd, .window = 10};

@@ -21,6 +21,7 @@
 #include "nokv/migrate/seedsnap.h"
 #include "nokv/store/localmeta.h"
 #include "nokv/engine/db.h"
+#include "nokv/server/standalone.h"
 #include "nokv/store/kvsm.h"
 #include "nokv/store/raftlog.h"
 #include "nokv/store/store.h"
@@ -166,12 +167,14 @@ static void test_crash_at_every_stage_then_rerun(void **state)
         "replay.write.after_rename",
     };
     for (size_t i = 0; i < sizeof(fps) / sizeof(fps[0]); i++) {
-        for (uint64_t rep = 0; rep < 2; rep++) {
-            nk_sim *s = msim_boot(100 + i * 2 + rep);
+        for (uint64_t rep = 0; rep < 3; rep++) {
+            nk_sim *s = msim_boot(100 + i * 3 + rep);
             nk_rt *rt = msim_rt();
             msim_fill(s, "/w", NKEYS, NKEYS / 3);
-            /* two seeds per point: different crash outcomes of unsynced state */
-            nk_sim_failpoint_arm(s, 1, fps[i], NK_SIM_FP_CRASH, 1, (nk_ratio){0, 0});
+            /* two power losses (different outcomes for unsynced state) and a
+             * process kill (the page cache survives) per point */
+            nk_sim_failpoint_arm(s, 1, fps[i], rep < 2 ? NK_SIM_FP_CRASH : NK_SIM_FP_KILL, 1,
+                                 (nk_ratio){0, 0});
             msim_init w;
             int rc = msim_run_init(s, "/w", 1, 7, 101, &w);
             uint64_t hits = 0, fired = 0;
@@ -191,6 +194,26 @@ static void test_crash_at_every_stage_then_rerun(void **state)
                 nk_workdir_close(wd);
             } else {
                 assert_int_equal(orc, NK_EMODE);
+            }
+            /* neither does the standalone server (what `nokv serve` runs) */
+            if (orc != NK_OK) {
+                nk_standalone_config sc;
+                memset(&sc, 0, sizeof(sc));
+                sc.workdir = "/w";
+                sc.addr = "127.0.0.1:6380";
+                nk_db_options_default(&sc.db);
+                nk_standalone *srv = NULL;
+                memset(&eb, 0, sizeof(eb));
+                assert_int_equal(nk_standalone_start(rt, &sc, &srv, &eb), NK_EMODE);
+                nk_mode_state ms;
+                nk_errbuf meb;
+                assert_int_equal(nk_mode_read(rt, "/w", &ms, &meb), NK_OK);
+                char want[32];
+                snprintf(want, sizeof(want), "\"%s\"", nk_mode_name(ms.mode));
+                assert_non_null(strstr(eb.msg, want));
+                if (ms.mode == NK_MODE_PREPARING) {
+                    assert_non_null(strstr(eb.msg, "nokv migrate init --workdir /w --store 1"));
+                }
             }
             /* rerun: resumes (or starts over) and ends seeded */
             rc = msim_run_init(s, "/w", 1, 7, 101, &w);
@@ -243,6 +266,22 @@ static void test_refusals(void **state)
     assert_non_null(strstr(w.msg, "conflicting region state"));
     nk_mode_state ms;
     assert_int_equal(nk_mode_read(rt, "/x", &ms, &eb), NK_OK);
+    assert_int_equal(ms.mode, NK_MODE_STANDALONE);
+
+    /* reserved keys or an existing raft log: refused before any change */
+    msim_fill(s, "/y", 20, 5);
+    msim_put(s, "/y", "\xff\xff\xff\xffnokv/x", 10, false);
+    assert_int_equal(msim_run_init(s, "/y", 1, 7, 101, &w), NK_EEXIST);
+    assert_non_null(strstr(w.msg, "reserves"));
+    msim_fill(s, "/z", 20, 5);
+    assert_int_equal(nk_rt_dir_create(rt, "/z/raft"), NK_OK);
+    nk_file *rf = NULL;
+    assert_int_equal(
+        nk_rt_file_open(rt, "/z/raft/000001.rlog", NK_OPEN_WRITE | NK_OPEN_CREATE, &rf), NK_OK);
+    nk_rt_file_close(rt, rf);
+    assert_int_equal(msim_run_init(s, "/z", 1, 7, 101, &w), NK_EEXIST);
+    assert_non_null(strstr(w.msg, "raft log already exists"));
+    assert_int_equal(nk_mode_read(rt, "/z", &ms, &eb), NK_OK);
     assert_int_equal(ms.mode, NK_MODE_STANDALONE);
 
     /* a cluster workdir is refused */

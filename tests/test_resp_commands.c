@@ -127,6 +127,7 @@ typedef struct fx {
     int done_calls;
     int last_status;
     bool quit;
+    bool read, wrote;
 } fx;
 
 static fx X;
@@ -174,6 +175,8 @@ static const char *run_argv(const nk_resp_arg *argv, size_t argc)
     nk_resp_call c = {.argv = argv, .argc = argc, .reply = &X.out, .done = on_done};
     nk_resp_db_exec(X.db, &c);
     X.quit = c.quit;
+    X.read = c.read;
+    X.wrote = c.wrote;
     nk_resp_buf_append(&X.out, "", 1);
     assert_false(X.out.oom);
     return (const char *)X.out.data;
@@ -1062,6 +1065,15 @@ static void test_watch(void **state)
     EQ("FLUSHDB", "+OK\r\n");
     EQ("MULTI", "+OK\r\n");
     EQ("EXEC", "*-1\r\n");
+    /* an aborted EXEC forgets the watches too */
+    EQ("WATCH w", "+OK\r\n");
+    EQ("MULTI", "+OK\r\n");
+    EQ("SET w", "-ERR wrong number of arguments for 'set' command\r\n");
+    EQ("EXEC", "-EXECABORT Transaction discarded because of previous errors.\r\n");
+    EQ("SET w 5", "+OK\r\n");
+    EQ("MULTI", "+OK\r\n");
+    EQ("INCR w", "+QUEUED\r\n");
+    EQ("EXEC", "*1\r\n:6\r\n");
 }
 
 static void test_expire_sweep(void **state)
@@ -1195,6 +1207,36 @@ static void test_scan_at_least_once_under_churn(void **state)
     assert_true(nk_resp_db_stats(X.db)->scan_cursor_searches > 50);
 }
 
+/* Which replies a replicated backend's read barrier must hold (backend.h):
+ * those of commands that read keys and wrote nothing. */
+static void test_read_flag(void **state)
+{
+    (void)state;
+    struct {
+        const char *cmd;
+        bool read, wrote;
+    } cases[] = {
+        {"SET k v", false, true},    {"GET k", true, false},
+        {"SET k v NX", true, false}, /* read, did not write */
+        {"MGET k a", true, false},   {"EXISTS k", true, false},
+        {"TTL k", true, false},      {"INCR n", false, true},
+        {"DEL nope", true, false},   {"SCAN 0", true, false},
+        {"KEYS *", true, false},     {"DBSIZE", true, false},
+        {"PING", false, false},      {"ECHO x", false, false},
+        {"CLIENT ID", false, false}, {"INFO server", false, false},
+        {"MULTI", false, false},     {"GET k", false, false}, /* queued */
+        {"EXEC", true, false},       {"MULTI", false, false},
+        {"GET k", false, false},     {"SET k w", false, false},
+        {"EXEC", false, true},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        run(cases[i].cmd);
+        if (X.read != cases[i].read || X.wrote != cases[i].wrote) {
+            fail_msg("%s: read=%d wrote=%d", cases[i].cmd, X.read, X.wrote);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1212,6 +1254,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_envelope_and_corruption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info_command_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handshake, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_more_strings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expire_commands, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyspace_commands, setup, teardown),

@@ -42,6 +42,8 @@ typedef struct rig {
     pthread_t thread;
     nk_resp_server_options opt;
     unsigned fail_completions;
+    bool barrier;           /* the backend offers a read barrier */
+    unsigned fail_barriers; /* ...and the first ones fail with NK_EAGAIN */
     uint64_t done_max_ns;
     nk_membackend *mb;
     nk_resp_server *srv;
@@ -69,7 +71,8 @@ static void *rig_main(void *arg)
                                 .async = true,
                                 .done_min_ns = 0,
                                 .done_max_ns =
-                                    r->done_max_ns ? r->done_max_ns : 2 * NK_NSEC_PER_MSEC};
+                                    r->done_max_ns ? r->done_max_ns : 2 * NK_NSEC_PER_MSEC,
+                                .read_barrier = r->barrier};
     if (nk_membackend_new(&mo, &r->mb) != NK_OK ||
         nk_resp_server_start(r->rt, "127.0.0.1:0", nk_membackend_backend(r->mb), &r->opt,
                              &r->srv) != NK_OK ||
@@ -79,6 +82,9 @@ static void *rig_main(void *arg)
     }
     if (r->fail_completions) {
         nk_membackend_fail_completions(r->mb, r->fail_completions, NK_EIO);
+    }
+    if (r->fail_barriers) {
+        nk_membackend_fail_barriers(r->mb, r->fail_barriers, NK_EAGAIN);
     }
     rig_poll(r);
     atomic_store(&r->ready, 1);
@@ -446,6 +452,34 @@ static void test_real_write_failure_and_shutdown_with_writes_in_flight(void **st
     close(a);
 }
 
+/* A backend with a read barrier (a replicated one): replies of reads wait
+ * for it in request order; a failed barrier replaces the read's reply. */
+static void test_real_read_barrier(void **state)
+{
+    (void)state;
+    rig r = {0};
+    r.barrier = true;
+    r.fail_barriers = 1;
+    rig_start(&r);
+    int a = cli_connect(&r);
+    cli_sends(a, "SET k 1\r\nGET k\r\n");
+    cli_expect(a, "+OK\r\n-TRYAGAIN this store does not lead the key's region (NK_EAGAIN); "
+                  "retry, or ask the leader\r\n");
+    sbuf req = {0}, rep = {0};
+    build_script(&req, &rep, 300); /* reads and writes interleaved */
+    cli_send(a, req.s, req.len);
+    cli_expect(a, rep.s);
+    /* commands that touch no key need no barrier */
+    cli_sends(a, "SET kx hi\r\nPING\r\nECHO x\r\nMULTI\r\nGET kx\r\nEXEC\r\n");
+    cli_expect(a, "+OK\r\n+PONG\r\n$1\r\nx\r\n+OK\r\n+QUEUED\r\n*1\r\n$2\r\nhi\r\n");
+    close(a);
+    uint64_t barriers = nk_membackend_barriers(r.mb);
+    rig_stop(&r);
+    assert_true(barriers >= 2);
+    free(req.s);
+    free(rep.s);
+}
+
 /* --------------------------------------------------------- simulator --- */
 
 typedef struct sim_srv {
@@ -592,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_real_oversized_requests),
         cmocka_unit_test(test_real_quit_max_clients_output_limit),
         cmocka_unit_test(test_real_write_failure_and_shutdown_with_writes_in_flight),
+        cmocka_unit_test(test_real_read_barrier),
         cmocka_unit_test(test_sim_pipelines_split_at_random_boundaries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

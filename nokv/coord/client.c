@@ -34,7 +34,7 @@ struct nk_coord_client {
     size_t max_pending;
     nk_rand rnd;
 
-    uint64_t conn;       /* 0: no connection */
+    uint64_t conn; /* 0: no connection */
     uint64_t retry_timer;
     uint64_t backoff_ns; /* next delay */
     uint64_t next_id;
@@ -101,8 +101,8 @@ static void connection_lost(nk_coord_client *c, int reason)
     c->stats.connected = false;
     c->stats.failures++;
     c->timeouts_in_row = 0;
-    nk_log(c->rt, NK_LOG_DEBUG, "coord client: connection to %s lost (%s); retry in %" PRIu64
-           " ms", c->addr, nk_errname(reason), c->backoff_ns / NK_NSEC_PER_MSEC);
+    nk_log(c->rt, NK_LOG_DEBUG, "coord client: connection to %s lost (%s); retry in %" PRIu64 " ms",
+           c->addr, nk_errname(reason), c->backoff_ns / NK_NSEC_PER_MSEC);
     uint64_t half = c->backoff_ns / 2;
     uint64_t delay = half + nk_rand_below(&c->rnd, half + 1);
     c->retry_timer = nk_rt_timer_start(c->rt, delay, retry_cb, c);
@@ -283,8 +283,7 @@ int nk_coord_call(nk_coord_client *c, nk_coord_req *req, nk_coord_cb cb, void *a
     }
     uint64_t delay = c->timeout_ns;
     if (c->conn != 0 &&
-        nk_rt_send(c->rt, c->conn, NK_KIND_COORD_REQ, c->scratch.data, c->scratch.len) ==
-            NK_OK) {
+        nk_rt_send(c->rt, c->conn, NK_KIND_COORD_REQ, c->scratch.data, c->scratch.len) == NK_OK) {
         k->sent = true;
     } else {
         k->fail_fast = true; /* backing off: say so now rather than at the timeout */
@@ -472,6 +471,9 @@ static void report_cb(void *arg, int status, const nk_coord_resp *resp)
         if (answered && e->seq == t->seq) {
             memmove(r->q + i, r->q + i + 1, (r->n - i - 1) * sizeof(*r->q));
             r->n--;
+            if (r->cfg.delivered != NULL) {
+                r->cfg.delivered(r->cfg.arg, &e->rep, resp != NULL && resp->accepted);
+            }
             free(e);
         }
     }

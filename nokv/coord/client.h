@@ -45,13 +45,13 @@
 #include "nokv/rt.h"
 
 typedef struct nk_coord_client_config {
-    const char *addr;      /* coordinator address */
-    uint64_t cluster_id;   /* for the HELLO (0: unknown) */
-    uint64_t store_id;     /* for the HELLO (0: not a store) */
-    const char *self_addr; /* for the HELLO; may be NULL */
-    uint64_t timeout_ns;   /* per request (0 = 3 s) */
+    const char *addr;                        /* coordinator address */
+    uint64_t cluster_id;                     /* for the HELLO (0: unknown) */
+    uint64_t store_id;                       /* for the HELLO (0: not a store) */
+    const char *self_addr;                   /* for the HELLO; may be NULL */
+    uint64_t timeout_ns;                     /* per request (0 = 3 s) */
     uint64_t backoff_min_ns, backoff_max_ns; /* 0 = 50 ms, 5 s */
-    size_t max_pending;    /* outstanding calls (0 = 4096); more is NK_EBUSY */
+    size_t max_pending;                      /* outstanding calls (0 = 4096); more is NK_EBUSY */
 } nk_coord_client_config;
 
 typedef struct nk_coord_client nk_coord_client;
@@ -71,12 +71,11 @@ void nk_coord_client_free(nk_coord_client *c);
 int nk_coord_call(nk_coord_client *c, nk_coord_req *req, nk_coord_cb cb, void *arg);
 
 /* Convenience wrappers over nk_coord_call. */
-int nk_coord_heartbeat(nk_coord_client *c, const nk_coord_store_hb *hb, nk_coord_cb cb,
-                       void *arg);
+int nk_coord_heartbeat(nk_coord_client *c, const nk_coord_store_hb *hb, nk_coord_cb cb, void *arg);
 int nk_coord_report_region(nk_coord_client *c, const nk_coord_region_report *r, nk_coord_cb cb,
                            void *arg);
-int nk_coord_get_region_by_key(nk_coord_client *c, const void *key, size_t klen,
-                               nk_coord_cb cb, void *arg);
+int nk_coord_get_region_by_key(nk_coord_client *c, const void *key, size_t klen, nk_coord_cb cb,
+                               void *arg);
 int nk_coord_get_region(nk_coord_client *c, uint64_t region_id, nk_coord_cb cb, void *arg);
 int nk_coord_get_store(nk_coord_client *c, uint64_t store_id, nk_coord_cb cb, void *arg);
 int nk_coord_alloc_id(nk_coord_client *c, uint64_t count, nk_coord_cb cb, void *arg);
@@ -105,13 +104,17 @@ typedef struct nk_coord_reporter_config {
     /* The coordinator did not know this store (a new or wiped coordinator):
      * queue a report for every hosted region. May be NULL. */
     void (*full_report)(void *arg);
+    /* A queued report was answered for good (accepted, or refused because
+     * the coordinator knows something newer): the store may now drop its
+     * durable copy (localmeta's pending event). May be NULL. */
+    void (*delivered)(void *arg, const nk_coord_region_report *rep, bool accepted);
     void *arg;
 } nk_coord_reporter_config;
 
 typedef struct nk_coord_reporter nk_coord_reporter;
 
 typedef struct nk_coord_reporter_status {
-    bool coordinator_up;           /* the last heartbeat was answered */
+    bool coordinator_up; /* the last heartbeat was answered */
     uint64_t heartbeats_ok, heartbeats_failed;
     uint64_t consecutive_failures; /* heartbeats failed since the last success */
     uint64_t reports_delivered;    /* answered by the coordinator */

@@ -18,8 +18,8 @@
 #define META_MAGIC 0x4d43u  /* "CM" */
 #define FILE_VERSION 1u
 #define META_MAX_BYTES (512u * 1024u * 1024u)
-#define DEFER_MAX 65536u              /* replies waiting for a flush */
-#define CONN_BACKLOG_MAX (8u << 20)   /* unsent reply bytes before BUSY */
+#define DEFER_MAX 65536u            /* replies waiting for a flush */
+#define CONN_BACKLOG_MAX (8u << 20) /* unsent reply bytes before BUSY */
 #define PATH_CAP 1024
 
 enum need { NEED_NONE = 0, NEED_FENCE = 1, NEED_META = 2 };
@@ -67,9 +67,9 @@ struct nk_coord_service {
     uint64_t listener;
     bool listening;
 
-    nk_u64map conns;   /* conn id -> conn_st */
-    nk_u64map stores;  /* store id -> store_ent */
-    nk_u64map regions; /* region id -> region_ent */
+    nk_u64map conns;    /* conn id -> conn_st */
+    nk_u64map stores;   /* store id -> store_ent */
+    nk_u64map regions;  /* region id -> region_ent */
     region_ent **index; /* sorted by start key; ranges never overlap */
     size_t n_index, cap_index;
 
@@ -83,7 +83,7 @@ struct nk_coord_service {
     nk_coord_service_stats stats;
     int status;
     bool stopping;
-    nk_buf out;       /* scratch for encoding */
+    nk_buf out;         /* scratch for encoding */
     nk_coord_req req;   /* the request being handled (large: region descriptors) */
     nk_coord_resp resp; /* its answer */
 };
@@ -131,8 +131,7 @@ static int write_atomic(nk_coord_service *s, const char *name, const nk_buf *b,
 }
 
 /* Read a whole file into b. NK_ENOENT when it does not exist. */
-static int read_whole(nk_coord_service *s, const char *name, size_t max, nk_buf *b,
-                      nk_errbuf *eb)
+static int read_whole(nk_coord_service *s, const char *name, size_t max, nk_buf *b, nk_errbuf *eb)
 {
     char path[PATH_CAP + 32];
     join(path, sizeof(path), s->workdir, name);
@@ -305,8 +304,7 @@ static bool ends_after(const nk_region *r, const uint8_t *k, size_t kl)
 }
 
 /* Regions (other than `self`) whose range intersects r's. Caller frees. */
-static region_ent **overlapping(nk_coord_service *s, const nk_region *r, uint64_t self,
-                                size_t *n)
+static region_ent **overlapping(nk_coord_service *s, const nk_region *r, uint64_t self, size_t *n)
 {
     *n = 0;
     size_t i = index_bound(s, r->start, r->start_len, true);
@@ -333,14 +331,12 @@ static region_ent **overlapping(nk_coord_service *s, const nk_region *r, uint64_
 static bool same_descriptor(const nk_region *a, const nk_region *b)
 {
     if (a->start_len != b->start_len || a->end_len != b->end_len || a->n_peers != b->n_peers ||
-        memcmp(a->start, b->start, a->start_len) != 0 ||
-        memcmp(a->end, b->end, a->end_len) != 0) {
+        memcmp(a->start, b->start, a->start_len) != 0 || memcmp(a->end, b->end, a->end_len) != 0) {
         return false;
     }
     for (uint32_t i = 0; i < a->n_peers; i++) {
         if (a->peers[i].peer_id != b->peers[i].peer_id ||
-            a->peers[i].store_id != b->peers[i].store_id ||
-            a->peers[i].role != b->peers[i].role) {
+            a->peers[i].store_id != b->peers[i].store_id || a->peers[i].role != b->peers[i].role) {
             return false;
         }
     }
@@ -394,8 +390,8 @@ static void on_heartbeat(nk_coord_service *s, const nk_coord_store_hb *hb, nk_co
             snprintf(p->msg, sizeof(p->msg),
                      "address %s belongs to live store %" PRIu64 "; two stores cannot share it",
                      hb->addr, o->id);
-            nk_log(s->rt, NK_LOG_WARN, "coordinator: store %" PRIu64 " refused: %s",
-                   hb->store_id, p->msg);
+            nk_log(s->rt, NK_LOG_WARN, "coordinator: store %" PRIu64 " refused: %s", hb->store_id,
+                   p->msg);
             return;
         }
     }
@@ -418,8 +414,7 @@ static void on_heartbeat(nk_coord_service *s, const nk_coord_store_hb *hb, nk_co
         snprintf(e->addr, sizeof(e->addr), "%s", hb->addr);
         s->meta_dirty = true;
         p->need_full_report = true; /* nothing it hosts can be trusted to be known */
-        nk_log(s->rt, NK_LOG_INFO, "coordinator: store %" PRIu64 " joined at %s", e->id,
-               e->addr);
+        nk_log(s->rt, NK_LOG_INFO, "coordinator: store %" PRIu64 " joined at %s", e->id, e->addr);
     } else if (strcmp(e->addr, hb->addr) != 0) {
         nk_log(s->rt, NK_LOG_INFO, "coordinator: store %" PRIu64 " moved from %s to %s", e->id,
                e->addr, hb->addr);
@@ -427,8 +422,9 @@ static void on_heartbeat(nk_coord_service *s, const nk_coord_store_hb *hb, nk_co
         s->meta_dirty = true;
     }
     if (!e->alive) {
-        nk_log(s->rt, NK_LOG_INFO, "coordinator: store %" PRIu64 " is alive (%" PRIu64
-               " regions, %" PRIu64 " leaders)", e->id, hb->region_count, hb->leader_count);
+        nk_log(s->rt, NK_LOG_INFO,
+               "coordinator: store %" PRIu64 " is alive (%" PRIu64 " regions, %" PRIu64 " leaders)",
+               e->id, hb->region_count, hb->leader_count);
     }
     e->seen = true;
     e->alive = true;
@@ -501,8 +497,7 @@ static void on_report(nk_coord_service *s, const nk_coord_region_report *rep, nk
             snprintf(p->msg, sizeof(p->msg),
                      "stale: region %" PRIu64 " (version %" PRIu64 ") overlaps region %" PRIu64
                      " whose version %" PRIu64 " is not older",
-                     nr->id, nr->epoch.version, ov[i]->r.region.id,
-                     ov[i]->r.region.epoch.version);
+                     nr->id, nr->epoch.version, ov[i]->r.region.id, ov[i]->r.region.epoch.version);
             free(ov);
             return;
         }
@@ -510,8 +505,7 @@ static void on_report(nk_coord_service *s, const nk_coord_region_report *rep, nk
     if (old == NULL && s->regions.count >= NK_COORD_MAX_REGIONS) {
         free(ov);
         p->code = NK_COORD_BUSY;
-        snprintf(p->msg, sizeof(p->msg), "region catalog full (%u regions)",
-                 NK_COORD_MAX_REGIONS);
+        snprintf(p->msg, sizeof(p->msg), "region catalog full (%u regions)", NK_COORD_MAX_REGIONS);
         return;
     }
     region_ent *e = old;
@@ -529,8 +523,8 @@ static void on_report(nk_coord_service *s, const nk_coord_region_report *rep, nk
     }
     for (size_t i = 0; i < n; i++) {
         nk_log(s->rt, NK_LOG_INFO,
-               "coordinator: region %" PRIu64 " superseded by region %" PRIu64
-               " (version %" PRIu64 ")",
+               "coordinator: region %" PRIu64 " superseded by region %" PRIu64 " (version %" PRIu64
+               ")",
                ov[i]->r.region.id, nr->id, nr->epoch.version);
         drop_region(s, ov[i]);
     }
@@ -730,8 +724,9 @@ static void list_stores(nk_coord_service *s, nk_coord_resp *p)
     free(st);
 }
 
-static void handle(nk_coord_service *s, uint64_t conn, const nk_coord_req *q)
+static void handle(nk_coord_service *s, const conn_st *c, const nk_coord_req *q)
 {
+    uint64_t conn = c->id;
     nk_coord_resp *p = &s->resp;
     memset(p, 0, sizeof(*p));
     p->id = q->id;
@@ -748,6 +743,15 @@ static void handle(nk_coord_service *s, uint64_t conn, const nk_coord_req *q)
     store_ent *st;
     switch (q->op) {
     case NK_COORD_STORE_HEARTBEAT:
+        if (c->store_id != 0 && c->store_id != q->hb.store_id) {
+            /* A misconfigured store must not beat for another one. */
+            p->code = NK_COORD_INVALID;
+            snprintf(p->msg, sizeof(p->msg),
+                     "heartbeat for store %" PRIu64 " on a connection that said HELLO as store "
+                     "%" PRIu64,
+                     q->hb.store_id, c->store_id);
+            break;
+        }
         on_heartbeat(s, &q->hb, p);
         need = s->meta_dirty ? NEED_META : NEED_NONE;
         break;
@@ -856,8 +860,9 @@ static void on_connect(void *ctx, uint64_t conn, int status)
 static void bad_frame(nk_coord_service *s, conn_st *c, const char *what, int rc)
 {
     s->stats.bad_frames++;
-    nk_log(s->rt, NK_LOG_WARN, "coordinator: closing connection %" PRIu64 " (store %" PRIu64
-           "): %s (%s)", c->id, c->store_id, what, nk_errname(rc));
+    nk_log(s->rt, NK_LOG_WARN,
+           "coordinator: closing connection %" PRIu64 " (store %" PRIu64 "): %s (%s)", c->id,
+           c->store_id, what, nk_errname(rc));
     drop_conn(s, c->id, true);
 }
 
@@ -888,7 +893,7 @@ static void on_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *da
         bad_frame(s, c, "malformed coordinator request", rc);
         return;
     }
-    handle(s, conn, &s->req);
+    handle(s, c, &s->req);
 }
 
 static void on_close(void *ctx, uint64_t conn, int reason)
@@ -917,8 +922,7 @@ static void sweep_cb(void *arg)
         if (e->alive && now - e->last_ns > s->store_timeout_ns) {
             e->alive = false;
             nk_log(s->rt, NK_LOG_WARN,
-                   "coordinator: store %" PRIu64 " at %s is down: no heartbeat for %" PRIu64
-                   " ms",
+                   "coordinator: store %" PRIu64 " at %s is down: no heartbeat for %" PRIu64 " ms",
                    e->id, e->addr, (now - e->last_ns) / NK_NSEC_PER_MSEC);
         }
     }
@@ -1097,8 +1101,8 @@ static void free_state(nk_coord_service *s)
     nk_buf_free(&s->out);
 }
 
-int nk_coord_service_start(nk_rt *rt, const nk_coord_service_config *cfg,
-                           nk_coord_service **out, nk_errbuf *eb)
+int nk_coord_service_start(nk_rt *rt, const nk_coord_service_config *cfg, nk_coord_service **out,
+                           nk_errbuf *eb)
 {
     *out = NULL;
     if (cfg->addr == NULL || cfg->workdir == NULL || cfg->workdir[0] == '\0' ||
@@ -1133,8 +1137,9 @@ int nk_coord_service_start(nk_rt *rt, const nk_coord_service_config *cfg,
         rc = nk_rt_dir_lock(rt, s->workdir, &s->lock);
         if (rc != NK_OK) {
             s->lock = NULL;
-            nk_errbuf_set(eb, "%s: cannot lock the workdir (%s): is another coordinator "
-                              "running on it?",
+            nk_errbuf_set(eb,
+                          "%s: cannot lock the workdir (%s): is another coordinator "
+                          "running on it?",
                           s->workdir, nk_strerror(rc));
         }
     }
@@ -1163,8 +1168,8 @@ int nk_coord_service_start(nk_rt *rt, const nk_coord_service_config *cfg,
             rc = write_fence(s);
             rc = rc ? rc : write_meta(s);
             if (rc != NK_OK) {
-                nk_errbuf_set(eb, "%s: cannot initialise the coordinator files: %s",
-                              s->workdir, nk_strerror(rc));
+                nk_errbuf_set(eb, "%s: cannot initialise the coordinator files: %s", s->workdir,
+                              nk_strerror(rc));
             }
         }
     }
@@ -1193,8 +1198,8 @@ int nk_coord_service_start(nk_rt *rt, const nk_coord_service_config *cfg,
     nk_log(rt, NK_LOG_INFO,
            "coordinator: %s %s: restored %zu regions, %zu stores; allocator starts id=%" PRIu64
            " ts=%" PRIu64 "; listening on %s",
-           s->info.fresh ? "initialised" : "recovered", s->workdir, s->info.regions,
-           s->info.stores, s->ids.next, s->tss.next, bound);
+           s->info.fresh ? "initialised" : "recovered", s->workdir, s->info.regions, s->info.stores,
+           s->ids.next, s->tss.next, bound);
     s->sweep_timer = nk_rt_timer_start(rt, s->store_timeout_ns / 2, sweep_cb, s);
     *out = s;
     return NK_OK;

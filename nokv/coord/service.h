@@ -52,11 +52,11 @@
 #define NK_COORD_MAX_REGIONS 100000u
 
 typedef struct nk_coord_service_config {
-    const char *addr;    /* "127.0.0.1:2379" */
-    const char *workdir; /* created if missing */
-    uint64_t id_start;   /* first ID of a fresh workdir, and a floor after restart (0 = 1) */
-    uint64_t ts_start;   /* same for timestamps (0 = 1) */
-    uint64_t window;     /* fence step (0 = 1000) */
+    const char *addr;          /* "127.0.0.1:2379" */
+    const char *workdir;       /* created if missing */
+    uint64_t id_start;         /* first ID of a fresh workdir, and a floor after restart (0 = 1) */
+    uint64_t ts_start;         /* same for timestamps (0 = 1) */
+    uint64_t window;           /* fence step (0 = 1000) */
     uint64_t store_timeout_ns; /* heartbeat age after which a store is dead (0 = 5 s) */
     /* A planted bug for the simulator's checker (`nokv-sim --set
      * bug=reply-before-fence scenarios/coord_crash`): answer AllocID/Tso
@@ -80,8 +80,8 @@ typedef struct nk_coord_service_stats {
 typedef struct nk_coord_service nk_coord_service;
 
 /* Recover from the workdir and listen. On error nothing is left open. */
-int nk_coord_service_start(nk_rt *rt, const nk_coord_service_config *cfg,
-                           nk_coord_service **out, nk_errbuf *eb);
+int nk_coord_service_start(nk_rt *rt, const nk_coord_service_config *cfg, nk_coord_service **out,
+                           nk_errbuf *eb);
 
 int nk_coord_service_addr(nk_coord_service *s, char *buf, size_t len);
 void nk_coord_service_info_get(nk_coord_service *s, nk_coord_service_info *info);

@@ -8,6 +8,7 @@
 
 #include "nokv/engine/db.h"
 #include "nokv/engine/inspect.h"
+#include "nokv/migrate/plan.h"
 #include "nokv/migrate/seedsnap.h"
 #include "nokv/proto/region.h"
 #include "nokv/store/localmeta.h"
@@ -383,7 +384,22 @@ static void step_gate(init_op *op)
                               op->dir, op->dir);
                 rc = NK_ENOENT;
             }
+            if (rc == NK_OK && nk_inspect_has_reserved_keys(&ins)) {
+                nk_errbuf_set(&op->eb,
+                              "migrate: %s holds keys in the range the cluster mode reserves "
+                              "(4 bytes 0xff then \"nokv/\"); rename or delete them first (see "
+                              "nokv migrate plan --workdir %s)",
+                              op->dir, op->dir);
+                rc = NK_EEXIST;
+            }
             nk_db_inspect_free(&ins);
+        }
+        if (rc == NK_OK && nk_migrate_has_raft_log(op->rt, op->dir)) {
+            nk_errbuf_set(&op->eb,
+                          "migrate: a raft log already exists in %s/%s: this workdir already "
+                          "hosted a store; refusing to promote it",
+                          op->dir, NK_SEED_RAFT_DIR);
+            rc = NK_EEXIST;
         }
         if (rc != NK_OK) {
             finish(op, rc);

@@ -35,7 +35,7 @@ static void add(size_t *n, char (*items)[NK_PLAN_ITEM_LEN], const char *fmt, ...
     (*n)++;
 }
 
-static bool has_raft_log(nk_rt *rt, const char *workdir)
+bool nk_migrate_has_raft_log(nk_rt *rt, const char *workdir)
 {
     char dir[1024];
     nk_path_fmt(dir, sizeof(dir), workdir, NK_SEED_RAFT_DIR);
@@ -64,6 +64,16 @@ static void check_lock(nk_rt *rt, const char *workdir, nk_plan_result *r)
             "writes must stop before a migration",
             workdir);
     }
+}
+
+bool nk_inspect_has_reserved_keys(const nk_db_inspect *ins)
+{
+    /* The cluster mode keeps its own state from NK_KVSM_RESERVED on; user
+     * data there would collide with it after promotion. */
+    size_t pl = NK_KVSM_RESERVED_LEN;
+    size_t n = ins->max_key_len < pl ? ins->max_key_len : pl;
+    return ins->has_keys &&
+           nk_bytes_cmp(ins->max_key, n, (const uint8_t *)NK_KVSM_RESERVED, pl) >= 0;
 }
 
 int nk_migrate_plan(nk_rt *rt, const char *workdir, nk_plan_result *r)
@@ -111,11 +121,7 @@ int nk_migrate_plan(nk_rt *rt, const char *workdir, nk_plan_result *r)
         r->table_bytes = ins.table_bytes;
         r->wal_bytes = ins.wal_bytes;
         r->last_sequence = ins.last_sequence;
-        /* The cluster mode keeps its own state under a reserved key range;
-         * user data there would collide with it after promotion. */
-        size_t pl = NK_KVSM_RESERVED_LEN;
-        if (ins.has_keys && nk_bytes_cmp(ins.max_key, ins.max_key_len < pl ? ins.max_key_len : pl,
-                                         (const uint8_t *)NK_KVSM_RESERVED, pl) >= 0) {
+        if (nk_inspect_has_reserved_keys(&ins)) {
             add(&r->n_blockers, r->blockers,
                 "the database holds keys at or above the range the cluster mode reserves "
                 "(keys starting with 4 bytes 0xff then \"nokv/\"): rename or delete them "
@@ -156,7 +162,7 @@ int nk_migrate_plan(nk_rt *rt, const char *workdir, nk_plan_result *r)
         }
         nk_localmeta_free(&lm);
     }
-    if (has_raft_log(rt, workdir)) {
+    if (nk_migrate_has_raft_log(rt, workdir)) {
         add(&r->n_blockers, r->blockers,
             "a raft log already exists in %s/%s: this workdir already hosted a store", workdir,
             NK_SEED_RAFT_DIR);

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nokv/engine/inspect.h"
 #include "nokv/migrate/mode.h"
 #include "nokv/rt.h"
 
@@ -48,6 +49,11 @@ typedef struct nk_plan_result {
     uint64_t free_bytes;     /* 0 when unknown */
     uint64_t required_bytes; /* what init needs, roughly */
 } nk_plan_result;
+
+/* Helpers shared with init: a raft log (<workdir>/raft/NNNNNN.rlog) exists; the
+ * inspected engine holds keys in the cluster mode's reserved range. */
+bool nk_migrate_has_raft_log(nk_rt *rt, const char *workdir);
+bool nk_inspect_has_reserved_keys(const nk_db_inspect *ins);
 
 /* Always fills r (a failed check is a blocker, not an error); NK_EINVAL only
  * for an empty workdir argument. */

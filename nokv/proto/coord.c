@@ -423,8 +423,8 @@ int nk_coord_resp_decode(const uint8_t *buf, size_t len, nk_coord_resp *p)
     default: /* ALLOC_ID, TSO */
         p->first = nk_wire_get_uvar(&rd);
         p->count = nk_wire_get_uvar(&rd);
-        if (!rd.bad && (p->count == 0 || p->count > NK_COORD_ALLOC_MAX ||
-                        p->first > UINT64_MAX - p->count)) {
+        if (!rd.bad &&
+            (p->count == 0 || p->count > NK_COORD_ALLOC_MAX || p->first > UINT64_MAX - p->count)) {
             rd.bad = true;
         }
         break;

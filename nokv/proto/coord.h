@@ -57,13 +57,13 @@
 #include "nokv/proto/region.h"
 
 #define NK_COORD_ADDR_MAX NK_HELLO_ADDR_MAX
-#define NK_COORD_KEY_MAX (64u * 1024u)   /* a user key (engine NK_KEY_MAX) */
-#define NK_COORD_MSG_MAX 256u            /* human text of a non-OK response */
-#define NK_COORD_ALLOC_MAX 1000000u      /* ids or timestamps per request */
-#define NK_COORD_LIST_MAX 1024u          /* regions per ListRegions page */
-#define NK_COORD_LIST_DEFAULT 128u       /* page size when limit is 0 */
-#define NK_COORD_MAX_STORES 4096u        /* stores in the registry */
-#define NK_COORD_AGE_NEVER UINT64_MAX    /* no heartbeat since the coordinator started */
+#define NK_COORD_KEY_MAX (64u * 1024u) /* a user key (engine NK_KEY_MAX) */
+#define NK_COORD_MSG_MAX 256u          /* human text of a non-OK response */
+#define NK_COORD_ALLOC_MAX 1000000u    /* ids or timestamps per request */
+#define NK_COORD_LIST_MAX 1024u        /* regions per ListRegions page */
+#define NK_COORD_LIST_DEFAULT 128u     /* page size when limit is 0 */
+#define NK_COORD_MAX_STORES 4096u      /* stores in the registry */
+#define NK_COORD_AGE_NEVER UINT64_MAX  /* no heartbeat since the coordinator started */
 
 typedef enum nk_coord_op {
     NK_COORD_STORE_HEARTBEAT = 1,
@@ -104,7 +104,7 @@ typedef struct nk_coord_store_hb {
  * changes inside one epoch (leadership does not bump the epoch). */
 typedef struct nk_coord_region_report {
     nk_region region;
-    uint64_t leader_peer_id;  /* 0: no leader known */
+    uint64_t leader_peer_id; /* 0: no leader known */
     uint64_t leader_store_id;
     uint64_t term;
     uint64_t applied_index;
@@ -144,9 +144,9 @@ typedef struct nk_coord_resp {
     uint8_t op;
     uint8_t code; /* nk_coord_code */
     char msg[NK_COORD_MSG_MAX];
-    bool accepted;         /* STORE_HEARTBEAT, REGION_REPORT */
-    bool need_full_report; /* STORE_HEARTBEAT: the coordinator did not know this
-                            * store; send a report for every hosted region */
+    bool accepted;               /* STORE_HEARTBEAT, REGION_REPORT */
+    bool need_full_report;       /* STORE_HEARTBEAT: the coordinator did not know this
+                                  * store; send a report for every hosted region */
     nk_coord_region_info region; /* GET_REGION_BY_KEY, GET_REGION */
     nk_coord_store_info store;   /* GET_STORE */
     size_t n_stores;

@@ -169,6 +169,9 @@ static void reply_not_int(nk_resp_call *c)
     nk_resp_add_error(c->reply, "ERR value is not an integer or out of range");
 }
 
+#define TRYAGAIN_TEXT                                                                              \
+    "TRYAGAIN this store does not lead the key's region (NK_EAGAIN); retry, or ask the leader"
+
 static void reply_backend_error(nk_resp_call *c, const char *what, int rc)
 {
     if (rc == NK_EAGAIN) {
@@ -182,8 +185,24 @@ static void reply_backend_error(nk_resp_call *c, const char *what, int rc)
     nk_resp_add_errorf(c->reply, "ERR %s failed: %s (%s)", what, nk_strerror(rc), nk_errname(rc));
 }
 
+void nk_resp_read_error(int status, char *buf, size_t len)
+{
+    if (status == NK_EAGAIN) {
+        snprintf(buf, len, "%s", TRYAGAIN_TEXT);
+        return;
+    }
+    snprintf(buf, len, "ERR read not confirmed: %s (%s); retry it", nk_strerror(status),
+             nk_errname(status));
+}
+
 void nk_resp_write_error(int status, char *buf, size_t len)
 {
+    if (status == NK_EAGAIN) {
+        snprintf(buf, len,
+                 "TRYAGAIN write not confirmed: this store lost the lead (NK_EAGAIN); its effect "
+                 "may or may not persist");
+        return;
+    }
     snprintf(buf, len,
              "ERR write not confirmed durable: %s (%s); its effect may or may not persist",
              nk_strerror(status), nk_errname(status));
@@ -287,7 +306,9 @@ static bool ov_put(nk_resp_db *db, const nk_kv_write *w)
         if (val == NULL) {
             return false;
         }
-        memcpy(val, w->val, w->val_len);
+        if (w->val_len > 0) {
+            memcpy(val, w->val, w->val_len);
+        }
     }
     ov_ent *e = ov_find(db, w->key, w->key_len);
     if (e == NULL) {
@@ -306,7 +327,9 @@ static bool ov_put(nk_resp_db *db, const nk_kv_write *w)
             free(val);
             return false;
         }
-        memcpy(key, w->key, w->key_len);
+        if (w->key_len > 0) {
+            memcpy(key, w->key, w->key_len);
+        }
         e = &db->ov[db->nov++];
         e->key = key;
         e->klen = w->key_len;
@@ -410,6 +433,10 @@ static bool submit(nk_resp_db *db, nk_resp_call *c, const nk_kv_write *ops, size
                            "write (all keys and values of the command) at most %llu bytes",
                            (unsigned long long)db->be->max_value_bytes,
                            (unsigned long long)db->be->max_write_bytes);
+        return false;
+    }
+    if (rc == NK_EAGAIN) {
+        nk_resp_add_error(c->reply, TRYAGAIN_TEXT);
         return false;
     }
     if (rc != NK_OK) {
@@ -1275,7 +1302,9 @@ static void cmd_setrange(nk_resp_db *db, nk_resp_call *c)
         nk_resp_add_error(c->reply, "ERR out of memory");
         return;
     }
-    memcpy(buf, db->tmp.data, old);
+    if (old > 0) {
+        memcpy(buf, db->tmp.data, old);
+    }
     memcpy(buf + off, v->ptr, v->len);
     if (put_user(db, c, &c->argv[1], live && l.has_expire, l.expire_at, buf, total)) {
         nk_resp_add_int(c->reply, (int64_t)total);
@@ -1692,7 +1721,9 @@ static void cursor_remember(nk_resp_db *db, uint64_t id, const uint8_t *key, siz
         if (copy == NULL) {
             return;
         }
-        memcpy(copy, key, klen);
+        if (klen > 0) {
+            memcpy(copy, key, klen);
+        }
         db->ring_bytes = db->ring_bytes - old->klen + klen;
         free(old->key);
         old->key = copy;
@@ -1707,7 +1738,9 @@ static void cursor_remember(nk_resp_db *db, uint64_t id, const uint8_t *key, siz
     if (copy == NULL) {
         return; /* not remembered: the resume takes the slower path */
     }
-    memcpy(copy, key, klen);
+    if (klen > 0) {
+        memcpy(copy, key, klen);
+    }
     cursor_ent *e = &db->ring[(db->ring_head + db->ring_count) % db->ring_cap];
     e->id = id;
     e->key = copy;
@@ -2397,7 +2430,9 @@ static bool name_ok(const nk_resp_arg *a)
 static void copy_name(char *dst, size_t room, const nk_resp_arg *a)
 {
     size_t n = a->len < room - 1 ? a->len : room - 1;
-    memcpy(dst, a->ptr, n);
+    if (n > 0) {
+        memcpy(dst, a->ptr, n);
+    }
     dst[n] = '\0';
 }
 
@@ -2647,7 +2682,9 @@ static bool tx_queue(nk_resp_session *se, const nk_resp_arg *argv, size_t argc)
     }
     uint8_t *data = (uint8_t *)(copy + argc);
     for (size_t i = 0; i < argc; i++) {
-        memcpy(data, argv[i].ptr, argv[i].len);
+        if (argv[i].len > 0) {
+            memcpy(data, argv[i].ptr, argv[i].len);
+        }
         copy[i].ptr = data;
         copy[i].len = argv[i].len;
         data += argv[i].len;
@@ -2760,6 +2797,7 @@ static void cmd_exec(nk_resp_db *db, nk_resp_call *c)
     }
     if (se->multi_dirty) {
         tx_discard(se);
+        unwatch(se);
         nk_resp_add_error(c->reply, "EXECABORT Transaction discarded because of previous errors.");
         return;
     }
@@ -2773,6 +2811,7 @@ static void cmd_exec(nk_resp_db *db, nk_resp_call *c)
         return;
     }
     size_t before = c->reply->len;
+    bool read = false;
     se->in_multi = false;
     db->tx = true;
     nk_resp_add_array(c->reply, se->nq);
@@ -2780,6 +2819,7 @@ static void cmd_exec(nk_resp_db *db, nk_resp_call *c)
         nk_resp_call sub = {
             .argv = se->q[i].argv, .argc = se->q[i].argc, .sess = se, .reply = c->reply};
         dispatch(db, &sub);
+        read = read || sub.read || sub.wrote;
     }
     db->tx = false;
     tx_discard(se);
@@ -2810,6 +2850,8 @@ static void cmd_exec(nk_resp_db *db, nk_resp_call *c)
             c->wrote = true;
             db->stats.writes_submitted++;
         }
+    } else {
+        c->read = read; /* nothing written: hold the reply for its reads */
     }
     ov_clear(db);
 }
@@ -3232,6 +3274,7 @@ static void dispatch(nk_resp_db *db, nk_resp_call *c)
 {
     size_t before = c->reply->len;
     c->wrote = false;
+    c->read = false;
     c->quit = false;
     db->stats.commands_processed++;
     const cmd_def *d = find_cmd(&c->argv[0]);
@@ -3241,6 +3284,14 @@ static void dispatch(nk_resp_db *db, nk_resp_call *c)
         reply_arity(c, d->name);
     } else {
         d->fn(db, c);
+        /* Key commands read (a SET NX that did not write read too), and so
+         * do the keyspace walks; EXEC sets it from its queue. */
+        if (d->first_key != 0 || d->fn == cmd_scan || d->fn == cmd_keys || d->fn == cmd_dbsize) {
+            c->read = true;
+        }
+        if (c->wrote) {
+            c->read = false; /* the write's done covers what it read */
+        }
     }
     if (c->reply->len > before && c->reply->data[before] == '-') {
         db->stats.error_replies++;

@@ -16,7 +16,7 @@
  *             EXPIREAT PEXPIREAT PERSIST TTL PTTL
  * server      DBSIZE FLUSHDB FLUSHALL TIME INFO CONFIG (GET RESETSTAT HELP)
  *             COMMAND
- * transaction MULTI EXEC DISCARD
+ * transaction MULTI EXEC DISCARD WATCH UNWATCH
  * Error texts follow Redis 7 ("ERR syntax error", "ERR wrong number of
  * arguments for 'get' command", "ERR unknown command 'x', with args
  * beginning with: 'a' ", ...). Only RESP2 is spoken: HELLO and HELLO 2
@@ -37,7 +37,11 @@
  * writes go to an overlay that the transaction's own reads see first. SCAN,
  * KEYS, DBSIZE, FLUSHDB and FLUSHALL are refused inside MULTI ("ERR Command
  * not allowed inside a transaction"), because they read the backend around
- * the overlay. WATCH is not supported.
+ * the overlay. WATCH makes the next EXEC answer a null array when a
+ * watched key was written (by anyone), expired, or the keyspace flushed
+ * since: every write bumps a generation counter of its key's slot (16384
+ * slots by key hash), so a write to another key of the same slot aborts
+ * too - spurious, rare and safe, clients retry.
  *
  * Expiry: lazily on read (below) and by a background sweep: every
  * sweep_interval_ms (default 100) the db visits the next sweep_keys
@@ -181,14 +185,20 @@ typedef struct nk_resp_call {
     nk_kv_done_fn done;    /* in: completion for a write (may be NULL) */
     void *done_arg;
     bool wrote; /* out: a write was submitted with done/done_arg */
+    bool read;  /* out: it read the keyspace and wrote nothing: with a
+                   backend that has read_barrier, the server holds the
+                   reply behind one (backend.h) */
     bool quit;  /* out: QUIT - close after this reply */
 } nk_resp_call;
 
 void nk_resp_db_exec(nk_resp_db *db, nk_resp_call *call);
 
 /* The error reply (without '-' and CRLF) that replaces a write's reply when
- * its done reports `status`. */
+ * its done reports `status`; nk_resp_read_error the same for a reply held
+ * behind a read barrier. NK_EAGAIN (a replicated backend that does not
+ * lead) is "TRYAGAIN ...", the code Redis Cluster clients retry on. */
 void nk_resp_write_error(int status, char *buf, size_t len);
+void nk_resp_read_error(int status, char *buf, size_t len);
 
 /* Envelope helpers (exposed for tests and tools). encode writes at most
  * NK_RESP_ENV_MAX_HDR bytes of header into hdr and returns its length.

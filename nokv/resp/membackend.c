@@ -38,6 +38,9 @@ struct nk_membackend {
     int fail_writes_code;
     unsigned fail_done;
     int fail_done_code;
+    uint64_t barriers;
+    unsigned fail_barriers;
+    int fail_barriers_code;
 };
 
 static int cmp_key(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -220,6 +223,46 @@ static int mb_write(void *impl, const nk_kv_write *ops, size_t n, nk_kv_done_fn 
     return NK_OK;
 }
 
+/* A modelled read barrier (opt.read_barrier): completes like a write's
+ * done, after a delay when async, or with an injected error. */
+static int mb_read_barrier(void *impl, nk_kv_done_fn done, void *arg)
+{
+    nk_membackend *m = impl;
+    m->barriers++;
+    int status = NK_OK;
+    if (m->fail_barriers > 0) {
+        m->fail_barriers--;
+        status = m->fail_barriers_code;
+    }
+    if (!m->opt.async) {
+        done(arg, status);
+        return NK_OK;
+    }
+    pending *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        return NK_ENOMEM;
+    }
+    p->m = m;
+    p->done = done;
+    p->arg = arg;
+    p->status = status;
+    p->prev = m->tail;
+    if (m->tail) {
+        m->tail->next = p;
+    } else {
+        m->head = p;
+    }
+    m->tail = p;
+    m->npending++;
+    uint64_t delay = nk_rand_between(&m->rand, m->opt.done_min_ns, m->opt.done_max_ns);
+    p->timer = nk_rt_timer_start(m->opt.rt, delay, pending_fire, p);
+    if (p->timer == 0) {
+        p->status = NK_ESTOPPED;
+        pending_fire(p);
+    }
+    return NK_OK;
+}
+
 static int mb_scan(void *impl, const uint8_t *start, size_t start_len, size_t limit,
                    nk_kv_scan_fn fn, void *arg)
 {
@@ -242,6 +285,8 @@ static int mb_count(void *impl, uint64_t *n)
 }
 
 static const nk_kv_backend_ops mb_ops = {mb_get, mb_write, mb_scan, mb_count, NULL};
+static const nk_kv_backend_ops mb_ops_barrier = {mb_get, mb_write, mb_scan, mb_count,
+                                                 mb_read_barrier};
 
 /* The optional prefixed write (backend.h), so the command tests exercise the
  * path `nokv serve` takes: the values are joined here and written as usual. */
@@ -292,7 +337,7 @@ int nk_membackend_new(const nk_membackend_options *opt, nk_membackend **out)
         return NK_ENOMEM;
     }
     m->opt = o;
-    m->be.ops = &mb_ops;
+    m->be.ops = o.read_barrier ? &mb_ops_barrier : &mb_ops;
     m->be.impl = m;
     m->be.name = "memory";
     m->be.write_prefixed = mb_write_prefixed;
@@ -353,4 +398,15 @@ void nk_membackend_fail_completions(nk_membackend *m, unsigned n, int code)
 {
     m->fail_done = n;
     m->fail_done_code = code;
+}
+
+uint64_t nk_membackend_barriers(const nk_membackend *m)
+{
+    return m->barriers;
+}
+
+void nk_membackend_fail_barriers(nk_membackend *m, unsigned n, int code)
+{
+    m->fail_barriers = n;
+    m->fail_barriers_code = code;
 }

@@ -31,6 +31,8 @@ typedef struct nk_membackend_options {
     bool async;           /* false: done runs inside write */
     uint64_t done_min_ns; /* async completion delay range */
     uint64_t done_max_ns;
+    bool read_barrier; /* offer backend.h's read_barrier (models a replicated
+                          backend); completes like a write's done */
 } nk_membackend_options;
 
 /* NK_OK, NK_EINVAL (async without rt, min > max) or NK_ENOMEM. */
@@ -40,7 +42,7 @@ void nk_membackend_free(nk_membackend *m);
 /* The backend interface; valid until nk_membackend_free. */
 nk_kv_backend *nk_membackend_backend(nk_membackend *m);
 
-/* Writes whose done has not run yet. */
+/* Writes (and read barriers) whose done has not run yet. */
 size_t nk_membackend_pending(const nk_membackend *m);
 /* Keys stored. */
 size_t nk_membackend_count(const nk_membackend *m);
@@ -52,5 +54,9 @@ uint64_t nk_membackend_batches(const nk_membackend *m);
 void nk_membackend_fail_writes(nk_membackend *m, unsigned n, int code);
 /* The next `n` writes are applied but their done reports `code`. */
 void nk_membackend_fail_completions(nk_membackend *m, unsigned n, int code);
+/* Read barriers requested so far (opt.read_barrier). */
+uint64_t nk_membackend_barriers(const nk_membackend *m);
+/* The next `n` read barriers complete with `code`. */
+void nk_membackend_fail_barriers(nk_membackend *m, unsigned n, int code);
 
 #endif /* NK_RESP_MEMBACKEND_H */

@@ -133,7 +133,9 @@ static void slot_done(void *arg, int status)
         if (s->counted) {
             st->writes_pending--;
         }
-        if (status != NK_OK && !s->read) {
+        if (status != NK_OK && s->read) {
+            nk_log(srv->rt, NK_LOG_INFO, "resp: read not confirmed: %s", nk_errname(status));
+        } else if (status != NK_OK) {
             st->write_errors++;
             nk_log(srv->rt, NK_LOG_WARN, "resp: write not confirmed durable: %s",
                    nk_errname(status));
@@ -180,12 +182,10 @@ static void flush(conn *c)
         size_t len = s->buf.len;
         char err[256];
         if (s->write && s->status != NK_OK) {
-            /* The reply promised success; durability is unknown instead
-             * (a read: the value could not be confirmed as committed). */
+            /* The reply promised success; durability (or, behind a read
+             * barrier, whether the read was current) is unknown instead. */
             if (s->read) {
-                snprintf(err + 1, sizeof(err) - 3,
-                         "TRYAGAIN read not confirmed by the region leader: %s (%s); retry",
-                         nk_strerror(s->status), nk_errname(s->status));
+                nk_resp_read_error(s->status, err + 1, sizeof(err) - 3);
             } else {
                 nk_resp_write_error(s->status, err + 1, sizeof(err) - 3);
             }
@@ -278,21 +278,22 @@ static bool process(conn *c)
                              .done_arg = s};
         nk_resp_db_exec(srv->db, &call);
         bool ok = !srv->scratch.oom;
-        if (!call.wrote && srv->be->ops->read_barrier != NULL) {
-            /* A replicated backend: hold this reply until the read is known
-             * to be linearizable (backend.h), exactly as a write's. */
+        if (!call.wrote && call.read && srv->be->ops->read_barrier != NULL) {
+            /* A replicated backend: hold the reply of a command that read
+             * keys until the read is known to be linearizable (backend.h),
+             * exactly as a write's; commands that touch no key need none. */
             s->read = true;
             int brc = srv->be->ops->read_barrier(srv->be->impl, slot_done, s);
-            if (brc == NK_OK) {
-                call.wrote = true;
-            } else {
+            if (brc != NK_OK) {
+                /* Refused at once: the reply becomes nk_resp_read_error()
+                 * text in flush(), in its place in the order. */
                 s->fired = true;
                 s->status = brc;
-                call.wrote = true;
             }
+            call.wrote = true; /* held like a write from here on */
         }
         if (call.wrote) {
-            if (!s->fired) {
+            if (!s->fired && !s->read) {
                 s->counted = true;
                 st->writes_pending++;
             }

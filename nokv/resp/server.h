@@ -12,7 +12,11 @@
  * its durability `done` fires, and every later reply of that connection
  * waits behind it - so a client never sees an answer that depends on a
  * write before the write itself is acknowledged. Different connections
- * never wait for each other.
+ * never wait for each other. With a backend that has a read barrier (a
+ * replicated one, backend.h), the reply of a command that read keys and
+ * wrote nothing (nk_resp_call.read) is held the same way until the barrier
+ * confirms the read was current; a failed barrier replaces it with
+ * nk_resp_read_error() text ("TRYAGAIN ..." when this store does not lead).
  *
  * Failure isolation: malformed RESP or a broken limit (resp.h) gets the
  * Redis error reply, then that connection is closed once its earlier

@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "nokv/engine/logfile.h"
+#include "nokv/proto/hello.h"
+#include "nokv/proto/kinds.h"
 #include "nokv/store/store_int.h"
 #include "nokv/util/smallfile.h"
 
@@ -477,19 +479,64 @@ static int resolve_store(void *ctx, uint64_t store_id, char *addr, size_t cap)
     return s->o.resolve(s->o.resolve_ctx, store_id, addr, cap);
 }
 
+/* One listener serves every framed service: a connection belongs to the
+ * service its HELLO names (raft: the transport; admin: the handler the
+ * server registered), anything else is closed. */
+enum { CONN_PENDING = 1, CONN_RAFT = 2, CONN_ADMIN = 3 };
+
 static void l_on_accept(void *ctx, uint64_t listener, uint64_t conn, const char *peer)
 {
     nk_store *s = ctx;
     (void)listener;
     (void)peer;
-    nk_transport_accept(s->tr, conn);
+    if (nk_u64map_put(&s->conns, conn, (void *)(uintptr_t)CONN_PENDING) != NK_OK) {
+        (void)nk_rt_close(s->rt, conn);
+    }
+}
+
+static void l_drop(nk_store *s, uint64_t conn, const char *why)
+{
+    nk_log(s->rt, NK_LOG_WARN, "store %" PRIu64 ": conn %" PRIu64 ": %s; closing", s->o.store_id,
+           conn, why);
+    (void)nk_u64map_del(&s->conns, conn);
+    (void)nk_rt_close(s->rt, conn);
 }
 
 static void l_on_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *data, size_t len)
 {
     nk_store *s = ctx;
-    if (!nk_transport_on_message(s->tr, conn, kind, data, len)) {
-        (void)nk_rt_close(s->rt, conn);
+    uintptr_t st = (uintptr_t)nk_u64map_get(&s->conns, conn);
+    if (st == CONN_PENDING) {
+        nk_hello h;
+        if (kind != NK_KIND_HELLO || nk_hello_decode(data, len, &h) != NK_OK) {
+            l_drop(s, conn, "first frame is not a HELLO");
+            return;
+        }
+        if (h.service == NK_SERVICE_RAFT) {
+            st = CONN_RAFT;
+            nk_transport_accept(s->tr, conn);
+        } else if (h.service == NK_SERVICE_ADMIN && s->admin.on_open != NULL) {
+            st = CONN_ADMIN;
+        } else {
+            l_drop(s, conn, "HELLO for a service this listener does not serve");
+            return;
+        }
+        (void)nk_u64map_put(&s->conns, conn, (void *)st);
+        if (st == CONN_ADMIN) {
+            s->admin.on_open(s->admin.ctx, conn, &h);
+            return;
+        }
+    }
+    if (st == CONN_RAFT) {
+        if (!nk_transport_on_message(s->tr, conn, kind, data, len)) {
+            l_drop(s, conn, "unknown raft connection");
+        } else if (nk_u64map_get(&s->conns, conn) != NULL && !nk_transport_has_conn(s->tr, conn)) {
+            (void)nk_u64map_del(&s->conns, conn); /* the transport closed it */
+        }
+    } else if (st == CONN_ADMIN) {
+        s->admin.on_message(s->admin.ctx, conn, kind, data, len);
+    } else {
+        l_drop(s, conn, "unknown connection");
     }
 }
 
@@ -497,7 +544,27 @@ static void l_on_close(void *ctx, uint64_t conn, int reason)
 {
     nk_store *s = ctx;
     (void)reason;
-    (void)nk_transport_on_close(s->tr, conn);
+    uintptr_t st = (uintptr_t)nk_u64map_del(&s->conns, conn);
+    if (st == CONN_RAFT) {
+        (void)nk_transport_on_close(s->tr, conn);
+    } else if (st == CONN_ADMIN && s->admin.on_close != NULL) {
+        s->admin.on_close(s->admin.ctx, conn);
+    }
+}
+
+void nk_store_set_admin_service(nk_store *s, const nk_store_service *svc)
+{
+    if (svc != NULL) {
+        s->admin = *svc;
+    } else {
+        memset(&s->admin, 0, sizeof(s->admin));
+    }
+}
+
+void nk_store_close_conn(nk_store *s, uint64_t conn)
+{
+    (void)nk_u64map_del(&s->conns, conn);
+    (void)nk_rt_close(s->rt, conn);
 }
 
 static const nk_net_handlers listen_handlers = {
@@ -534,6 +601,7 @@ int nk_store_open(nk_rt *rt, const nk_store_options *o, nk_store **out, nk_errbu
         s->o.request_ttl_ns = 3 * NK_NSEC_PER_SEC;
     }
     nk_localmeta_init(&s->meta);
+    nk_u64map_init(&s->conns);
     s->workdir = strdup(o->workdir);
     s->raftdir = nk_path_join(o->workdir, "raft");
     s->snapdir = nk_path_join(o->workdir, "snap");
@@ -673,6 +741,15 @@ void nk_store_close(nk_store *s)
     }
     free(s->peers);
     nk_transport_free(s->tr);
+    size_t pos = 0;
+    uint64_t conn;
+    void *v;
+    while (nk_u64map_next(&s->conns, &pos, &conn, &v)) {
+        if ((uintptr_t)v != CONN_RAFT) { /* the transport closed its own */
+            (void)nk_rt_close(s->rt, conn);
+        }
+    }
+    nk_u64map_free(&s->conns);
     nk_raftlog_close(s->log);
     nk_localmeta_free(&s->meta);
     free(s->workdir);

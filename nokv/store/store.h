@@ -45,6 +45,7 @@
 #include "nokv/proto/region.h"
 #include "nokv/raft/raft.h"
 #include "nokv/rt.h"
+#include "nokv/proto/hello.h"
 #include "nokv/store/raftlog.h"
 
 typedef struct nk_store nk_store;
@@ -189,6 +190,22 @@ int nk_store_conf_change(nk_store *s, uint64_t region_id, uint8_t cc_type, uint6
                          uint64_t store_id);
 
 int nk_store_transfer_leader(nk_store *s, uint64_t region_id, uint64_t peer_id);
+
+/*
+ * Services on the store's listener besides raft. A framed connection whose
+ * HELLO names NK_SERVICE_ADMIN is handed to the admin service: on_open with
+ * the HELLO, then every later frame, then on_close when it breaks (not when
+ * the service closes it itself with nk_store_close_conn). Replies go out
+ * with nk_rt_send on the same connection.
+ */
+typedef struct nk_store_service {
+    void *ctx;
+    void (*on_open)(void *ctx, uint64_t conn, const struct nk_hello *hello);
+    void (*on_message)(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *data, size_t len);
+    void (*on_close)(void *ctx, uint64_t conn);
+} nk_store_service;
+void nk_store_set_admin_service(nk_store *s, const nk_store_service *svc);
+void nk_store_close_conn(nk_store *s, uint64_t conn);
 
 /* Record where store_id can be dialled ("host:port"). */
 int nk_store_set_address(nk_store *s, uint64_t store_id, const char *addr);

@@ -12,6 +12,7 @@
 #include "nokv/store/raftlog.h"
 #include "nokv/store/store.h"
 #include "nokv/store/transport.h"
+#include "nokv/util/u64map.h"
 
 #define NK_PEER_MAX_PENDING 64   /* reads */
 #define NK_PEER_MAX_WRITES 16384 /* proposals in flight per region */
@@ -51,7 +52,7 @@ struct nk_peer {
 
     nk_pending *writes; /* grows up to NK_PEER_MAX_WRITES; slots reused */
     size_t cap_writes;
-    size_t n_writes;  /* slots in use */
+    size_t n_writes; /* slots in use */
     nk_pending reads[NK_PEER_MAX_PENDING];
     uint64_t next_ctx;
 };
@@ -86,6 +87,8 @@ struct nk_store {
     size_t n_homes;
     nk_addr_entry book[NK_STORE_MAX_BOOK];
     size_t n_book;
+    nk_u64map conns; /* accepted connections -> service (store.c) */
+    nk_store_service admin;
     uint64_t listener;
     uint64_t tick_timer;
     uint64_t kick_timer;

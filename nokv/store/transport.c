@@ -307,6 +307,11 @@ bool nk_transport_on_close(nk_transport *t, uint64_t conn)
     return c != NULL;
 }
 
+bool nk_transport_has_conn(const nk_transport *t, uint64_t conn)
+{
+    return nk_u64map_get(&t->in, conn) != NULL;
+}
+
 void nk_transport_stats_get(const nk_transport *t, nk_transport_stats *st)
 {
     *st = t->st;

@@ -67,6 +67,8 @@ void nk_transport_accept(nk_transport *t, uint64_t conn);
 bool nk_transport_on_message(nk_transport *t, uint64_t conn, uint8_t kind, const uint8_t *data,
                              size_t len);
 bool nk_transport_on_close(nk_transport *t, uint64_t conn);
+/* Is conn an accepted connection the transport still holds? */
+bool nk_transport_has_conn(const nk_transport *t, uint64_t conn);
 
 typedef struct nk_transport_stats {
     uint64_t sent, dropped, received, bad_frames, dials;

@@ -3,7 +3,8 @@
 #
 #  1. usage errors exit 2 (no --workdir, bad --id-start);
 #  2. start on a fresh workdir with port 0: it prints what it restored and
-#     the address it bound; SIGTERM stops it with exit 0;
+#     the address it bound; `nokv coordinator status` queries it from another
+#     process; SIGTERM stops it with exit 0, after which status fails cleanly;
 #  3. a second coordinator on the same workdir is refused (exit 1);
 #  4. restart with --id-start above the fence: "recovered", the allocator
 #     starts there;
@@ -55,6 +56,12 @@ grep -q "initialised $dir/wd" "$dir/out"
 grep -q "^restored 0 regions, 0 stores; allocator starts id=1 ts=1$" "$dir/out"
 [ -f "$dir/wd/COORD.fence" ] && [ -f "$dir/wd/COORD.meta" ]
 
+# a real request across processes: status asks ListStores + ListRegions
+addr=$(sed -n 's/^listening on //p' "$dir/out")
+"$nokv" coordinator status --coordinator-addr "$addr" >"$dir/status.out"
+grep -q "^stores 0$" "$dir/status.out" && grep -q "^regions 0$" "$dir/status.out" ||
+    { echo "status output:"; cat "$dir/status.out"; exit 1; }
+
 # 3. one owner per workdir
 set +e
 "$nokv" coordinator --addr 127.0.0.1:0 --workdir "$dir/wd" >"$dir/dup.out" 2>&1; rc=$?
@@ -63,6 +70,11 @@ set -e
 grep -q "another coordinator" "$dir/dup.out"
 stop
 grep -q "coordinator: stopped" "$dir/err"
+set +e
+"$nokv" coordinator status --coordinator-addr "$addr" >"$dir/status.out" 2>&1; rc=$?
+set -e
+[ "$rc" -eq 1 ] && grep -q "is not reachable" "$dir/status.out" ||
+    { echo "status of a stopped coordinator: exit $rc"; cat "$dir/status.out"; exit 1; }
 
 # 4. restart with a higher floor
 start --id-start 5000 --ts-start 7000

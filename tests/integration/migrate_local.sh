@@ -11,7 +11,10 @@
 #  4. rerun init: resumes and ends seeded; the seed snapshot shares the
 #     engine's tables (same inode); serve is still refused, now "seeded";
 #  5. rerun init with the same ids: exit 0, no byte changed; other ids: 3;
-#  6. status/report --json say seeded and ready_for_serve.
+#  6. status/report --json say seeded and ready_for_serve;
+#  7. the seed serves as store 1 of a cluster (`nokv serve --store-id 1`):
+#     every migrated key reads back through RESP, a new write commits, and
+#     the workdir is in cluster mode afterwards.
 set -euo pipefail
 nokv=$1
 command -v redis-cli >/dev/null || { echo "redis-cli missing (tools/setup.sh installs redis-tools)"; exit 1; }
@@ -124,4 +127,26 @@ assert r["status"]["checkpoint"]["stage"] == "seeded-finalized", r
 PY
 expect 3 "$nokv" migrate plan --workdir "$W"
 has 'already in "seeded" mode'
+
+# 7. the promoted workdir serves through the distributed path
+rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+"$nokv" serve --store-id 1 --workdir "$W" --addr "127.0.0.1:$rport" --redis-addr "127.0.0.1:$port" \
+    >"$dir/cluster.log" 2>&1 &
+pid=$!
+ok=""
+for _ in $(seq 1 200); do
+    if [ "$(redis-cli -p "$port" get key:00001 2>/dev/null)" = "value-00001" ]; then ok=1; break; fi
+    sleep 0.05
+done
+[ -n "$ok" ] || { echo "FAIL: the seed did not serve key:00001"; cat "$dir/cluster.log"; exit 1; }
+for i in $(seq 1 3000); do printf 'GET key:%05d\n' "$i"; done | redis-cli -p "$port" >"$dir/got"
+for i in $(seq 1 3000); do printf 'value-%05d\n' "$i"; done >"$dir/want"
+cmp -s "$dir/got" "$dir/want" || { echo "FAIL: migrated keys differ after promotion"; exit 1; }
+[ "$(redis-cli -p "$port" set after-migration yes)" = "OK" ]
+[ "$(redis-cli -p "$port" get after-migration)" = "yes" ]
+kill -TERM "$pid"
+wait "$pid"
+pid=""
+expect 0 "$nokv" migrate status --workdir "$W"
+has "Mode                 cluster"
 echo "migrate_local: ok"

@@ -12,6 +12,7 @@
 #   fuzz_manifest  version edit decoder + manifest open (CURRENT + MANIFEST)
 #   fuzz_batch     write batch decoder (nk_batch_iterate)
 #   fuzz_raftlog   raft log recovery (nk_raftlog_open) over 1..n segment files
+#   fuzz_coord     coordinator request/response/report codecs (nokv/proto/coord.c)
 # The engine targets write seed corpora with NOKV_FUZZ_GEN=<dir> <target>.
 option(NOKV_FUZZ "Build the libFuzzer targets (needs clang)" OFF)
 if(NOKV_FUZZ)
@@ -39,5 +40,6 @@ if(NOKV_FUZZ)
                                    nokv/engine/version_edit.c nokv/engine/ikey.c)
     nokv_fuzz_target(fuzz_batch nokv/engine/batch.c)
     nokv_fuzz_target(fuzz_raftlog nokv/store/raftlog.c nokv/engine/logfile.c)
+    nokv_fuzz_target(fuzz_coord nokv/proto/coord.c nokv/proto/region.c nokv/proto/wire.c)
   endif()
 endif()

@@ -46,7 +46,29 @@ static void f_log(void *impl, nk_log_level level, const char *msg)
     (void)msg;
 }
 
-static const nk_rt_ops fake_ops = {.now = f_now, .wall = f_wall, .log = f_log};
+/* The command layer starts its expiry-sweep timer; the fuzzer never fires
+ * it (the sweep runs the same code paths as SCAN). */
+static uint64_t f_timer_start(void *impl, uint64_t delay, nk_timer_fn fn, void *arg)
+{
+    (void)impl;
+    (void)delay;
+    (void)fn;
+    (void)arg;
+    return 1;
+}
+
+static int f_timer_cancel(void *impl, uint64_t id)
+{
+    (void)impl;
+    (void)id;
+    return NK_OK;
+}
+
+static const nk_rt_ops fake_ops = {.now = f_now,
+                                   .wall = f_wall,
+                                   .timer_start = f_timer_start,
+                                   .timer_cancel = f_timer_cancel,
+                                   .log = f_log};
 static nk_rt fake_rt = {&fake_ops, NULL, 1, 1, NK_LOG_ERROR};
 
 static void on_done(void *arg, int status)

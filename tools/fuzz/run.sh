@@ -3,7 +3,7 @@
 #
 # usage: tools/fuzz/run.sh [SECONDS] [TARGET...]
 #   SECONDS  per target (default 30)
-#   TARGET   fuzz_resp fuzz_sst fuzz_wal fuzz_manifest fuzz_batch fuzz_raftlog
+#   TARGET   fuzz_resp fuzz_sst fuzz_wal fuzz_manifest fuzz_batch fuzz_raftlog fuzz_coord
 #            (default: all)
 #
 # Needs clang (libFuzzer + ASan + UBSan). Each target starts from its
@@ -21,7 +21,7 @@ secs=${1:-30}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(fuzz_resp fuzz_sst fuzz_wal fuzz_manifest fuzz_batch fuzz_raftlog)
+    targets=(fuzz_resp fuzz_sst fuzz_wal fuzz_manifest fuzz_batch fuzz_raftlog fuzz_coord)
 fi
 build=$root/build-fuzz
 cc=${CC:-clang}
