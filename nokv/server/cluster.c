@@ -261,6 +261,10 @@ static void close_store_when_idle(void *arg)
     }
     nk_store_close(c->store);
     c->store = NULL;
+    nk_db_stats ds;
+    nk_db_get_stats(c->db, &ds);
+    nk_log(c->rt, NK_LOG_INFO, "engine: writes=%" PRIu64 " wal syncs=%" PRIu64 " flushes=%" PRIu64,
+           ds.writes, ds.syncs, ds.flushes);
     nk_cluster_backend_free(c->backend);
     c->backend = NULL;
     nk_kvsm_free(c->kvsm);
