@@ -156,6 +156,7 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
         so.advertise_addr = cfg->addr;
         so.sm = nk_kvsm_sm(c->kvsm);
         so.compact_every = 0; /* engine snapshots (SST streams) come next */
+        so.obs = cfg->obs;
         if (cfg->tick_ns != 0) {
             so.tick_ns = cfg->tick_ns;
         }
@@ -198,6 +199,9 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
     }
     if (rc == NK_OK) {
         rc = nk_cluster_backend_new(rt, c->store, c->kvsm, c->db, SEED_REGION, 0, &c->backend);
+    }
+    if (rc == NK_OK && cfg->unsafe_ack_on_propose) {
+        nk_cluster_backend_set_unsafe_ack_on_propose(c->backend, true);
     }
     if (rc == NK_OK) {
         nk_resp_server_options ro;
@@ -313,4 +317,14 @@ void nk_cluster_abandon(nk_cluster *c)
     c->wd = NULL;
     nk_cluster_free(c);
     nk_workdir_abandon(wd);
+}
+
+nk_store *nk_cluster_store(nk_cluster *c)
+{
+    return c->store;
+}
+
+nk_db *nk_cluster_db(nk_cluster *c)
+{
+    return c->db;
 }

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "nokv/engine/db.h"
+#include "nokv/store/store.h"
 
 #define NK_CLUSTER_MAX_INITIAL 16
 
@@ -45,6 +46,12 @@ typedef struct nk_cluster_config {
     uint64_t tick_ns; /* 0 = 100 ms */
     nk_db_options db;
     const char *version;
+    /* Checker hooks on the raftstore (store.h); NULL in production. */
+    const nk_store_observer *obs;
+    /* TEST ONLY (the simulator's planted bug, never set by `nokv serve`):
+     * the cluster backend acknowledges a write when it is proposed instead
+     * of after it committed and applied. */
+    bool unsafe_ack_on_propose;
 } nk_cluster_config;
 
 typedef struct nk_cluster nk_cluster;
@@ -55,6 +62,11 @@ void nk_cluster_shutdown(nk_cluster *c);
 int nk_cluster_exit_status(const nk_cluster *c);
 void nk_cluster_free(nk_cluster *c);
 void nk_cluster_abandon(nk_cluster *c);
+
+/* The store's raftstore and engine, for observers (the simulator's
+ * checkers): read-only use, never across a shutdown. */
+nk_store *nk_cluster_store(nk_cluster *c);
+nk_db *nk_cluster_db(nk_cluster *c);
 
 /* Parse "1=127.0.0.1:20170,2=127.0.0.1:20171,..." into cfg->initial. */
 int nk_cluster_parse_initial(const char *spec, nk_cluster_config *cfg, nk_errbuf *eb);
