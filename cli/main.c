@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "nokv/util/assert.h"
 
 static void usage(FILE *out)
 {
@@ -20,8 +21,15 @@ static void usage(FILE *out)
             "  help         this text\n");
 }
 
+static void on_assert(const char *file, int line, const char *expr)
+{
+    fprintf(stderr, "nokv: internal invariant broken at %s:%d: %s; stopping (please report this)\n",
+            file, line, expr);
+}
+
 int main(int argc, char **argv)
 {
+    nk_assert_set_handler(on_assert);
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
         usage(stdout);

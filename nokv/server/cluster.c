@@ -462,7 +462,6 @@ static void start_cleanup(nk_cluster *c)
     nk_resp_server_free(c->server);
     nk_store_close(c->store);
     nk_cluster_backend_free(c->backend);
-    nk_kvsm_free(c->kvsm);
     if (c->db != NULL) {
         bool closed = false;
         nk_db_close(c->db, closed_flag, &closed);
@@ -472,6 +471,7 @@ static void start_cleanup(nk_cluster *c)
             }
         }
     }
+    nk_kvsm_free(c->kvsm); /* after the engine: its queued writes complete into it */
     nk_workdir_close(c->wd);
     free(c);
 }
@@ -638,6 +638,8 @@ static void db_closed(void *arg, int status)
 {
     nk_cluster *c = arg;
     c->db = NULL;
+    nk_kvsm_free(c->kvsm); /* the engine's last queued writes completed into it */
+    c->kvsm = NULL;
     nk_workdir_close(c->wd);
     c->wd = NULL;
     c->stopped = true;
@@ -659,10 +661,13 @@ static void close_store_when_idle(void *arg)
     }
     nk_store_close(c->store);
     c->store = NULL;
+    nk_db_stats ds;
+    nk_db_get_stats(c->db, &ds);
+    nk_log(c->rt, NK_LOG_INFO, "engine: writes=%" PRIu64 " wal syncs=%" PRIu64 " flushes=%" PRIu64,
+           ds.writes, ds.syncs, ds.flushes);
     nk_cluster_backend_free(c->backend);
     c->backend = NULL;
-    nk_kvsm_free(c->kvsm);
-    c->kvsm = NULL;
+    nk_kvsm_set_applied_hook(c->kvsm, NULL, NULL);
     nk_db_close(c->db, db_closed, c);
 }
 
@@ -694,10 +699,10 @@ void nk_cluster_free(nk_cluster *c)
     nk_resp_server_free(c->server);
     nk_store_close(c->store);
     nk_cluster_backend_free(c->backend);
-    nk_kvsm_free(c->kvsm);
     if (c->db != NULL) {
         nk_db_abandon(c->db);
     }
+    nk_kvsm_free(c->kvsm);
     nk_workdir_close(c->wd);
     free(c);
 }

@@ -15,13 +15,60 @@
 #define APPLIED_KEY_LEN (NK_KVSM_RESERVED_LEN + 8 + 8)
 #define APPLIED_VAL_LEN 17
 
+/* An applied entry whose effect is not visible in the engine yet: the
+ * engine queues writes while it stalls (memtable or L0 full), and completes
+ * them in order. Entries without a write wait behind the writes before them. */
+typedef struct pending_apply {
+    uint64_t region_id;
+    uint64_t index;
+    bool write;
+} pending_apply;
+
 struct nk_kvsm {
     nk_db *db;
     nk_batch batch;
     nk_kvsm_applied_fn hook;
     void *hook_ctx;
     uint64_t apply_errors;
+    pending_apply *q; /* FIFO ring */
+    size_t q_head, q_len, q_cap;
 };
+
+static int q_push(nk_kvsm *k, uint64_t region_id, uint64_t index, bool write)
+{
+    if (k->q_len == k->q_cap) {
+        size_t ncap = k->q_cap ? k->q_cap * 2 : 64;
+        pending_apply *n = malloc(ncap * sizeof(*n));
+        if (n == NULL) {
+            return NK_ENOMEM;
+        }
+        for (size_t i = 0; i < k->q_len; i++) {
+            n[i] = k->q[(k->q_head + i) % k->q_cap];
+        }
+        free(k->q);
+        k->q = n;
+        k->q_cap = ncap;
+        k->q_head = 0;
+    }
+    k->q[(k->q_head + k->q_len) % k->q_cap] = (pending_apply){region_id, index, write};
+    k->q_len++;
+    return NK_OK;
+}
+
+static pending_apply q_pop(nk_kvsm *k)
+{
+    pending_apply p = k->q[k->q_head];
+    k->q_head = (k->q_head + 1) % k->q_cap;
+    k->q_len--;
+    return p;
+}
+
+static void visible(nk_kvsm *k, uint64_t region_id, uint64_t index)
+{
+    if (k->hook != NULL) {
+        k->hook(k->hook_ctx, region_id, index);
+    }
+}
 
 int nk_kvsm_new(nk_db *db, nk_kvsm **out)
 {
@@ -45,6 +92,7 @@ void nk_kvsm_free(nk_kvsm *k)
         return;
     }
     nk_batch_free(&k->batch);
+    free(k->q);
     free(k);
 }
 
@@ -173,6 +221,15 @@ static void write_done(void *arg, int status)
          * store stops; counted for status. */
         k->apply_errors++;
     }
+    if (k->q_len == 0 || !k->q[k->q_head].write) {
+        return; /* cannot happen: writes complete in submission order */
+    }
+    pending_apply p = q_pop(k);
+    visible(k, p.region_id, p.index);
+    while (k->q_len > 0 && !k->q[k->q_head].write) {
+        p = q_pop(k);
+        visible(k, p.region_id, p.index);
+    }
 }
 
 static int sm_apply(void *ctx, uint64_t region_id, const nk_raft_entry *e, uint64_t *result)
@@ -181,11 +238,13 @@ static int sm_apply(void *ctx, uint64_t region_id, const nk_raft_entry *e, uint6
     *result = 0;
     if (e->type != NK_RAFT_ENTRY_NORMAL || e->len == 0) {
         /* No-ops and membership changes touch no user data; replaying them
-         * after a restart is harmless, so they do not cost an engine write. */
-        if (k->hook != NULL) {
-            k->hook(k->hook_ctx, region_id, e->index);
+         * after a restart is harmless, so they do not cost an engine write.
+         * They become "visible" once every write before them is. */
+        if (k->q_len == 0) {
+            visible(k, region_id, e->index);
+            return NK_OK;
         }
-        return NK_OK;
+        return q_push(k, region_id, e->index, false);
     }
     nk_batch_clear(&k->batch);
     int rc = apply_ops(k, e, &k->batch);
@@ -198,11 +257,15 @@ static int sm_apply(void *ctx, uint64_t region_id, const nk_raft_entry *e, uint6
     nk_put_u64(val + 1, e->index);
     nk_put_u64(val + 9, e->term);
     rc = nk_batch_put(&k->batch, key, sizeof(key), val, sizeof(val));
+    /* Queued before the write: done may run inside nk_db_write. */
+    if (rc == NK_OK) {
+        rc = q_push(k, region_id, e->index, true);
+    }
     if (rc == NK_OK) {
         rc = nk_db_write(k->db, &k->batch, false, write_done, k);
-    }
-    if (rc == NK_OK && k->hook != NULL) {
-        k->hook(k->hook_ctx, region_id, e->index);
+        if (rc != NK_OK) {
+            k->q_len--; /* not submitted: take back the entry just queued */
+        }
     }
     return rc;
 }

@@ -38,9 +38,10 @@
 
 typedef struct nk_kvsm nk_kvsm;
 
-/* Called after every applied entry of a region (after the engine write was
- * submitted: readers see it). The cluster backend releases waiting replies
- * and drops its pending overlay from here. */
+/* Called once an applied entry's effect is visible in the engine, in index
+ * order: at once when the engine takes the write, later when it queues it
+ * behind a stall. The cluster backend drops its pending overlay and
+ * releases waiting reads from here, so a read never misses an applied write. */
 typedef void (*nk_kvsm_applied_fn)(void *ctx, uint64_t region_id, uint64_t index);
 
 int nk_kvsm_new(nk_db *db, nk_kvsm **out);

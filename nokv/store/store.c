@@ -19,6 +19,7 @@
 #include "nokv/proto/hello.h"
 #include "nokv/proto/kinds.h"
 #include "nokv/store/store_int.h"
+#include "nokv/util/assert.h"
 #include "nokv/util/smallfile.h"
 
 #define PUMP_ROUNDS 64
@@ -213,6 +214,8 @@ static void sync_done(void *arg, int rc)
         nk_store_fail(s, "syncing the raft log", rc);
         return;
     }
+    /* Everything written before the sync was submitted is durable now. */
+    NK_ASSERT(nk_raftlog_synced_lsn(s->log) <= nk_raftlog_last_lsn(s->log));
     finish_synced(s);
     /* Segments whose records are all dead go now: the sync just made the
      * records that killed them durable. */
@@ -227,6 +230,7 @@ static void sync_done(void *arg, int rc)
 
 static int start_sync(nk_store *s)
 {
+    NK_ASSERT(!s->syncing); /* at most one batch sync in flight */
     store_sync *j = calloc(1, sizeof(*j));
     if (j == NULL) {
         return NK_ENOMEM;
@@ -719,6 +723,18 @@ void nk_store_close(nk_store *s)
 {
     if (s == NULL) {
         return;
+    }
+    if (s->log != NULL && !s->failed) {
+        nk_raftlog_stats ls;
+        nk_raftlog_stats_get(s->log, &ls);
+        uint64_t applied = 0;
+        for (size_t i = 0; i < s->n_peers; i++) {
+            applied += s->peers[i]->applied;
+        }
+        nk_log(s->rt, NK_LOG_INFO,
+               "store %" PRIu64 ": closing: raft log syncs=%" PRIu64 " segments=%" PRIu64
+               " bytes=%" PRIu64 ", applied index sum=%" PRIu64,
+               s->o.store_id, ls.syncs, ls.segments, ls.bytes, applied);
     }
     s->closing = true;
     if (s->sync != NULL) {
