@@ -38,6 +38,7 @@ typedef struct lookup {
     uint64_t store_id;
     bool in_flight;
     uint64_t next_try_ns;
+    uint64_t failures; /* in a row; the log says the first and every 30th */
 } lookup;
 
 struct nk_cluster {
@@ -131,10 +132,11 @@ static void got_store(void *arg, int status, const nk_coord_resp *resp)
         nk_store_set_address(c->store, lk->store_id, resp->store.addr) == NK_OK) {
         nk_log(c->rt, NK_LOG_INFO, "store %" PRIu64 ": store %" PRIu64 " is at %s (coordinator)",
                c->cfg.store_id, lk->store_id, resp->store.addr);
+        lk->failures = 0;
         return;
     }
     lk->next_try_ns = nk_rt_now(c->rt) + LOOKUP_RETRY_NS;
-    nk_log(c->rt, NK_LOG_WARN,
+    nk_log(c->rt, lk->failures++ % 30 == 0 ? NK_LOG_WARN : NK_LOG_DEBUG,
            "store %" PRIu64 ": no address for store %" PRIu64 " from the coordinator (%s%s%s); "
            "retrying in 1 s",
            c->cfg.store_id, lk->store_id, nk_errname(status), resp != NULL ? ": " : "",
