@@ -1012,3 +1012,64 @@ bool nk_store_failed(const nk_store *s)
 {
     return s->failed;
 }
+
+int nk_store_event_add(nk_store *s, const void *data, size_t len, uint64_t *seq)
+{
+    uint64_t got = 0;
+    int rc = nk_localmeta_event_add(&s->meta, data, len, &got);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    rc = nk_store_save_meta(s);
+    if (rc != NK_OK) {
+        /* Not durable: take it back so memory matches the file. The seq is
+         * burnt, which is harmless (next_event_seq only grows). */
+        (void)nk_localmeta_event_remove(&s->meta, got);
+        return rc;
+    }
+    if (seq != NULL) {
+        *seq = got;
+    }
+    return NK_OK;
+}
+
+int nk_store_event_remove(nk_store *s, uint64_t seq)
+{
+    size_t i = 0;
+    while (i < s->meta.n_events && s->meta.events[i].seq != seq) {
+        i++;
+    }
+    if (i == s->meta.n_events) {
+        return NK_ENOENT;
+    }
+    /* Keep the bytes until the save succeeded, so a failed save can put the
+     * event back where it was. */
+    nk_localmeta_event keep = s->meta.events[i];
+    memmove(s->meta.events + i, s->meta.events + i + 1,
+            (s->meta.n_events - i - 1) * sizeof(*s->meta.events));
+    s->meta.n_events--;
+    int rc = nk_store_save_meta(s);
+    if (rc != NK_OK) {
+        memmove(s->meta.events + i + 1, s->meta.events + i,
+                (s->meta.n_events - i) * sizeof(*s->meta.events));
+        s->meta.events[i] = keep;
+        s->meta.n_events++;
+        return rc;
+    }
+    free(keep.data);
+    return NK_OK;
+}
+
+const nk_localmeta_event *nk_store_events(const nk_store *s, size_t *n)
+{
+    *n = s->meta.n_events;
+    return s->meta.events;
+}
+
+size_t nk_store_region_ids(const nk_store *s, uint64_t *ids, size_t cap)
+{
+    for (size_t i = 0; i < s->n_peers && i < cap; i++) {
+        ids[i] = s->peers[i]->region_id;
+    }
+    return s->n_peers;
+}
