@@ -444,14 +444,19 @@ static void on_reply(client *c, char type, const uint8_t *p, size_t n, bool null
     }
     if (type == '-') {
         /* The command did not write: refused before proposing ("does not
-         * lead", "<CMD> failed: ..."), or a command that wrote nothing
-         * failed its read barrier ("read not confirmed", and the
-         * read-barrier TRYAGAIN that says "does not lead"). A write that
-         * was proposed and then not confirmed has an unknown outcome. */
+         * lead", "<CMD> failed: ..."), not relayed to the leader at all
+         * ("relaying ... failed"), or a command that wrote nothing failed
+         * its read barrier ("read not confirmed", and the read-barrier
+         * TRYAGAIN that says "does not lead"). A write that was proposed
+         * and then not confirmed, or a relayed request whose relay broke
+         * ("effect is unknown"), has an unknown outcome. */
         const char *t = (const char *)p;
         bool tryagain = n >= 8 && memcmp(p, "TRYAGAIN", 8) == 0;
-        bool unknown = strstr(t, "write not confirmed") != NULL;
+        bool unknown = strstr(t, "write not confirmed") != NULL ||
+                       strstr(t, "effect is unknown") != NULL; /* a relay that broke */
         bool refused = !unknown && ((tryagain && strstr(t, "does not lead") != NULL) ||
+                                    (tryagain && strstr(t, "relaying to the region leader "
+                                                           "failed") != NULL) ||
                                     strstr(t, "read not confirmed") != NULL ||
                                     (n >= 4 && memcmp(p, "ERR ", 4) == 0 &&
                                      strstr(t, " failed: ") != NULL));

@@ -12,11 +12,11 @@ add_test(NAME sim_cluster_determinism
 add_test(NAME sim_cluster_basic
          COMMAND ${NOKV_SIM} --seeds 1..20 --quiet ${NOKV_SRC}/scenarios/cluster_basic)
 add_test(NAME sim_cluster_sweep
-         COMMAND ${NOKV_SIM} --seeds 1..200 --quiet ${NOKV_SRC}/scenarios/cluster_chaos)
+         COMMAND ${NOKV_SIM} --seeds 1..150 --quiet ${NOKV_SRC}/scenarios/cluster_chaos)
 add_test(NAME sim_cluster_hot_sweep
-         COMMAND ${NOKV_SIM} --seeds 1..100 --quiet ${NOKV_SRC}/scenarios/cluster_chaos_hot)
+         COMMAND ${NOKV_SIM} --seeds 1..60 --quiet ${NOKV_SRC}/scenarios/cluster_chaos_hot)
 add_test(NAME sim_cluster5_sweep
-         COMMAND ${NOKV_SIM} --seeds 1..60 --quiet ${NOKV_SRC}/scenarios/cluster_chaos_5)
+         COMMAND ${NOKV_SIM} --seeds 1..30 --quiet ${NOKV_SRC}/scenarios/cluster_chaos_5)
 
 # The checkers can fail: with the test-only ack-before-commit switch (the
 # cluster backend replies OK when a write is proposed, not once it applied)
