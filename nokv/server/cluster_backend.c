@@ -171,6 +171,9 @@ static void ov_drop_other_terms(nk_cluster_backend *b, uint64_t term)
  * first entry (the no-op of its term) applied, as raft's ReadIndex demands. */
 static bool leading(nk_cluster_backend *b)
 {
+    if (nk_kvsm_failed(b->k)) {
+        return false; /* an applied write was lost: serve nothing from here */
+    }
     const nk_raft *r = nk_store_raft(b->st, b->region_id);
     if (r == NULL) {
         return false;

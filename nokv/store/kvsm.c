@@ -28,6 +28,7 @@ struct nk_kvsm {
     nk_kvsm_applied_fn hook;
     void *hook_ctx;
     uint64_t apply_errors;
+    bool failed; /* the engine refused an applied write: stop (fail-stop) */
     /* The engine may queue a write behind a stall (db.h) and apply it later:
      * readers see it only then. Hooks fire in index order once the entry's
      * write (and every write before it) is visible, never earlier. */
@@ -116,6 +117,11 @@ void nk_kvsm_set_applied_hook(nk_kvsm *k, nk_kvsm_applied_fn fn, void *ctx)
 {
     k->hook = fn;
     k->hook_ctx = ctx;
+}
+
+bool nk_kvsm_failed(const nk_kvsm *k)
+{
+    return k->failed;
 }
 
 bool nk_kvsm_reserved(const uint8_t *key, size_t klen)
@@ -244,10 +250,14 @@ static void write_done(void *arg, int status)
         return;
     }
     if (status != NK_OK) {
-        /* The engine turned read-only (disk): later writes fail too and the
-         * store stops; counted for status. */
+        /* The engine refused a write it had queued (disk full, I/O): that
+         * entry counts as applied in raft but its data is not here. Never
+         * serve from this state: every later apply fails, which stops the
+         * store (fail-stop); a restart re-applies from the raft log, whose
+         * entries are durable, once the engine can write again. */
         k->apply_errors++;
-    } else if (k->hook != NULL) {
+        k->failed = true;
+    } else if (k->hook != NULL && !k->failed) {
         k->hook(k->hook_ctx, r.region_id, r.index);
     }
     q_release(k);
@@ -257,6 +267,9 @@ static int sm_apply(void *ctx, uint64_t region_id, const nk_raft_entry *e, uint6
 {
     nk_kvsm *k = ctx;
     *result = 0;
+    if (k->failed) {
+        return NK_EIO; /* an earlier write was lost (see write_done) */
+    }
     if (e->type != NK_RAFT_ENTRY_NORMAL || e->len == 0) {
         /* No-ops and membership changes touch no user data; replaying them
          * after a restart is harmless, so they do not cost an engine write.

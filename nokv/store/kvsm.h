@@ -51,6 +51,10 @@ void nk_kvsm_set_applied_hook(nk_kvsm *k, nk_kvsm_applied_fn fn, void *ctx);
 /* The nk_store_sm to pass in nk_store_options (durable, not volatile). */
 nk_store_sm nk_kvsm_sm(nk_kvsm *k);
 
+/* The engine refused an applied write: the state machine is behind its
+ * raft log and must not serve; its next apply fails and stops the store. */
+bool nk_kvsm_failed(const nk_kvsm *k);
+
 /* Is key a reserved (store-internal) key? */
 bool nk_kvsm_reserved(const uint8_t *key, size_t klen);
 
