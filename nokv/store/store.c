@@ -978,6 +978,14 @@ const nk_region *nk_store_region(const nk_store *s, uint64_t region_id)
     return p != NULL ? &p->desc : NULL;
 }
 
+size_t nk_store_region_ids(const nk_store *s, uint64_t *ids, size_t cap)
+{
+    for (size_t i = 0; i < s->n_peers && i < cap; i++) {
+        ids[i] = s->peers[i]->region_id;
+    }
+    return s->n_peers;
+}
+
 bool nk_store_busy(const nk_store *s)
 {
     return s->syncing;

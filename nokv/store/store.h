@@ -219,6 +219,10 @@ const nk_raft *nk_store_raft(const nk_store *s, uint64_t region_id);
 uint64_t nk_store_applied(const nk_store *s, uint64_t region_id);
 /* The region's descriptor as this store knows it (NULL when not hosted). */
 const nk_region *nk_store_region(const nk_store *s, uint64_t region_id);
+/* Hosted regions (failed peers included), in region id order: fills up to
+ * cap ids and returns how many are hosted (may exceed cap). For metrics and
+ * readiness, which must cover every region without knowing them. */
+size_t nk_store_region_ids(const nk_store *s, uint64_t *ids, size_t cap);
 /* A raft log sync is in flight: on the real runtime, close only once this
  * is false (the sync's worker thread still uses the log). */
 bool nk_store_busy(const nk_store *s);
