@@ -20,7 +20,7 @@ static void serve_usage(FILE *out)
     fprintf(out,
             "usage: nokv serve [--workdir DIR] [--addr HOST:PORT] [--sync always|group|none]\n"
             "                  [--memtable-mb N] [--cache-mb N] [--log-level debug|info|warn|error]\n"
-            "                  [--accept-data-loss]\n"
+            "                  [--metrics-addr HOST:PORT] [--accept-data-loss]\n"
             "\n"
             "Serve the database in DIR over the Redis protocol (RESP2).\n"
             "\n"
@@ -33,6 +33,8 @@ static void serve_usage(FILE *out)
             "  --memtable-mb N   memtable size before a flush (default 64)\n"
             "  --cache-mb N      block cache size (default 8)\n"
             "  --log-level L     (default info)\n"
+            "  --metrics-addr HOST:PORT  serve GET /metrics (Prometheus), /health and\n"
+            "                    /ready over HTTP on this address (default: off)\n"
             "  --accept-data-loss  open a workdir whose WAL lost acknowledged writes (removed\n"
             "                    or truncated segment) instead of refusing it; what is lost\n"
             "                    is logged and the decision recorded (see nokv repair)\n"
@@ -103,6 +105,8 @@ int nk_cli_serve(int argc, char **argv)
             cfg.workdir = v;
         } else if (strcmp(a, "--addr") == 0) {
             cfg.addr = v;
+        } else if (strcmp(a, "--metrics-addr") == 0) {
+            cfg.metrics_addr = v;
         } else if (strcmp(a, "--sync") == 0) {
             if (nk_sync_policy_parse(v, &cfg.sync) != NK_OK) {
                 fprintf(stderr, "nokv serve: --sync must be always, group or none, got '%s'\n",

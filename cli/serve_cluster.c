@@ -19,7 +19,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: nokv serve --store-id N [--workdir DIR] [--addr HOST:PORT]\n"
                  "                  [--redis-addr HOST:PORT] [--initial-cluster ID=HOST:PORT,...]\n"
-                 "                  [--coordinator-addr HOST:PORT] [--log-level L]\n"
+                 "                  [--coordinator-addr HOST:PORT] [--metrics-addr HOST:PORT]\n"
+                 "                  [--log-level L]\n"
                  "\n"
                  "Serve DIR as store N of a NoKV cluster (distributed mode).\n"
                  "\n"
@@ -33,6 +34,8 @@ static void usage(FILE *out)
                  "                         same list to each founding store\n"
                  "  --coordinator-addr A   the coordinator (accepted; registration comes with\n"
                  "                         the coordinator integration)\n"
+                 "  --metrics-addr A       HTTP /metrics (Prometheus), /health, /ready\n"
+                 "                         (ready: every hosted region has a leader)\n"
                  "  --log-level L          debug|info|warn|error (default info)\n"
                  "\n"
                  "Writes are acknowledged after their raft entry is committed (fsynced on a\n"
@@ -90,6 +93,8 @@ int nk_cli_serve_cluster(int argc, char **argv)
             cfg.workdir = v;
         } else if (strcmp(a, "--addr") == 0) {
             cfg.addr = v;
+        } else if (strcmp(a, "--metrics-addr") == 0) {
+            cfg.metrics_addr = v;
         } else if (strcmp(a, "--redis-addr") == 0) {
             cfg.redis_addr = v;
         } else if (strcmp(a, "--coordinator-addr") == 0) {
