@@ -177,6 +177,7 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
                              true};
     int rc = nk_workdir_open(rt, cfg->workdir, &wo, &c->wd, eb);
     const nk_mode_state *mode = rc == NK_OK ? nk_workdir_mode(c->wd) : NULL;
+    nk_mode start_mode = mode != NULL ? mode->mode : NK_MODE_STANDALONE;
     if (rc == NK_OK && mode->mode == NK_MODE_STANDALONE) {
         rc = check_new_store(rt, cfg->workdir, eb);
     }
@@ -273,6 +274,21 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
         return rc;
     }
     nk_resp_server_addr(c->server, c->redis_addr, sizeof(c->redis_addr));
+    /* One line saying which start-up path the on-disk state chose, and why
+     * (operators ask "did it join, found, or restart?"). */
+    nk_log(rt, NK_LOG_INFO, "store %" PRIu64 ": path %s (workdir %s was mode %s%s)", cfg->store_id,
+           start_mode == NK_MODE_CLUSTER  ? "restart"
+           : start_mode == NK_MODE_SEEDED ? "first start of a migrated seed"
+                                          : "found a new cluster",
+           cfg->workdir, nk_mode_name(start_mode),
+           start_mode == NK_MODE_CLUSTER  ? ": its LOCALMETA and raft log decide"
+           : start_mode == NK_MODE_SEEDED ? ", written by `nokv migrate init`"
+                                          : ", empty; --initial-cluster lists the founders");
+    if (c->status != NULL) {
+        char maddr[64] = "";
+        (void)nk_status_server_addr(c->status, maddr, sizeof(maddr));
+        nk_log(rt, NK_LOG_INFO, "metrics, health and readiness on http://%s/", maddr);
+    }
     nk_log(rt, NK_LOG_INFO,
            "store %" PRIu64 ": serving region %d; raft on %s, RESP on %s, workdir %s",
            cfg->store_id, SEED_REGION, cfg->addr, c->redis_addr, cfg->workdir);

@@ -115,8 +115,11 @@ int nk_standalone_start(nk_rt *rt, const nk_standalone_config *cfg, nk_standalon
         return rc;
     }
     nk_resp_server_addr(s->server, s->addr, sizeof(s->addr));
-    nk_log(rt, NK_LOG_INFO, "standalone server on %s, workdir %s, sync=%s", s->addr, cfg->workdir,
-           nk_sync_policy_name(cfg->sync));
+    nk_log(rt, NK_LOG_INFO,
+           "standalone server on %s, workdir %s, sync=%s; path: standalone (MODE.json says "
+           "mode %s: no store, region or peer ids)",
+           s->addr, cfg->workdir, nk_sync_policy_name(cfg->sync),
+           nk_mode_name(nk_workdir_mode(s->wd)->mode));
     if (s->status != NULL) {
         char maddr[64] = "";
         (void)nk_status_server_addr(s->status, maddr, sizeof(maddr));
