@@ -20,25 +20,25 @@
 
 static void coordinator_usage(FILE *out)
 {
-    fprintf(out, "usage: nokv coordinator --workdir DIR [--addr HOST:PORT] [--id-start N]\n"
-                 "                        [--ts-start N] [--metrics-addr HOST:PORT]\n"
-                 "                        [--log-level debug|info|warn|error]\n"
-                 "       nokv coordinator status [--coordinator-addr HOST:PORT]\n"
-                 "\n"
-                 "Run the cluster coordinator: store registry and liveness, region routing\n"
-                 "learned from store reports, ID allocation and a timestamp oracle.\n"
-                 "\n"
-                 "  --workdir DIR     where the registry, catalog and allocator fences live\n"
-                 "                    (created if missing; required)\n"
-                 "  --addr HOST:PORT  listen address (default 127.0.0.1:2379; port 0 picks one)\n"
-                 "  --id-start N      first ID of a fresh workdir, and a floor after restart\n"
-                 "  --ts-start N      the same for timestamps\n"
-                 "  --metrics-addr A  HTTP /metrics (Prometheus), /health, /ready (default off)\n"
-                 "  --log-level L     (default info)\n"
-                 "\n"
-                 "IDs and timestamps are never handed out twice, even after a crash: each\n"
-                 "answer waits until the fence covering it is on disk.\n"
-                 "SIGTERM or SIGINT stops gracefully (exit 0).\n");
+    fprintf(out,
+            "usage: nokv coordinator --workdir DIR [--addr HOST:PORT] [--id-start N]\n"
+            "                        [--ts-start N] [--metrics-addr HOST:PORT]\n"
+            "                        [--log-level L] [--log-format text|json] [--log-file PATH]\n"
+            "       nokv coordinator status [--coordinator-addr HOST:PORT]\n"
+            "\n"
+            "Run the cluster coordinator: store registry and liveness, region routing\n"
+            "learned from store reports, ID allocation and a timestamp oracle.\n"
+            "\n"
+            "  --workdir DIR     where the registry, catalog and allocator fences live\n"
+            "                    (created if missing; required)\n"
+            "  --addr HOST:PORT  listen address (default 127.0.0.1:2379; port 0 picks one)\n"
+            "  --id-start N      first ID of a fresh workdir, and a floor after restart\n"
+            "  --ts-start N      the same for timestamps\n"
+            "  --metrics-addr A  HTTP /metrics (Prometheus), /health, /ready (default "
+            "off)\n" NK_CLI_LOG_HELP "\n"
+            "IDs and timestamps are never handed out twice, even after a crash: each\n"
+            "answer waits until the fence covering it is on disk.\n"
+            "SIGTERM or SIGINT stops gracefully (exit 0).\n");
 }
 
 static int parse_u64(const char *flag, const char *v, uint64_t *out)
@@ -64,6 +64,7 @@ static void on_shutdown(void *arg)
 {
     coord_run *cr = arg;
     cr->draining = true;
+    nk_cli_notify(NULL, "STOPPING=1");
     nk_coord_service_shutdown(cr->svc);
 }
 
@@ -280,7 +281,10 @@ int nk_cli_coordinator(int argc, char **argv)
     nk_coord_service_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.addr = "127.0.0.1:2379";
-    nk_log_level level = NK_LOG_INFO;
+    nk_rt_real_config rc;
+    memset(&rc, 0, sizeof(rc));
+    rc.log_level = NK_LOG_INFO;
+    int lo = 0;
     const char *metrics_addr = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -308,17 +312,8 @@ int nk_cli_coordinator(int argc, char **argv)
             if (parse_u64(a, v, &cfg.ts_start) != 0) {
                 return 2;
             }
-        } else if (strcmp(a, "--log-level") == 0) {
-            if (strcmp(v, "debug") == 0) {
-                level = NK_LOG_DEBUG;
-            } else if (strcmp(v, "info") == 0) {
-                level = NK_LOG_INFO;
-            } else if (strcmp(v, "warn") == 0) {
-                level = NK_LOG_WARN;
-            } else if (strcmp(v, "error") == 0) {
-                level = NK_LOG_ERROR;
-            } else {
-                fprintf(stderr, "nokv coordinator: unknown --log-level '%s'\n", v);
+        } else if ((lo = nk_cli_log_option("nokv coordinator", a, v, &rc)) != 0) {
+            if (lo < 0) {
                 return 2;
             }
         } else {
@@ -334,9 +329,7 @@ int nk_cli_coordinator(int argc, char **argv)
         return 2;
     }
 
-    nk_rt_real_config rc;
-    memset(&rc, 0, sizeof(rc));
-    rc.log_level = level;
+    nk_cli_log_finish(&rc);
     rc.failpoints = getenv("NOKV_FAILPOINTS"); /* integration tests only */
     nk_rt *rt = NULL;
     int err = nk_rt_real_new(&rc, &rt);
@@ -380,6 +373,7 @@ int nk_cli_coordinator(int argc, char **argv)
     }
     fflush(stdout);
     nk_rt_set_shutdown_handler(rt, on_shutdown, &cr);
+    nk_cli_notify(rt, "READY=1\nSTATUS=coordinator serving");
     err = nk_rt_real_run(rt);
     int status = nk_coord_service_exit_status(s);
     nk_status_server_free(status_srv);

@@ -19,7 +19,8 @@ static void serve_usage(FILE *out)
 {
     fprintf(out,
             "usage: nokv serve [--workdir DIR] [--addr HOST:PORT] [--sync always|group|none]\n"
-            "                  [--memtable-mb N] [--cache-mb N] [--log-level debug|info|warn|error]\n"
+            "                  [--memtable-mb N] [--cache-mb N] [--log-level L] [--log-format F]\n"
+            "                  [--log-file PATH]\n"
             "                  [--metrics-addr HOST:PORT] [--accept-data-loss]\n"
             "\n"
             "Serve the database in DIR over the Redis protocol (RESP2).\n"
@@ -31,8 +32,7 @@ static void serve_usage(FILE *out)
             "                      group   at once; the WAL is fsynced every 10 ms\n"
             "                      none    at once; the OS decides when data reaches disk\n"
             "  --memtable-mb N   memtable size before a flush (default 64)\n"
-            "  --cache-mb N      block cache size (default 8)\n"
-            "  --log-level L     (default info)\n"
+            "  --cache-mb N      block cache size (default 8)\n" NK_CLI_LOG_HELP
             "  --metrics-addr HOST:PORT  serve GET /metrics (Prometheus), /health and\n"
             "                    /ready over HTTP on this address (default: off)\n"
             "  --accept-data-loss  open a workdir whose WAL lost acknowledged writes (removed\n"
@@ -65,6 +65,7 @@ static int parse_mb(const char *flag, const char *v, size_t *out)
 
 static void on_shutdown(void *arg)
 {
+    nk_cli_notify(NULL, "STOPPING=1"); /* systemd: stopping, not crashed */
     nk_standalone_shutdown(arg);
 }
 
@@ -85,7 +86,10 @@ int nk_cli_serve(int argc, char **argv)
     /* Standalone workdirs only, until the distributed path exists: a promoted
      * or half-migrated workdir is refused with what to run instead. */
     cfg.allowed_modes = NK_MODE_BIT(NK_MODE_STANDALONE);
-    nk_log_level level = NK_LOG_INFO;
+    nk_rt_real_config rc;
+    memset(&rc, 0, sizeof(rc));
+    rc.log_level = NK_LOG_INFO;
+    int lo = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -109,8 +113,7 @@ int nk_cli_serve(int argc, char **argv)
             cfg.metrics_addr = v;
         } else if (strcmp(a, "--sync") == 0) {
             if (nk_sync_policy_parse(v, &cfg.sync) != NK_OK) {
-                fprintf(stderr, "nokv serve: --sync must be always, group or none, got '%s'\n",
-                        v);
+                fprintf(stderr, "nokv serve: --sync must be always, group or none, got '%s'\n", v);
                 return 2;
             }
         } else if (strcmp(a, "--memtable-mb") == 0) {
@@ -121,17 +124,8 @@ int nk_cli_serve(int argc, char **argv)
             if (parse_mb(a, v, &cfg.db.block_cache_bytes) != 0) {
                 return 2;
             }
-        } else if (strcmp(a, "--log-level") == 0) {
-            if (strcmp(v, "debug") == 0) {
-                level = NK_LOG_DEBUG;
-            } else if (strcmp(v, "info") == 0) {
-                level = NK_LOG_INFO;
-            } else if (strcmp(v, "warn") == 0) {
-                level = NK_LOG_WARN;
-            } else if (strcmp(v, "error") == 0) {
-                level = NK_LOG_ERROR;
-            } else {
-                fprintf(stderr, "nokv serve: unknown --log-level '%s'\n", v);
+        } else if ((lo = nk_cli_log_option("nokv serve", a, v, &rc)) != 0) {
+            if (lo < 0) {
                 return 2;
             }
         } else {
@@ -141,9 +135,7 @@ int nk_cli_serve(int argc, char **argv)
         i++;
     }
 
-    nk_rt_real_config rc;
-    memset(&rc, 0, sizeof(rc));
-    rc.log_level = level;
+    nk_cli_log_finish(&rc);
     rc.failpoints = getenv("NOKV_FAILPOINTS"); /* integration tests only */
     nk_rt *rt = NULL;
     int err = nk_rt_real_new(&rc, &rt);
@@ -161,6 +153,10 @@ int nk_cli_serve(int argc, char **argv)
         return 1;
     }
     nk_rt_set_shutdown_handler(rt, on_shutdown, s);
+    char ready[160], bound[64] = "";
+    (void)nk_standalone_addr(s, bound, sizeof(bound));
+    snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving RESP on %s", bound);
+    nk_cli_notify(rt, ready); /* recovered and listening: systemd may start dependents */
     err = nk_rt_real_run(rt);
     int status = nk_standalone_exit_status(s);
     if (status == NK_EAGAIN) {

@@ -4,3 +4,10 @@ add_test(NAME integration_metrics
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/metrics.sh
                  $<TARGET_FILE:nokv_cli>)
 set_tests_properties(integration_metrics PROPERTIES LABELS integration TIMEOUT 120)
+
+# SIGHUP reopens --log-file, JSON log lines, SIGPIPE ignored, systemd
+# READY=1 / STOPPING=1 through NOTIFY_SOCKET, graceful SIGTERM.
+add_test(NAME integration_signals_logs
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/signals_logs.sh
+                 $<TARGET_FILE:nokv_cli>)
+set_tests_properties(integration_signals_logs PROPERTIES LABELS integration TIMEOUT 120)
