@@ -278,6 +278,10 @@ int nk_cli_coordinator(int argc, char **argv)
     if (argc > 0 && strcmp(argv[0], "status") == 0) {
         return coordinator_status(argc - 1, argv + 1);
     }
+    int st = nk_cli_config_expand("nokv coordinator", nk_cli_coordinator_keys, &argc, &argv);
+    if (st != 0) {
+        return st;
+    }
     nk_coord_service_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.addr = "127.0.0.1:2379";
@@ -329,6 +333,9 @@ int nk_cli_coordinator(int argc, char **argv)
         return 2;
     }
 
+    if (nk_cli_check_only()) {
+        return nk_cli_config_ok("nokv coordinator");
+    }
     nk_cli_log_finish(&rc);
     rc.failpoints = getenv("NOKV_FAILPOINTS"); /* integration tests only */
     nk_rt *rt = NULL;

@@ -6,16 +6,17 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: nokv <command> [options]\n"
-                 "\n"
-                 "commands:\n"
-                 "  serve        serve a database over the Redis protocol (nokv serve --help)\n"
-                 "  migrate      promote a standalone workdir to a cluster seed (nokv migrate help)\n"
-                 "  coordinator  run the cluster coordinator (nokv coordinator --help)\n"
-                 "  check        verify every checksum of a workdir, offline (nokv check --help)\n"
-                 "  repair       open a damaged workdir accepting data loss (nokv repair --help)\n"
-                 "  version      print the version\n"
-                 "  help         this text\n");
+    fprintf(out,
+            "usage: nokv <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  serve        serve a database over the Redis protocol (nokv serve --help)\n"
+            "  migrate      promote a standalone workdir to a cluster seed (nokv migrate help)\n"
+            "  coordinator  run the cluster coordinator (nokv coordinator --help)\n"
+            "  check        verify every checksum of a workdir, offline (nokv check --help)\n"
+            "  repair       open a damaged workdir accepting data loss (nokv repair --help)\n"
+            "  version      print the version\n"
+            "  help         this text\n");
 }
 
 int main(int argc, char **argv)

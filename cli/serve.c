@@ -71,10 +71,15 @@ static void on_shutdown(void *arg)
 
 int nk_cli_serve(int argc, char **argv)
 {
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--store-id") == 0) {
-            return nk_cli_serve_cluster(argc, argv);
-        }
+    /* --store-id (on the command line or in --config) means distributed mode */
+    bool cluster = nk_cli_config_has(argc, argv, "store-id");
+    int st = nk_cli_config_expand(
+        "nokv serve", cluster ? nk_cli_serve_cluster_keys : nk_cli_serve_keys, &argc, &argv);
+    if (st != 0) {
+        return st;
+    }
+    if (cluster) {
+        return nk_cli_serve_cluster(argc, argv);
     }
     nk_standalone_config cfg;
     memset(&cfg, 0, sizeof(cfg));
@@ -135,6 +140,9 @@ int nk_cli_serve(int argc, char **argv)
         i++;
     }
 
+    if (nk_cli_check_only()) {
+        return nk_cli_config_ok("nokv serve");
+    }
     nk_cli_log_finish(&rc);
     rc.failpoints = getenv("NOKV_FAILPOINTS"); /* integration tests only */
     nk_rt *rt = NULL;

@@ -125,6 +125,9 @@ int nk_cli_serve_cluster(int argc, char **argv)
         fprintf(stderr, "nokv serve: distributed mode needs --store-id N\n");
         return 2;
     }
+    if (nk_cli_check_only()) {
+        return nk_cli_config_ok("nokv serve");
+    }
     nk_cli_log_finish(&rc);
     rc.failpoints = getenv("NOKV_FAILPOINTS"); /* integration tests only */
     nk_rt *rt = NULL;

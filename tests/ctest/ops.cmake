@@ -11,3 +11,10 @@ add_test(NAME integration_signals_logs
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/signals_logs.sh
                  $<TARGET_FILE:nokv_cli>)
 set_tests_properties(integration_signals_logs PROPERTIES LABELS integration TIMEOUT 120)
+
+# --config FILE (strict, line-numbered errors), precedence flags > file >
+# defaults, --check-config exit 0/2.
+add_test(NAME integration_config
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/config.sh
+                 $<TARGET_FILE:nokv_cli>)
+set_tests_properties(integration_config PROPERTIES LABELS integration TIMEOUT 120)
