@@ -24,6 +24,7 @@ static void coordinator_usage(FILE *out)
             "usage: nokv coordinator --workdir DIR [--addr HOST:PORT] [--id-start N]\n"
             "                        [--ts-start N] [--metrics-addr HOST:PORT]\n"
             "                        [--log-level L] [--log-format text|json] [--log-file PATH]\n"
+            "                        [--config FILE] [--check-config]\n"
             "       nokv coordinator status [--coordinator-addr HOST:PORT]\n"
             "\n"
             "Run the cluster coordinator: store registry and liveness, region routing\n"

@@ -20,8 +20,8 @@ static void serve_usage(FILE *out)
     fprintf(out,
             "usage: nokv serve [--workdir DIR] [--addr HOST:PORT] [--sync always|group|none]\n"
             "                  [--memtable-mb N] [--cache-mb N] [--log-level L] [--log-format F]\n"
-            "                  [--log-file PATH]\n"
-            "                  [--metrics-addr HOST:PORT] [--accept-data-loss]\n"
+            "                  [--log-file PATH] [--metrics-addr HOST:PORT] [--accept-data-loss]\n"
+            "                  [--config FILE] [--check-config]\n"
             "\n"
             "Serve the database in DIR over the Redis protocol (RESP2).\n"
             "\n"

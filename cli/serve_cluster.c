@@ -22,6 +22,7 @@ static void usage(FILE *out)
             "                  [--redis-addr HOST:PORT] [--initial-cluster ID=HOST:PORT,...]\n"
             "                  [--coordinator-addr HOST:PORT] [--metrics-addr HOST:PORT]\n"
             "                  [--log-level L] [--log-format F] [--log-file PATH]\n"
+            "                  [--config FILE] [--check-config]\n"
             "\n"
             "Serve DIR as store N of a NoKV cluster (distributed mode).\n"
             "\n"
