@@ -18,3 +18,11 @@ add_test(NAME integration_config
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/config.sh
                  $<TARGET_FILE:nokv_cli>)
 set_tests_properties(integration_config PROPERTIES LABELS integration TIMEOUT 120)
+
+# cmake --install into a temp DESTDIR and a temp prefix: the files exist,
+# pkg-config reads the installed nokv.pc, the installed binaries run and the
+# embedded example builds from the installed header and library.
+add_test(NAME integration_install
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/install.sh
+                 ${CMAKE_BINARY_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
+set_tests_properties(integration_install PROPERTIES LABELS integration TIMEOUT 300)
