@@ -23,7 +23,8 @@ d="$tmp/dest/usr"
 for f in bin/nokv bin/nokv-sim "$libdir/libnokv.a" \
          "$libdir/pkgconfig/nokv.pc" include/nokv/nokv.h share/man/man1/nokv.1 \
          share/man/man1/nokv-migrate.1 share/man/man1/nokv-sim.1 \
-         share/doc/nokv/examples/nokv.service share/doc/nokv/examples/nokv.conf; do
+         share/doc/nokv/examples/nokv.service share/doc/nokv/examples/nokv.conf \
+         share/doc/nokv/quickstart.md share/doc/nokv/operations.md; do
     [ -e "$d/$f" ] || { echo "not installed: $f"; find "$tmp/dest" -type f; exit 1; }
 done
 [ -x "$d/bin/nokv" ] && [ -x "$d/bin/nokv-sim" ]
