@@ -219,6 +219,22 @@ void nk_metrics_store(nk_metrics *m, const nk_store *s)
         {"nokv_region_epoch_version", "Region epoch version (splits, merges).", 9},
         {"nokv_region_conf_version", "Region epoch conf version (membership changes).", 10},
     };
+    /* The role as a state set: one series per role, 1 for the current one,
+     * so an election changes values, never the set of series. */
+    static const int roles[] = {NK_RAFT_FOLLOWER, NK_RAFT_PRE_CANDIDATE, NK_RAFT_CANDIDATE,
+                                NK_RAFT_LEADER};
+    nk_metrics_family(m, "nokv_raft_role", "gauge",
+                      "1 for the role the region's peer has now (failed: no raft).");
+    for (size_t i = 0; i < n; i++) {
+        char lab[96];
+        for (size_t k = 0; k < sizeof(roles) / sizeof(roles[0]); k++) {
+            snprintf(lab, sizeof(lab), "region=\"%" PRIu64 "\",role=\"%s\"", v[i].id,
+                     nk_raft_role_name(roles[k]));
+            nk_metrics_sample(m, "nokv_raft_role", lab, v[i].have_raft && v[i].rs.role == roles[k]);
+        }
+        snprintf(lab, sizeof(lab), "region=\"%" PRIu64 "\",role=\"failed\"", v[i].id);
+        nk_metrics_sample(m, "nokv_raft_role", lab, !v[i].have_raft);
+    }
     for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
         nk_metrics_family(m, fams[f].name, "gauge", fams[f].help);
         for (size_t i = 0; i < n; i++) {

@@ -132,6 +132,8 @@ python3 "$scrape" "http://127.0.0.1:$cport/metrics" nokv_store_regions nokv_stor
 m=$(curl -s "http://127.0.0.1:$cport/metrics")
 grep -q '^nokv_raft_is_leader{region="1"} 1$' <<<"$m"
 grep -q '^nokv_store_regions_led 1$' <<<"$m"
+grep -q '^nokv_raft_role{region="1",role="leader"} 1$' <<<"$m"
+grep -q '^nokv_raft_role{region="1",role="follower"} 0$' <<<"$m"
 stop "$cpid"
 
 # 4. coordinator
