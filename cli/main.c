@@ -42,8 +42,13 @@ static void usage(FILE *out)
             "  coordinator  run the cluster coordinator (nokv coordinator --help)\n"
             "  check        verify every checksum of a workdir, offline (nokv check --help)\n"
             "  repair       open a damaged workdir accepting data loss (nokv repair --help)\n"
-            "  version      print the version\n"
-            "  help         this text\n");
+            "  version      print the version, commit and format versions (also --version)\n"
+            "  help         this text\n"
+            "\n"
+            "Every serving command takes --config FILE, --check-config, --log-level,\n"
+            "--log-format, --log-file and --metrics-addr (see its --help).\n"
+            "Documentation: docs/quickstart.md and docs/operations.md in the source tree;\n"
+            "man pages nokv(1), nokv-migrate(1), nokv-sim(1).\n");
 }
 
 int main(int argc, char **argv)

@@ -153,6 +153,9 @@ int nk_cli_serve(int argc, char **argv)
     }
     nk_errbuf eb;
     memset(&eb, 0, sizeof(eb));
+    char note[1200];
+    snprintf(note, sizeof(note), "STATUS=opening %s (recovery)", cfg.workdir);
+    nk_cli_notify(rt, note); /* systemd shows it while the WAL replays */
     nk_standalone *s = NULL;
     err = nk_standalone_start(rt, &cfg, &s, &eb);
     if (err != NK_OK) {
