@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nokv/util/assert.h"
 #include "sim/scenario.h"
 
 enum {
@@ -110,8 +111,18 @@ static void on_fatal_signal(int sig)
     _exit(EXIT_CRASH);
 }
 
+/* An NK_ASSERT in the code under test broke: say which, then the trap
+ * reaches on_fatal_signal with the seed and the replay command. */
+static void on_assert(const char *file, int line, const char *expr)
+{
+    fprintf(stdout, "ASSERT %s:%d: %s\n", file, line, expr);
+    fflush(stdout);
+}
+
 static void install_crash_handlers(void)
 {
+    nk_assert_set_handler(on_assert);
+    signal(SIGTRAP, on_fatal_signal);
     signal(SIGABRT, on_fatal_signal);
     signal(SIGSEGV, on_fatal_signal);
     signal(SIGBUS, on_fatal_signal);

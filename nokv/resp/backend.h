@@ -98,6 +98,11 @@ typedef struct nk_kv_backend {
      * the largest value, and the most key + value bytes of one write. */
     uint64_t max_value_bytes;
     uint64_t max_write_bytes;
+    /* Optional (NULL = absent; a zeroed struct has none): `write` where each put stores prefix[i] ‖
+     * ops[i].val, so the command layer's small envelope goes in front of a
+     * large value without copying the value next to it. */
+    int (*write_prefixed)(void *impl, const nk_kv_write *ops, const uint8_t *const *prefix,
+                          const size_t *prefix_len, size_t n, nk_kv_done_fn done, void *arg);
 } nk_kv_backend;
 
 static inline int nk_kv_get(nk_kv_backend *b, const uint8_t *key, size_t key_len, nk_kv_value_fn fn,

@@ -251,6 +251,10 @@ static bool process(conn *c)
         size_t argc;
         int rc = nk_resp_parser_next(c->parser, &argv, &argc);
         if (rc == NK_EAGAIN) {
+            /* Every complete request ran and none keeps its argv: let the
+             * parser drop consumed bytes now (and give back a huge buffer
+             * at once, not when the client next sends something). */
+            (void)nk_resp_parser_feed(c->parser, NULL, 0);
             break;
         }
         if (rc != NK_OK) {

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "nokv/store/store_int.h"
+#include "nokv/util/assert.h"
 
 static int snapshot_produce(void *ctx, uint64_t to, const nk_raft_snapshot_meta *meta,
                             uint8_t **data, size_t *len)
@@ -596,6 +597,7 @@ static void maybe_compact(nk_peer *p)
 
 void nk_peer_finish_ready(nk_peer *p)
 {
+    NK_ASSERT(p->rd_busy); /* one Ready at a time, consumed once */
     nk_raft_ready *rd = &p->rd;
     for (size_t k = 0; k < rd->n_msgs && !p->failed; k++) {
         send_msg(p, &rd->msgs[k]);

@@ -19,6 +19,7 @@
 #include "nokv/proto/hello.h"
 #include "nokv/proto/kinds.h"
 #include "nokv/store/store_int.h"
+#include "nokv/util/assert.h"
 #include "nokv/util/smallfile.h"
 
 #define PUMP_ROUNDS 64
@@ -213,6 +214,8 @@ static void sync_done(void *arg, int rc)
         nk_store_fail(s, "syncing the raft log", rc);
         return;
     }
+    /* Everything written before the sync was submitted is durable now. */
+    NK_ASSERT(nk_raftlog_synced_lsn(s->log) <= nk_raftlog_last_lsn(s->log));
     finish_synced(s);
     /* Segments whose records are all dead go now: the sync just made the
      * records that killed them durable. */
@@ -227,6 +230,7 @@ static void sync_done(void *arg, int rc)
 
 static int start_sync(nk_store *s)
 {
+    NK_ASSERT(!s->syncing); /* at most one batch sync in flight */
     store_sync *j = calloc(1, sizeof(*j));
     if (j == NULL) {
         return NK_ENOMEM;
@@ -720,6 +724,18 @@ void nk_store_close(nk_store *s)
     if (s == NULL) {
         return;
     }
+    if (s->log != NULL && !s->failed) {
+        nk_raftlog_stats ls;
+        nk_raftlog_stats_get(s->log, &ls);
+        uint64_t applied = 0;
+        for (size_t i = 0; i < s->n_peers; i++) {
+            applied += s->peers[i]->applied;
+        }
+        nk_log(s->rt, NK_LOG_INFO,
+               "store %" PRIu64 ": closing: raft log syncs=%" PRIu64 " segments=%" PRIu64
+               " bytes=%" PRIu64 ", applied index sum=%" PRIu64,
+               s->o.store_id, ls.syncs, ls.segments, ls.bytes, applied);
+    }
     s->closing = true;
     if (s->sync != NULL) {
         s->sync->s = NULL; /* the job's done frees it, or a crash drops it */
@@ -978,14 +994,6 @@ const nk_region *nk_store_region(const nk_store *s, uint64_t region_id)
     return p != NULL ? &p->desc : NULL;
 }
 
-size_t nk_store_region_ids(const nk_store *s, uint64_t *ids, size_t cap)
-{
-    for (size_t i = 0; i < s->n_peers && i < cap; i++) {
-        ids[i] = s->peers[i]->region_id;
-    }
-    return s->n_peers;
-}
-
 bool nk_store_busy(const nk_store *s)
 {
     return s->syncing;
@@ -1003,4 +1011,65 @@ void nk_store_quiesce(nk_store *s)
 bool nk_store_failed(const nk_store *s)
 {
     return s->failed;
+}
+
+int nk_store_event_add(nk_store *s, const void *data, size_t len, uint64_t *seq)
+{
+    uint64_t got = 0;
+    int rc = nk_localmeta_event_add(&s->meta, data, len, &got);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    rc = nk_store_save_meta(s);
+    if (rc != NK_OK) {
+        /* Not durable: take it back so memory matches the file. The seq is
+         * burnt, which is harmless (next_event_seq only grows). */
+        (void)nk_localmeta_event_remove(&s->meta, got);
+        return rc;
+    }
+    if (seq != NULL) {
+        *seq = got;
+    }
+    return NK_OK;
+}
+
+int nk_store_event_remove(nk_store *s, uint64_t seq)
+{
+    size_t i = 0;
+    while (i < s->meta.n_events && s->meta.events[i].seq != seq) {
+        i++;
+    }
+    if (i == s->meta.n_events) {
+        return NK_ENOENT;
+    }
+    /* Keep the bytes until the save succeeded, so a failed save can put the
+     * event back where it was. */
+    nk_localmeta_event keep = s->meta.events[i];
+    memmove(s->meta.events + i, s->meta.events + i + 1,
+            (s->meta.n_events - i - 1) * sizeof(*s->meta.events));
+    s->meta.n_events--;
+    int rc = nk_store_save_meta(s);
+    if (rc != NK_OK) {
+        memmove(s->meta.events + i + 1, s->meta.events + i,
+                (s->meta.n_events - i) * sizeof(*s->meta.events));
+        s->meta.events[i] = keep;
+        s->meta.n_events++;
+        return rc;
+    }
+    free(keep.data);
+    return NK_OK;
+}
+
+const nk_localmeta_event *nk_store_events(const nk_store *s, size_t *n)
+{
+    *n = s->meta.n_events;
+    return s->meta.events;
+}
+
+size_t nk_store_region_ids(const nk_store *s, uint64_t *ids, size_t cap)
+{
+    for (size_t i = 0; i < s->n_peers && i < cap; i++) {
+        ids[i] = s->peers[i]->region_id;
+    }
+    return s->n_peers;
 }

@@ -46,6 +46,7 @@
 #include "nokv/raft/raft.h"
 #include "nokv/rt.h"
 #include "nokv/proto/hello.h"
+#include "nokv/store/localmeta.h"
 #include "nokv/store/raftlog.h"
 
 typedef struct nk_store nk_store;
@@ -210,7 +211,26 @@ void nk_store_close_conn(nk_store *s, uint64_t conn);
 /* Record where store_id can be dialled ("host:port"). */
 int nk_store_set_address(nk_store *s, uint64_t store_id, const char *addr);
 
+/* ---------------------------------------------- pending topology events --- */
+
+/*
+ * Reports for the coordinator that must survive a restart live in
+ * LOCALMETA's pending events (localmeta.h): opaque bytes to the store (the
+ * server puts nk_coord_report_encode output there). add and remove rewrite
+ * LOCALMETA durably before returning (synchronous, on the loop thread:
+ * meant for topology changes, not for every write); on a failed save the
+ * in-memory list is left as it was. The list is read with
+ * nk_store_events (valid until the next add/remove).
+ */
+int nk_store_event_add(nk_store *s, const void *data, size_t len, uint64_t *seq);
+int nk_store_event_remove(nk_store *s, uint64_t seq);
+const nk_localmeta_event *nk_store_events(const nk_store *s, size_t *n);
+
 /* ------------------------------------------------------------- status --- */
+
+/* Ids of the hosted regions (not tombstoned), ascending, up to cap of them;
+ * returns how many there are in all. */
+size_t nk_store_region_ids(const nk_store *s, uint64_t *ids, size_t cap);
 
 uint64_t nk_store_id(const nk_store *s);
 /* The region's raft (NULL when not hosted or failed). */
@@ -219,10 +239,6 @@ const nk_raft *nk_store_raft(const nk_store *s, uint64_t region_id);
 uint64_t nk_store_applied(const nk_store *s, uint64_t region_id);
 /* The region's descriptor as this store knows it (NULL when not hosted). */
 const nk_region *nk_store_region(const nk_store *s, uint64_t region_id);
-/* Hosted regions (failed peers included), in region id order: fills up to
- * cap ids and returns how many are hosted (may exceed cap). For metrics and
- * readiness, which must cover every region without knowing them. */
-size_t nk_store_region_ids(const nk_store *s, uint64_t *ids, size_t cap);
 /* A raft log sync is in flight: on the real runtime, close only once this
  * is false (the sync's worker thread still uses the log). */
 bool nk_store_busy(const nk_store *s);

@@ -34,3 +34,11 @@ add_test(NAME integration_serve_wal_loss
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/serve_wal_loss.sh
                  $<TARGET_FILE:nokv_cli>)
 set_tests_properties(integration_serve_wal_loss PROPERTIES LABELS integration TIMEOUT 300)
+
+# Real processes: coordinator + 3 stores; the coordinator's SIGKILL and the
+# restart of every store while it is down do not stop serving; `nokv status`
+# shows the cluster once it returns.
+add_test(NAME integration_cluster_coordinator
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/cluster_coordinator.sh
+                 $<TARGET_FILE:nokv_cli>)
+set_tests_properties(integration_cluster_coordinator PROPERTIES LABELS integration TIMEOUT 120)

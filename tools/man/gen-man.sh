@@ -47,6 +47,7 @@ footer() {
     block "nokv serve \\-\\-store\\-id N" "$nokv" serve --store-id 1 --help
     block "nokv coordinator" "$nokv" coordinator --help
     block "nokv coordinator status" "$nokv" coordinator status --help
+    block "nokv status" "$nokv" status --help
     block "nokv check" "$nokv" check --help
     block "nokv repair" "$nokv" repair --help
     printf '.SH VERSION\n.nf\n'
