@@ -301,6 +301,12 @@ bool nk_metrics_store_ready(const nk_store *s, char *why, size_t len)
     region_view *v = NULL;
     size_t n = collect_regions(s, &v);
     bool ok = true;
+    if (n == 0) {
+        /* a joining store: nothing to serve until it is added as a peer */
+        snprintf(why, len, "store %" PRIu64 " hosts no region yet (waiting to be added)",
+                 nk_store_id(s));
+        ok = false;
+    }
     for (size_t i = 0; i < n && ok; i++) {
         if (!v[i].have_raft) {
             snprintf(why, len, "region %" PRIu64 " failed on this store", v[i].id);

@@ -9,7 +9,8 @@
  *                 _bytes. Every family is emitted whole before the next.
  *   GET /health   200 "ok" while the process runs its loop (liveness).
  *   GET /ready    200 "ready" when serving; 503 with the reason otherwise
- *                 (draining, no leader for a hosted region, store failed).
+ *                 (draining, no leader for a hosted region, no region
+ *                 hosted yet, store failed).
  *                 A server that is still recovering has not bound this port
  *                 yet (start-up is synchronous), so probes fail: not ready.
  *
@@ -64,8 +65,8 @@ void nk_metrics_resp(nk_metrics *m, const nk_resp_stats *st, size_t connections)
 void nk_metrics_store(nk_metrics *m, const nk_store *s);
 void nk_metrics_coord(nk_metrics *m, nk_coord_service *s);
 
-/* Readiness of a store: false with the reason when it failed or a hosted
- * region has no known leader. */
+/* Readiness of a store: false with the reason when it failed, hosts no
+ * region yet (a joining store), or a hosted region has no known leader. */
 bool nk_metrics_store_ready(const nk_store *s, char *why, size_t len);
 
 /* ------------------------------------------------------------ endpoint --- */
