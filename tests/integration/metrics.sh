@@ -6,9 +6,11 @@
 #     and counts them; /health and /ready answer 200; an unknown path 404;
 #  2. a malformed request, an oversized head and a POST each get their error
 #     and only that connection is closed: the endpoint keeps answering;
-#  3. a one-store cluster (`--store-id 1 --initial-cluster`): /ready turns 200
-#     once region 1 has a leader; raft and store families are exported;
-#  4. `nokv coordinator --metrics-addr`: coordinator families;
+#  3. `nokv coordinator --metrics-addr`: coordinator families;
+#  4. a one-store cluster (`--store-id 1 --initial-cluster`, registered with
+#     the coordinator): /ready turns 200 once region 1 has a leader; raft and
+#     store families are exported; the coordinator's metrics count the store
+#     and its region once it reported;
 #  5. SIGTERM: every process exits 0.
 set -euo pipefail
 nokv=$1
@@ -111,10 +113,22 @@ PY
 [ "$(redis-cli -p "$port" get k2)" = v2 ]
 stop "$spid"
 
-# 3. a one-store cluster: ready once region 1 has a leader
+# 3. coordinator (the store below registers with it)
+kport=$(free_port); kmport=$(free_port)
+"$nokv" coordinator --workdir "$dir/coord" --addr "127.0.0.1:$kport" --metrics-addr "127.0.0.1:$kmport" \
+    >"$dir/coord.log" 2>&1 &
+kpid=$!; pids+=("$kpid")
+wait_http "http://127.0.0.1:$kmport/health"
+[ "$(code "http://127.0.0.1:$kmport/ready")" = 200 ]
+python3 "$scrape" "http://127.0.0.1:$kmport/metrics" nokv_coord_stores nokv_coord_regions \
+    nokv_coord_requests_total nokv_coord_alloc_next
+grep -q '^nokv_build_info{version="[^"]*",role="coordinator"} 1$' <<<"$(curl -s "http://127.0.0.1:$kmport/metrics")"
+
+# 4. a one-store cluster: ready once region 1 has a leader; the coordinator
+#    counts the store once it reported
 raft=$(free_port); resp=$(free_port); cport=$(free_port)
 "$nokv" serve --store-id 1 --workdir "$dir/s1" --addr "127.0.0.1:$raft" --redis-addr "127.0.0.1:$resp" \
-    --initial-cluster "1=127.0.0.1:$raft" --metrics-addr "127.0.0.1:$cport" >"$dir/store.log" 2>&1 &
+    --initial-cluster "1=127.0.0.1:$raft" --coordinator-addr "127.0.0.1:$kport" --metrics-addr "127.0.0.1:$cport" >"$dir/store.log" 2>&1 &
 cpid=$!; pids+=("$cpid")
 wait_http "http://127.0.0.1:$cport/health"
 ready=""
@@ -134,16 +148,16 @@ grep -q '^nokv_raft_is_leader{region="1"} 1$' <<<"$m"
 grep -q '^nokv_store_regions_led 1$' <<<"$m"
 grep -q '^nokv_raft_role{region="1",role="leader"} 1$' <<<"$m"
 grep -q '^nokv_raft_role{region="1",role="follower"} 0$' <<<"$m"
-stop "$cpid"
 
-# 4. coordinator
-kport=$(free_port); kmport=$(free_port)
-"$nokv" coordinator --workdir "$dir/coord" --addr "127.0.0.1:$kport" --metrics-addr "127.0.0.1:$kmport" \
-    >"$dir/coord.log" 2>&1 &
-kpid=$!; pids+=("$kpid")
-wait_http "http://127.0.0.1:$kmport/health"
-[ "$(code "http://127.0.0.1:$kmport/ready")" = 200 ]
-python3 "$scrape" "http://127.0.0.1:$kmport/metrics" nokv_coord_stores nokv_coord_regions \
-    nokv_coord_requests_total nokv_coord_alloc_next
+seen=""
+for _ in $(seq 1 100); do
+    km=$(curl -s "http://127.0.0.1:$kmport/metrics")
+    if grep -q '^nokv_coord_stores_alive 1$' <<<"$km" && grep -q '^nokv_coord_regions 1$' <<<"$km"; then
+        seen=1; break
+    fi
+    sleep 0.1
+done
+[ -n "$seen" ] || { echo "coordinator metrics never counted the store:"; grep '^nokv_coord' <<<"$km"; exit 1; }
+stop "$cpid"
 stop "$kpid"
 echo "metrics: ok"
