@@ -20,14 +20,18 @@ int nk_cli_status(int argc, char **argv);
 #include "net/rt_real.h"
 #include "nokv/engine/db.h"
 
-/* --log-level, --log-format, --log-file (common.c): 1 when `flag` is one of
+/* --log-level, --log-format, --log-file, --shutdown-timeout (common.c): 1 when `flag` is one of
  * them and was applied to rc, 0 when it is not, -1 on a bad value (printed,
  * prefixed with cmd). */
 int nk_cli_log_option(const char *cmd, const char *flag, const char *val, nk_rt_real_config *rc);
 /* Last touches before nk_rt_real_new: journald priority prefixes. */
 void nk_cli_log_finish(nk_rt_real_config *rc);
-/* systemd readiness (net/sdnotify.h); a failure is logged through rt. */
+/* systemd readiness (net/sdnotify.h); a failure is logged through rt, which
+ * is also remembered for nk_cli_shutdown_begins. */
 void nk_cli_notify(nk_rt *rt, const char *state);
+/* A graceful stop begins: STOPPING=1, and arm --shutdown-timeout (exit 1 if
+ * the stop has not finished by then). */
+void nk_cli_shutdown_begins(void);
 
 /* --config FILE / --check-config (config.c). Keys a command accepts in
  * its file: flag names without "--", typed so a bad value names the line. */
@@ -66,6 +70,8 @@ int nk_cli_config_ok(const char *cmd);
     "  --log-level L     debug|info|warn|error (default info)\n"                                   \
     "  --log-format F    text|json: one line per event (default text)\n"                           \
     "  --log-file PATH   append the log to PATH instead of stderr; SIGHUP reopens it\n"            \
+    "  --shutdown-timeout S  a graceful stop taking longer than S seconds exits at\n"              \
+    "                    once with status 1 (default: no limit)\n"                                 \
     "  --config FILE     read settings (key = value, flag names without --) from FILE;\n"          \
     "                    flags on the command line override them\n"                                \
     "  --check-config    validate the flags and FILE, print the verdict, exit 0 (valid)\n"         \

@@ -1,14 +1,34 @@
 /* common.c - flags and process plumbing shared by the `nokv` subcommands. */
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "net/sdnotify.h"
 
+/* --shutdown-timeout: seconds a graceful stop may take (0 = no limit), and
+ * the runtime it is timed on (set when the command reports READY). */
+static uint64_t g_shutdown_timeout_s;
+static nk_rt *g_rt;
+
 int nk_cli_log_option(const char *cmd, const char *flag, const char *val, nk_rt_real_config *rc)
 {
+    if (strcmp(flag, "--shutdown-timeout") == 0) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long n = strtoull(val, &end, 10);
+        if (val[0] < '0' || val[0] > '9' || errno != 0 || *end != '\0' || n == 0 || n > 86400) {
+            fprintf(stderr, "%s: --shutdown-timeout wants seconds (1..86400), got '%s'\n", cmd,
+                    val);
+            return -1;
+        }
+        g_shutdown_timeout_s = n;
+        return 1;
+    }
     if (strcmp(flag, "--log-level") == 0) {
         static const char *const names[] = {"debug", "info", "warn", "error"};
         for (int i = 0; i < 4; i++) {
@@ -55,8 +75,30 @@ void nk_cli_log_finish(nk_rt_real_config *rc)
     }
 }
 
+static void shutdown_deadline(void *arg)
+{
+    (void)arg;
+    nk_log(g_rt, NK_LOG_ERROR,
+           "graceful stop did not finish within --shutdown-timeout %" PRIu64
+           " s: exiting now (status 1; the next start recovers from the WAL as after a crash)",
+           g_shutdown_timeout_s);
+    _exit(1);
+}
+
+void nk_cli_shutdown_begins(void)
+{
+    nk_cli_notify(NULL, "STOPPING=1"); /* systemd: stopping, not crashed */
+    if (g_shutdown_timeout_s > 0 && g_rt != NULL) {
+        (void)nk_rt_timer_start(g_rt, g_shutdown_timeout_s * NK_NSEC_PER_SEC, shutdown_deadline,
+                                NULL);
+    }
+}
+
 void nk_cli_notify(nk_rt *rt, const char *state)
 {
+    if (rt != NULL) {
+        g_rt = rt;
+    }
     if (nk_sd_notify(state) < 0 && rt != NULL) {
         nk_log(rt, NK_LOG_WARN, "systemd notify (%s) failed: NOTIFY_SOCKET unusable",
                strncmp(state, "READY", 5) == 0 ? "READY=1" : "state");

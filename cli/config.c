@@ -19,12 +19,14 @@
 
 #define MAX_FILE_BYTES (1u << 20)
 
-#define LOG_KEYS                                                                                   \
-    {"log-level", NK_CLI_T_ENUM, "debug|info|warn|error"},                                         \
-        {"log-format", NK_CLI_T_ENUM, "text|json"},                                                \
-    {                                                                                              \
-        "log-file", NK_CLI_T_STRING, NULL                                                          \
-    }
+/* Keys every serving command accepts (cli/common.c handles them). */
+// clang-format off
+#define COMMON_KEYS                                          \
+    {"log-level", NK_CLI_T_ENUM, "debug|info|warn|error"},   \
+    {"log-format", NK_CLI_T_ENUM, "text|json"},              \
+    {"log-file", NK_CLI_T_STRING, NULL},                     \
+    {"shutdown-timeout", NK_CLI_T_UINT, NULL}
+// clang-format on
 
 const nk_cli_key nk_cli_serve_keys[] = {
     {"workdir", NK_CLI_T_STRING, NULL},
@@ -34,7 +36,7 @@ const nk_cli_key nk_cli_serve_keys[] = {
     {"cache-mb", NK_CLI_T_MB, NULL},
     {"metrics-addr", NK_CLI_T_ADDR, NULL},
     {"accept-data-loss", NK_CLI_T_BOOL, NULL},
-    LOG_KEYS,
+    COMMON_KEYS,
     {NULL, 0, NULL},
 };
 
@@ -46,7 +48,7 @@ const nk_cli_key nk_cli_serve_cluster_keys[] = {
     {"initial-cluster", NK_CLI_T_STRING, NULL},
     {"coordinator-addr", NK_CLI_T_ADDR, NULL},
     {"metrics-addr", NK_CLI_T_ADDR, NULL},
-    LOG_KEYS,
+    COMMON_KEYS,
     {NULL, 0, NULL},
 };
 
@@ -56,7 +58,7 @@ const nk_cli_key nk_cli_coordinator_keys[] = {
     {"id-start", NK_CLI_T_UINT, NULL},
     {"ts-start", NK_CLI_T_UINT, NULL},
     {"metrics-addr", NK_CLI_T_ADDR, NULL},
-    LOG_KEYS,
+    COMMON_KEYS,
     {NULL, 0, NULL},
 };
 

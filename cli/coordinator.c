@@ -65,7 +65,7 @@ static void on_shutdown(void *arg)
 {
     coord_run *cr = arg;
     cr->draining = true;
-    nk_cli_notify(NULL, "STOPPING=1");
+    nk_cli_shutdown_begins();
     nk_coord_service_shutdown(cr->svc);
 }
 

@@ -65,7 +65,7 @@ static int parse_mb(const char *flag, const char *v, size_t *out)
 
 static void on_shutdown(void *arg)
 {
-    nk_cli_notify(NULL, "STOPPING=1"); /* systemd: stopping, not crashed */
+    nk_cli_shutdown_begins();
     nk_standalone_shutdown(arg);
 }
 

@@ -62,7 +62,7 @@ static int parse_u64(const char *v, uint64_t *out)
 
 static void on_shutdown(void *arg)
 {
-    nk_cli_notify(NULL, "STOPPING=1"); /* systemd: stopping, not crashed */
+    nk_cli_shutdown_begins();
     nk_cluster_shutdown(arg);
 }
 

@@ -53,6 +53,7 @@ expect 2 "twice.conf:2: 'addr' is set twice" -- "$nokv" serve --config "$dir/twi
 expect 2 "cannot read --config" -- "$nokv" serve --config "$dir/missing.conf"
 expect 2 "--sync must be always" -- "$nokv" serve --check-config --sync sometimes
 expect 0 "configuration is valid (flags)" -- "$nokv" serve --check-config --sync none
+expect 2 "shutdown-timeout wants seconds" -- "$nokv" serve --check-config --shutdown-timeout 0
 [ ! -e "$dir/db" ] || { echo "--check-config must not create the workdir"; exit 1; }
 
 # 2. precedence: the file gives workdir and metrics-addr, the flag overrides addr

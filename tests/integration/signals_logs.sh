@@ -42,7 +42,7 @@ lpid=$!
 for _ in $(seq 1 100); do [ -S "$dir/notify.sock" ] && break; sleep 0.05; done
 
 NOTIFY_SOCKET="$dir/notify.sock" "$nokv" serve --workdir "$dir/db" --addr "127.0.0.1:$port" \
-    --log-file "$dir/nokv.log" --log-format json 2>"$dir/stderr" &
+    --log-file "$dir/nokv.log" --log-format json --shutdown-timeout 30 2>"$dir/stderr" &
 pid=$!
 for _ in $(seq 1 100); do
     redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
