@@ -45,7 +45,8 @@ static void usage(FILE *out)
             "\n"
             "Writes are acknowledged after their raft entry is committed (fsynced on a\n"
             "majority) and applied; reads are linearizable (ReadIndex). A store that does\n"
-            "not lead region 1 answers -TRYAGAIN (forwarding is not implemented yet).\n");
+            "not lead region 1 relays requests to the leader (-TRYAGAIN when none is\n"
+            "known).\n");
 }
 
 static int parse_u64(const char *v, uint64_t *out)

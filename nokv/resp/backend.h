@@ -88,6 +88,12 @@ typedef struct nk_kv_backend_ops {
      * reply. A replicated backend confirms it still leads (ReadIndex) and
      * waits until everything the read may have seen is committed. */
     int (*read_barrier)(void *impl, nk_kv_done_fn done, void *arg);
+    /* Relaying (may be NULL): when the data does not live here but at
+     * another server that this backend knows, write that server's client
+     * (RESP) address into addr and return NK_OK; the RESP server then relays
+     * the connection's requests there and its replies back, in order.
+     * NK_ENOENT: serve the request here. */
+    int (*route)(void *impl, char *addr, size_t cap);
 } nk_kv_backend_ops;
 
 typedef struct nk_kv_backend {

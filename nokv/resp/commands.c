@@ -3379,6 +3379,11 @@ uint64_t nk_resp_session_id(const nk_resp_session *se)
     return se->id;
 }
 
+bool nk_resp_session_busy(const nk_resp_session *se)
+{
+    return se->in_multi || se->nwatch > 0;
+}
+
 /* ------------------------------------------------------------ db --- */
 
 int nk_resp_db_new(nk_rt *rt, nk_kv_backend *be, const nk_resp_db_options *opt, nk_resp_db **out)

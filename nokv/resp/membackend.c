@@ -284,9 +284,15 @@ static int mb_count(void *impl, uint64_t *n)
     return NK_OK;
 }
 
-static const nk_kv_backend_ops mb_ops = {mb_get, mb_write, mb_scan, mb_count, NULL};
-static const nk_kv_backend_ops mb_ops_barrier = {mb_get, mb_write, mb_scan, mb_count,
-                                                 mb_read_barrier};
+static const nk_kv_backend_ops mb_ops = {.get = mb_get,
+                                         .write = mb_write,
+                                         .scan = mb_scan,
+                                         .count = mb_count};
+static const nk_kv_backend_ops mb_ops_barrier = {.get = mb_get,
+                                                 .write = mb_write,
+                                                 .scan = mb_scan,
+                                                 .count = mb_count,
+                                                 .read_barrier = mb_read_barrier};
 
 /* The optional prefixed write (backend.h), so the command tests exercise the
  * path `nokv serve` takes: the values are joined here and written as usual. */

@@ -579,6 +579,7 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
         so.store_id = cfg->store_id;
         so.listen_addr = cfg->addr;
         so.advertise_addr = cfg->addr;
+        so.client_addr = cfg->redis_addr; /* so other stores can relay to us */
         so.sm = nk_kvsm_sm(c->kvsm);
         if (cfg->coordinator_addr != NULL) {
             so.resolve = resolve_via_coord;

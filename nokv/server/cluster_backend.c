@@ -160,8 +160,7 @@ static bool leading(const nk_cluster_backend *b)
     nk_raft_status s;
     nk_raft_status_get(r, &s);
     uint64_t t = 0;
-    return s.role == NK_RAFT_LEADER && nk_raft_term_at(r, b->applied, &t) == NK_OK &&
-           t == s.term;
+    return s.role == NK_RAFT_LEADER && nk_raft_term_at(r, b->applied, &t) == NK_OK && t == s.term;
 }
 
 static void release_barriers(nk_cluster_backend *b, int rc_all)
@@ -406,12 +405,28 @@ static int be_read_barrier(void *impl, nk_kv_done_fn done, void *arg)
     return NK_OK;
 }
 
+/* Not the leader but the leader's store is known with its client address:
+ * the RESP server relays there (backend.h route). */
+static int be_route(void *impl, char *addr, size_t cap)
+{
+    nk_cluster_backend *b = impl;
+    if (leading(b)) {
+        return NK_ENOENT;
+    }
+    uint64_t store = nk_store_leader_store(b->st, b->region_id);
+    if (store == 0 || store == nk_store_id(b->st)) {
+        return NK_ENOENT;
+    }
+    return nk_store_client_address(b->st, store, addr, cap);
+}
+
 static const nk_kv_backend_ops cluster_ops = {
     .get = be_get,
     .write = be_write,
     .scan = be_scan,
     .count = NULL,
     .read_barrier = be_read_barrier,
+    .route = be_route,
 };
 
 /* ------------------------------------------------------------ lifecycle --- */

@@ -653,6 +653,20 @@ void nk_peer_expire(nk_peer *p, uint64_t now, uint64_t ttl)
 void nk_peer_observe(nk_peer *p)
 {
     nk_store *s = p->s;
+    if (!p->failed && p->raft != NULL) {
+        nk_raft_status st;
+        nk_raft_status_get(p->raft, &st);
+        bool lead = st.role == NK_RAFT_LEADER;
+        bool was = p->logged_role == NK_RAFT_LEADER;
+        if (lead != was || (lead && st.term != p->logged_term)) {
+            nk_log(s->rt, NK_LOG_INFO,
+                   "store %" PRIu64 " region %" PRIu64 ": peer %" PRIu64
+                   " is now %s at term %" PRIu64,
+                   s->o.store_id, p->region_id, p->peer_id, lead ? "leader" : "follower", st.term);
+            p->logged_role = st.role;
+            p->logged_term = st.term;
+        }
+    }
     if (s->o.obs != NULL && s->o.obs->raft_changed != NULL && !p->failed && p->raft != NULL) {
         s->o.obs->raft_changed(s->o.obs->ctx, s->o.store_id, p->region_id, p->raft);
     }

@@ -437,31 +437,66 @@ static void unreachable(void *ctx, uint64_t region_id, uint64_t to_peer)
     }
 }
 
+static nk_addr_entry *book_entry(nk_store *s, uint64_t store_id, bool create)
+{
+    for (size_t i = 0; i < s->n_book; i++) {
+        if (s->book[i].store_id == store_id) {
+            return &s->book[i];
+        }
+    }
+    if (!create || s->n_book == NK_STORE_MAX_BOOK) {
+        return NULL;
+    }
+    nk_addr_entry *e = &s->book[s->n_book++];
+    memset(e, 0, sizeof(*e));
+    e->store_id = store_id;
+    return e;
+}
+
 int nk_store_set_address(nk_store *s, uint64_t store_id, const char *addr)
 {
     if (store_id == 0 || strlen(addr) >= sizeof(s->book[0].addr)) {
         return NK_EINVAL;
     }
-    size_t i = 0;
-    while (i < s->n_book && s->book[i].store_id != store_id) {
-        i++;
+    nk_addr_entry *e = book_entry(s, store_id, true);
+    if (e == NULL) {
+        return NK_ERANGE;
     }
-    if (i == s->n_book) {
-        if (s->n_book == NK_STORE_MAX_BOOK) {
-            return NK_ERANGE;
-        }
-        s->n_book++;
-    }
-    s->book[i].store_id = store_id;
-    strcpy(s->book[i].addr, addr);
+    strcpy(e->addr, addr);
     return NK_OK;
 }
 
-static void learn_addr(void *ctx, uint64_t store_id, const char *addr)
+int nk_store_client_address(nk_store *s, uint64_t store_id, char *buf, size_t cap)
+{
+    nk_addr_entry *e = book_entry(s, store_id, false);
+    if (e == NULL || e->client_addr[0] == '\0' || strlen(e->client_addr) >= cap) {
+        return NK_ENOENT;
+    }
+    strcpy(buf, e->client_addr);
+    return NK_OK;
+}
+
+uint64_t nk_store_leader_store(const nk_store *s, uint64_t region_id)
+{
+    nk_peer *p = nk_store_peer(s, region_id);
+    if (p == NULL || p->raft == NULL) {
+        return 0;
+    }
+    nk_raft_status st;
+    nk_raft_status_get(p->raft, &st);
+    return st.lead != 0 ? nk_store_home_of(s, p, st.lead) : 0;
+}
+
+static void learn_addr(void *ctx, uint64_t store_id, const char *addr, const char *client_addr)
 {
     nk_store *s = ctx;
-    if (store_id != s->o.store_id) {
-        (void)nk_store_set_address(s, store_id, addr);
+    if (store_id == s->o.store_id) {
+        return;
+    }
+    (void)nk_store_set_address(s, store_id, addr);
+    nk_addr_entry *e = book_entry(s, store_id, false);
+    if (e != NULL && client_addr[0] != '\0' && strlen(client_addr) < sizeof(e->client_addr)) {
+        strcpy(e->client_addr, client_addr);
     }
 }
 
@@ -652,6 +687,7 @@ int nk_store_open(nk_rt *rt, const nk_store_options *o, nk_store **out, nk_errbu
     nk_transport_options to = {.store_id = o->store_id,
                                .cluster_id = o->cluster_id,
                                .advertise_addr = o->advertise_addr,
+                               .client_addr = o->client_addr,
                                .resolve = resolve_store,
                                .resolve_ctx = s,
                                .deliver = deliver,

@@ -114,6 +114,7 @@ typedef struct nk_store_options {
     uint64_t cluster_id;        /* 0 = accept any */
     const char *listen_addr;    /* raft service; NULL = do not listen */
     const char *advertise_addr; /* sent in HELLO so peers learn it; NULL = none */
+    const char *client_addr;    /* our RESP address, sent in HELLO; NULL = none */
     nk_store_resolve_fn resolve;
     void *resolve_ctx;
     nk_store_sm sm;
@@ -210,6 +211,12 @@ void nk_store_close_conn(nk_store *s, uint64_t conn);
 
 /* Record where store_id can be dialled ("host:port"). */
 int nk_store_set_address(nk_store *s, uint64_t store_id, const char *addr);
+/* Where store_id serves clients (learned from its HELLO); NK_ENOENT when
+ * unknown. */
+int nk_store_client_address(nk_store *s, uint64_t store_id, char *buf, size_t cap);
+/* The store hosting the region's current leader as this replica knows it
+ * (0 when unknown or not hosted). */
+uint64_t nk_store_leader_store(const nk_store *s, uint64_t region_id);
 
 /* ---------------------------------------------- pending topology events --- */
 
