@@ -57,11 +57,14 @@ start() {
 }
 
 leader=""
-find_leader() { # the store whose SET is accepted leads region 1 (bounded: 15 s)
+find_leader() { # the store that last logged "is now leader" and accepts a SET (bounded: 15 s)
     leader=""
     for _ in $(seq 1 150); do
         for i in 1 2 3; do
+            # followers relay SETs to the leader, so an accepted SET alone does
+            # not name the leader: its own log does (as in cluster_3stores.sh)
             if [ -n "${pid[$i]:-}" ] && kill -0 "${pid[$i]}" 2>/dev/null &&
+                [ "$(grep -oE 'is now (leader|follower)' "$dir/s$i.log" | tail -1)" = "is now leader" ] &&
                 [ "$(redis-cli -p "${resp[$i]}" set probe x 2>/dev/null)" = "OK" ]; then
                 leader=$i
                 return 0
@@ -132,7 +135,7 @@ PY
 done
 if [ -z "$ok" ]; then
     echo "nokv status never showed 4 live stores and region 1 led by store $leader:"
-    cat "$dir/status.json" "$dir/status.err" 2>/dev/null; tail -5 "$dir"/s*.log "$dir/coord.log"; exit 1
+    cat "$dir/status.json" "$dir/status.err" 2>/dev/null; tail -n 5 "$dir"/s*.log "$dir/coord.log"; exit 1
 fi
 "$nokv" status --addr "$coord"
 grep -q "accepted by the coordinator" "$dir/s$leader.log" || { echo "no delivered report logged"; exit 1; }
