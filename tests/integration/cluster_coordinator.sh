@@ -57,12 +57,10 @@ start() {
 }
 
 leader=""
-find_leader() { # the store that last logged "is now leader" and accepts a SET (bounded: 15 s)
+find_leader() { # the live store whose log last says "is now leader" and that takes a SET (15 s)
     leader=""
     for _ in $(seq 1 150); do
         for i in 1 2 3; do
-            # followers relay SETs to the leader, so an accepted SET alone does
-            # not name the leader: its own log does (as in cluster_3stores.sh)
             if [ -n "${pid[$i]:-}" ] && kill -0 "${pid[$i]}" 2>/dev/null &&
                 [ "$(grep -oE 'is now (leader|follower)' "$dir/s$i.log" | tail -1)" = "is now leader" ] &&
                 [ "$(redis-cli -p "${resp[$i]}" set probe x 2>/dev/null)" = "OK" ]; then
@@ -72,7 +70,7 @@ find_leader() { # the store that last logged "is now leader" and accepts a SET (
         done
         sleep 0.1
     done
-    echo "no leader within 15 s"; tail -20 "$dir"/s*.log; exit 1
+    echo "no leader within 15 s"; tail -n 20 "$dir"/s*.log; exit 1
 }
 
 write_batch() { # write_batch FROM TO
@@ -118,6 +116,7 @@ start 4
 start_coord
 ok=""
 for _ in $(seq 1 100); do
+    find_leader # leadership may move while the coordinator is away
     if "$nokv" status --addr "$coord" -o json >"$dir/status.json" 2>"$dir/status.err" &&
         python3 - "$dir/status.json" "$leader" <<'PY'
 import json, sys
