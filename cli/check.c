@@ -59,8 +59,7 @@ int nk_cli_check(int argc, char **argv)
         } else if (strcmp(argv[i], "--quiet") == 0) {
             o.quiet = true;
         } else {
-            fprintf(stderr, "nokv check: unknown option '%s' (see nokv check --help)\n",
-                    argv[i]);
+            fprintf(stderr, "nokv check: unknown option '%s' (see nokv check --help)\n", argv[i]);
             return 2;
         }
     }

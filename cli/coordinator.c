@@ -16,26 +16,30 @@
 #include "net/rt_real.h"
 #include "nokv/coord/client.h"
 #include "nokv/coord/service.h"
+#include "nokv/server/metrics.h"
 
 static void coordinator_usage(FILE *out)
 {
-    fprintf(out, "usage: nokv coordinator --workdir DIR [--addr HOST:PORT] [--id-start N]\n"
-                 "                        [--ts-start N] [--log-level debug|info|warn|error]\n"
-                 "       nokv coordinator status [--coordinator-addr HOST:PORT]\n"
-                 "\n"
-                 "Run the cluster coordinator: store registry and liveness, region routing\n"
-                 "learned from store reports, ID allocation and a timestamp oracle.\n"
-                 "\n"
-                 "  --workdir DIR     where the registry, catalog and allocator fences live\n"
-                 "                    (created if missing; required)\n"
-                 "  --addr HOST:PORT  listen address (default 127.0.0.1:2379; port 0 picks one)\n"
-                 "  --id-start N      first ID of a fresh workdir, and a floor after restart\n"
-                 "  --ts-start N      the same for timestamps\n"
-                 "  --log-level L     (default info)\n"
-                 "\n"
-                 "IDs and timestamps are never handed out twice, even after a crash: each\n"
-                 "answer waits until the fence covering it is on disk.\n"
-                 "SIGTERM or SIGINT stops gracefully (exit 0).\n");
+    fprintf(out,
+            "usage: nokv coordinator --workdir DIR [--addr HOST:PORT] [--id-start N]\n"
+            "                        [--ts-start N] [--metrics-addr HOST:PORT]\n"
+            "                        [--log-level L] [--log-format text|json] [--log-file PATH]\n"
+            "                        [--config FILE] [--check-config]\n"
+            "       nokv coordinator status [--coordinator-addr HOST:PORT]\n"
+            "\n"
+            "Run the cluster coordinator: store registry and liveness, region routing\n"
+            "learned from store reports, ID allocation and a timestamp oracle.\n"
+            "\n"
+            "  --workdir DIR     where the registry, catalog and allocator fences live\n"
+            "                    (created if missing; required)\n"
+            "  --addr HOST:PORT  listen address (default 127.0.0.1:2379; port 0 picks one)\n"
+            "  --id-start N      first ID of a fresh workdir, and a floor after restart\n"
+            "  --ts-start N      the same for timestamps\n"
+            "  --metrics-addr A  HTTP /metrics (Prometheus), /health, /ready (default "
+            "off)\n" NK_CLI_LOG_HELP "\n"
+            "IDs and timestamps are never handed out twice, even after a crash: each\n"
+            "answer waits until the fence covering it is on disk.\n"
+            "SIGTERM or SIGINT stops gracefully (exit 0).\n");
 }
 
 static int parse_u64(const char *flag, const char *v, uint64_t *out)
@@ -51,9 +55,34 @@ static int parse_u64(const char *flag, const char *v, uint64_t *out)
     return 0;
 }
 
+/* The coordinator and its status endpoint: /ready turns 503 at shutdown. */
+typedef struct coord_run {
+    nk_coord_service *svc;
+    bool draining;
+} coord_run;
+
 static void on_shutdown(void *arg)
 {
-    nk_coord_service_shutdown(arg);
+    coord_run *cr = arg;
+    cr->draining = true;
+    nk_cli_shutdown_begins();
+    nk_coord_service_shutdown(cr->svc);
+}
+
+static void coord_metrics(void *ctx, nk_metrics *m)
+{
+    coord_run *cr = ctx;
+    nk_metrics_coord(m, cr->svc);
+}
+
+static bool coord_ready(void *ctx, char *why, size_t len)
+{
+    coord_run *cr = ctx;
+    if (cr->draining) {
+        snprintf(why, len, "draining: shutting down");
+        return false;
+    }
+    return true;
 }
 
 /* ------------------------------------------------ nokv coordinator status --- */
@@ -250,10 +279,18 @@ int nk_cli_coordinator(int argc, char **argv)
     if (argc > 0 && strcmp(argv[0], "status") == 0) {
         return coordinator_status(argc - 1, argv + 1);
     }
+    int st = nk_cli_config_expand("nokv coordinator", nk_cli_coordinator_keys, &argc, &argv);
+    if (st != 0) {
+        return st;
+    }
     nk_coord_service_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.addr = "127.0.0.1:2379";
-    nk_log_level level = NK_LOG_INFO;
+    nk_rt_real_config rc;
+    memset(&rc, 0, sizeof(rc));
+    rc.log_level = NK_LOG_INFO;
+    int lo = 0;
+    const char *metrics_addr = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -270,6 +307,8 @@ int nk_cli_coordinator(int argc, char **argv)
             cfg.workdir = v;
         } else if (strcmp(a, "--addr") == 0) {
             cfg.addr = v;
+        } else if (strcmp(a, "--metrics-addr") == 0) {
+            metrics_addr = v;
         } else if (strcmp(a, "--id-start") == 0) {
             if (parse_u64(a, v, &cfg.id_start) != 0) {
                 return 2;
@@ -278,17 +317,8 @@ int nk_cli_coordinator(int argc, char **argv)
             if (parse_u64(a, v, &cfg.ts_start) != 0) {
                 return 2;
             }
-        } else if (strcmp(a, "--log-level") == 0) {
-            if (strcmp(v, "debug") == 0) {
-                level = NK_LOG_DEBUG;
-            } else if (strcmp(v, "info") == 0) {
-                level = NK_LOG_INFO;
-            } else if (strcmp(v, "warn") == 0) {
-                level = NK_LOG_WARN;
-            } else if (strcmp(v, "error") == 0) {
-                level = NK_LOG_ERROR;
-            } else {
-                fprintf(stderr, "nokv coordinator: unknown --log-level '%s'\n", v);
+        } else if ((lo = nk_cli_log_option("nokv coordinator", a, v, &rc)) != 0) {
+            if (lo < 0) {
                 return 2;
             }
         } else {
@@ -304,9 +334,10 @@ int nk_cli_coordinator(int argc, char **argv)
         return 2;
     }
 
-    nk_rt_real_config rc;
-    memset(&rc, 0, sizeof(rc));
-    rc.log_level = level;
+    if (nk_cli_check_only()) {
+        return nk_cli_config_ok("nokv coordinator");
+    }
+    nk_cli_log_finish(&rc);
     rc.failpoints = getenv("NOKV_FAILPOINTS"); /* integration tests only */
     nk_rt *rt = NULL;
     int err = nk_rt_real_new(&rc, &rt);
@@ -332,10 +363,28 @@ int nk_cli_coordinator(int argc, char **argv)
     printf("restored %zu regions, %zu stores; allocator starts id=%" PRIu64 " ts=%" PRIu64 "\n",
            info.regions, info.stores, info.next_id, info.next_ts);
     printf("listening on %s\n", bound);
+    static coord_run cr;
+    cr.svc = s;
+    nk_status_server *status_srv = NULL;
+    if (metrics_addr != NULL) {
+        nk_status_source src = {&cr, "coordinator", NK_CLI_VERSION, coord_metrics, coord_ready};
+        err = nk_status_server_start(rt, metrics_addr, &src, &status_srv);
+        if (err != NK_OK) {
+            fprintf(stderr, "nokv coordinator: cannot listen on --metrics-addr %s: %s\n",
+                    metrics_addr, nk_strerror(err));
+            nk_coord_service_free(s);
+            nk_rt_real_free(rt);
+            return 1;
+        }
+        (void)nk_status_server_addr(status_srv, bound, sizeof(bound));
+        printf("metrics on http://%s/\n", bound);
+    }
     fflush(stdout);
-    nk_rt_set_shutdown_handler(rt, on_shutdown, s);
+    nk_rt_set_shutdown_handler(rt, on_shutdown, &cr);
+    nk_cli_notify(rt, "READY=1\nSTATUS=coordinator serving");
     err = nk_rt_real_run(rt);
     int status = nk_coord_service_exit_status(s);
+    nk_status_server_free(status_srv);
     nk_coord_service_free(s);
     nk_rt_real_free(rt);
     if (err != NK_OK || status != NK_OK) {

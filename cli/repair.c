@@ -48,8 +48,9 @@ static void on_closed(void *arg, int rc)
 
 void nk_cli_print_open_report(FILE *out, const char *workdir, const nk_db_open_report *r)
 {
-    fprintf(out, "%s: %" PRIu64 " tables, WAL: %" PRIu64 " segments, %" PRIu64
-                 " records replayed, last sequence %" PRIu64 "\n",
+    fprintf(out,
+            "%s: %" PRIu64 " tables, WAL: %" PRIu64 " segments, %" PRIu64
+            " records replayed, last sequence %" PRIu64 "\n",
             workdir, r->tables, r->wal_segments, r->wal_replayed, r->last_seq);
     if (r->wal_torn) {
         fprintf(out, "  torn WAL tail cut (%" PRIu64 " bytes never confirmed durable)\n",
@@ -63,8 +64,9 @@ void nk_cli_print_open_report(FILE *out, const char *workdir, const nk_db_open_r
         fprintf(out, "  LOST: WAL records %" PRIu64 "..%" PRIu64 " (acknowledged as durable)\n",
                 r->lost_lsn_from, r->lost_lsn_to);
     } else if (r->lost_lsn_from != 0) {
-        fprintf(out, "  LOST: every WAL record from %" PRIu64
-                     " on (whole segments are gone; their count is unknown)\n",
+        fprintf(out,
+                "  LOST: every WAL record from %" PRIu64
+                " on (whole segments are gone; their count is unknown)\n",
                 r->lost_lsn_from);
     }
     if (r->lost_seq_from != 0) {
@@ -84,8 +86,7 @@ int nk_cli_repair(int argc, char **argv)
         if (strcmp(argv[i], "--workdir") == 0 && i + 1 < argc) {
             workdir = argv[++i];
         } else {
-            fprintf(stderr, "nokv repair: unknown option '%s' (see nokv repair --help)\n",
-                    argv[i]);
+            fprintf(stderr, "nokv repair: unknown option '%s' (see nokv repair --help)\n", argv[i]);
             return 2;
         }
     }

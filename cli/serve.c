@@ -19,8 +19,9 @@ static void serve_usage(FILE *out)
 {
     fprintf(out,
             "usage: nokv serve [--workdir DIR] [--addr HOST:PORT] [--sync always|group|none]\n"
-            "                  [--memtable-mb N] [--cache-mb N] [--log-level debug|info|warn|error]\n"
-            "                  [--accept-data-loss]\n"
+            "                  [--memtable-mb N] [--cache-mb N] [--log-level L] [--log-format F]\n"
+            "                  [--log-file PATH] [--metrics-addr HOST:PORT] [--accept-data-loss]\n"
+            "                  [--config FILE] [--check-config]\n"
             "\n"
             "Serve the database in DIR over the Redis protocol (RESP2).\n"
             "\n"
@@ -31,8 +32,9 @@ static void serve_usage(FILE *out)
             "                      group   at once; the WAL is fsynced every 10 ms\n"
             "                      none    at once; the OS decides when data reaches disk\n"
             "  --memtable-mb N   memtable size before a flush (default 64)\n"
-            "  --cache-mb N      block cache size (default 8)\n"
-            "  --log-level L     (default info)\n"
+            "  --cache-mb N      block cache size (default 8)\n" NK_CLI_LOG_HELP
+            "  --metrics-addr HOST:PORT  serve GET /metrics (Prometheus), /health and\n"
+            "                    /ready over HTTP on this address (default: off)\n"
             "  --accept-data-loss  open a workdir whose WAL lost acknowledged writes (removed\n"
             "                    or truncated segment) instead of refusing it; what is lost\n"
             "                    is logged and the decision recorded (see nokv repair)\n"
@@ -63,15 +65,21 @@ static int parse_mb(const char *flag, const char *v, size_t *out)
 
 static void on_shutdown(void *arg)
 {
+    nk_cli_shutdown_begins();
     nk_standalone_shutdown(arg);
 }
 
 int nk_cli_serve(int argc, char **argv)
 {
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--store-id") == 0) {
-            return nk_cli_serve_cluster(argc, argv);
-        }
+    /* --store-id (on the command line or in --config) means distributed mode */
+    bool cluster = nk_cli_config_has(argc, argv, "store-id");
+    int st = nk_cli_config_expand(
+        "nokv serve", cluster ? nk_cli_serve_cluster_keys : nk_cli_serve_keys, &argc, &argv);
+    if (st != 0) {
+        return st;
+    }
+    if (cluster) {
+        return nk_cli_serve_cluster(argc, argv);
     }
     nk_standalone_config cfg;
     memset(&cfg, 0, sizeof(cfg));
@@ -83,7 +91,10 @@ int nk_cli_serve(int argc, char **argv)
     /* Standalone workdirs only, until the distributed path exists: a promoted
      * or half-migrated workdir is refused with what to run instead. */
     cfg.allowed_modes = NK_MODE_BIT(NK_MODE_STANDALONE);
-    nk_log_level level = NK_LOG_INFO;
+    nk_rt_real_config rc;
+    memset(&rc, 0, sizeof(rc));
+    rc.log_level = NK_LOG_INFO;
+    int lo = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -103,10 +114,11 @@ int nk_cli_serve(int argc, char **argv)
             cfg.workdir = v;
         } else if (strcmp(a, "--addr") == 0) {
             cfg.addr = v;
+        } else if (strcmp(a, "--metrics-addr") == 0) {
+            cfg.metrics_addr = v;
         } else if (strcmp(a, "--sync") == 0) {
             if (nk_sync_policy_parse(v, &cfg.sync) != NK_OK) {
-                fprintf(stderr, "nokv serve: --sync must be always, group or none, got '%s'\n",
-                        v);
+                fprintf(stderr, "nokv serve: --sync must be always, group or none, got '%s'\n", v);
                 return 2;
             }
         } else if (strcmp(a, "--memtable-mb") == 0) {
@@ -117,17 +129,8 @@ int nk_cli_serve(int argc, char **argv)
             if (parse_mb(a, v, &cfg.db.block_cache_bytes) != 0) {
                 return 2;
             }
-        } else if (strcmp(a, "--log-level") == 0) {
-            if (strcmp(v, "debug") == 0) {
-                level = NK_LOG_DEBUG;
-            } else if (strcmp(v, "info") == 0) {
-                level = NK_LOG_INFO;
-            } else if (strcmp(v, "warn") == 0) {
-                level = NK_LOG_WARN;
-            } else if (strcmp(v, "error") == 0) {
-                level = NK_LOG_ERROR;
-            } else {
-                fprintf(stderr, "nokv serve: unknown --log-level '%s'\n", v);
+        } else if ((lo = nk_cli_log_option("nokv serve", a, v, &rc)) != 0) {
+            if (lo < 0) {
                 return 2;
             }
         } else {
@@ -137,9 +140,10 @@ int nk_cli_serve(int argc, char **argv)
         i++;
     }
 
-    nk_rt_real_config rc;
-    memset(&rc, 0, sizeof(rc));
-    rc.log_level = level;
+    if (nk_cli_check_only()) {
+        return nk_cli_config_ok("nokv serve");
+    }
+    nk_cli_log_finish(&rc);
     rc.failpoints = getenv("NOKV_FAILPOINTS"); /* integration tests only */
     nk_rt *rt = NULL;
     int err = nk_rt_real_new(&rc, &rt);
@@ -149,6 +153,9 @@ int nk_cli_serve(int argc, char **argv)
     }
     nk_errbuf eb;
     memset(&eb, 0, sizeof(eb));
+    char note[1200];
+    snprintf(note, sizeof(note), "STATUS=opening %s (recovery)", cfg.workdir);
+    nk_cli_notify(rt, note); /* systemd shows it while the WAL replays */
     nk_standalone *s = NULL;
     err = nk_standalone_start(rt, &cfg, &s, &eb);
     if (err != NK_OK) {
@@ -157,6 +164,10 @@ int nk_cli_serve(int argc, char **argv)
         return 1;
     }
     nk_rt_set_shutdown_handler(rt, on_shutdown, s);
+    char ready[160], bound[64] = "";
+    (void)nk_standalone_addr(s, bound, sizeof(bound));
+    snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving RESP on %s", bound);
+    nk_cli_notify(rt, ready); /* recovered and listening: systemd may start dependents */
     err = nk_rt_real_run(rt);
     int status = nk_standalone_exit_status(s);
     if (status == NK_EAGAIN) {

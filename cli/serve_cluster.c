@@ -17,32 +17,36 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: nokv serve --store-id N [--workdir DIR] [--addr HOST:PORT]\n"
-                 "                  [--redis-addr HOST:PORT] [--initial-cluster ID=HOST:PORT,...]\n"
-                 "                  [--coordinator-addr HOST:PORT] [--log-level L]\n"
-                 "\n"
-                 "Serve DIR as store N of a NoKV cluster (distributed mode).\n"
-                 "\n"
-                 "  --store-id N           this store's id (must match the workdir's)\n"
-                 "  --workdir DIR          default ./data; a workdir seeded by `nokv migrate\n"
-                 "                         init`, one already serving as a store, or a new one\n"
-                 "  --addr HOST:PORT       raft and admin service (default 127.0.0.1:20170)\n"
-                 "  --redis-addr HOST:PORT RESP clients (default 127.0.0.1:6380)\n"
-                 "  --initial-cluster LIST found a new cluster: every listed store hosts a\n"
-                 "                         voter of region 1 (peer id = store id); give the\n"
-                 "                         same list to each founding store\n"
-                 "  --coordinator-addr A   register with the coordinator at A: heartbeats,\n"
-                 "                         region reports (kept in LOCALMETA until answered),\n"
-                 "                         addresses of stores added later; with an empty\n"
-                 "                         workdir and no --initial-cluster the store joins\n"
-                 "                         and waits to be added as a peer. Serving never\n"
-                 "                         waits on the coordinator\n"
-                 "  --log-level L          debug|info|warn|error (default info)\n"
-                 "\n"
-                 "Writes are acknowledged after their raft entry is committed (fsynced on a\n"
-                 "majority) and applied; reads are linearizable (ReadIndex). A store that does\n"
-                 "not lead region 1 relays requests to the leader (-TRYAGAIN when none is\n"
-                 "known).\n");
+    fprintf(out,
+            "usage: nokv serve --store-id N [--workdir DIR] [--addr HOST:PORT]\n"
+            "                  [--redis-addr HOST:PORT] [--initial-cluster ID=HOST:PORT,...]\n"
+            "                  [--coordinator-addr HOST:PORT] [--metrics-addr HOST:PORT]\n"
+            "                  [--log-level L] [--log-format F] [--log-file PATH]\n"
+            "                  [--config FILE] [--check-config]\n"
+            "\n"
+            "Serve DIR as store N of a NoKV cluster (distributed mode).\n"
+            "\n"
+            "  --store-id N           this store's id (must match the workdir's)\n"
+            "  --workdir DIR          default ./data; a workdir seeded by `nokv migrate\n"
+            "                         init`, one already serving as a store, or a new one\n"
+            "  --addr HOST:PORT       raft and admin service (default 127.0.0.1:20170)\n"
+            "  --redis-addr HOST:PORT RESP clients (default 127.0.0.1:6380)\n"
+            "  --initial-cluster LIST found a new cluster: every listed store hosts a\n"
+            "                         voter of region 1 (peer id = store id); give the\n"
+            "                         same list to each founding store\n"
+            "  --coordinator-addr A   register with the coordinator at A: heartbeats,\n"
+            "                         region reports (kept in LOCALMETA until answered),\n"
+            "                         addresses of stores added later; with an empty\n"
+            "                         workdir and no --initial-cluster the store joins\n"
+            "                         and waits to be added as a peer. Serving never\n"
+            "                         waits on the coordinator\n"
+            "  --metrics-addr A       HTTP /metrics (Prometheus), /health, /ready\n"
+            "                         (ready: every hosted region has a leader)\n" NK_CLI_LOG_HELP
+            "\n"
+            "Writes are acknowledged after their raft entry is committed (fsynced on a\n"
+            "majority) and applied; reads are linearizable (ReadIndex). A store that does\n"
+            "not lead region 1 relays requests to the leader (-TRYAGAIN when none is\n"
+            "known).\n");
 }
 
 static int parse_u64(const char *v, uint64_t *out)
@@ -59,6 +63,7 @@ static int parse_u64(const char *v, uint64_t *out)
 
 static void on_shutdown(void *arg)
 {
+    nk_cli_shutdown_begins();
     nk_cluster_shutdown(arg);
 }
 
@@ -71,7 +76,10 @@ int nk_cli_serve_cluster(int argc, char **argv)
     cfg.redis_addr = "127.0.0.1:6380";
     cfg.version = NK_CLI_VERSION;
     nk_db_options_default(&cfg.db);
-    nk_log_level level = NK_LOG_INFO;
+    nk_rt_real_config rc;
+    memset(&rc, 0, sizeof(rc));
+    rc.log_level = NK_LOG_INFO;
+    int lo = 0;
     nk_errbuf eb;
     memset(&eb, 0, sizeof(eb));
     for (int i = 0; i < argc; i++) {
@@ -95,6 +103,8 @@ int nk_cli_serve_cluster(int argc, char **argv)
             cfg.workdir = v;
         } else if (strcmp(a, "--addr") == 0) {
             cfg.addr = v;
+        } else if (strcmp(a, "--metrics-addr") == 0) {
+            cfg.metrics_addr = v;
         } else if (strcmp(a, "--redis-addr") == 0) {
             cfg.redis_addr = v;
         } else if (strcmp(a, "--coordinator-addr") == 0) {
@@ -104,17 +114,8 @@ int nk_cli_serve_cluster(int argc, char **argv)
                 fprintf(stderr, "nokv serve: %s\n", eb.msg);
                 return 2;
             }
-        } else if (strcmp(a, "--log-level") == 0) {
-            if (strcmp(v, "debug") == 0) {
-                level = NK_LOG_DEBUG;
-            } else if (strcmp(v, "info") == 0) {
-                level = NK_LOG_INFO;
-            } else if (strcmp(v, "warn") == 0) {
-                level = NK_LOG_WARN;
-            } else if (strcmp(v, "error") == 0) {
-                level = NK_LOG_ERROR;
-            } else {
-                fprintf(stderr, "nokv serve: unknown --log-level '%s'\n", v);
+        } else if ((lo = nk_cli_log_option("nokv serve", a, v, &rc)) != 0) {
+            if (lo < 0) {
                 return 2;
             }
         } else {
@@ -130,9 +131,10 @@ int nk_cli_serve_cluster(int argc, char **argv)
         fprintf(stderr, "nokv serve: distributed mode needs --store-id N\n");
         return 2;
     }
-    nk_rt_real_config rc;
-    memset(&rc, 0, sizeof(rc));
-    rc.log_level = level;
+    if (nk_cli_check_only()) {
+        return nk_cli_config_ok("nokv serve");
+    }
+    nk_cli_log_finish(&rc);
     rc.failpoints = getenv("NOKV_FAILPOINTS"); /* integration tests only */
     nk_rt *rt = NULL;
     int err = nk_rt_real_new(&rc, &rt);
@@ -148,6 +150,10 @@ int nk_cli_serve_cluster(int argc, char **argv)
         return 1;
     }
     nk_rt_set_shutdown_handler(rt, on_shutdown, c);
+    char ready[160], bound[64] = "";
+    (void)nk_cluster_redis_addr(c, bound, sizeof(bound));
+    snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving RESP on %s", bound);
+    nk_cli_notify(rt, ready); /* recovered and listening: systemd may start dependents */
     err = nk_rt_real_run(rt);
     int status = nk_cluster_exit_status(c);
     if (status == NK_EAGAIN) {

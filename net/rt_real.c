@@ -6,6 +6,7 @@
 #include "net/rt_real.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -351,6 +352,15 @@ static void term_sigset(sigset_t *set)
     sigaddset(set, SIGINT);
 }
 
+/* What a runtime takes over: the termination signals plus SIGHUP (reopen
+ * the log). SIGHUP stays blocked even after the first SIGTERM, so it can
+ * never end the process by its default action. */
+static void owned_sigset(sigset_t *set)
+{
+    term_sigset(set);
+    sigaddset(set, SIGHUP);
+}
+
 static void exit_now_handler(int sig)
 {
     (void)sig;
@@ -363,7 +373,7 @@ static void exit_now_handler(int sig)
 static void signals_acquire(void)
 {
     sigset_t set, old;
-    term_sigset(&set);
+    owned_sigset(&set);
     pthread_mutex_lock(&g_sig_mu);
     pthread_sigmask(SIG_BLOCK, &set, &old);
     if (g_sig_users++ == 0) {
@@ -385,7 +395,7 @@ static void signals_release(void)
         }
         if (!g_sig_were_blocked) {
             sigset_t set;
-            term_sigset(&set);
+            owned_sigset(&set);
             pthread_sigmask(SIG_UNBLOCK, &set, NULL);
         }
     }
@@ -410,6 +420,8 @@ static void arm_second_signal_exit(void)
     pthread_sigmask(SIG_UNBLOCK, &set, NULL); /* this (loop) thread only */
 }
 
+static void reopen_log(nk_real *r);
+
 static void signal_event(nk_real *r)
 {
     for (;;) {
@@ -420,6 +432,10 @@ static void signal_event(nk_real *r)
         }
         if (n != (ssize_t)sizeof(si)) {
             return; /* EAGAIN: nothing more */
+        }
+        if (si.ssi_signo == SIGHUP) {
+            reopen_log(r);
+            continue;
         }
         const char *name = si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
         if (r->signals_seen++ > 0) {
@@ -457,6 +473,69 @@ static void op_stop(void *impl)
 
 static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
 
+int nk_log_format_parse(const char *s, nk_log_format *out)
+{
+    if (strcmp(s, "text") == 0) {
+        *out = NK_LOG_FORMAT_TEXT;
+    } else if (strcmp(s, "json") == 0) {
+        *out = NK_LOG_FORMAT_JSON;
+    } else {
+        return NK_EINVAL;
+    }
+    return NK_OK;
+}
+
+static void write_all(int fd, const char *p, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, p + off, len - off);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            break;
+        }
+        off += (size_t)w;
+    }
+}
+
+/* Escape msg as a JSON string body into out; returns bytes written. */
+static size_t json_escape(const char *msg, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)msg; *p != '\0' && o + 7 < cap; p++) {
+        if (*p == '"' || *p == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)*p;
+        } else if (*p == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else if (*p < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", *p);
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* syslog priorities (sd-daemon SD_DEBUG..SD_ERR) for journald */
+static int syslog_prio(nk_log_level level)
+{
+    switch (level) {
+    case NK_LOG_DEBUG:
+        return 7;
+    case NK_LOG_INFO:
+        return 6;
+    case NK_LOG_WARN:
+        return 4;
+    default:
+        return 3;
+    }
+}
+
 static void op_log(void *impl, nk_log_level level, const char *msg)
 {
     nk_real *r = impl;
@@ -464,11 +543,31 @@ static void op_log(void *impl, nk_log_level level, const char *msg)
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char line[1280];
-    int n =
-        snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s n%" PRIu32 " %s\n",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 ts.tv_nsec / 1000000L, nk_log_level_name(level), r->rt.node_id, msg);
+    char stamp[96];
+    snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L);
+    char line[2560];
+    int n;
+    if (r->log_format == NK_LOG_FORMAT_JSON) {
+        char esc[2048];
+        json_escape(msg, esc, sizeof(esc));
+        char lvl[8];
+        const char *ln = nk_log_level_name(level);
+        size_t i = 0;
+        for (; ln[i] != '\0' && i + 1 < sizeof(lvl); i++) {
+            lvl[i] = (char)(ln[i] >= 'A' && ln[i] <= 'Z' ? ln[i] - 'A' + 'a' : ln[i]);
+        }
+        lvl[i] = '\0';
+        n = snprintf(line, sizeof(line),
+                     "{\"ts\":\"%s\",\"level\":\"%s\",\"node\":%" PRIu32 ",\"msg\":\"%s\"}\n",
+                     stamp, lvl, r->rt.node_id, esc);
+    } else if (r->log_prio) {
+        n = snprintf(line, sizeof(line), "<%d>%s %s n%" PRIu32 " %s\n", syslog_prio(level), stamp,
+                     nk_log_level_name(level), r->rt.node_id, msg);
+    } else {
+        n = snprintf(line, sizeof(line), "%s %s n%" PRIu32 " %s\n", stamp, nk_log_level_name(level),
+                     r->rt.node_id, msg);
+    }
     if (n < 0) {
         return;
     }
@@ -478,18 +577,34 @@ static void op_log(void *impl, nk_log_level level, const char *msg)
     }
     /* One write per line, serialised, so lines from workers never interleave. */
     pthread_mutex_lock(&g_log_mu);
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(STDERR_FILENO, line + off, len - off);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            break;
-        }
-        off += (size_t)w;
-    }
+    write_all(r->log_fd, line, len);
     pthread_mutex_unlock(&g_log_mu);
+}
+
+static int open_log_file(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+/* SIGHUP: start a new file of the same name (logrotate renamed the old). */
+static void reopen_log(nk_real *r)
+{
+    if (r->log_path == NULL) {
+        nk_log(&r->rt, NK_LOG_INFO, "SIGHUP: logging to stderr, nothing to reopen");
+        return;
+    }
+    int fd = open_log_file(r->log_path);
+    if (fd < 0) {
+        nk_log(&r->rt, NK_LOG_ERROR, "SIGHUP: cannot reopen log file %s: %s; keeping the old one",
+               r->log_path, strerror(errno));
+        return;
+    }
+    pthread_mutex_lock(&g_log_mu);
+    int old = r->log_fd;
+    r->log_fd = fd;
+    pthread_mutex_unlock(&g_log_mu);
+    close(old);
+    nk_log(&r->rt, NK_LOG_INFO, "SIGHUP: reopened log file %s", r->log_path);
 }
 
 /* ----------------------------------------------------------- failpoints --- */
@@ -696,6 +811,10 @@ static void real_destroy(nk_real *r, bool signals_held)
     if (r->sigfd >= 0) {
         close(r->sigfd);
     }
+    if (r->log_fd >= 0 && r->log_fd != STDERR_FILENO) {
+        close(r->log_fd);
+    }
+    free(r->log_path);
     if (r->jobfd >= 0) {
         close(r->jobfd);
     }
@@ -722,6 +841,9 @@ int nk_rt_real_new(const nk_rt_real_config *cfg, nk_rt **out)
         return NK_ENOMEM;
     }
     r->epfd = r->jobfd = r->sigfd = -1;
+    r->log_fd = STDERR_FILENO;
+    r->log_format = cfg->log_format;
+    r->log_prio = cfg->log_priority_prefix;
     r->rt.ops = &real_ops;
     r->rt.impl = r;
     r->rt.node_id = cfg->node_id ? cfg->node_id : 1;
@@ -729,6 +851,16 @@ int nk_rt_real_new(const nk_rt_real_config *cfg, nk_rt **out)
     pthread_mutex_init(&r->job_mu, NULL);
     pthread_cond_init(&r->job_cv, NULL);
 
+    if (cfg->log_file != NULL && cfg->log_file[0] != '\0') {
+        r->log_path = strdup(cfg->log_file);
+        int fd = r->log_path != NULL ? open_log_file(r->log_path) : -1;
+        if (fd < 0) {
+            int e = errno;
+            real_destroy(r, false);
+            return r->log_path == NULL ? NK_ENOMEM : (e == EACCES ? NK_EACCES : NK_EIO);
+        }
+        r->log_fd = fd;
+    }
     int rc = parse_failpoints(r, cfg->failpoints);
     if (rc != NK_OK) {
         real_destroy(r, false);
@@ -760,7 +892,7 @@ int nk_rt_real_new(const nk_rt_real_config *cfg, nk_rt **out)
      * (no_signals) leave the host's signal handling alone. */
     r->owns_signals = !cfg->no_signals;
     sigset_t set;
-    term_sigset(&set);
+    owned_sigset(&set);
     if (r->owns_signals) {
         signals_acquire();
         r->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

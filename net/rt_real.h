@@ -19,11 +19,11 @@
  *                       drain their own jobs (wait for every done) before
  *                       stopping if the job arguments own resources.
  *
- * Signals: the first SIGTERM/SIGINT runs the shutdown handler on the loop
- * thread (nk_rt_stop() if none is set); a second one exits the process at
- * once with status 1, even if the loop is stuck (an operator pressing Ctrl-C
- * twice). The last nk_rt_real_free() of the process restores the previous
- * signal dispositions and unblocks the signals in the calling thread.
+ * Signals: SIGHUP reopens the log file (see below); the first SIGTERM/SIGINT runs the shutdown
+ * handler on the loop thread (nk_rt_stop() if none is set); a second one exits the process at once
+ * with status 1, even if the loop is stuck (an operator pressing Ctrl-C twice). The last
+ * nk_rt_real_free() of the process restores the previous signal dispositions and unblocks the
+ * signals in the calling thread.
  *
  * Timers and jobs: nk_rt_stop() only makes run() return; timers and jobs may
  * still be started (they run on the next run()). nk_rt_timer_start returns 0
@@ -48,9 +48,15 @@
  * (log, then _exit(137): a real process crash for integration tests). Names
  * use [A-Za-z0-9._-]. A malformed spec makes nk_rt_real_new fail NK_EINVAL.
  *
- * Log lines go to stderr, one write(2) each, as
+ * Log lines go to stderr (or cfg->log_file), one write(2) each, as
  *   2024-05-01T12:34:56.789Z INFO n1 message
- * (UTC wall time with milliseconds, level, node id, message).
+ * (UTC wall time with milliseconds, level, node id, message), or with
+ * log_format json as
+ *   {"ts":"2024-05-01T12:34:56.789Z","level":"info","node":1,"msg":"message"}
+ * (msg JSON-escaped). With log_file, a SIGHUP reopens the file (rename it,
+ * send SIGHUP, the next line goes to a new file of the same name); a file
+ * that cannot be reopened keeps the old one and says so in it. SIGHUP is
+ * read through the signalfd like SIGTERM, so it never kills the process.
  */
 #ifndef NK_NET_RT_REAL_H
 #define NK_NET_RT_REAL_H
@@ -59,6 +65,11 @@
 #include <stdint.h>
 
 #include "nokv/rt.h"
+
+typedef enum nk_log_format {
+    NK_LOG_FORMAT_TEXT = 0,
+    NK_LOG_FORMAT_JSON = 1,
+} nk_log_format;
 
 typedef struct nk_rt_real_config {
     uint64_t seed;           /* root seed, used when seed_given */
@@ -69,7 +80,17 @@ typedef struct nk_rt_real_config {
     const char *failpoints;  /* NULL or "name=error,name2=crash" */
     bool no_signals;         /* leave SIGTERM/SIGINT to the host (embedded use):
                               * no shutdown handler is ever triggered */
+    /* Where log lines go: NULL = stderr, else appended to this file, which
+     * SIGHUP reopens (for logrotate); the runtime keeps a copy of the path. */
+    const char *log_file;
+    nk_log_format log_format; /* text (default) or one JSON object per line */
+    /* Prefix text lines with the syslog priority "<3>".."<7>" so journald
+     * keeps levels (the CLI sets it when JOURNAL_STREAM names stderr). */
+    bool log_priority_prefix;
 } nk_rt_real_config;
+
+/* Parse "text" | "json". NK_OK or NK_EINVAL. */
+int nk_log_format_parse(const char *s, nk_log_format *out);
 
 /* Create a runtime. NK_OK, NK_EINVAL (bad config / failpoint spec),
  * NK_ENOMEM or NK_EIO (the OS refused epoll, eventfd, signalfd or threads). */

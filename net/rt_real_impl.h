@@ -45,7 +45,9 @@ typedef struct nk_real {
     int epfd;
     int jobfd; /* eventfd: workers -> loop */
     int sigfd;
-    bool owns_signals; /* took SIGTERM/SIGINT (nk_rt_real_config.no_signals unset) */ /* signalfd for SIGTERM/SIGINT */
+    bool owns_signals;
+        /* took SIGTERM/SIGINT (nk_rt_real_config.no_signals unset) */ /* signalfd for
+                                                                          SIGTERM/SIGINT */
 
     bool running;
     bool stop_requested;
@@ -80,6 +82,12 @@ typedef struct nk_real {
     nk_shutdown_fn shutdown_fn;
     void *shutdown_arg;
     unsigned signals_seen;
+
+    /* log: fd is stderr or the file; swapped under the log mutex on SIGHUP */
+    int log_fd;
+    char *log_path;
+    nk_log_format log_format;
+    bool log_prio;
 
     /* failpoints (immutable after new: safe from workers) */
     nk_real_failpoint *fps;

@@ -1219,6 +1219,17 @@ void nk_coord_service_stats_get(nk_coord_service *s, nk_coord_service_stats *st)
 {
     *st = s->stats;
     st->conns = s->conns.count;
+    st->stores = s->stores.count;
+    st->regions = s->regions.count;
+    st->stores_alive = 0;
+    size_t pos = 0;
+    uint64_t key;
+    void *val;
+    while (nk_u64map_next(&s->stores, &pos, &key, &val)) {
+        st->stores_alive += ((const store_ent *)val)->alive ? 1 : 0;
+    }
+    st->next_id = s->ids.next;
+    st->next_ts = s->tss.next;
 }
 
 void nk_coord_service_shutdown(nk_coord_service *s)

@@ -75,6 +75,10 @@ typedef struct nk_coord_service_info {
 typedef struct nk_coord_service_stats {
     uint64_t requests, bad_frames, fence_writes, meta_writes, persist_failures;
     size_t conns;
+    /* live views (for /metrics): registry sizes, stores whose last liveness
+     * verdict was alive, and the allocators' next numbers */
+    size_t stores, stores_alive, regions;
+    uint64_t next_id, next_ts;
 } nk_coord_service_stats;
 
 typedef struct nk_coord_service nk_coord_service;

@@ -9,6 +9,7 @@
 #include "nokv/coord/client.h"
 #include "nokv/resp/server.h"
 #include "nokv/server/cluster_backend.h"
+#include "nokv/server/metrics.h"
 #include "nokv/store/kvsm.h"
 #include "nokv/store/store.h"
 #include "nokv/store/workdir.h"
@@ -50,6 +51,7 @@ struct nk_cluster {
     nk_store *store;
     nk_cluster_backend *backend;
     nk_resp_server *server;
+    nk_status_server *status; /* --metrics-addr (cluster_status below) */
     nk_coord_client *coord;
     nk_coord_reporter *reporter;
     uint64_t watch_timer;
@@ -460,6 +462,7 @@ static void coord_stop(nk_cluster *c)
 /* Undo a partial start; the loop is not running yet. */
 static void start_cleanup(nk_cluster *c)
 {
+    nk_status_server_free(c->status);
     coord_stop(c);
     nk_resp_server_free(c->server);
     nk_store_close(c->store);
@@ -496,6 +499,49 @@ static int check_new_store(nk_rt *rt, const char *workdir, nk_errbuf *eb)
     return NK_OK;
 }
 
+/* /metrics: engine, RESP, store and raft families; /ready: every hosted
+ * region has a leader, and the store is not draining. */
+static void cluster_status_metrics(void *ctx, nk_metrics *m)
+{
+    nk_cluster *c = ctx;
+    if (c->stopping) {
+        return; /* the store and the engine are being closed */
+    }
+    nk_db_stats st;
+    nk_db_get_stats(c->db, &st);
+    nk_metrics_engine(m, &st);
+    nk_metrics_resp(m, nk_resp_db_stats(nk_resp_server_db(c->server)),
+                    nk_resp_server_connections(c->server));
+    nk_metrics_store(m, c->store);
+}
+
+static bool cluster_status_ready(void *ctx, char *why, size_t len)
+{
+    nk_cluster *c = ctx;
+    if (c->stopping) {
+        snprintf(why, len, "draining: shutting down");
+        return false;
+    }
+    return nk_metrics_store_ready(c->store, why, len);
+}
+
+static int cluster_status_start(nk_cluster *c, nk_errbuf *eb)
+{
+    nk_status_source src = {c, "store", c->cfg.version, cluster_status_metrics,
+                            cluster_status_ready};
+    int rc = nk_status_server_start(c->rt, c->cfg.metrics_addr, &src, &c->status);
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "cannot listen on --metrics-addr %s: %s", c->cfg.metrics_addr,
+                      nk_strerror(rc));
+    }
+    return rc;
+}
+
+int nk_cluster_metrics_addr(nk_cluster *c, char *buf, size_t len)
+{
+    return c->status != NULL ? nk_status_server_addr(c->status, buf, len) : NK_ENOENT;
+}
+
 int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, nk_errbuf *eb)
 {
     nk_cluster *c = calloc(1, sizeof(*c));
@@ -509,6 +555,7 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
                              true};
     int rc = nk_workdir_open(rt, cfg->workdir, &wo, &c->wd, eb);
     const nk_mode_state *mode = rc == NK_OK ? nk_workdir_mode(c->wd) : NULL;
+    nk_mode start_mode = mode != NULL ? mode->mode : NK_MODE_STANDALONE;
     if (rc == NK_OK && mode->mode == NK_MODE_STANDALONE) {
         rc = check_new_store(rt, cfg->workdir, eb);
     }
@@ -618,11 +665,31 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
         }
         rc = nk_workdir_set_mode(c->wd, &ms, eb);
     }
+    if (rc == NK_OK && cfg->metrics_addr != NULL) {
+        rc = cluster_status_start(c, eb);
+    }
     if (rc != NK_OK) {
         start_cleanup(c);
         return rc;
     }
     nk_resp_server_addr(c->server, c->redis_addr, sizeof(c->redis_addr));
+    /* One line saying which start-up path the on-disk state chose, and why
+     * (operators ask "did it join, found, or restart?"). */
+    nk_log(rt, NK_LOG_INFO, "store %" PRIu64 ": path %s (workdir %s was mode %s%s)", cfg->store_id,
+           start_mode == NK_MODE_CLUSTER  ? "restart"
+           : start_mode == NK_MODE_SEEDED ? "first start of a migrated seed"
+           : joining                      ? "join an existing cluster"
+                                          : "found a new cluster",
+           cfg->workdir, nk_mode_name(start_mode),
+           start_mode == NK_MODE_CLUSTER  ? ": its LOCALMETA and raft log decide"
+           : start_mode == NK_MODE_SEEDED ? ", written by `nokv migrate init`"
+           : joining ? ", empty, no --initial-cluster: wait to be added as a peer"
+                     : ", empty; --initial-cluster lists the founders");
+    if (c->status != NULL) {
+        char maddr[64] = "";
+        (void)nk_status_server_addr(c->status, maddr, sizeof(maddr));
+        nk_log(rt, NK_LOG_INFO, "metrics, health and readiness on http://%s/", maddr);
+    }
     if (joining) {
         nk_log(rt, NK_LOG_INFO,
                "store %" PRIu64 ": new store, hosts no region yet (waiting to be added as a peer); "
@@ -651,6 +718,8 @@ static void db_closed(void *arg, int status)
     nk_workdir_close(c->wd);
     c->wd = NULL;
     c->stopped = true;
+    nk_status_server_free(c->status); /* answered "draining" until now */
+    c->status = NULL;
     if (status != NK_OK && c->exit_status == NK_OK) {
         c->exit_status = status;
     }
@@ -703,6 +772,7 @@ void nk_cluster_free(nk_cluster *c)
     if (c == NULL) {
         return;
     }
+    nk_status_server_free(c->status);
     coord_stop(c);
     nk_resp_server_free(c->server);
     nk_store_close(c->store);

@@ -67,12 +67,15 @@ typedef struct nk_cluster_config {
      * the cluster backend acknowledges a write when it is proposed instead
      * of after it committed and applied. */
     bool unsafe_ack_on_propose;
+    const char *metrics_addr; /* NULL: no HTTP status endpoint (metrics.h) */
 } nk_cluster_config;
 
 typedef struct nk_cluster nk_cluster;
 
 int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, nk_errbuf *eb);
 int nk_cluster_redis_addr(nk_cluster *c, char *buf, size_t len);
+/* The status endpoint's bound address; NK_ENOENT without metrics_addr. */
+int nk_cluster_metrics_addr(nk_cluster *c, char *buf, size_t len);
 void nk_cluster_shutdown(nk_cluster *c);
 int nk_cluster_exit_status(const nk_cluster *c);
 void nk_cluster_free(nk_cluster *c);

@@ -1,9 +1,11 @@
 /* standalone.c - engine + RESP server lifecycle (see standalone.h). */
 #include "nokv/server/standalone.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nokv/server/metrics.h"
 #include "nokv/store/workdir.h"
 
 struct nk_standalone {
@@ -12,6 +14,8 @@ struct nk_standalone {
     nk_db *db;
     nk_db_backend *backend;
     nk_resp_server *server;
+    nk_status_server *status; /* --metrics-addr; kept until the engine closed */
+    nk_db_stats last_db;      /* engine counters as of shutdown (db is gone) */
     bool stopping;
     bool stopped;
     int exit_status;
@@ -22,6 +26,41 @@ static void start_failed_closed(void *arg, int status)
 {
     (void)status;
     *(bool *)arg = true;
+}
+
+/* /metrics: engine and RESP families; /ready: serving until shutdown. */
+static void status_metrics(void *ctx, nk_metrics *m)
+{
+    nk_standalone *s = ctx;
+    if (s->db != NULL && !s->stopping) {
+        nk_db_get_stats(s->db, &s->last_db);
+    }
+    nk_metrics_engine(m, &s->last_db);
+    if (s->server != NULL) {
+        nk_metrics_resp(m, nk_resp_db_stats(nk_resp_server_db(s->server)),
+                        nk_resp_server_connections(s->server));
+    }
+}
+
+static bool status_ready(void *ctx, char *why, size_t len)
+{
+    nk_standalone *s = ctx;
+    if (s->stopping) {
+        snprintf(why, len, "draining: shutting down");
+        return false;
+    }
+    return true;
+}
+
+static int start_status(nk_standalone *s, const nk_standalone_config *cfg, nk_errbuf *eb)
+{
+    nk_status_source src = {s, "standalone", cfg->version, status_metrics, status_ready};
+    int rc = nk_status_server_start(s->rt, cfg->metrics_addr, &src, &s->status);
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "cannot listen on --metrics-addr %s: %s", cfg->metrics_addr,
+                      nk_strerror(rc));
+    }
+    return rc;
 }
 
 int nk_standalone_start(nk_rt *rt, const nk_standalone_config *cfg, nk_standalone **out,
@@ -52,7 +91,11 @@ int nk_standalone_start(nk_rt *rt, const nk_standalone_config *cfg, nk_standalon
                           cfg->addr, nk_strerror(rc));
         }
     }
+    if (rc == NK_OK && cfg->metrics_addr != NULL) {
+        rc = start_status(s, cfg, eb);
+    }
     if (rc != NK_OK) {
+        nk_resp_server_free(s->server);
         nk_db_backend_free(s->backend);
         if (s->db != NULL) {
             /* Close is asynchronous: it completes at once unless open
@@ -72,8 +115,16 @@ int nk_standalone_start(nk_rt *rt, const nk_standalone_config *cfg, nk_standalon
         return rc;
     }
     nk_resp_server_addr(s->server, s->addr, sizeof(s->addr));
-    nk_log(rt, NK_LOG_INFO, "standalone server on %s, workdir %s, sync=%s", s->addr, cfg->workdir,
-           nk_sync_policy_name(cfg->sync));
+    nk_log(rt, NK_LOG_INFO,
+           "standalone server on %s, workdir %s, sync=%s; path: standalone (MODE.json says "
+           "mode %s: no store, region or peer ids)",
+           s->addr, cfg->workdir, nk_sync_policy_name(cfg->sync),
+           nk_mode_name(nk_workdir_mode(s->wd)->mode));
+    if (s->status != NULL) {
+        char maddr[64] = "";
+        (void)nk_status_server_addr(s->status, maddr, sizeof(maddr));
+        nk_log(rt, NK_LOG_INFO, "metrics, health and readiness on http://%s/", maddr);
+    }
     *out = s;
     return NK_OK;
 }
@@ -81,6 +132,11 @@ int nk_standalone_start(nk_rt *rt, const nk_standalone_config *cfg, nk_standalon
 int nk_standalone_addr(nk_standalone *s, char *buf, size_t len)
 {
     return nk_resp_server_addr(s->server, buf, len);
+}
+
+int nk_standalone_metrics_addr(nk_standalone *s, char *buf, size_t len)
+{
+    return s->status != NULL ? nk_status_server_addr(s->status, buf, len) : NK_ENOENT;
 }
 
 static void db_closed(void *arg, int status)
@@ -91,6 +147,8 @@ static void db_closed(void *arg, int status)
     nk_workdir_close(s->wd);
     s->wd = NULL;
     s->stopped = true;
+    nk_status_server_free(s->status); /* answered "draining" until now */
+    s->status = NULL;
     if (status != NK_OK && s->exit_status == NK_OK) {
         s->exit_status = status;
     }
@@ -111,6 +169,7 @@ void nk_standalone_shutdown(nk_standalone *s)
     s->server = NULL;
     nk_db_backend_free(s->backend);
     s->backend = NULL;
+    nk_db_get_stats(s->db, &s->last_db); /* /metrics shows these while closing */
     nk_db_close(s->db, db_closed, s);
 }
 
@@ -124,6 +183,7 @@ void nk_standalone_free(nk_standalone *s)
     if (s == NULL) {
         return;
     }
+    nk_status_server_free(s->status);
     if (s->server != NULL) {
         nk_resp_server_free(s->server);
     }

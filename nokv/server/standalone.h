@@ -27,6 +27,7 @@ typedef struct nk_standalone_config {
     unsigned allowed_modes;    /* NK_MODE_BIT mask; 0 = standalone only */
     nk_db_options db;          /* engine options */
     const char *version;       /* for INFO */
+    const char *metrics_addr;  /* NULL: no HTTP status endpoint (metrics.h) */
 } nk_standalone_config;
 
 typedef struct nk_standalone nk_standalone;
@@ -37,6 +38,9 @@ int nk_standalone_start(nk_rt *rt, const nk_standalone_config *cfg, nk_standalon
 
 /* The address actually bound. */
 int nk_standalone_addr(nk_standalone *s, char *buf, size_t len);
+
+/* The status endpoint's bound address; NK_ENOENT without --metrics-addr. */
+int nk_standalone_metrics_addr(nk_standalone *s, char *buf, size_t len);
 
 /* Begin the graceful shutdown (what SIGTERM does). */
 void nk_standalone_shutdown(nk_standalone *s);
