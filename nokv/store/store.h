@@ -210,6 +210,34 @@ void nk_store_close_conn(nk_store *s, uint64_t conn);
 /* Record where store_id can be dialled ("host:port"). */
 int nk_store_set_address(nk_store *s, uint64_t store_id, const char *addr);
 
+/* --------------------------------------------------- snapshot install --- */
+
+/*
+ * Installing a region received as an engine snapshot (the admin service's
+ * ImportRegionSnapshot), install-before-publish:
+ *   begin   LOCALMETA entry for desc (which lists our own peer, as a
+ *           learner) in state APPLYING, durably; NK_EEXIST when the store
+ *           hosts or ever hosted the region;
+ *   ...     the caller ingests the data into the engine;
+ *   finish  raft log SNAPSHOT(reset) at (index, term) with conf (the
+ *           leader's configuration at index, without our peer) and
+ *           HARDSTATE{term, 0, index}, synced; then the failpoint
+ *           "snapshot.install.before_publish"; then LOCALMETA NORMAL and the
+ *           peer hosted; done(arg, rc) on the loop (not called when the
+ *           store closes first). One install at a time (NK_EBUSY).
+ *   abort   forget an APPLYING entry (the caller removed its data first).
+ * A region found APPLYING at open is not hosted and its raft state is
+ * destroyed: nk_store_applying lists them so the caller can delete their
+ * range from the engine and abort them; then a retry starts clean.
+ */
+typedef void (*nk_store_install_fn)(void *arg, int rc);
+int nk_store_install_begin(nk_store *s, const nk_region *desc, nk_errbuf *eb);
+int nk_store_install_finish(nk_store *s, uint64_t region_id, const nk_raft_conf *conf,
+                            uint64_t index, uint64_t term, nk_store_install_fn done, void *arg);
+int nk_store_install_abort(nk_store *s, uint64_t region_id);
+/* Descriptors of the regions in state APPLYING (up to cap); the count. */
+size_t nk_store_applying(const nk_store *s, nk_region *out, size_t cap);
+
 /* ------------------------------------------------------------- status --- */
 
 uint64_t nk_store_id(const nk_store *s);
@@ -224,6 +252,12 @@ const nk_region *nk_store_region(const nk_store *s, uint64_t region_id);
 bool nk_store_busy(const nk_store *s);
 /* Stop ticking and taking new work, so that busy() soon becomes false. */
 void nk_store_quiesce(nk_store *s);
+
+/* What LOCALMETA says of a region: NK_OK with its descriptor and state
+ * (enum nk_region_state), or NK_ENOENT. */
+int nk_store_region_meta(const nk_store *s, uint64_t region_id, nk_region *desc, uint8_t *state);
+/* Number of hosted regions. */
+size_t nk_store_hosted_count(const nk_store *s);
 
 /* The store failed (an unrecoverable local error: disk, invariant). */
 bool nk_store_failed(const nk_store *s);
