@@ -8,6 +8,7 @@
 
 #include "nokv/resp/server.h"
 #include "nokv/server/cluster_backend.h"
+#include "nokv/store/admin.h"
 #include "nokv/store/kvsm.h"
 #include "nokv/store/store.h"
 #include "nokv/store/workdir.h"
@@ -23,6 +24,7 @@ struct nk_cluster {
     nk_db *db;
     nk_kvsm *kvsm;
     nk_store *store;
+    nk_admin_service *admin;
     nk_cluster_backend *backend;
     nk_resp_server *server;
     bool stopping;
@@ -85,6 +87,7 @@ static void start_cleanup(nk_cluster *c)
 {
     nk_resp_server_free(c->server);
     nk_store_close(c->store);
+    nk_admin_service_free(c->admin);
     nk_cluster_backend_free(c->backend);
     nk_kvsm_free(c->kvsm);
     if (c->db != NULL) {
@@ -189,12 +192,20 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
             }
         }
     }
+    if (rc == NK_OK) {
+        rc = nk_admin_service_new(rt, c->store, c->db, cfg->workdir, &c->admin);
+        if (rc == NK_OK) {
+            nk_store_service svc = nk_admin_service_desc(c->admin);
+            nk_store_set_admin_service(c->store, &svc);
+        }
+    }
     if (rc == NK_OK && nk_store_region(c->store, SEED_REGION) == NULL) {
-        nk_errbuf_set(eb,
-                      "store %" PRIu64 " hosts no region yet and none was given: found a cluster "
-                      "with --initial-cluster, or serve a workdir seeded by `nokv migrate init`",
-                      cfg->store_id);
-        rc = NK_EINVAL;
+        /* A new, empty store: it serves the admin service and waits for a
+         * region to arrive (`nokv migrate expand` imports one). */
+        nk_log(rt, NK_LOG_INFO,
+               "store %" PRIu64 " hosts no region yet: waiting for `nokv migrate expand` to "
+               "import one (or found a cluster with --initial-cluster)",
+               cfg->store_id);
     }
     if (rc == NK_OK) {
         rc = nk_cluster_backend_new(rt, c->store, c->kvsm, c->db, SEED_REGION, 0, &c->backend);
@@ -261,6 +272,8 @@ static void close_store_when_idle(void *arg)
     }
     nk_store_close(c->store);
     c->store = NULL;
+    nk_admin_service_free(c->admin);
+    c->admin = NULL;
     nk_cluster_backend_free(c->backend);
     c->backend = NULL;
     nk_kvsm_free(c->kvsm);
@@ -293,6 +306,7 @@ void nk_cluster_free(nk_cluster *c)
     }
     nk_resp_server_free(c->server);
     nk_store_close(c->store);
+    nk_admin_service_free(c->admin);
     nk_cluster_backend_free(c->backend);
     nk_kvsm_free(c->kvsm);
     if (c->db != NULL) {
