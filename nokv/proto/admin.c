@@ -24,7 +24,8 @@ const char *nk_admin_op_name(uint8_t op)
                                         "ReleaseSnapshot",
                                         "ImportRegionSnapshot",
                                         "ImportSnapshotChunk",
-                                        "FinishImport"};
+                                        "FinishImport",
+                                        "SetStoreAddress"};
     return op <= NK_ADMIN_OP_MAX ? names[op] : names[0];
 }
 
@@ -116,6 +117,13 @@ int nk_admin_req_encode(const nk_admin_req *q, nk_buf *out)
         return rc;
     }
     switch (q->op) {
+    case NK_ADMIN_ADD_PEER:
+    case NK_ADMIN_SET_ADDRESS:
+        if (strnlen(q->addr, sizeof(q->addr)) >= sizeof(q->addr)) {
+            return NK_EINVAL;
+        }
+        rc = nk_wire_put_str(out, q->addr);
+        break;
     case NK_ADMIN_SNAP_READ:
         rc = nk_wire_put_uvar(out, q->session);
         rc = rc ? rc : nk_wire_put_uvar(out, q->file);
@@ -165,6 +173,10 @@ int nk_admin_req_decode(const uint8_t *buf, size_t len, nk_admin_req *q)
     }
     uint64_t file = 0, max = 0;
     switch (q->op) {
+    case NK_ADMIN_ADD_PEER:
+    case NK_ADMIN_SET_ADDRESS:
+        nk_wire_get_str(&r, q->addr, sizeof(q->addr));
+        break;
     case NK_ADMIN_SNAP_READ:
         q->session = nk_wire_get_uvar(&r);
         file = nk_wire_get_uvar(&r);

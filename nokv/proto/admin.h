@@ -12,6 +12,8 @@
  *   id uvar, op u8, region uvar, store uvar, peer uvar, force u8,
  *   epoch.version uvar, epoch.conf_version uvar (0/0 = do not check),
  *   then per op:
+ *     ADD_PEER, SET_ADDRESS  addr str (the new store's raft address, so the
+ *                        leader can dial it before it ever dialled us)
  *     SNAP_READ          session uvar, file uvar, offset uvar, max uvar
  *     SNAP_RELEASE       session uvar
  *     SNAP_IMPORT_BEGIN  manifest (below)
@@ -52,6 +54,7 @@
 #include <stdint.h>
 
 #include "nokv/engine/slice.h"
+#include "nokv/proto/hello.h"
 #include "nokv/proto/region.h"
 
 #define NK_ADMIN_VERSION 1u
@@ -73,8 +76,9 @@ enum nk_admin_op {
     NK_ADMIN_SNAP_IMPORT_BEGIN = 10, /* target: start receiving a manifest's files */
     NK_ADMIN_SNAP_IMPORT_CHUNK = 11,
     NK_ADMIN_SNAP_IMPORT_FINISH = 12, /* verify, install, host */
+    NK_ADMIN_SET_ADDRESS = 13,        /* store {store} is reachable at {addr} */
 };
-#define NK_ADMIN_OP_MAX 12
+#define NK_ADMIN_OP_MAX 13
 
 enum nk_admin_status {
     NK_ADMIN_OK = 0,
@@ -108,6 +112,10 @@ typedef struct nk_admin_req {
     uint64_t region_id, store_id, peer_id;
     bool force;
     nk_region_epoch epoch;
+    /* ADD_PEER: the new store's address ("" = known); SET_ADDRESS: the
+     * address of store_id (a store learns addresses only from HELLOs of
+     * stores that dialled it, so a new leader may not know its followers). */
+    char addr[NK_HELLO_ADDR_MAX];
     uint64_t session;
     uint32_t file;
     uint64_t offset;

@@ -224,6 +224,10 @@ static void do_add_peer(nk_admin_service *a, uint64_t conn, const nk_admin_req *
                      q->region_id, q->store_id, q->peer_id);
         return;
     }
+    if (q->addr[0] != '\0') {
+        /* The new store never dialled us: learn where it is first. */
+        (void)nk_store_set_address(a->s, q->store_id, q->addr);
+    }
     int rc =
         nk_store_conf_change(a->s, q->region_id, NK_RAFT_CC_ADD_LEARNER, q->peer_id, q->store_id);
     reply_proposed(a, conn, q, rc, "AddPeer (learner)");
@@ -284,8 +288,17 @@ static void do_remove(nk_admin_service *a, uint64_t conn, const nk_admin_req *q)
                 caught++;
             }
         }
-        if (voters == 0 || caught < voters / 2 + 1) {
+        if (voters == 0) {
             reply_status(a, conn, q->op, q->id, NK_ADMIN_INVALID,
+                         "voter %" PRIu64 " is the last voter of region %" PRIu64
+                         "; removing it would leave no quorum at all",
+                         q->peer_id, q->region_id);
+            return;
+        }
+        if (caught < voters / 2 + 1) {
+            /* BUSY, not INVALID: a new leader learns its followers' match
+             * indexes from their first answers, so this may pass soon. */
+            reply_status(a, conn, q->op, q->id, NK_ADMIN_BUSY,
                          "removing voter %" PRIu64 " would leave %u voter(s), %u caught up: no "
                          "quorum; add and catch up a peer first, or pass --force",
                          q->peer_id, voters, caught);
@@ -1080,6 +1093,18 @@ static void svc_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *d
         break;
     case NK_ADMIN_STORE_STATUS:
         do_store_status(a, conn, q);
+        break;
+    case NK_ADMIN_SET_ADDRESS:
+        if (q->store_id == 0 || q->addr[0] == '\0') {
+            reply_status(a, conn, q->op, q->id, NK_ADMIN_INVALID,
+                         "SetStoreAddress needs a store id and an address");
+        } else if (q->store_id != nk_store_id(a->s)) {
+            int src = nk_store_set_address(a->s, q->store_id, q->addr);
+            reply_status(a, conn, q->op, q->id, src == NK_OK ? NK_ADMIN_OK : NK_ADMIN_BUSY, "%s",
+                         src == NK_OK ? "recorded" : "address book full");
+        } else {
+            reply_status(a, conn, q->op, q->id, NK_ADMIN_OK, "that is this store");
+        }
         break;
     case NK_ADMIN_SNAP_EXPORT:
         do_export(a, conn, q);
