@@ -7,7 +7,10 @@
 #  3. start two empty stores 2 and 3 (they wait for an import);
 #  4. expand to 2:102 and 3:103 (snapshot stream, install before publish,
 #     learner, catch-up, promote, verify), with a write in between so the
-#     learners also catch up through the raft log; a rerun is a no-op;
+#     learners also catch up through the raft log; store 3 first crashes at
+#     snapshot.install.before_publish: after its restart the interrupted
+#     install is rolled back, the leader lists no ghost, and the rerun of
+#     the same expand resumes and succeeds;
 #  5. transfer leadership to peer 102, remove the seed peer 101 (a remove
 #     of the leader is refused first);
 #  6. read every key back through the new leader with redis-cli and compare;
@@ -77,8 +80,9 @@ pids+=($!)
 mkdir -p "$dir/s2" "$dir/s3"
 "$nokv" serve --store-id 2 --workdir "$dir/s2" --addr "$a2" --redis-addr "127.0.0.1:$r2" >"$dir/s2.log" 2>&1 &
 pids+=($!)
-"$nokv" serve --store-id 3 --workdir "$dir/s3" --addr "$a3" --redis-addr "127.0.0.1:$r3" >"$dir/s3.log" 2>&1 &
-pids+=($!)
+NOKV_FAILPOINTS=snapshot.install.before_publish=crash \
+    "$nokv" serve --store-id 3 --workdir "$dir/s3" --addr "$a3" --redis-addr "127.0.0.1:$r3" >"$dir/s3-crash.log" 2>&1 &
+s3=$!
 wait_ping "$r1"; wait_ping "$r2"; wait_ping "$r3"
 ok=""
 for _ in $(seq 1 100); do
@@ -99,6 +103,28 @@ expect 0 "$nokv" migrate expand --addr "$a1" --region 1 --target "2:102@$a2" --w
 has "snapshot-stream"
 has "bytes (100.0%)"
 [ "$(redis-cli -p "$r1" set between-targets yes)" = "OK" ]
+# store 3 dies between its synced raft state and publishing the region
+expect 4 "$nokv" migrate expand --addr "$a1" --region 1 --target "3:103@$a3" --poll-interval 100ms --timeout 10s
+set +e; wait "$s3"; s3rc=$?; set -e
+[ "$s3rc" = 137 ] || { echo "FAIL: store 3 should have crashed at the failpoint (exit $s3rc)"; cat "$dir/s3-crash.log"; exit 1; }
+grep -q "snapshot.install.before_publish" "$dir/s3-crash.log" || { cat "$dir/s3-crash.log"; exit 1; }
+"$nokv" serve --store-id 3 --workdir "$dir/s3" --addr "$a3" --redis-addr "127.0.0.1:$r3" >"$dir/s3.log" 2>&1 &
+pids+=($!)
+wait_ping "$r3"
+for _ in $(seq 1 100); do grep -q "rolled back" "$dir/s3.log" && break; sleep 0.05; done
+grep -q "interrupted before publish; rolling it back" "$dir/s3.log" || { echo "FAIL: no rollback"; cat "$dir/s3.log"; exit 1; }
+expect 0 "$nokv" migrate status --addr "$a3" --region 1 --json
+python3 - "$dir/out" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["known"] is False and r["hosted"] is False, r
+PY
+expect 0 "$nokv" migrate status --addr "$a1" --region 1 --json
+python3 - "$dir/out" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert sorted(p["peer_id"] for p in r["membership"]) == [101, 102], r
+PY
 expect 0 "$nokv" migrate expand --addr "$a1" --region 1 --target "2:102@$a2" --target "3:103@$a3" --workdir "$W1" --wait --poll-interval 100ms
 has "expanded to 2 target(s)"
 grep -q '"stage":"expand-target-hosted"' "$W1/MIGRATION_PROGRESS.json" || { cat "$W1/MIGRATION_PROGRESS.json"; exit 1; }
