@@ -31,13 +31,18 @@ static void usage(FILE *out)
                  "  --initial-cluster LIST found a new cluster: every listed store hosts a\n"
                  "                         voter of region 1 (peer id = store id); give the\n"
                  "                         same list to each founding store\n"
-                 "  --coordinator-addr A   the coordinator (accepted; registration comes with\n"
-                 "                         the coordinator integration)\n"
+                 "  --coordinator-addr A   register with the coordinator at A: heartbeats,\n"
+                 "                         region reports (kept in LOCALMETA until answered),\n"
+                 "                         addresses of stores added later; with an empty\n"
+                 "                         workdir and no --initial-cluster the store joins\n"
+                 "                         and waits to be added as a peer. Serving never\n"
+                 "                         waits on the coordinator\n"
                  "  --log-level L          debug|info|warn|error (default info)\n"
                  "\n"
                  "Writes are acknowledged after their raft entry is committed (fsynced on a\n"
                  "majority) and applied; reads are linearizable (ReadIndex). A store that does\n"
-                 "not lead region 1 answers -TRYAGAIN (forwarding is not implemented yet).\n");
+                 "not lead region 1 relays requests to the leader (-TRYAGAIN when none is\n"
+                 "known).\n");
 }
 
 static int parse_u64(const char *v, uint64_t *out)

@@ -20,6 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
+#include "nokv/util/assert.h"
 #include "sim/scenario.h"
 
 enum {
@@ -39,16 +42,20 @@ static int g_set_count;
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: nokv-sim [--seed N | --seeds A..B] [--trace] [--determinism]\n"
+            "usage: nokv-sim [--seed N | --seeds A..B [-j N]] [--trace] [--determinism]\n"
             "                [--set key=value]... [--quiet] scenarios/NAME\n"
             "\n"
             "Runs a scenario (see docs/simulation.md) under the deterministic simulator and\n"
             "prints one line per run: PASS|FAIL scenario=NAME seed=N trace=HASH ...\n"
             "\n"
-            "  --seed N          run one seed (default: a random seed, printed)\n"
+            "  --seed N          run one seed (default: a random seed, printed); N may be\n"
+            "                    decimal, hex (0x1f, or up to 16 hex digits) or any word\n"
+            "                    such as a commit hash, which is hashed to a seed\n"
             "  --seeds A..B      sweep seeds A through B, each in its own process\n"
+            "  -j N              run up to N seeds of a sweep at once (default 1)\n"
             "  --trace           print every simulated event (with --seed)\n"
-            "  --determinism     run the seed twice and require identical trace hashes\n"
+            "  --determinism     run the seed twice and require identical trace hashes;\n"
+            "                    on a mismatch, name the first divergent event\n"
             "  --set key=value   override a workload option, e.g. --set bug=ack-before-sync\n"
             "  --quiet           in sweeps, print only failures and the summary\n"
             "\n"
@@ -110,8 +117,18 @@ static void on_fatal_signal(int sig)
     _exit(EXIT_CRASH);
 }
 
+/* An NK_ASSERT in the code under test broke: say which, then the trap
+ * reaches on_fatal_signal with the seed and the replay command. */
+static void on_assert(const char *file, int line, const char *expr)
+{
+    fprintf(stdout, "ASSERT %s:%d: %s\n", file, line, expr);
+    fflush(stdout);
+}
+
 static void install_crash_handlers(void)
 {
+    nk_assert_set_handler(on_assert);
+    signal(SIGTRAP, on_fatal_signal);
     signal(SIGABRT, on_fatal_signal);
     signal(SIGSEGV, on_fatal_signal);
     signal(SIGBUS, on_fatal_signal);
@@ -134,15 +151,42 @@ static int parse_u64(const char *s, uint64_t *v)
     return 0;
 }
 
+/* A seed: decimal, hex (0x..., or up to 16 hex digits with a letter), or any
+ * other word such as a commit hash, which is hashed (XXH64) to a seed. */
+static int parse_seed(const char *s, uint64_t *v, bool *hashed)
+{
+    *hashed = false;
+    if (parse_u64(s, v) == 0) {
+        return 0;
+    }
+    const char *h = (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? s + 2 : s;
+    size_t n = strlen(h);
+    bool hex = n > 0 && n <= 16;
+    for (size_t i = 0; hex && i < n; i++) {
+        hex = (h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f') ||
+              (h[i] >= 'A' && h[i] <= 'F');
+    }
+    if (hex) {
+        *v = strtoull(h, NULL, 16);
+        return 0;
+    }
+    if (s[0] == '\0' || s[0] == '-') {
+        return -1;
+    }
+    *v = XXH64(s, strlen(s), 0);
+    *hashed = true;
+    return 0;
+}
+
 /* Run one seed in this process and print its line. Returns the exit code. */
-static int run_one(const nk_scenario *sc, uint64_t seed, bool trace, bool print_pass,
-                   uint64_t *hash_out)
+static int run_one_to(const nk_scenario *sc, uint64_t seed, FILE *trace, bool print_pass,
+                      uint64_t *hash_out)
 {
     g_seed = seed;
     nk_scenario_outcome o;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    nk_scenario_run(sc, seed, trace ? stdout : NULL, stdout, &o);
+    nk_scenario_run(sc, seed, trace, stdout, &o);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double wall = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (hash_out != NULL) {
@@ -166,6 +210,78 @@ static int run_one(const nk_scenario *sc, uint64_t seed, bool trace, bool print_
     print_replay(stdout, seed);
     fflush(stdout);
     return verdict_exit(o.result.verdict);
+}
+
+static int run_one(const nk_scenario *sc, uint64_t seed, bool trace, bool print_pass,
+                   uint64_t *hash_out)
+{
+    return run_one_to(sc, seed, trace ? stdout : NULL, print_pass, hash_out);
+}
+
+/* Run one seed in a child process with its trace written to `path`; the
+ * exit code is returned (the child's stdout is discarded). */
+static int run_traced_to_file(const nk_scenario *sc, uint64_t seed, const char *path)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        return EXIT_CRASH;
+    }
+    if (pid == 0) {
+        FILE *t = fopen(path, "w");
+        if (freopen("/dev/null", "w", stdout) == NULL || t == NULL) {
+            _exit(EXIT_CRASH);
+        }
+        int code = run_one_to(sc, seed, t, false, NULL);
+        fclose(t);
+        _exit(code);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_CRASH;
+}
+
+/* Two runs of one seed disagreed: run it twice more with traces and name
+ * the first event where they part. */
+static void report_divergence(const nk_scenario *sc, uint64_t seed)
+{
+    char a[64], b[64];
+    snprintf(a, sizeof(a), "/tmp/nokv-sim-%d-a.trace", (int)getpid());
+    snprintf(b, sizeof(b), "/tmp/nokv-sim-%d-b.trace", (int)getpid());
+    (void)run_traced_to_file(sc, seed, a);
+    (void)run_traced_to_file(sc, seed, b);
+    FILE *fa = fopen(a, "r"), *fb = fopen(b, "r");
+    if (fa != NULL && fb != NULL) {
+        char la[1024], lb[1024];
+        unsigned long line = 0;
+        bool diverged = false;
+        for (;;) {
+            char *ra = fgets(la, sizeof(la), fa);
+            char *rb = fgets(lb, sizeof(lb), fb);
+            line++;
+            if (ra == NULL && rb == NULL) {
+                break;
+            }
+            if (ra == NULL || rb == NULL || strcmp(la, lb) != 0) {
+                printf("  first divergent event, trace line %lu:\n    run 1: %s    run 2: %s", line,
+                       ra ? la : "(end of trace)\n", rb ? lb : "(end of trace)\n");
+                diverged = true;
+                break;
+            }
+        }
+        if (!diverged) {
+            printf("  two more traced runs agreed: the divergence is outside the trace (or "
+                   "intermittent); compare --trace outputs of more runs\n");
+        }
+    }
+    if (fa != NULL) {
+        fclose(fa);
+    }
+    if (fb != NULL) {
+        fclose(fb);
+    }
+    remove(a);
+    remove(b);
 }
 
 /* Run one seed in a child process; the hash comes back through a pipe. */
@@ -214,16 +330,30 @@ int main(int argc, char **argv)
 {
     uint64_t seed = 0, lo = 0, hi = 0;
     bool have_seed = false, sweep = false, trace = false, determinism = false, quiet = false;
+    int jobs = 1;
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--seed") == 0 && i + 1 < argc) {
-            if (parse_u64(argv[++i], &seed) != 0) {
-                fprintf(stderr, "nokv-sim: --seed wants a non-negative integer, got '%s'\n",
+            bool hashed = false;
+            if (parse_seed(argv[++i], &seed, &hashed) != 0) {
+                fprintf(stderr,
+                        "nokv-sim: --seed wants a number, a hex string or a word (a commit "
+                        "hash), got '%s'\n",
                         argv[i]);
                 return EXIT_USAGE;
             }
+            if (hashed) {
+                fprintf(stderr, "nokv-sim: seed '%s' is %" PRIu64 "\n", argv[i], seed);
+            }
             have_seed = true;
+        } else if (strcmp(a, "-j") == 0 && i + 1 < argc) {
+            uint64_t j = 0;
+            if (parse_u64(argv[++i], &j) != 0 || j == 0 || j > 64) {
+                fprintf(stderr, "nokv-sim: -j wants 1..64 parallel seeds, got '%s'\n", argv[i]);
+                return EXIT_USAGE;
+            }
+            jobs = (int)j;
         } else if (strcmp(a, "--seeds") == 0 && i + 1 < argc) {
             const char *r = argv[++i];
             const char *dots = strstr(r, "..");
@@ -295,19 +425,67 @@ int main(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &t0);
         uint64_t pass = 0, fail = 0, counts[4] = {0};
         int first_fail = EXIT_PASS;
-        for (uint64_t s = lo;; s++) {
-            int c = run_forked(sc, s, !quiet, NULL);
+        uint64_t first_fail_seed = UINT64_MAX;
+        /* Up to `jobs` seeds run at once, each in its own child (a seed's
+         * outcome never depends on another's). The sweep's exit code is the
+         * one of its lowest failing seed. */
+        pid_t running[64];
+        uint64_t running_seed[64];
+        int n_running = 0;
+        uint64_t next = lo;
+        bool launched_all = false;
+        while (!launched_all || n_running > 0) {
+            while (!launched_all && n_running < jobs) {
+                fflush(stdout);
+                pid_t pid = fork();
+                if (pid < 0) {
+                    perror("nokv-sim: fork");
+                    launched_all = true;
+                    break;
+                }
+                if (pid == 0) {
+                    _exit(run_one(sc, next, false, !quiet, NULL));
+                }
+                running[n_running] = pid;
+                running_seed[n_running] = next;
+                n_running++;
+                if (next == hi) {
+                    launched_all = true;
+                } else {
+                    next++;
+                }
+            }
+            if (n_running == 0) {
+                break;
+            }
+            int status = 0;
+            pid_t done = waitpid(-1, &status, 0);
+            int k = 0;
+            while (k < n_running && running[k] != done) {
+                k++;
+            }
+            if (k == n_running) {
+                continue;
+            }
+            uint64_t s_done = running_seed[k];
+            running[k] = running[n_running - 1];
+            running_seed[k] = running_seed[n_running - 1];
+            n_running--;
+            int c = WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_CRASH;
+            if (!WIFEXITED(status)) {
+                printf("FAIL scenario=%s seed=%" PRIu64 " class=crash signal=%d\n",
+                       nk_scenario_name(sc), s_done, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+                print_replay(stdout, s_done);
+            }
             if (c == EXIT_PASS) {
                 pass++;
             } else {
                 fail++;
                 counts[c == EXIT_SAFETY ? 1 : c == EXIT_LIVENESS ? 2 : 3]++;
-                if (first_fail == EXIT_PASS) {
+                if (s_done < first_fail_seed) {
+                    first_fail_seed = s_done;
                     first_fail = c;
                 }
-            }
-            if (s == hi) {
-                break;
             }
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -338,8 +516,7 @@ int main(int argc, char **argv)
                 printf("FAIL scenario=%s seed=%" PRIu64 " class=nondeterminism trace=%016" PRIx64
                        " then %016" PRIx64 "\n",
                        nk_scenario_name(sc), seed, h1, h2);
-                printf("  the same seed produced two different traces: diff the --trace output "
-                       "of two runs to find the first divergent event\n");
+                report_divergence(sc, seed);
                 code = EXIT_NONDETERMINISM;
             } else {
                 printf("DETERMINISTIC scenario=%s seed=%" PRIu64 " trace=%016" PRIx64

@@ -47,6 +47,7 @@
 #include <xxhash.h>
 
 #include "nokv/util/rand.h"
+#include "sim/check/lin.h"
 #include "sim/raft_wl.h"
 #include "sim/scenario.h"
 
@@ -1162,189 +1163,30 @@ static void world_begin(nk_sraft_world *w)
 
 /* ------------------------------------------------------ linearizability --- */
 
-typedef struct zone {
-    uint64_t lo, hi;
-    uint64_t value;
-} zone;
-
-static int zone_cmp(const void *a, const void *b)
-{
-    const zone *x = a, *y = b;
-    if (x->lo != y->lo) {
-        return x->lo < y->lo ? -1 : 1;
-    }
-    return x->hi < y->hi ? -1 : (x->hi > y->hi ? 1 : 0);
-}
-
-/* The write of `value` in the history, or NULL (value 0: the initial one). */
-static hist_op *write_of(nk_sraft_world *w, uint64_t value, size_t **by_client, size_t *counts)
-{
-    uint32_t c = (uint32_t)(value >> 40);
-    uint64_t seq = value & ((1ULL << 40) - 1);
-    if (c == 0 || c > w->o.clients || seq == 0 || seq > counts[c - 1]) {
-        return NULL;
-    }
-    size_t h = by_client[c - 1][seq - 1];
-    return h == SIZE_MAX ? NULL : &w->hist[h];
-}
-
-/*
- * Linearizability of a register with unique written values, per key, in
- * O(n log n) (the "zones" characterization of Gibbons and Korach, as used
- * by Golab, Li and Shah). Each written value v defines a cluster: its write
- * and the reads that returned it. Let f(v) be the earliest completion in
- * the cluster and s(v) the latest invocation. If f < s the cluster must be
- * linearized across [f, s]: a forward zone; otherwise it fits inside
- * [s, f]: a backward zone. The history is linearizable iff every read
- * returns a value that was written and whose write was invoked before the
- * read completed, no two forward zones overlap, and no backward zone lies
- * strictly inside a forward zone.
- * Writes that gave up have an open end (they may have happened at any time
- * after their invocation); one that nobody read is left out, which is
- * always allowed for an operation of unknown outcome. Reads that gave up
- * had no effect and are left out. The initial value 0 is a write that
- * completed at time 0.
- */
+/* The client history, per key, through the shared checker (sim/check/lin.h).
+ * Reads that gave up had no effect; writes that gave up stay open. */
 static void check_linearizable(nk_sraft_world *w)
 {
-    size_t counts[NK_SRAFT_MAX_CLIENTS] = {0};
-    size_t *by_client[NK_SRAFT_MAX_CLIENTS] = {0};
-    for (uint32_t c = 0; c < w->o.clients; c++) {
-        counts[c] = w->clients[c].rq.seq;
-        by_client[c] = malloc((counts[c] + 1) * sizeof(size_t));
-        if (by_client[c] == NULL) {
-            oom(w);
-            goto out;
-        }
-        for (size_t k = 0; k <= counts[c]; k++) {
-            by_client[c][k] = SIZE_MAX;
-        }
+    nk_lin_op *ops = malloc((w->n_hist + 1) * sizeof(*ops));
+    if (ops == NULL) {
+        oom(w);
+        return;
     }
     for (size_t i = 0; i < w->n_hist; i++) {
-        hist_op *h = &w->hist[i];
-        if (h->op == NK_SRAFT_OP_WRITE) {
-            by_client[h->client][(h->value & ((1ULL << 40) - 1)) - 1] = i;
-        }
+        const hist_op *h = &w->hist[i];
+        ops[i] = (nk_lin_op){.key = h->key,
+                             .client = h->client,
+                             .write = h->op == NK_SRAFT_OP_WRITE,
+                             .done = h->done,
+                             .value = h->value,
+                             .inv = h->inv,
+                             .res = h->res};
     }
-    /* cluster bounds, indexed by history position of the write */
-    uint64_t *f = malloc((w->n_hist + 1) * sizeof(uint64_t));
-    uint64_t *s = malloc((w->n_hist + 1) * sizeof(uint64_t));
-    bool *read = calloc(w->n_hist + 1, sizeof(bool));
-    zone *fw = malloc((w->n_hist + 1) * sizeof(zone));
-    zone *bw = malloc((w->n_hist + 1) * sizeof(zone));
-    if (!f || !s || !read || !fw || !bw) {
-        oom(w);
-        goto out2;
+    char why[400];
+    if (!nk_lin_check_registers(ops, w->n_hist, w->o.keys, why, sizeof(why))) {
+        nk_sim_fail(w->s, w->res, NK_SIM_SAFETY, "%s", why);
     }
-    for (uint32_t key = 0; key < w->o.keys && w->res->verdict == NK_SIM_PASS; key++) {
-        /* slot n_hist = the initial value */
-        size_t init = w->n_hist;
-        f[init] = 0;
-        s[init] = 0;
-        read[init] = false;
-        for (size_t i = 0; i < w->n_hist; i++) {
-            hist_op *h = &w->hist[i];
-            if (h->key == key && h->op == NK_SRAFT_OP_WRITE) {
-                f[i] = h->done ? h->res : UINT64_MAX;
-                s[i] = h->inv;
-                read[i] = false;
-            }
-        }
-        for (size_t i = 0; i < w->n_hist; i++) {
-            hist_op *h = &w->hist[i];
-            if (h->key != key || h->op != NK_SRAFT_OP_READ || !h->done) {
-                continue;
-            }
-            size_t wi = init;
-            if (h->value != 0) {
-                hist_op *wr = write_of(w, h->value, by_client, counts);
-                if (wr == NULL || wr->key != key) {
-                    nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
-                                "linearizability: client %u read key %u = %#" PRIx64 " at %" PRIu64
-                                "ns, a value never written to that key",
-                                h->client, key, h->value, h->res);
-                    goto out2;
-                }
-                wi = (size_t)(wr - w->hist);
-                if (h->res < wr->inv) {
-                    nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
-                                "linearizability: client %u read key %u = %#" PRIx64
-                                " (done at %" PRIu64 "ns) before that write was invoked "
-                                "(%" PRIu64 "ns)",
-                                h->client, key, h->value, h->res, wr->inv);
-                    goto out2;
-                }
-            }
-            read[wi] = true;
-            if (h->res < f[wi]) {
-                f[wi] = h->res;
-            }
-            if (h->inv > s[wi]) {
-                s[wi] = h->inv;
-            }
-        }
-        size_t nf = 0, nb = 0;
-        for (size_t i = 0; i <= w->n_hist; i++) {
-            bool is_w = i == init || (w->hist[i].key == key && w->hist[i].op == NK_SRAFT_OP_WRITE);
-            if (!is_w) {
-                continue;
-            }
-            uint64_t value = i == init ? 0 : w->hist[i].value;
-            if (i != init && !w->hist[i].done && !read[i]) {
-                continue; /* unknown outcome, unobserved: may not have happened */
-            }
-            if (f[i] < s[i]) {
-                fw[nf++] = (zone){f[i], s[i], value};
-            } else {
-                bw[nb++] = (zone){s[i], f[i], value};
-            }
-        }
-        qsort(fw, nf, sizeof(*fw), zone_cmp);
-        for (size_t k = 1; k < nf; k++) {
-            /* sorted by start: overlap with any earlier one shows with the
-             * previous one once we know they are pairwise disjoint so far */
-            if (fw[k].lo < fw[k - 1].hi) {
-                nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
-                            "linearizability: key %u: values %#" PRIx64 " and %#" PRIx64
-                            " were each observed across overlapping spans [%" PRIu64 ", %" PRIu64
-                            "] and [%" PRIu64 ", %" PRIu64 "] ns (one must precede the other)",
-                            key, fw[k - 1].value, fw[k].value, fw[k - 1].lo, fw[k - 1].hi, fw[k].lo,
-                            fw[k].hi);
-                goto out2;
-            }
-        }
-        for (size_t k = 0; k < nb; k++) {
-            /* the forward zone with the largest start below bw[k].lo */
-            size_t lo = 0, hi = nf;
-            while (lo < hi) {
-                size_t mid = (lo + hi) / 2;
-                if (fw[mid].lo < bw[k].lo) {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
-            if (lo > 0 && bw[k].hi < fw[lo - 1].hi) {
-                nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
-                            "linearizability: key %u: value %#" PRIx64 " lived within [%" PRIu64
-                            ", %" PRIu64 "] ns, inside the span [%" PRIu64 ", %" PRIu64
-                            "] over which value %#" PRIx64 " was observed (a stale read)",
-                            key, bw[k].value, bw[k].lo, bw[k].hi, fw[lo - 1].lo, fw[lo - 1].hi,
-                            fw[lo - 1].value);
-                goto out2;
-            }
-        }
-    }
-out2:
-    free(f);
-    free(s);
-    free(read);
-    free(fw);
-    free(bw);
-out:
-    for (uint32_t c = 0; c < NK_SRAFT_MAX_CLIENTS; c++) {
-        free(by_client[c]);
-    }
+    free(ops);
 }
 
 /* -------------------------------------------------------------- checks --- */

@@ -95,6 +95,9 @@ const nk_sim_workload *nk_sim_workload_find(const char *name)
     if (strcmp(name, "raft") == 0) {
         return &nk_sim_workload_raft;
     }
+    if (strcmp(name, "cluster") == 0) {
+        return &nk_sim_workload_cluster;
+    }
     if (strcmp(name, "coord") == 0) {
         return &nk_sim_workload_coord;
     }

@@ -51,6 +51,7 @@ void nk_sim_fail(nk_sim *s, nk_sim_result *res, nk_sim_verdict v, const char *fm
 extern const nk_sim_workload nk_sim_workload_echo;
 extern const nk_sim_workload nk_sim_workload_raft; /* sim/raft_world.c */
 extern const nk_sim_workload nk_sim_workload_engine;
+extern const nk_sim_workload nk_sim_workload_cluster; /* sim/cluster_world.c */
 extern const nk_sim_workload nk_sim_workload_coord; /* sim/coord_wl.c */
 
 const nk_sim_workload *nk_sim_workload_find(const char *name);

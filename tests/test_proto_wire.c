@@ -469,7 +469,7 @@ static void test_region_rejections(void **state)
         assert_true(rc == NK_EPROTO || rc == NK_ECORRUPT);
     }
     free(copy);
-    nk_hello h = {NK_SERVICE_RAFT, 1, 2, "x"};
+    nk_hello h = {NK_SERVICE_RAFT, 1, 2, "x", ""};
     assert_int_equal(nk_hello_encode(&h, &b), NK_OK);
     assert_int_equal(nk_region_decode(b.data, b.len, &got), NK_EPROTO);
     nk_buf_free(&b);
@@ -481,20 +481,21 @@ static void test_hello(void **state)
 {
     (void)state;
     nk_buf b = {0};
-    nk_hello h = {NK_SERVICE_RAFT, 77, 3, "127.0.0.1:20160"}, got;
+    nk_hello h = {NK_SERVICE_RAFT, 77, 3, "127.0.0.1:20160", "127.0.0.1:6380"}, got;
     assert_int_equal(nk_hello_encode(&h, &b), NK_OK);
     assert_int_equal(nk_hello_decode(b.data, b.len, &got), NK_OK);
     assert_int_equal(got.service, NK_SERVICE_RAFT);
     assert_int_equal(got.cluster_id, 77);
     assert_int_equal(got.store_id, 3);
     assert_string_equal(got.addr, "127.0.0.1:20160");
+    assert_string_equal(got.client_addr, "127.0.0.1:6380");
     /* a CLI caller: no store, no address; and the longest address */
-    nk_hello cli = {NK_SERVICE_COORD, 0, 0, ""};
+    nk_hello cli = {NK_SERVICE_COORD, 0, 0, "", ""};
     assert_int_equal(nk_hello_encode(&cli, &b), NK_OK);
     assert_int_equal(nk_hello_decode(b.data, b.len, &got), NK_OK);
     assert_int_equal(got.service, NK_SERVICE_COORD);
     assert_string_equal(got.addr, "");
-    nk_hello full = {NK_SERVICE_ADMIN, 1, 1, ""};
+    nk_hello full = {NK_SERVICE_ADMIN, 1, 1, "", ""};
     memset(full.addr, 'a', NK_HELLO_ADDR_MAX - 1);
     assert_int_equal(nk_hello_encode(&full, &b), NK_OK);
     assert_int_equal(nk_hello_decode(b.data, b.len, &got), NK_OK);
@@ -516,6 +517,17 @@ static void test_hello(void **state)
     }
     free(copy);
 
+    /* a version 1 HELLO (no client address) still decodes */
+    assert_int_equal(nk_wire_begin(&b, 0x4c48u, 1), NK_OK);
+    assert_int_equal(nk_wire_put_u8(&b, NK_SERVICE_RAFT), NK_OK);
+    assert_int_equal(nk_wire_put_uvar(&b, 5), NK_OK);
+    assert_int_equal(nk_wire_put_uvar(&b, 6), NK_OK);
+    assert_int_equal(nk_wire_put_str(&b, "h:1"), NK_OK);
+    assert_int_equal(nk_wire_end(&b), NK_OK);
+    assert_int_equal(nk_hello_decode(b.data, b.len, &got), NK_OK);
+    assert_string_equal(got.addr, "h:1");
+    assert_string_equal(got.client_addr, "");
+
     /* unknown services, on the wire and at the encoder */
     const uint8_t services[2] = {0, NK_SERVICE_COORD + 1};
     for (int i = 0; i < 2; i++) {
@@ -526,7 +538,7 @@ static void test_hello(void **state)
         assert_int_equal(nk_wire_put_str(&b, ""), NK_OK);
         assert_int_equal(nk_wire_end(&b), NK_OK);
         assert_int_equal(nk_hello_decode(b.data, b.len, &got), NK_EPROTO);
-        nk_hello bad = {services[i], 1, 1, ""};
+        nk_hello bad = {services[i], 1, 1, "", ""};
         assert_int_equal(nk_hello_encode(&bad, &b), NK_EINVAL);
     }
     /* an address too long for the struct, or with no terminator */
@@ -540,7 +552,7 @@ static void test_hello(void **state)
     assert_int_equal(nk_wire_put_str(&b, addr), NK_OK);
     assert_int_equal(nk_wire_end(&b), NK_OK);
     assert_int_equal(nk_hello_decode(b.data, b.len, &got), NK_EPROTO);
-    nk_hello unterminated = {NK_SERVICE_RAFT, 1, 1, ""};
+    nk_hello unterminated = {NK_SERVICE_RAFT, 1, 1, "", ""};
     memset(unterminated.addr, 'a', NK_HELLO_ADDR_MAX);
     assert_int_equal(nk_hello_encode(&unterminated, &b), NK_EINVAL);
     /* trailing bytes, unknown version */
@@ -552,7 +564,7 @@ static void test_hello(void **state)
     assert_int_equal(nk_wire_put_u8(&b, 0), NK_OK);
     assert_int_equal(nk_wire_end(&b), NK_OK);
     assert_int_equal(nk_hello_decode(b.data, b.len, &got), NK_EPROTO);
-    assert_int_equal(nk_wire_begin(&b, 0x4c48u, 2), NK_OK);
+    assert_int_equal(nk_wire_begin(&b, 0x4c48u, 3), NK_OK);
     assert_int_equal(nk_wire_put_u8(&b, NK_SERVICE_RAFT), NK_OK);
     assert_int_equal(nk_wire_put_uvar(&b, 1), NK_OK);
     assert_int_equal(nk_wire_put_uvar(&b, 1), NK_OK);

@@ -150,6 +150,13 @@ static void test_round_trip_and_edits(void **state)
     uint64_t seq = 0;
     assert_int_equal(nk_localmeta_event_add(&got, "c", 1, &seq), NK_OK);
     assert_int_equal(seq, 3);
+    /* remove drops exactly one event, in any order (reports are answered
+     * out of order) */
+    assert_int_equal(nk_localmeta_event_add(&got, "d", 1, &seq), NK_OK);
+    assert_int_equal(nk_localmeta_event_remove(&got, 4), NK_OK);
+    assert_int_equal(nk_localmeta_event_remove(&got, 4), NK_ENOENT);
+    assert_int_equal(got.n_events, 1);
+    assert_int_equal(got.events[0].seq, 3);
     nk_localmeta_free(&got);
 
     /* a descriptor that does not validate is refused */

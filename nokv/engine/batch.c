@@ -75,6 +75,37 @@ int nk_batch_put(nk_batch *b, const void *key, size_t klen, const void *val, siz
     return add(b, NK_KT_PUT, key, klen, val, vlen);
 }
 
+int nk_batch_put2(nk_batch *b, const void *key, size_t klen, const void *v1, size_t l1,
+                  const void *v2, size_t l2)
+{
+    size_t vlen = l1 + l2;
+    if (klen == 0 || klen > NK_KEY_MAX || vlen > NK_VALUE_MAX || vlen < l1) {
+        return NK_EINVAL;
+    }
+    int rc = ensure_header(b);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    rc = nk_buf_reserve(&b->rep, 1 + 2 * NK_VARINT64_MAX + klen + vlen);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    nk_buf_append_u8(&b->rep, (uint8_t)NK_KT_PUT);
+    nk_buf_append_varint(&b->rep, klen);
+    nk_buf_append(&b->rep, key, klen);
+    nk_buf_append_varint(&b->rep, vlen);
+    if (l1 > 0) {
+        nk_buf_append(&b->rep, v1, l1);
+    }
+    if (l2 > 0) {
+        nk_buf_append(&b->rep, v2, l2);
+    }
+    b->count++;
+    nk_put_u32(b->rep.data + 9, b->count);
+    b->bytes_keys_values += klen + vlen;
+    return NK_OK;
+}
+
 int nk_batch_delete(nk_batch *b, const void *key, size_t klen)
 {
     return add(b, NK_KT_DELETE, key, klen, NULL, 0);

@@ -57,6 +57,9 @@ void nk_batch_clear(nk_batch *b);
  * over NK_VALUE_MAX; NK_ENOMEM. On error the batch is unchanged. */
 int nk_batch_put(nk_batch *b, const void *key, size_t klen, const void *val, size_t vlen);
 int nk_batch_delete(nk_batch *b, const void *key, size_t klen);
+/* A put whose value is v1 ‖ v2. */
+int nk_batch_put2(nk_batch *b, const void *key, size_t klen, const void *v1, size_t l1,
+                  const void *v2, size_t l2);
 
 static inline uint32_t nk_batch_count(const nk_batch *b)
 {

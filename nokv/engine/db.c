@@ -341,6 +341,7 @@ int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **o
     db->report.tables = db->table_count_at_open;
     db->report.last_seq = db->last_seq;
     remove_orphans(db);
+    nk_db_start_claims(db);
     nk_db_maybe_schedule(db);
     *out = db;
     return NK_OK;
@@ -377,6 +378,9 @@ void nk_db_finish_close(nk_db *db)
     }
     if (db->nospace_timer != 0) {
         nk_rt_timer_cancel(db->rt, db->nospace_timer);
+    }
+    if (db->claim_timer != 0) {
+        nk_rt_timer_cancel(db->rt, db->claim_timer);
     }
     db_free(db);
     if (done != NULL) {

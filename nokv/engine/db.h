@@ -124,6 +124,24 @@ void nk_db_abandon(nk_db *db);
  * A refused write leaves the db healthy. */
 int nk_db_write(nk_db *db, const nk_batch *b, bool sync, nk_db_done_fn done, void *arg);
 
+/* One operation of nk_db_write_ops. A put's value is val_head ‖ val: a small
+ * header (the RESP layer's envelope) in front of a value that stays where
+ * the caller has it. */
+typedef struct nk_db_op {
+    bool del;
+    nk_slice key;
+    nk_slice val_head;
+    nk_slice val;
+} nk_db_op;
+
+/* nk_db_write for operations given in place (same result codes, same
+ * atomicity, one WAL record): a large write is logged straight from the
+ * caller's buffers and copied once, into the memtable, so a 100 MiB value
+ * is not duplicated on its way in. The caller may free its buffers as soon
+ * as this returns. */
+int nk_db_write_ops(nk_db *db, const nk_db_op *ops, size_t n, bool sync, nk_db_done_fn done,
+                    void *arg);
+
 /* Make every write applied so far durable; done(arg, status) when it is
  * (group commit: joins a running WAL sync). Returns NK_OK (done will be
  * called) or an error without calling done. */

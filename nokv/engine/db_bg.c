@@ -627,6 +627,9 @@ static void job_done(void *arg)
         nk_db_set_bg_error(db, j->rc, &eb);
     } else {
         nk_db_leave_nospace(db);
+        if (j->wal_durable_for_edit > db->claimed_durable) {
+            db->claimed_durable = j->wal_durable_for_edit;
+        }
         int rc = install(db, j);
         if (rc != NK_OK) {
             clear_compacting(db, j);
@@ -972,6 +975,94 @@ int nk_db_flush(nk_db *db, nk_db_done_fn done, void *arg)
     return NK_OK;
 }
 
+/* ------------------------------------------------------------ WAL claims --- */
+
+/* Every CLAIM_INTERVAL with new durable WAL records, when nothing else
+ * runs, a tiny job records in the manifest how far the WAL is durable. Jobs
+ * record it too, but an idle or write-only period would otherwise leave the
+ * manifest's claim behind, and a WAL truncated or removed after a crash
+ * could then lose acknowledged writes without recovery noticing. With this,
+ * at most the last CLAIM_INTERVAL of writes relies on the WAL's own claims. */
+#define CLAIM_INTERVAL NK_NSEC_PER_SEC
+
+typedef struct claim_job {
+    nk_db *db;
+    nk_manifest *manifest;
+    nk_db_edit_desc d;
+    int rc;
+    nk_errbuf eb;
+} claim_job;
+
+static void claim_work(void *arg)
+{
+    claim_job *c = arg;
+    c->rc = nk_db_job_log_edit(c->manifest, &c->d, &c->eb);
+}
+
+static void claim_done(void *arg)
+{
+    claim_job *c = arg;
+    nk_db *db = c->db;
+    if (c->rc == NK_OK) {
+        db->claimed_durable = c->d.wal_durable;
+    } else if (c->rc == NK_ENOSPC && nk_manifest_status(db->manifest) == NK_OK) {
+        nk_db_enter_nospace(db, &c->eb);
+    } else {
+        nk_errbuf_wrap(&c->eb, "recording the WAL range in the manifest");
+        nk_db_set_bg_error(db, c->rc, &c->eb);
+    }
+    free(c);
+}
+
+static void claim_abandon(void *arg)
+{
+    free(arg);
+}
+
+static bool try_claim(nk_db *db)
+{
+    if (!db->claim_due || db->wal == NULL || db->bg_error != NK_OK) {
+        return false;
+    }
+    db->claim_due = false;
+    uint64_t durable = nk_wal_durable_lsn(db->wal);
+    if (durable <= db->claimed_durable) {
+        return false;
+    }
+    claim_job *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return false;
+    }
+    c->db = db;
+    c->manifest = db->manifest;
+    c->d.next_file = db->next_file;
+    c->d.wal_segment = nk_wal_durable_segment(db->wal);
+    c->d.wal_durable = durable;
+    if (nk_db_run_exclusive(db, "engine.claim", claim_work, claim_done, claim_abandon, c) != NK_OK) {
+        free(c);
+        return false;
+    }
+    return true;
+}
+
+static void claim_tick(void *arg)
+{
+    nk_db *db = arg;
+    db->claim_timer = 0;
+    if (db->closing) {
+        return;
+    }
+    db->claim_due = true;
+    nk_db_maybe_schedule(db);
+    db->claim_timer = nk_rt_timer_start(db->rt, CLAIM_INTERVAL, claim_tick, db);
+}
+
+void nk_db_start_claims(nk_db *db)
+{
+    db->claimed_durable = nk_wal_durable_lsn(db->wal);
+    db->claim_timer = nk_rt_timer_start(db->rt, CLAIM_INTERVAL, claim_tick, db);
+}
+
 void nk_db_maybe_schedule(nk_db *db)
 {
     if (db->job != NULL || (db->nospace_timer != 0 && !db->closing)) {
@@ -1006,6 +1097,9 @@ void nk_db_maybe_schedule(nk_db *db)
         return;
     }
     if (!db->closing && try_compaction(db)) {
+        return;
+    }
+    if (!db->closing && try_claim(db)) {
         return;
     }
     /* nothing to do: idle */

@@ -110,6 +110,9 @@ struct nk_db {
     uint64_t nospace_timer;   /* retry pending */
     uint64_t nospace_backoff; /* ns; doubles per failed retry */
     nk_errbuf nospace_msg;
+    uint64_t claim_timer;     /* periodic WAL claim (db_bg.c) */
+    bool claim_due;
+    uint64_t claimed_durable; /* WAL lsn the manifest already claims */
     nk_db_stats st;
     nk_db_open_report report;
 };
@@ -178,6 +181,7 @@ void nk_db_maybe_schedule(nk_db *db);
 void nk_db_set_bg_error(nk_db *db, int rc, const nk_errbuf *eb);
 void nk_db_enter_nospace(nk_db *db, const nk_errbuf *eb);
 void nk_db_leave_nospace(nk_db *db);
+void nk_db_start_claims(nk_db *db);
 int nk_db_rotate_memtable(nk_db *db);
 void nk_db_abandon_job(nk_db *db);
 int nk_db_run_exclusive(nk_db *db, const char *name, nk_job_fn work, nk_job_fn done,

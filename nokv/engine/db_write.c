@@ -147,6 +147,26 @@ static int add_waiter(nk_db *db, uint64_t lsn, nk_db_done_fn done, void *arg)
  * Errors here are fatal for the db: the WAL may hold a record the memtable
  * does not, so later writes must not pretend otherwise. Requests that cannot
  * be written at all (too large) are refused by nk_db_write before this. */
+static int applied(nk_db *db, uint64_t lsn, uint32_t count, size_t len, bool sync,
+                   nk_db_done_fn done, void *arg);
+
+/* The WAL append failed: refuse alone what left no trace, fail the db
+ * otherwise. Returns what apply_now returns. */
+static int append_failed(nk_db *db, int rc, nk_db_done_fn done, void *arg)
+{
+    if (rc == NK_EFAILPOINT || (rc == NK_ENOSPC && nk_wal_status(db->wal) == NK_OK)) {
+        /* Nothing was written (a full disk: the WAL cut its partial record
+         * back): this write alone is refused, the db stays healthy and the
+         * next write tries again. */
+        return rc;
+    }
+    nk_errbuf eb;
+    nk_errbuf_set(&eb, "WAL append failed: %s", nk_errdesc(rc));
+    nk_db_set_bg_error(db, rc, &eb);
+    done(arg, rc);
+    return NK_OK;
+}
+
 static int apply_now(nk_db *db, const uint8_t *data, size_t len, uint32_t count, bool sync,
                      nk_db_done_fn done, void *arg)
 {
@@ -157,18 +177,8 @@ static int apply_now(nk_db *db, const uint8_t *data, size_t len, uint32_t count,
     uint64_t lsn = 0;
     int rc = nk_wal_append2(db->wal, hdr, sizeof hdr, data + NK_BATCH_HEADER,
                             len - NK_BATCH_HEADER, &lsn);
-    if (rc == NK_EFAILPOINT || (rc == NK_ENOSPC && nk_wal_status(db->wal) == NK_OK)) {
-        /* Nothing was written (a full disk: the WAL cut its partial record
-         * back): this write alone is refused, the db stays healthy and the
-         * next write tries again. */
-        return rc;
-    }
     if (rc != NK_OK) {
-        nk_errbuf eb;
-        nk_errbuf_set(&eb, "WAL append failed: %s", nk_strerror(rc));
-        nk_db_set_bg_error(db, rc, &eb);
-        done(arg, rc);
-        return NK_OK;
+        return append_failed(db, rc, done, arg);
     }
     nk_errbuf eb;
     apply_ctx a = {db->mem->m, NK_OK};
@@ -179,6 +189,15 @@ static int apply_now(nk_db *db, const uint8_t *data, size_t len, uint32_t count,
         done(arg, rc);
         return NK_OK;
     }
+    return applied(db, lsn, count, len, sync, done, arg);
+}
+
+/* After a batch reached the WAL (record lsn) and the memtable: advance the
+ * counters, maybe freeze the memtable, and complete or queue the write. */
+static int applied(nk_db *db, uint64_t lsn, uint32_t count, size_t len, bool sync,
+                   nk_db_done_fn done, void *arg)
+{
+    int rc;
     db->mem->last_lsn = lsn;
     db->last_seq += count;
     db->st.last_seq = db->last_seq;
@@ -315,6 +334,161 @@ int nk_db_write(nk_db *db, const nk_batch *b, bool sync, nk_db_done_fn done, voi
     db->pend_tail = p;
     nk_db_process_pending(db);
     return NK_OK;
+}
+
+/* ------------------------------------------------------ gathered writes --- */
+
+/* Batch-encoded size of ops, or 0 when an op breaks a limit (*rc says). */
+static size_t ops_size(const nk_db_op *ops, size_t n, int *rc)
+{
+    size_t total = NK_BATCH_HEADER;
+    for (size_t i = 0; i < n; i++) {
+        size_t vlen = ops[i].del ? 0 : ops[i].val_head.len + ops[i].val.len;
+        if (ops[i].key.len == 0) {
+            *rc = NK_EINVAL;
+            return 0;
+        }
+        if (ops[i].key.len > NK_KEY_MAX || vlen > NK_VALUE_MAX) {
+            *rc = NK_ETOOBIG;
+            return 0;
+        }
+        total += 1 + nk_varint64_len(ops[i].key.len) + ops[i].key.len;
+        if (!ops[i].del) {
+            total += nk_varint64_len(vlen) + vlen;
+        }
+        if (total > NK_BATCH_MAX_BYTES) {
+            *rc = NK_ETOOBIG;
+            return 0;
+        }
+    }
+    return total;
+}
+
+/* The copying path: encode ops as an owned batch and write that. */
+static int write_ops_copied(nk_db *db, const nk_db_op *ops, size_t n, bool sync,
+                            nk_db_done_fn done, void *arg)
+{
+    nk_batch b;
+    int rc = nk_batch_init(&b);
+    for (size_t i = 0; i < n && rc == NK_OK; i++) {
+        rc = ops[i].del ? nk_batch_delete(&b, ops[i].key.data, ops[i].key.len)
+                        : nk_batch_put2(&b, ops[i].key.data, ops[i].key.len, ops[i].val_head.data,
+                                        ops[i].val_head.len, ops[i].val.data, ops[i].val.len);
+    }
+    if (rc == NK_OK) {
+        rc = nk_db_write(db, &b, sync, done, arg);
+    }
+    nk_batch_free(&b);
+    return rc;
+}
+
+#define GATHER_MIN (64u * 1024u) /* smaller writes are simply copied */
+
+int nk_db_write_ops(nk_db *db, const nk_db_op *ops, size_t n, bool sync, nk_db_done_fn done,
+                    void *arg)
+{
+    if (db->closing) {
+        return NK_ESTOPPED;
+    }
+    if (db->bg_error != NK_OK) {
+        return db->bg_error;
+    }
+    if (db->nospace) {
+        return NK_ENOSPC;
+    }
+    if (n == 0 || n > UINT32_MAX) {
+        return NK_EINVAL;
+    }
+    int rc = NK_OK;
+    size_t total = ops_size(ops, n, &rc);
+    if (total == 0) {
+        return rc;
+    }
+    if (db->last_seq + n > NK_SEQ_MAX) {
+        return NK_ERANGE;
+    }
+    if (total < GATHER_MIN || db->pend_head != NULL || stall_state(db) != STALL_NONE) {
+        /* small, or it must wait (a queued write owns a copy anyway) */
+        return write_ops_copied(db, ops, n, sync, done, arg);
+    }
+    /* The record is the batch encoding, written from pieces: the framing
+     * (header, types, keys, lengths) in one small buffer, each value from
+     * the caller's memory. The memtable then copies each value once. */
+    nk_buf frame = {0};
+    nk_slice *parts = calloc(3 * n + 1, sizeof(*parts));
+    size_t *cut = calloc(3 * n + 1, sizeof(*cut)); /* frame offsets ending each frame piece */
+    if (parts == NULL || cut == NULL) {
+        free(parts);
+        free(cut);
+        return NK_ENOMEM;
+    }
+    uint64_t seq = db->last_seq + 1;
+    uint8_t hdr[NK_BATCH_HEADER];
+    hdr[0] = NK_BATCH_VERSION;
+    nk_put_u64(hdr + 1, seq);
+    nk_put_u32(hdr + 9, (uint32_t)n);
+    rc = nk_buf_append(&frame, hdr, sizeof hdr);
+    /* pieces: frame[a..b) then external values, alternating */
+    size_t np = 0, from = 0;
+    for (size_t i = 0; i < n && rc == NK_OK; i++) {
+        const nk_db_op *op = &ops[i];
+        rc = nk_buf_append_u8(&frame, (uint8_t)(op->del ? NK_KT_DELETE : NK_KT_PUT));
+        if (rc == NK_OK) {
+            rc = nk_buf_append_varint(&frame, op->key.len);
+        }
+        if (rc == NK_OK) {
+            rc = nk_buf_append(&frame, op->key.data, op->key.len);
+        }
+        if (rc == NK_OK && !op->del) {
+            rc = nk_buf_append_varint(&frame, op->val_head.len + op->val.len);
+            if (rc == NK_OK && op->val_head.len > 0) {
+                rc = nk_buf_append(&frame, op->val_head.data, op->val_head.len);
+            }
+            if (rc == NK_OK && op->val.len > 0) {
+                cut[np] = frame.len; /* frame piece ends here ... */
+                parts[np++] = nk_slice_make(NULL, from);
+                parts[np++] = op->val; /* ... the value follows from the caller */
+                from = frame.len;
+            }
+        }
+    }
+    if (rc == NK_OK) {
+        cut[np] = frame.len;
+        parts[np++] = nk_slice_make(NULL, from);
+        /* frame pieces were recorded as (NULL, start); resolve them now that
+         * the buffer no longer moves */
+        for (size_t i = 0; i < np; i++) {
+            if (parts[i].data == NULL) {
+                size_t start = parts[i].len;
+                parts[i] = nk_slice_make(frame.data + start, cut[i] - start);
+            }
+        }
+        uint64_t lsn = 0;
+        rc = nk_wal_appendv(db->wal, parts, np, &lsn);
+        if (rc != NK_OK) {
+            rc = append_failed(db, rc, done, arg);
+        } else {
+            for (size_t i = 0; i < n && rc == NK_OK; i++) {
+                const nk_db_op *op = &ops[i];
+                rc = nk_memtable_add2(db->mem->m, seq + i, op->del ? NK_KT_DELETE : NK_KT_PUT,
+                                      op->key.data, op->key.len, op->val_head.data,
+                                      op->val_head.len, op->val.data, op->val.len);
+            }
+            if (rc != NK_OK) {
+                nk_errbuf eb;
+                nk_errbuf_set(&eb, "memtable insert failed: %s", nk_errdesc(rc));
+                nk_db_set_bg_error(db, rc, &eb);
+                done(arg, rc);
+                rc = NK_OK;
+            } else {
+                rc = applied(db, lsn, (uint32_t)n, total, sync, done, arg);
+            }
+        }
+    }
+    nk_buf_free(&frame);
+    free(parts);
+    free(cut);
+    return rc;
 }
 
 int nk_db_sync(nk_db *db, nk_db_done_fn done, void *arg)

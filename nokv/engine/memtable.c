@@ -67,11 +67,19 @@ static uint8_t *build_ikey(uint8_t *stack, const uint8_t *ukey, size_t ulen, uin
 int nk_memtable_add(nk_memtable *m, uint64_t seq, nk_ktype type, const uint8_t *ukey,
                     size_t ulen, const uint8_t *val, size_t vlen)
 {
+    return nk_memtable_add2(m, seq, type, ukey, ulen, val, vlen, NULL, 0);
+}
+
+int nk_memtable_add2(nk_memtable *m, uint64_t seq, nk_ktype type, const uint8_t *ukey,
+                     size_t ulen, const uint8_t *val, size_t vlen, const uint8_t *val2,
+                     size_t vlen2)
+{
     if (seq > NK_SEQ_MAX || !nk_ktype_valid((unsigned)type)) {
         return NK_EINVAL;
     }
     if (type == NK_KT_DELETE) {
         vlen = 0;
+        vlen2 = 0;
     }
     uint8_t stack[STACK_KEY];
     uint8_t *heap;
@@ -80,7 +88,7 @@ int nk_memtable_add(nk_memtable *m, uint64_t seq, nk_ktype type, const uint8_t *
     if (k == NULL) {
         return NK_ENOMEM;
     }
-    int rc = nk_skiplist_insert(&m->list, k, klen, val, vlen);
+    int rc = nk_skiplist_insert2(&m->list, k, klen, val, vlen, val2, vlen2);
     free(heap);
     if (rc != NK_OK) {
         return rc;

@@ -42,6 +42,10 @@ void nk_memtable_free(nk_memtable *m);
  */
 int nk_memtable_add(nk_memtable *m, uint64_t seq, nk_ktype type, const uint8_t *ukey,
                     size_t ulen, const uint8_t *val, size_t vlen);
+/* The same with the value in two pieces (val ‖ val2), copied once. */
+int nk_memtable_add2(nk_memtable *m, uint64_t seq, nk_ktype type, const uint8_t *ukey,
+                     size_t ulen, const uint8_t *val, size_t vlen, const uint8_t *val2,
+                     size_t vlen2);
 
 typedef enum nk_lookup {
     NK_LOOKUP_MISS = 0,    /* no version at or below the snapshot here: look deeper */

@@ -101,7 +101,14 @@ static nk_skipnode *find_ge(const nk_skiplist *sl, const uint8_t *key, size_t kl
 int nk_skiplist_insert(nk_skiplist *sl, const uint8_t *key, size_t klen, const uint8_t *val,
                        size_t vlen)
 {
-    if (klen > UINT32_MAX || vlen > UINT32_MAX) {
+    return nk_skiplist_insert2(sl, key, klen, val, vlen, NULL, 0);
+}
+
+int nk_skiplist_insert2(nk_skiplist *sl, const uint8_t *key, size_t klen, const uint8_t *v1,
+                        size_t l1, const uint8_t *v2, size_t l2)
+{
+    size_t vlen = l1 + l2;
+    if (klen > UINT32_MAX || vlen > UINT32_MAX || vlen < l1) {
         return NK_ETOOBIG;
     }
     nk_skipnode *preds[NK_SKIPLIST_MAX_HEIGHT];
@@ -119,8 +126,11 @@ int nk_skiplist_insert(nk_skiplist *sl, const uint8_t *key, size_t klen, const u
     if (klen) {
         memcpy((uint8_t *)node_key(n), key, klen);
     }
-    if (vlen) {
-        memcpy((uint8_t *)node_val(n), val, vlen);
+    if (l1) {
+        memcpy((uint8_t *)node_val(n), v1, l1);
+    }
+    if (l2) {
+        memcpy((uint8_t *)node_val(n) + l1, v2, l2);
     }
     if ((int)h > sl->height) {
         for (int lvl = sl->height; lvl < (int)h; lvl++) {

@@ -56,6 +56,10 @@ int nk_skiplist_init(nk_skiplist *sl, nk_arena *arena, nk_key_cmp cmp, const nk_
  * NK_ETOOBIG (key or value >= 4 GiB) or NK_ENOMEM (no change). */
 int nk_skiplist_insert(nk_skiplist *sl, const uint8_t *key, size_t klen, const uint8_t *val,
                        size_t vlen);
+/* The same with the value given in two pieces (stored as v1 ‖ v2): a value
+ * behind a small header is stored without first being copied next to it. */
+int nk_skiplist_insert2(nk_skiplist *sl, const uint8_t *key, size_t klen, const uint8_t *v1,
+                        size_t l1, const uint8_t *v2, size_t l2);
 
 static inline size_t nk_skiplist_count(const nk_skiplist *sl)
 {

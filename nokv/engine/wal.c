@@ -166,12 +166,10 @@ static int rotate(nk_wal *w)
  * append; larger ones are streamed from the caller's memory. */
 #define COPY_RECORD_MAX (64u * 1024u)
 
-/* Frame a small record (head ‖ body) in w->scratch. NK_ENOMEM before any
- * write leaves the WAL usable. */
-static int frame_small(nk_wal *w, const void *head, size_t head_len, const void *body,
-                       size_t body_len)
+/* Frame a small record (the pieces, concatenated) in w->scratch. NK_ENOMEM
+ * before any write leaves the WAL usable. */
+static int frame_small(nk_wal *w, const nk_slice *parts, size_t nparts, size_t len)
 {
-    size_t len = head_len + body_len;
     nk_buf_clear(&w->scratch);
     int rc = nk_buf_reserve(&w->scratch, NK_LOGREC_OVERHEAD + len);
     if (rc != NK_OK) {
@@ -179,23 +177,22 @@ static int frame_small(nk_wal *w, const void *head, size_t head_len, const void 
     }
     uint8_t *p = w->scratch.data;
     nk_logrec_encode_header(p, NK_LOGREC_DATA, w->last_lsn + 1, w->durable_lsn, len);
-    if (head_len) {
-        memcpy(p + NK_LOGREC_HDR_SIZE, head, head_len);
+    size_t off = NK_LOGREC_HDR_SIZE;
+    for (size_t i = 0; i < nparts; i++) {
+        if (parts[i].len) {
+            memcpy(p + off, parts[i].data, parts[i].len);
+            off += parts[i].len;
+        }
     }
-    if (body_len) {
-        memcpy(p + NK_LOGREC_HDR_SIZE + head_len, body, body_len);
-    }
-    nk_put_u64(p + NK_LOGREC_HDR_SIZE + len, XXH64(p, NK_LOGREC_HDR_SIZE + len, 0));
-    w->scratch.len = NK_LOGREC_OVERHEAD + len;
+    nk_put_u64(p + off, XXH64(p, off, 0));
+    w->scratch.len = off + 8;
     return NK_OK;
 }
 
 /* Write a large record straight from the caller's pieces: the checksum is
  * streamed over them, so the payload is never copied. */
-static int write_streamed(nk_wal *w, const void *head, size_t head_len, const void *body,
-                          size_t body_len)
+static int write_streamed(nk_wal *w, const nk_slice *parts, size_t nparts, size_t len)
 {
-    size_t len = head_len + body_len;
     uint8_t hdr[NK_LOGREC_HDR_SIZE];
     nk_logrec_encode_header(hdr, NK_LOGREC_DATA, w->last_lsn + 1, w->durable_lsn, len);
     XXH64_state_t *st = XXH64_createState();
@@ -204,21 +201,19 @@ static int write_streamed(nk_wal *w, const void *head, size_t head_len, const vo
     }
     XXH64_reset(st, 0);
     XXH64_update(st, hdr, sizeof hdr);
-    if (head_len) {
-        XXH64_update(st, head, head_len);
-    }
-    if (body_len) {
-        XXH64_update(st, body, body_len);
+    for (size_t i = 0; i < nparts; i++) {
+        if (parts[i].len) {
+            XXH64_update(st, parts[i].data, parts[i].len);
+        }
     }
     uint8_t sum[8];
     nk_put_u64(sum, XXH64_digest(st));
     XXH64_freeState(st);
     int rc = nk_rt_file_append(w->rt, w->cur, hdr, sizeof hdr);
-    if (rc == NK_OK && head_len) {
-        rc = nk_rt_file_append(w->rt, w->cur, head, head_len);
-    }
-    if (rc == NK_OK && body_len) {
-        rc = nk_rt_file_append(w->rt, w->cur, body, body_len);
+    for (size_t i = 0; rc == NK_OK && i < nparts; i++) {
+        if (parts[i].len) {
+            rc = nk_rt_file_append(w->rt, w->cur, parts[i].data, parts[i].len);
+        }
     }
     if (rc == NK_OK) {
         rc = nk_rt_file_append(w->rt, w->cur, sum, sizeof sum);
@@ -226,15 +221,17 @@ static int write_streamed(nk_wal *w, const void *head, size_t head_len, const vo
     return rc;
 }
 
-int nk_wal_append2(nk_wal *w, const void *head, size_t head_len, const void *body, size_t body_len,
-                   uint64_t *lsn)
+int nk_wal_appendv(nk_wal *w, const nk_slice *parts, size_t nparts, uint64_t *lsn)
 {
     if (w->err != NK_OK) {
         return w->err;
     }
-    size_t len = head_len + body_len;
-    if (len < head_len || len > NK_WAL_MAX_PAYLOAD) {
-        return NK_ETOOBIG; /* refused before anything is written: still usable */
+    size_t len = 0;
+    for (size_t i = 0; i < nparts; i++) {
+        if (parts[i].len > NK_WAL_MAX_PAYLOAD || len + parts[i].len > NK_WAL_MAX_PAYLOAD) {
+            return NK_ETOOBIG; /* refused before anything is written: still usable */
+        }
+        len += parts[i].len;
     }
     int rc = nk_failpoint(w->rt, "wal.append.before");
     if (rc != NK_OK) {
@@ -256,13 +253,13 @@ int nk_wal_append2(nk_wal *w, const void *head, size_t head_len, const void *bod
         }
     }
     if (len <= COPY_RECORD_MAX) {
-        rc = frame_small(w, head, head_len, body, body_len);
+        rc = frame_small(w, parts, nparts, len);
         if (rc != NK_OK) {
             return rc; /* ENOMEM before any write: still usable */
         }
         rc = nk_rt_file_append(w->rt, w->cur, w->scratch.data, w->scratch.len);
     } else {
-        rc = write_streamed(w, head, head_len, body, body_len);
+        rc = write_streamed(w, parts, nparts, len);
     }
     if (rc == NK_ENOSPC && nk_rt_file_truncate(w->rt, w->cur, w->cur_size) == NK_OK) {
         /* Disk full: the partial record is cut off again, so the log is
@@ -283,6 +280,13 @@ int nk_wal_append2(nk_wal *w, const void *head, size_t head_len, const void *bod
         *lsn = w->last_lsn;
     }
     return NK_OK;
+}
+
+int nk_wal_append2(nk_wal *w, const void *head, size_t head_len, const void *body, size_t body_len,
+                   uint64_t *lsn)
+{
+    nk_slice parts[2] = {nk_slice_make(head, head_len), nk_slice_make(body, body_len)};
+    return nk_wal_appendv(w, parts, 2, lsn);
 }
 
 int nk_wal_append(nk_wal *w, const void *payload, size_t len, uint64_t *lsn)

@@ -95,6 +95,7 @@
 #include <stdint.h>
 
 #include "nokv/engine/bugs.h"
+#include "nokv/engine/slice.h"
 #include "nokv/rt.h"
 
 #define NK_WAL_FILE_MAGIC UINT64_C(0x6c61772e766b6f6e) /* "nokv.wal" as LE bytes */
@@ -179,6 +180,9 @@ int nk_wal_append(nk_wal *w, const void *payload, size_t len, uint64_t *lsn);
  * reused buffer and written in one append. */
 int nk_wal_append2(nk_wal *w, const void *head, size_t head_len, const void *body, size_t body_len,
                    uint64_t *lsn);
+
+/* The same for any number of pieces. */
+int nk_wal_appendv(nk_wal *w, const nk_slice *parts, size_t nparts, uint64_t *lsn);
 
 /* Sync completion: status NK_OK and durable_lsn >= every lsn appended before
  * the matching nk_wal_sync_start; or the fatal error (durable_lsn is then the

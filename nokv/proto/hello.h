@@ -8,9 +8,12 @@
  * A store that receives a raft HELLO from a different cluster id (both
  * non-zero) closes the connection: two clusters never mix their raft traffic.
  *
- * Envelope: nokv/proto/wire.h, magic "HL", version 1:
+ * Envelope: nokv/proto/wire.h, magic "HL", version 2:
  *   service u8, cluster_id uvar, store_id uvar (0 = not a store: CLI, test),
- *   addr str (the caller's advertised address, may be empty).
+ *   addr str (the caller's advertised address, may be empty),
+ *   client_addr str (version 2: where the caller serves clients (RESP), so a
+ *   store that does not lead a region can forward a request to the one
+ *   that does; may be empty). Version 1 frames decode with it empty.
  */
 #ifndef NK_PROTO_HELLO_H
 #define NK_PROTO_HELLO_H
@@ -26,6 +29,7 @@ typedef struct nk_hello {
     uint64_t cluster_id;
     uint64_t store_id;
     char addr[NK_HELLO_ADDR_MAX];
+    char client_addr[NK_HELLO_ADDR_MAX];
 } nk_hello;
 
 /* NK_EINVAL for an unknown service or an addr without a NUL in the array. */

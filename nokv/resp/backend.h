@@ -88,6 +88,12 @@ typedef struct nk_kv_backend_ops {
      * reply. A replicated backend confirms it still leads (ReadIndex) and
      * waits until everything the read may have seen is committed. */
     int (*read_barrier)(void *impl, nk_kv_done_fn done, void *arg);
+    /* Relaying (may be NULL): when the data does not live here but at
+     * another server that this backend knows, write that server's client
+     * (RESP) address into addr and return NK_OK; the RESP server then relays
+     * the connection's requests there and its replies back, in order.
+     * NK_ENOENT: serve the request here. */
+    int (*route)(void *impl, char *addr, size_t cap);
 } nk_kv_backend_ops;
 
 typedef struct nk_kv_backend {
@@ -98,6 +104,11 @@ typedef struct nk_kv_backend {
      * the largest value, and the most key + value bytes of one write. */
     uint64_t max_value_bytes;
     uint64_t max_write_bytes;
+    /* Optional (NULL = absent; a zeroed struct has none): `write` where each put stores prefix[i] ‖
+     * ops[i].val, so the command layer's small envelope goes in front of a
+     * large value without copying the value next to it. */
+    int (*write_prefixed)(void *impl, const nk_kv_write *ops, const uint8_t *const *prefix,
+                          const size_t *prefix_len, size_t n, nk_kv_done_fn done, void *arg);
 } nk_kv_backend;
 
 static inline int nk_kv_get(nk_kv_backend *b, const uint8_t *key, size_t key_len, nk_kv_value_fn fn,

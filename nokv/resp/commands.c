@@ -452,6 +452,71 @@ static bool submit(nk_resp_db *db, nk_resp_call *c, const nk_kv_write *ops, size
     return true;
 }
 
+/* submit() for puts whose stored value is prefix[i] ‖ ops[i].val (prefix
+ * NULL: plain submit). Only called when the backend has write_prefixed. */
+static bool submit_prefixed(nk_resp_db *db, nk_resp_call *c, const nk_kv_write *ops,
+                            const uint8_t *const *prefix, const size_t *prefix_len, size_t n)
+{
+    if (prefix == NULL) {
+        return submit(db, c, ops, n);
+    }
+    if (db->tx) {
+        /* Inside EXEC the writes are collected whole: build the enveloped
+         * values (the copy the prefixed path avoids outside transactions). */
+        nk_resp_buf vals;
+        nk_resp_buf_init(&vals);
+        size_t *offs = calloc(n + 1, sizeof(*offs));
+        nk_kv_write *whole = calloc(n, sizeof(*whole));
+        bool ok = offs != NULL && whole != NULL;
+        for (size_t i = 0; ok && i < n; i++) {
+            offs[i] = vals.len;
+            if (!ops[i].del) {
+                nk_resp_buf_append(&vals, prefix[i], prefix_len[i]);
+                nk_resp_buf_append(&vals, ops[i].val, ops[i].val_len);
+            }
+        }
+        ok = ok && !vals.oom;
+        if (ok) {
+            offs[n] = vals.len;
+            for (size_t i = 0; i < n; i++) {
+                whole[i] = ops[i];
+                if (!ops[i].del) {
+                    whole[i].val = vals.data + offs[i];
+                    whole[i].val_len = offs[i + 1] - offs[i];
+                }
+            }
+            ok = submit(db, c, whole, n);
+        } else {
+            nk_resp_add_error(c->reply, "ERR out of memory");
+        }
+        free(offs);
+        free(whole);
+        nk_resp_buf_free(&vals);
+        return ok;
+    }
+    int rc = db->be->write_prefixed(db->be->impl, ops, prefix, prefix_len, n, c->done,
+                                         c->done_arg);
+    if (rc == NK_ETOOBIG && db->be->max_write_bytes != 0) {
+        nk_resp_add_errorf(c->reply,
+                           "ERR request too large: a value may be at most %llu bytes and one "
+                           "write (all keys and values of the command) at most %llu bytes",
+                           (unsigned long long)db->be->max_value_bytes,
+                           (unsigned long long)db->be->max_write_bytes);
+        return false;
+    }
+    if (rc != NK_OK) {
+        nk_resp_add_errorf(c->reply, "ERR write rejected: %s (%s)", nk_strerror(rc),
+                           nk_errname(rc));
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        touch_key(db, ops[i].key, ops[i].key_len);
+    }
+    c->wrote = true;
+    db->stats.writes_submitted++;
+    return true;
+}
+
 /* Encode envelope + value into db->tmp starting at its current length and
  * return the offset; pointers are taken only after all appends. */
 static size_t encode_into(nk_resp_buf *b, bool has_expire, uint64_t expire_at, const uint8_t *v,
@@ -652,6 +717,8 @@ static void set_core(nk_resp_db *db, nk_resp_call *c, unsigned flags, const nk_r
         expire_at = l.expire_at;
     }
     nk_kv_write w = {c->argv[1].ptr, c->argv[1].len, NULL, 0, false};
+    uint8_t env_hdr[NK_RESP_ENV_MAX_HDR];
+    size_t env_len = 0;
     if (has_expire && now > expire_at) {
         /* EXAT/PXAT in the past: the key is gone at once, as in Redis. */
         w.del = true;
@@ -663,6 +730,12 @@ static void set_core(nk_resp_db *db, nk_resp_call *c, unsigned flags, const nk_r
             }
             return;
         }
+    } else if (db->be->write_prefixed != NULL) {
+        /* The envelope goes in front of the argument where it lies: a
+         * large value is not copied here. */
+        env_len = nk_resp_env_encode(env_hdr, has_expire, expire_at);
+        w.val = value->ptr;
+        w.val_len = value->len;
     } else {
         size_t off = encode_into(&db->tmp, has_expire, expire_at, value->ptr, value->len);
         if (db->tmp.oom) {
@@ -672,7 +745,8 @@ static void set_core(nk_resp_db *db, nk_resp_call *c, unsigned flags, const nk_r
         w.val = db->tmp.data + off;
         w.val_len = db->tmp.len - off;
     }
-    if (!submit(db, c, &w, 1)) {
+    const uint8_t *env_ptr = env_hdr;
+    if (!submit_prefixed(db, c, &w, env_len > 0 ? &env_ptr : NULL, &env_len, 1)) {
         return;
     }
     if (int_reply) {
@@ -702,11 +776,36 @@ static void cmd_mset(nk_resp_db *db, nk_resp_call *c)
         return;
     }
     nk_resp_buf_reset(&db->tmp);
-    for (size_t i = 0; i < n; i++) {
+    bool prefixed = db->be->write_prefixed != NULL;
+    for (size_t i = 0; i < n && !prefixed; i++) {
         const nk_resp_arg *v = &c->argv[2 + 2 * i];
         offs[i] = encode_into(&db->tmp, false, 0, v->ptr, v->len);
     }
-    if (db->tmp.oom) {
+    if (prefixed) {
+        /* Every value gets the same no-expiry envelope, put in front of the
+         * argument where it lies (no copy of the values). */
+        uint8_t env_hdr[NK_RESP_ENV_MAX_HDR];
+        size_t env_len = nk_resp_env_encode(env_hdr, false, 0);
+        const uint8_t **pre = calloc(n, sizeof(*pre));
+        size_t *pre_len = calloc(n, sizeof(*pre_len));
+        if (pre == NULL || pre_len == NULL) {
+            nk_resp_add_error(c->reply, "ERR out of memory");
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                ops[i].key = c->argv[1 + 2 * i].ptr;
+                ops[i].key_len = c->argv[1 + 2 * i].len;
+                ops[i].val = c->argv[2 + 2 * i].ptr;
+                ops[i].val_len = c->argv[2 + 2 * i].len;
+                pre[i] = env_hdr;
+                pre_len[i] = env_len;
+            }
+            if (submit_prefixed(db, c, ops, pre, pre_len, n)) {
+                nk_resp_add_simple(c->reply, "OK");
+            }
+        }
+        free(pre);
+        free(pre_len);
+    } else if (db->tmp.oom) {
         nk_resp_add_error(c->reply, "ERR out of memory");
     } else {
         for (size_t i = 0; i < n; i++) {
@@ -3278,6 +3377,11 @@ void nk_resp_session_free(nk_resp_session *se)
 uint64_t nk_resp_session_id(const nk_resp_session *se)
 {
     return se->id;
+}
+
+bool nk_resp_session_busy(const nk_resp_session *se)
+{
+    return se->in_multi || se->nwatch > 0;
 }
 
 /* ------------------------------------------------------------ db --- */

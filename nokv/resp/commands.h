@@ -175,6 +175,9 @@ void nk_resp_db_set_listen_addr(nk_resp_db *db, const char *addr);
 int nk_resp_session_new(nk_resp_db *db, const char *peer, nk_resp_session **out);
 void nk_resp_session_free(nk_resp_session *s);
 uint64_t nk_resp_session_id(const nk_resp_session *s);
+/* The session holds state a relay could not carry along (inside MULTI, or
+ * keys WATCHed): its requests must run where the state is. */
+bool nk_resp_session_busy(const nk_resp_session *s);
 
 /* One request. */
 typedef struct nk_resp_call {

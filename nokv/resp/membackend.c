@@ -284,9 +284,50 @@ static int mb_count(void *impl, uint64_t *n)
     return NK_OK;
 }
 
-static const nk_kv_backend_ops mb_ops = {mb_get, mb_write, mb_scan, mb_count, NULL};
-static const nk_kv_backend_ops mb_ops_barrier = {mb_get, mb_write, mb_scan, mb_count,
-                                                 mb_read_barrier};
+static const nk_kv_backend_ops mb_ops = {.get = mb_get,
+                                         .write = mb_write,
+                                         .scan = mb_scan,
+                                         .count = mb_count};
+static const nk_kv_backend_ops mb_ops_barrier = {.get = mb_get,
+                                                 .write = mb_write,
+                                                 .scan = mb_scan,
+                                                 .count = mb_count,
+                                                 .read_barrier = mb_read_barrier};
+
+/* The optional prefixed write (backend.h), so the command tests exercise the
+ * path `nokv serve` takes: the values are joined here and written as usual. */
+static int mb_write_prefixed(void *impl, const nk_kv_write *ops, const uint8_t *const *prefix,
+                             const size_t *prefix_len, size_t n, nk_kv_done_fn done, void *arg)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += ops[i].del ? 0 : prefix_len[i] + ops[i].val_len;
+    }
+    uint8_t *buf = malloc(total + 1);
+    nk_kv_write *whole = calloc(n + 1, sizeof(*whole));
+    if (buf == NULL || whole == NULL) {
+        free(buf);
+        free(whole);
+        return NK_ENOMEM;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        whole[i] = ops[i];
+        if (!ops[i].del) {
+            memcpy(buf + off, prefix[i], prefix_len[i]);
+            if (ops[i].val_len > 0) {
+                memcpy(buf + off + prefix_len[i], ops[i].val, ops[i].val_len);
+            }
+            whole[i].val = buf + off;
+            whole[i].val_len = prefix_len[i] + ops[i].val_len;
+            off += whole[i].val_len;
+        }
+    }
+    int rc = mb_write(impl, whole, n, done, arg); /* copies keys and values */
+    free(buf);
+    free(whole);
+    return rc;
+}
 
 int nk_membackend_new(const nk_membackend_options *opt, nk_membackend **out)
 {
@@ -305,6 +346,7 @@ int nk_membackend_new(const nk_membackend_options *opt, nk_membackend **out)
     m->be.ops = o.read_barrier ? &mb_ops_barrier : &mb_ops;
     m->be.impl = m;
     m->be.name = "memory";
+    m->be.write_prefixed = mb_write_prefixed;
     if (o.rt != NULL) {
         nk_rt_rand_stream(o.rt, "resp.membackend", &m->rand);
     } else {

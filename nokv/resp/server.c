@@ -29,6 +29,7 @@ typedef struct slot {
     bool read;    /* the completion is a read barrier (backend.h) */
     bool fired;   /* its done ran */
     bool counted; /* counted in writes_pending */
+    bool relay;   /* its reply comes from the upstream server (relay) */
     int status;
 } slot;
 
@@ -41,6 +42,16 @@ struct conn {
     size_t held;     /* reply bytes in slots */
     bool in_process; /* inside process(): completions only mark slots */
     bool closing;    /* close once the FIFO is empty; ignore input */
+    /* Relay (backend.h route): requests go to `up`, a raw connection to the
+     * server that holds the data, replies come back into up_in and fill the
+     * relay slots in order. relaying = new requests are relayed; after an
+     * upstream TRYAGAIN it stops and the connection routes afresh once the
+     * relayed requests are answered. */
+    uint64_t up;
+    bool relaying;
+    size_t up_pending; /* relayed requests not answered yet */
+    nk_resp_buf up_in;
+    char up_addr[128];
 };
 
 struct nk_resp_server {
@@ -51,6 +62,7 @@ struct nk_resp_server {
     uint64_t listener;
     bool stopped;
     nk_u64map conns;
+    nk_u64map ups; /* upstream connection id -> conn */
     slot *orphans;
     nk_resp_buf scratch; /* reply of the command being executed */
 };
@@ -240,6 +252,253 @@ static void queue_error(conn *c, const char *text)
     nk_resp_buf_free(&b);
 }
 
+/* ------------------------------------------------------------ relay --- */
+
+/* Length of the first complete RESP2 reply in p[0..n): 0 when incomplete,
+ * -1 when it is not RESP. Bounded: arrays nest through a counter. */
+static long reply_len(const uint8_t *p, size_t n)
+{
+    size_t pos = 0;
+    uint64_t need = 1; /* replies still to read */
+    while (need > 0) {
+        if (pos >= n) {
+            return 0;
+        }
+        uint8_t t = p[pos];
+        const uint8_t *eol = memchr(p + pos, '\n', n - pos);
+        if (eol == NULL) {
+            return 0;
+        }
+        size_t line_end = (size_t)(eol - p) + 1;
+        if (line_end < pos + 3 || p[line_end - 2] != '\r') {
+            return -1;
+        }
+        long long v = 0;
+        bool neg = false;
+        if (t == '$' || t == '*') {
+            size_t i = pos + 1;
+            if (p[i] == '-') {
+                neg = true;
+                i++;
+            }
+            for (; i < line_end - 2; i++) {
+                if (p[i] < '0' || p[i] > '9' || v > (1LL << 40)) {
+                    return -1;
+                }
+                v = v * 10 + (p[i] - '0');
+            }
+        }
+        need--;
+        if (t == '+' || t == '-' || t == ':') {
+            pos = line_end;
+        } else if (t == '$') {
+            pos = line_end;
+            if (!neg) {
+                if (n - pos < (size_t)v + 2) {
+                    return 0;
+                }
+                pos += (size_t)v + 2;
+            }
+        } else if (t == '*') {
+            pos = line_end;
+            if (!neg) {
+                need += (uint64_t)v;
+            }
+        } else {
+            return -1;
+        }
+    }
+    return (long)pos;
+}
+
+static void up_close(conn *c)
+{
+    if (c->up != 0) {
+        (void)nk_u64map_del(&c->srv->ups, c->up);
+        (void)nk_rt_close(c->srv->rt, c->up);
+        c->up = 0;
+    }
+    c->relaying = false;
+    nk_resp_buf_reset(&c->up_in);
+}
+
+/* The upstream is gone: every relayed request still waiting gets an error
+ * (its effect on the far side is unknown), then the connection routes again. */
+static void up_fail(conn *c, const char *why)
+{
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "-TRYAGAIN the request was relayed to the region leader at %s, which %s; "
+             "its effect is unknown, retry\r\n",
+             c->up_addr, why);
+    for (slot *s = c->head; s != NULL; s = s->next) {
+        if (s->relay && !s->fired) {
+            nk_resp_buf_reset(&s->buf);
+            nk_resp_buf_append(&s->buf, msg, strlen(msg));
+            c->held += s->buf.len;
+            s->fired = true;
+        }
+    }
+    c->up_pending = 0;
+    up_close(c);
+    if (!c->in_process) {
+        flush(c);
+    }
+}
+
+static void up_on_connect(void *ctx, uint64_t id, int status)
+{
+    nk_resp_server *srv = ctx;
+    conn *c = nk_u64map_get(&srv->ups, id);
+    if (c != NULL && status != NK_OK) {
+        c->up = 0; /* already dead: on_close will not come */
+        (void)nk_u64map_del(&srv->ups, id);
+        up_fail(c, "could not be reached");
+    }
+}
+
+static void up_on_message(void *ctx, uint64_t id, uint8_t kind, const uint8_t *data, size_t len)
+{
+    nk_resp_server *srv = ctx;
+    conn *c = nk_u64map_get(&srv->ups, id);
+    if (c == NULL || kind != NK_FRAME_RAW) {
+        return;
+    }
+    nk_resp_buf_append(&c->up_in, data, len);
+    size_t off = 0;
+    bool retry = false;
+    while (c->up_pending > 0) {
+        long n = reply_len(c->up_in.data + off, c->up_in.len - off);
+        if (n < 0) {
+            up_fail(c, "answered something that is not RESP");
+            return;
+        }
+        if (n == 0) {
+            break;
+        }
+        slot *s = c->head;
+        while (s != NULL && (!s->relay || s->fired)) {
+            s = s->next;
+        }
+        if (s == NULL) {
+            break;
+        }
+        nk_resp_buf_reset(&s->buf);
+        nk_resp_buf_append(&s->buf, c->up_in.data + off, (size_t)n);
+        c->held += (size_t)n;
+        retry |= n >= 9 && memcmp(c->up_in.data + off, "-TRYAGAIN", 9) == 0;
+        s->fired = true;
+        c->up_pending--;
+        off += (size_t)n;
+    }
+    if (off > 0) {
+        memmove(c->up_in.data, c->up_in.data + off, c->up_in.len - off);
+        c->up_in.len -= off;
+    }
+    if (retry) {
+        c->relaying = false; /* leadership moved: route afresh */
+    }
+    if (!c->relaying && c->up_pending == 0) {
+        up_close(c);
+    }
+    flush(c);
+}
+
+static void up_on_close(void *ctx, uint64_t id, int reason)
+{
+    nk_resp_server *srv = ctx;
+    (void)reason;
+    conn *c = nk_u64map_get(&srv->ups, id);
+    if (c != NULL) {
+        c->up = 0;
+        (void)nk_u64map_del(&srv->ups, id);
+        up_fail(c, "closed the connection");
+    }
+}
+
+static const nk_net_handlers up_handlers = {
+    .on_connect = up_on_connect,
+    .on_message = up_on_message,
+    .on_close = up_on_close,
+};
+
+static bool is_cmd(const nk_resp_arg *a, const char *name)
+{
+    size_t n = strlen(name);
+    if (a->len != n) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = (char)a->ptr[i];
+        if (ch >= 'a' && ch <= 'z') {
+            ch = (char)(ch - 'a' + 'A');
+        }
+        if (ch != name[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Should this request be relayed? Opens the upstream when routing says so. */
+static bool want_relay(conn *c, const nk_resp_arg *argv, size_t argc)
+{
+    nk_resp_server *srv = c->srv;
+    if (srv->be->ops->route == NULL || argc == 0 || is_cmd(&argv[0], "QUIT")) {
+        return false;
+    }
+    if (c->relaying) {
+        return true;
+    }
+    if (c->up != 0 || nk_resp_session_busy(c->sess)) {
+        return false; /* still draining an old upstream, or state lives here */
+    }
+    char addr[128];
+    if (srv->be->ops->route(srv->be->impl, addr, sizeof(addr)) != NK_OK) {
+        return false;
+    }
+    uint64_t id = 0;
+    if (nk_rt_connect(srv->rt, addr, NK_CONN_RAW, &up_handlers, srv, &id) != NK_OK ||
+        nk_u64map_put(&srv->ups, id, c) != NK_OK) {
+        if (id != 0) {
+            (void)nk_rt_close(srv->rt, id);
+        }
+        return false;
+    }
+    c->up = id;
+    c->relaying = true;
+    snprintf(c->up_addr, sizeof(c->up_addr), "%s", addr);
+    nk_log(srv->rt, NK_LOG_DEBUG, "resp: conn %llu relayed to %s", (unsigned long long)c->id, addr);
+    return true;
+}
+
+/* Relay one request: re-encode it as a multibulk and hold a slot for the
+ * upstream's reply. */
+static bool relay(conn *c, slot *s, const nk_resp_arg *argv, size_t argc)
+{
+    nk_resp_server *srv = c->srv;
+    nk_resp_buf b;
+    nk_resp_buf_init(&b);
+    char hdr[32];
+    int n = snprintf(hdr, sizeof(hdr), "*%zu\r\n", argc);
+    nk_resp_buf_append(&b, hdr, (size_t)n);
+    for (size_t i = 0; i < argc; i++) {
+        n = snprintf(hdr, sizeof(hdr), "$%zu\r\n", argv[i].len);
+        nk_resp_buf_append(&b, hdr, (size_t)n);
+        nk_resp_buf_append(&b, argv[i].ptr, argv[i].len);
+        nk_resp_buf_append(&b, "\r\n", 2);
+    }
+    bool ok = !b.oom && nk_rt_send_raw(srv->rt, c->up, b.data, b.len) == NK_OK;
+    nk_resp_buf_free(&b);
+    if (!ok) {
+        return false;
+    }
+    s->write = true;
+    s->relay = true;
+    c->up_pending++;
+    return true;
+}
+
 /* Execute every complete request buffered. Returns false if c was destroyed. */
 static bool process(conn *c)
 {
@@ -251,6 +510,10 @@ static bool process(conn *c)
         size_t argc;
         int rc = nk_resp_parser_next(c->parser, &argv, &argc);
         if (rc == NK_EAGAIN) {
+            /* Every complete request ran and none keeps its argv: let the
+             * parser drop consumed bytes now (and give back a huge buffer
+             * at once, not when the client next sends something). */
+            (void)nk_resp_parser_feed(c->parser, NULL, 0);
             break;
         }
         if (rc != NK_OK) {
@@ -266,6 +529,16 @@ static bool process(conn *c)
             c->in_process = false;
             conn_destroy(c, true);
             return false;
+        }
+        if (want_relay(c, argv, argc)) {
+            link_tail(c, s);
+            if (!relay(c, s, argv, argc)) {
+                unlink_tail(c, s);
+                slot_free(s);
+                up_fail(c, "could not be written to");
+                queue_error(c, "TRYAGAIN relaying to the region leader failed; retry");
+            }
+            continue;
         }
         s->write = true; /* until exec says otherwise; done may fire inside */
         link_tail(c, s);
@@ -351,6 +624,7 @@ static void on_accept(void *ctx, uint64_t listener_id, uint64_t id, const char *
     conn *c = calloc(1, sizeof(*c));
     if (c != NULL) {
         c->parser = nk_resp_parser_new(&srv->opt.limits);
+        nk_resp_buf_init(&c->up_in);
         if (nk_resp_session_new(srv->db, peer, &c->sess) != NK_OK) {
             c->sess = NULL;
         }
@@ -426,7 +700,7 @@ static void conn_destroy(conn *c, bool close_socket)
     slot *s = c->head;
     while (s != NULL) {
         slot *next = s->next;
-        if (s->write && !s->fired) {
+        if (s->write && !s->fired && !s->relay) {
             s->c = NULL;
             s->next = NULL;
             s->oprev = NULL;
@@ -443,6 +717,8 @@ static void conn_destroy(conn *c, bool close_socket)
     if (close_socket) {
         nk_rt_close(srv->rt, c->id);
     }
+    up_close(c);
+    nk_resp_buf_free(&c->up_in);
     nk_resp_parser_free(c->parser);
     nk_resp_session_free(c->sess);
     free(c);
@@ -470,6 +746,7 @@ int nk_resp_server_start(nk_rt *rt, const char *addr, nk_kv_backend *be,
     srv->rt = rt;
     srv->be = be;
     nk_u64map_init(&srv->conns);
+    nk_u64map_init(&srv->ups);
     nk_resp_buf_init(&srv->scratch);
     int rc = nk_resp_db_new(rt, be, &srv->opt.db, &srv->db);
     if (rc != NK_OK) {
@@ -562,6 +839,7 @@ void nk_resp_server_free(nk_resp_server *s)
         o->srv = NULL;
     }
     nk_u64map_free(&s->conns);
+    nk_u64map_free(&s->ups);
     nk_resp_buf_free(&s->scratch);
     nk_resp_db_free(s->db);
     free(s);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nokv/coord/client.h"
 #include "nokv/resp/server.h"
 #include "nokv/server/cluster_backend.h"
 #include "nokv/store/admin.h"
@@ -17,6 +18,30 @@
 #define SEED_INDEX 5
 #define SEED_TERM 5
 
+#define WATCH_NS (200 * NK_NSEC_PER_MSEC)     /* leader/epoch change detection */
+#define REFRESH_NS (10 * NK_NSEC_PER_SEC)     /* periodic report of led regions */
+#define LOOKUP_RETRY_NS (1 * NK_NSEC_PER_SEC) /* after a failed GetStore */
+#define MAX_WATCHED 256
+#define MAX_LOOKUPS 64
+
+/* What was last reported for a region this store leads. */
+typedef struct watched {
+    uint64_t region_id;
+    bool leader;
+    uint64_t term;
+    nk_region_epoch epoch;
+    uint64_t refreshed_ns;
+} watched;
+
+/* A GetStore in flight (or failed recently) for a store we could not dial. */
+typedef struct lookup {
+    struct nk_cluster *c;
+    uint64_t store_id;
+    bool in_flight;
+    uint64_t next_try_ns;
+    uint64_t failures; /* in a row; the log says the first and every 30th */
+} lookup;
+
 struct nk_cluster {
     nk_rt *rt;
     nk_cluster_config cfg;
@@ -27,6 +52,15 @@ struct nk_cluster {
     nk_admin_service *admin;
     nk_cluster_backend *backend;
     nk_resp_server *server;
+    nk_coord_client *coord;
+    nk_coord_reporter *reporter;
+    uint64_t watch_timer;
+    bool coord_up;
+    bool coord_seen; /* a heartbeat outcome was logged at least once */
+    watched watch[MAX_WATCHED];
+    size_t n_watch;
+    lookup lookups[MAX_LOOKUPS];
+    size_t n_lookups;
     bool stopping;
     bool stopped;
     int exit_status;
@@ -82,14 +116,357 @@ static void closed_flag(void *arg, int status)
     *(bool *)arg = true;
 }
 
+/* ------------------------------------------------- coordinator wiring --- */
+
+/* Store addresses the address book does not know yet (a store added after
+ * this one started, that never dialled us): answer "unknown" now and ask
+ * the coordinator in the background; raft retransmits, and the next send
+ * finds the answer in the store's address book. */
+static void got_store(void *arg, int status, const nk_coord_resp *resp)
+{
+    lookup *lk = arg;
+    lk->in_flight = false;
+    if (status == NK_ESTOPPED) {
+        return;
+    }
+    nk_cluster *c = lk->c;
+    if (status == NK_OK && resp->store.addr[0] != '\0' && c->store != NULL &&
+        nk_store_set_address(c->store, lk->store_id, resp->store.addr) == NK_OK) {
+        nk_log(c->rt, NK_LOG_INFO, "store %" PRIu64 ": store %" PRIu64 " is at %s (coordinator)",
+               c->cfg.store_id, lk->store_id, resp->store.addr);
+        lk->failures = 0;
+        return;
+    }
+    lk->next_try_ns = nk_rt_now(c->rt) + LOOKUP_RETRY_NS;
+    nk_log(c->rt, lk->failures++ % 30 == 0 ? NK_LOG_WARN : NK_LOG_DEBUG,
+           "store %" PRIu64 ": no address for store %" PRIu64 " from the coordinator (%s%s%s); "
+           "retrying in 1 s",
+           c->cfg.store_id, lk->store_id, nk_errname(status), resp != NULL ? ": " : "",
+           resp != NULL ? resp->msg : "");
+}
+
+static int resolve_via_coord(void *ctx, uint64_t store_id, char *addr, size_t cap)
+{
+    nk_cluster *c = ctx;
+    (void)addr;
+    (void)cap;
+    if (c->coord == NULL || c->stopping) {
+        return NK_ENOENT;
+    }
+    lookup *lk = NULL;
+    for (size_t i = 0; i < c->n_lookups && lk == NULL; i++) {
+        if (c->lookups[i].store_id == store_id) {
+            lk = &c->lookups[i];
+        }
+    }
+    if (lk == NULL) {
+        if (c->n_lookups == MAX_LOOKUPS) {
+            return NK_ENOENT;
+        }
+        lk = &c->lookups[c->n_lookups++];
+        memset(lk, 0, sizeof(*lk));
+        lk->c = c;
+        lk->store_id = store_id;
+    }
+    if (lk->in_flight || nk_rt_now(c->rt) < lk->next_try_ns) {
+        return NK_ENOENT;
+    }
+    if (nk_coord_get_store(c->coord, store_id, got_store, lk) == NK_OK) {
+        lk->in_flight = true;
+        nk_log(c->rt, NK_LOG_INFO,
+               "store %" PRIu64 ": address of store %" PRIu64 " unknown; asking the coordinator",
+               c->cfg.store_id, store_id);
+    } else {
+        lk->next_try_ns = nk_rt_now(c->rt) + LOOKUP_RETRY_NS;
+    }
+    return NK_ENOENT;
+}
+
+/* The report this store would send for region_id; false when the region
+ * is not hosted. *leader says whether this store leads it. */
+static bool fill_report_ok(nk_cluster *c, uint64_t region_id, nk_coord_region_report *rep,
+                           bool *leader)
+{
+    const nk_raft *r = nk_store_raft(c->store, region_id);
+    const nk_region *desc = nk_store_region(c->store, region_id);
+    if (r == NULL || desc == NULL) {
+        return false;
+    }
+    nk_raft_status st;
+    nk_raft_status_get(r, &st);
+    memset(rep, 0, sizeof(*rep));
+    rep->region = *desc;
+    rep->term = st.term;
+    rep->applied_index = nk_store_applied(c->store, region_id);
+    *leader = st.role == NK_RAFT_LEADER;
+    if (*leader) {
+        rep->leader_peer_id = st.id;
+        rep->leader_store_id = c->cfg.store_id;
+    }
+    return true;
+}
+
+static bool epoch_le(const nk_region_epoch *a, const nk_region_epoch *b)
+{
+    return a->version <= b->version && a->conf_version <= b->conf_version;
+}
+
+/* Keep one durable pending report per region: the newest. Older events for
+ * the region are dropped (the coordinator would refuse them anyway). */
+static void persist_report(nk_cluster *c, const nk_coord_region_report *rep)
+{
+    nk_buf b = {0};
+    int rc = nk_coord_report_encode(rep, &b);
+    uint64_t seq = 0;
+    if (rc == NK_OK) {
+        rc = nk_store_event_add(c->store, b.data, b.len, &seq);
+    }
+    nk_buf_free(&b);
+    if (rc != NK_OK) {
+        nk_log(c->rt, NK_LOG_WARN,
+               "store %" PRIu64 ": region %" PRIu64 ": cannot keep its report in LOCALMETA (%s); "
+               "it is queued in memory only",
+               c->cfg.store_id, rep->region.id, nk_strerror(rc));
+        return;
+    }
+    size_t n = 0;
+    const nk_localmeta_event *ev = nk_store_events(c->store, &n);
+    for (size_t i = 0; i < n; i++) {
+        nk_coord_region_report old;
+        if (ev[i].seq != seq && nk_coord_report_decode(ev[i].data, ev[i].len, &old) == NK_OK &&
+            old.region.id == rep->region.id) {
+            (void)nk_store_event_remove(c->store, ev[i].seq);
+            ev = nk_store_events(c->store, &n);
+            i = (size_t)-1; /* the list moved: rescan */
+        }
+    }
+}
+
+static watched *watch_of(nk_cluster *c, uint64_t region_id)
+{
+    for (size_t i = 0; i < c->n_watch; i++) {
+        if (c->watch[i].region_id == region_id) {
+            return &c->watch[i];
+        }
+    }
+    if (c->n_watch == MAX_WATCHED) {
+        return NULL;
+    }
+    watched *w = &c->watch[c->n_watch++];
+    memset(w, 0, sizeof(*w));
+    w->region_id = region_id;
+    return w;
+}
+
+static void log_coord_state(nk_cluster *c)
+{
+    nk_coord_reporter_status st;
+    nk_coord_reporter_status_get(c->reporter, &st);
+    if (st.heartbeats_ok + st.heartbeats_failed == 0) {
+        return;
+    }
+    if (c->coord_seen && st.coordinator_up == c->coord_up) {
+        return;
+    }
+    bool first = !c->coord_seen;
+    c->coord_seen = true;
+    c->coord_up = st.coordinator_up;
+    if (st.coordinator_up) {
+        nk_log(c->rt, NK_LOG_INFO,
+               "store %" PRIu64 ": coordinator %s %s; %zu region report(s) queued for it",
+               c->cfg.store_id, c->cfg.coordinator_addr, first ? "reached" : "reachable again",
+               st.reports_queued);
+    } else {
+        nk_log(c->rt, NK_LOG_WARN,
+               "store %" PRIu64 ": coordinator %s unreachable (%s); still serving hosted regions, "
+               "%zu region report(s) kept until it returns",
+               c->cfg.store_id, c->cfg.coordinator_addr, nk_errname(st.last_error),
+               st.reports_queued);
+    }
+}
+
+/* Every WATCH_NS: report regions whose leadership came here or whose epoch
+ * changed while led here (durably, so a restart re-delivers them), and
+ * refresh every REFRESH_NS the regions we lead (in memory: the next
+ * refresh replaces a lost one). */
+static void watch_regions(void *arg)
+{
+    nk_cluster *c = arg;
+    c->watch_timer = 0;
+    if (c->stopping || c->store == NULL) {
+        return;
+    }
+    log_coord_state(c);
+    uint64_t ids[MAX_WATCHED];
+    size_t n = nk_store_region_ids(c->store, ids, MAX_WATCHED);
+    uint64_t now = nk_rt_now(c->rt);
+    for (size_t i = 0; i < n && i < MAX_WATCHED; i++) {
+        nk_coord_region_report rep;
+        bool leader = false;
+        if (!fill_report_ok(c, ids[i], &rep, &leader)) {
+            continue;
+        }
+        watched *w = watch_of(c, ids[i]);
+        if (w == NULL) {
+            continue;
+        }
+        bool changed = leader && (!w->leader || w->term != rep.term ||
+                                  w->epoch.version != rep.region.epoch.version ||
+                                  w->epoch.conf_version != rep.region.epoch.conf_version);
+        bool refresh = leader && !changed && now - w->refreshed_ns >= REFRESH_NS;
+        w->leader = leader;
+        w->term = rep.term;
+        w->epoch = rep.region.epoch;
+        if (!changed && !refresh) {
+            continue;
+        }
+        w->refreshed_ns = now;
+        if (changed) {
+            nk_log(c->rt, NK_LOG_INFO,
+                   "store %" PRIu64 ": region %" PRIu64 " led here (term %" PRIu64
+                   ", epoch %" PRIu64 "/%" PRIu64 ", %u peers): reporting to the coordinator",
+                   c->cfg.store_id, ids[i], rep.term, rep.region.epoch.version,
+                   rep.region.epoch.conf_version, rep.region.n_peers);
+            persist_report(c, &rep);
+        }
+        if (nk_coord_reporter_report(c->reporter, &rep) != NK_OK) {
+            nk_log(c->rt, NK_LOG_WARN,
+                   "store %" PRIu64 ": region %" PRIu64 ": report queue full; next refresh "
+                   "retries",
+                   c->cfg.store_id, ids[i]);
+        }
+    }
+    c->watch_timer = nk_rt_timer_start(c->rt, WATCH_NS, watch_regions, c);
+}
+
+static void hb_stats(void *arg, nk_coord_store_hb *hb)
+{
+    nk_cluster *c = arg;
+    uint64_t ids[MAX_WATCHED];
+    size_t n = nk_store_region_ids(c->store, ids, MAX_WATCHED);
+    hb->region_count = n;
+    hb->leader_count = 0;
+    for (size_t i = 0; i < n && i < MAX_WATCHED; i++) {
+        const nk_raft *r = nk_store_raft(c->store, ids[i]);
+        nk_raft_status st;
+        if (r != NULL) {
+            nk_raft_status_get(r, &st);
+            hb->leader_count += st.role == NK_RAFT_LEADER;
+        }
+    }
+}
+
+/* The coordinator did not know us (new or wiped): report what we lead. */
+static void full_report(void *arg)
+{
+    nk_cluster *c = arg;
+    uint64_t ids[MAX_WATCHED];
+    size_t n = nk_store_region_ids(c->store, ids, MAX_WATCHED);
+    nk_log(c->rt, NK_LOG_INFO,
+           "store %" PRIu64 ": registered with coordinator %s; reporting the regions led here",
+           c->cfg.store_id, c->cfg.coordinator_addr);
+    for (size_t i = 0; i < n && i < MAX_WATCHED; i++) {
+        nk_coord_region_report rep;
+        bool leader = false;
+        if (fill_report_ok(c, ids[i], &rep, &leader) && leader) {
+            (void)nk_coord_reporter_report(c->reporter, &rep);
+        }
+    }
+}
+
+/* Answered for good: forget LOCALMETA's copies that this answer covers
+ * (same region, epoch and term not newer than the answered report). */
+static void delivered(void *arg, const nk_coord_region_report *rep, bool accepted)
+{
+    nk_cluster *c = arg;
+    if (c->store == NULL) {
+        return;
+    }
+    size_t n = 0;
+    const nk_localmeta_event *ev = nk_store_events(c->store, &n);
+    for (size_t i = 0; i < n; i++) {
+        nk_coord_region_report old;
+        if (nk_coord_report_decode(ev[i].data, ev[i].len, &old) == NK_OK &&
+            old.region.id == rep->region.id && epoch_le(&old.region.epoch, &rep->region.epoch) &&
+            old.term <= rep->term) {
+            if (nk_store_event_remove(c->store, ev[i].seq) != NK_OK) {
+                break; /* LOCALMETA not writable: it stays pending, re-sent after restart */
+            }
+            nk_log(c->rt, NK_LOG_INFO,
+                   "store %" PRIu64 ": region %" PRIu64 " report (term %" PRIu64 ", epoch %" PRIu64
+                   "/%" PRIu64 ") %s by the coordinator",
+                   c->cfg.store_id, old.region.id, old.term, old.region.epoch.version,
+                   old.region.epoch.conf_version, accepted ? "accepted" : "superseded");
+            ev = nk_store_events(c->store, &n);
+            i = (size_t)-1;
+        }
+    }
+}
+
+static int coord_start(nk_cluster *c, nk_errbuf *eb)
+{
+    nk_coord_client_config cc;
+    memset(&cc, 0, sizeof(cc));
+    cc.addr = c->cfg.coordinator_addr;
+    cc.store_id = c->cfg.store_id;
+    cc.self_addr = c->cfg.addr;
+    int rc = nk_coord_client_new(c->rt, &cc, &c->coord, eb);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    nk_coord_reporter_config rc2;
+    memset(&rc2, 0, sizeof(rc2));
+    rc2.store_id = c->cfg.store_id;
+    rc2.addr = c->cfg.addr;
+    rc2.stats = hb_stats;
+    rc2.full_report = full_report;
+    rc2.delivered = delivered;
+    rc2.arg = c;
+    rc = nk_coord_reporter_new(c->rt, c->coord, &rc2, &c->reporter);
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "cannot start the coordinator reporter: %s", nk_strerror(rc));
+        return rc;
+    }
+    /* Reports a previous incarnation could not deliver go out first. */
+    size_t n = 0;
+    const nk_localmeta_event *ev = nk_store_events(c->store, &n);
+    size_t requeued = 0;
+    for (size_t i = 0; i < n; i++) {
+        nk_coord_region_report rep;
+        if (nk_coord_report_decode(ev[i].data, ev[i].len, &rep) == NK_OK &&
+            nk_coord_reporter_report(c->reporter, &rep) == NK_OK) {
+            requeued++;
+        }
+    }
+    nk_log(c->rt, NK_LOG_INFO,
+           "store %" PRIu64 ": coordinator %s; %zu undelivered report(s) from LOCALMETA queued",
+           c->cfg.store_id, c->cfg.coordinator_addr, requeued);
+    c->watch_timer = nk_rt_timer_start(c->rt, WATCH_NS, watch_regions, c);
+    return NK_OK;
+}
+
+/* Stop talking to the coordinator: callbacks in flight complete with
+ * NK_ESTOPPED here, before the store goes away. */
+static void coord_stop(nk_cluster *c)
+{
+    if (c->watch_timer != 0) {
+        (void)nk_rt_timer_cancel(c->rt, c->watch_timer);
+        c->watch_timer = 0;
+    }
+    nk_coord_reporter_free(c->reporter);
+    c->reporter = NULL;
+    nk_coord_client_free(c->coord);
+    c->coord = NULL;
+}
+
 /* Undo a partial start; the loop is not running yet. */
 static void start_cleanup(nk_cluster *c)
 {
+    coord_stop(c);
     nk_resp_server_free(c->server);
     nk_store_close(c->store);
     nk_admin_service_free(c->admin);
     nk_cluster_backend_free(c->backend);
-    nk_kvsm_free(c->kvsm);
     if (c->db != NULL) {
         bool closed = false;
         nk_db_close(c->db, closed_flag, &closed);
@@ -99,6 +476,7 @@ static void start_cleanup(nk_cluster *c)
             }
         }
     }
+    nk_kvsm_free(c->kvsm); /* after the engine: its queued writes complete into it */
     nk_workdir_close(c->wd);
     free(c);
 }
@@ -157,8 +535,14 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
         so.store_id = cfg->store_id;
         so.listen_addr = cfg->addr;
         so.advertise_addr = cfg->addr;
+        so.client_addr = cfg->redis_addr; /* so other stores can relay to us */
         so.sm = nk_kvsm_sm(c->kvsm);
+        if (cfg->coordinator_addr != NULL) {
+            so.resolve = resolve_via_coord;
+            so.resolve_ctx = c;
+        }
         so.compact_every = 0; /* engine snapshots (SST streams) come next */
+        so.obs = cfg->obs;
         if (cfg->tick_ns != 0) {
             so.tick_ns = cfg->tick_ns;
         }
@@ -199,16 +583,22 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
             nk_store_set_admin_service(c->store, &svc);
         }
     }
+    if (rc == NK_OK && cfg->coordinator_addr != NULL) {
+        rc = coord_start(c, eb);
+    }
+    bool joining = false;
     if (rc == NK_OK && nk_store_region(c->store, SEED_REGION) == NULL) {
-        /* A new, empty store: it serves the admin service and waits for a
-         * region to arrive (`nokv migrate expand` imports one). */
-        nk_log(rt, NK_LOG_INFO,
-               "store %" PRIu64 " hosts no region yet: waiting for `nokv migrate expand` to "
-               "import one (or found a cluster with --initial-cluster)",
-               cfg->store_id);
+        /* A new store: it registers with the coordinator when there is one
+         * (so the others can resolve its address) and gets its replica from
+         * `nokv migrate expand` (an import through the admin service) or
+         * when a leader adds a peer here. */
+        joining = true;
     }
     if (rc == NK_OK) {
         rc = nk_cluster_backend_new(rt, c->store, c->kvsm, c->db, SEED_REGION, 0, &c->backend);
+    }
+    if (rc == NK_OK && cfg->unsafe_ack_on_propose) {
+        nk_cluster_backend_set_unsafe_ack_on_propose(c->backend, true);
     }
     if (rc == NK_OK) {
         nk_resp_server_options ro;
@@ -235,9 +625,17 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
         return rc;
     }
     nk_resp_server_addr(c->server, c->redis_addr, sizeof(c->redis_addr));
-    nk_log(rt, NK_LOG_INFO,
-           "store %" PRIu64 ": serving region %d; raft on %s, RESP on %s, workdir %s",
-           cfg->store_id, SEED_REGION, cfg->addr, c->redis_addr, cfg->workdir);
+    if (joining) {
+        nk_log(rt, NK_LOG_INFO,
+               "store %" PRIu64 ": new store, hosts no region yet (waiting for `nokv migrate "
+               "expand` or to be added as a peer); "
+               "raft on %s, RESP on %s, workdir %s",
+               cfg->store_id, cfg->addr, c->redis_addr, cfg->workdir);
+    } else {
+        nk_log(rt, NK_LOG_INFO,
+               "store %" PRIu64 ": serving region %d; raft on %s, RESP on %s, workdir %s",
+               cfg->store_id, SEED_REGION, cfg->addr, c->redis_addr, cfg->workdir);
+    }
     *out = c;
     return NK_OK;
 }
@@ -251,6 +649,8 @@ static void db_closed(void *arg, int status)
 {
     nk_cluster *c = arg;
     c->db = NULL;
+    nk_kvsm_free(c->kvsm); /* the engine's last queued writes completed into it */
+    c->kvsm = NULL;
     nk_workdir_close(c->wd);
     c->wd = NULL;
     c->stopped = true;
@@ -274,10 +674,13 @@ static void close_store_when_idle(void *arg)
     c->store = NULL;
     nk_admin_service_free(c->admin);
     c->admin = NULL;
+    nk_db_stats ds;
+    nk_db_get_stats(c->db, &ds);
+    nk_log(c->rt, NK_LOG_INFO, "engine: writes=%" PRIu64 " wal syncs=%" PRIu64 " flushes=%" PRIu64,
+           ds.writes, ds.syncs, ds.flushes);
     nk_cluster_backend_free(c->backend);
     c->backend = NULL;
-    nk_kvsm_free(c->kvsm);
-    c->kvsm = NULL;
+    nk_kvsm_set_applied_hook(c->kvsm, NULL, NULL);
     nk_db_close(c->db, db_closed, c);
 }
 
@@ -290,6 +693,7 @@ void nk_cluster_shutdown(nk_cluster *c)
     nk_log(c->rt, NK_LOG_INFO, "shutting down: closing connections, the store and the engine");
     nk_resp_server_free(c->server);
     c->server = NULL;
+    coord_stop(c);
     nk_store_quiesce(c->store);
     close_store_when_idle(c);
 }
@@ -304,14 +708,15 @@ void nk_cluster_free(nk_cluster *c)
     if (c == NULL) {
         return;
     }
+    coord_stop(c);
     nk_resp_server_free(c->server);
     nk_store_close(c->store);
     nk_admin_service_free(c->admin);
     nk_cluster_backend_free(c->backend);
-    nk_kvsm_free(c->kvsm);
     if (c->db != NULL) {
         nk_db_abandon(c->db);
     }
+    nk_kvsm_free(c->kvsm);
     nk_workdir_close(c->wd);
     free(c);
 }
@@ -322,4 +727,19 @@ void nk_cluster_abandon(nk_cluster *c)
     c->wd = NULL;
     nk_cluster_free(c);
     nk_workdir_abandon(wd);
+}
+
+nk_store *nk_cluster_store(nk_cluster *c)
+{
+    return c->store;
+}
+
+nk_db *nk_cluster_db(nk_cluster *c)
+{
+    return c->db;
+}
+
+nk_kv_backend *nk_cluster_kv(nk_cluster *c)
+{
+    return c->backend != NULL ? nk_cluster_backend_kv(c->backend) : NULL;
 }

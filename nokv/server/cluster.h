@@ -14,9 +14,21 @@
  *             nk_rt_stop();
  *   free / abandon as in standalone.h.
  *
- * Store addresses: from --initial-cluster, and from every HELLO a store
- * receives (a store added later dials in and is then reachable without
- * restarting anyone).
+ * Store addresses: from --initial-cluster, from every HELLO a store
+ * receives, and with a coordinator from its GetStore (asked in the
+ * background the first time raft needs a store it cannot dial; raft
+ * retransmits, the answer lands in the store's address book). So a store
+ * added later is reachable without restarting anyone.
+ *
+ * With coordinator_addr the store also runs the reporter (coord/client.h):
+ * heartbeats with region and leader counts, and a region report for every
+ * region it leads, on every change of leader or epoch (kept in LOCALMETA's
+ * pending events until the coordinator answered it, so a restart re-delivers
+ * it) and every 10 s. Nothing the store needs to serve waits on the
+ * coordinator: it starts, elects, replicates and serves its hosted regions
+ * from LOCALMETA while the coordinator is down. A workdir that hosts no
+ * region yet (new store, no --initial-cluster) starts only with a
+ * coordinator: it registers and waits for a leader to add a peer here.
  */
 #ifndef NK_SERVER_CLUSTER_H
 #define NK_SERVER_CLUSTER_H
@@ -24,6 +36,7 @@
 #include <stdint.h>
 
 #include "nokv/engine/db.h"
+#include "nokv/store/store.h"
 
 #define NK_CLUSTER_MAX_INITIAL 16
 
@@ -45,6 +58,12 @@ typedef struct nk_cluster_config {
     uint64_t tick_ns; /* 0 = 100 ms */
     nk_db_options db;
     const char *version;
+    /* Checker hooks on the raftstore (store.h); NULL in production. */
+    const nk_store_observer *obs;
+    /* TEST ONLY (the simulator's planted bug, never set by `nokv serve`):
+     * the cluster backend acknowledges a write when it is proposed instead
+     * of after it committed and applied. */
+    bool unsafe_ack_on_propose;
 } nk_cluster_config;
 
 typedef struct nk_cluster nk_cluster;
@@ -55,6 +74,12 @@ void nk_cluster_shutdown(nk_cluster *c);
 int nk_cluster_exit_status(const nk_cluster *c);
 void nk_cluster_free(nk_cluster *c);
 void nk_cluster_abandon(nk_cluster *c);
+
+/* For observers (the simulator's checkers) and tests: read-only use, never
+ * across a shutdown. */
+nk_store *nk_cluster_store(nk_cluster *c);
+nk_db *nk_cluster_db(nk_cluster *c);
+struct nk_kv_backend *nk_cluster_kv(nk_cluster *c);
 
 /* Parse "1=127.0.0.1:20170,2=127.0.0.1:20171,..." into cfg->initial. */
 int nk_cluster_parse_initial(const char *spec, nk_cluster_config *cfg, nk_errbuf *eb);

@@ -57,6 +57,7 @@ struct nk_cluster_backend {
     barrier *round;      /* members of the ReadIndex round in flight */
     barrier *next_round; /* created since: they wait for the next round */
     bool round_inflight;
+    bool unsafe_ack_on_propose; /* TEST ONLY, see the header */
     nk_buf enc;
 };
 
@@ -144,6 +145,12 @@ static void ov_drop(nk_cluster_backend *b, uint64_t upto, uint64_t from)
 
 /* -------------------------------------------------------------- status --- */
 
+/* This store leads the region AND the engine shows an entry of the
+ * leader's own term: every entry of earlier terms is then applied, so local
+ * reads and read-modify-writes (INCR...) see everything an earlier leader
+ * acknowledged. A freshly elected leader may hold committed entries of the
+ * previous term that it has not applied yet; it serves nothing until its
+ * first entry (the no-op of its term) applied, as raft's ReadIndex demands. */
 static bool leading(const nk_cluster_backend *b)
 {
     const nk_raft *r = nk_store_raft(b->st, b->region_id);
@@ -152,7 +159,8 @@ static bool leading(const nk_cluster_backend *b)
     }
     nk_raft_status s;
     nk_raft_status_get(r, &s);
-    return s.role == NK_RAFT_LEADER;
+    uint64_t t = 0;
+    return s.role == NK_RAFT_LEADER && nk_raft_term_at(r, b->applied, &t) == NK_OK && t == s.term;
 }
 
 static void release_barriers(nk_cluster_backend *b, int rc_all)
@@ -259,6 +267,11 @@ static int be_write(void *impl, const nk_kv_write *ops, size_t n, nk_kv_done_fn 
     nk_raft_status_get(r, &s);
     w->index = s.last_index; /* the proposal just appended is the last entry */
     b->last_proposed = s.last_index;
+    if (b->unsafe_ack_on_propose) {
+        /* The planted bug: the reply no longer waits for the commit. */
+        w->done(w->arg, NK_OK);
+        w->done = noop_done;
+    }
     for (size_t i = 0; i < n; i++) {
         rc = ov_put(b, &ops[i], w->index);
         if (rc != NK_OK) {
@@ -392,12 +405,28 @@ static int be_read_barrier(void *impl, nk_kv_done_fn done, void *arg)
     return NK_OK;
 }
 
+/* Not the leader but the leader's store is known with its client address:
+ * the RESP server relays there (backend.h route). */
+static int be_route(void *impl, char *addr, size_t cap)
+{
+    nk_cluster_backend *b = impl;
+    if (leading(b)) {
+        return NK_ENOENT;
+    }
+    uint64_t store = nk_store_leader_store(b->st, b->region_id);
+    if (store == 0 || store == nk_store_id(b->st)) {
+        return NK_ENOENT;
+    }
+    return nk_store_client_address(b->st, store, addr, cap);
+}
+
 static const nk_kv_backend_ops cluster_ops = {
     .get = be_get,
     .write = be_write,
     .scan = be_scan,
     .count = NULL,
     .read_barrier = be_read_barrier,
+    .route = be_route,
 };
 
 /* ------------------------------------------------------------ lifecycle --- */
@@ -440,6 +469,11 @@ void nk_cluster_backend_free(nk_cluster_backend *b)
     free(b->ov);
     free(b->enc.data);
     free(b);
+}
+
+void nk_cluster_backend_set_unsafe_ack_on_propose(nk_cluster_backend *b, bool on)
+{
+    b->unsafe_ack_on_propose = on;
 }
 
 nk_kv_backend *nk_cluster_backend_kv(nk_cluster_backend *b)

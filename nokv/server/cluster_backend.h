@@ -20,7 +20,9 @@
  *     round confirmed this store still leads and everything the read could
  *     have seen (applied state and overlay) is applied: a read never shows
  *     a value that was not committed, nor misses one acknowledged before it.
- *   - not the leader: get/write/scan/barrier return NK_EAGAIN and the
+ *   - not the leader, or a new leader that has not applied an entry of its
+ *     own term yet (committed entries of earlier terms may still be on
+ *     their way to its engine): get/write/scan/barrier return NK_EAGAIN and the
  *     command layer answers "-TRYAGAIN ..." naming the leader's store when
  *     known (forwarding to the leader is future work).
  *
@@ -45,5 +47,9 @@ int nk_cluster_backend_new(nk_rt *rt, nk_store *st, nk_kvsm *k, nk_db *db, uint6
  * NK_ESTOPPED), then free this backend, the kvsm and the engine. */
 void nk_cluster_backend_free(nk_cluster_backend *b);
 nk_kv_backend *nk_cluster_backend_kv(nk_cluster_backend *b);
+
+/* TEST ONLY: acknowledge writes as soon as they are proposed (before they
+ * commit): the simulator's planted bug (nk_cluster_config). */
+void nk_cluster_backend_set_unsafe_ack_on_propose(nk_cluster_backend *b, bool on);
 
 #endif /* NK_SERVER_CLUSTER_BACKEND_H */

@@ -66,40 +66,48 @@ static void done_ignored(void *arg, int status)
     (void)status;
 }
 
-static int be_write(void *impl, const nk_kv_write *ops, size_t n, nk_kv_done_fn done, void *arg)
+static int write_ops(nk_db_backend *b, const nk_kv_write *ops, const uint8_t *const *prefix,
+                     const size_t *prefix_len, size_t n, nk_kv_done_fn done, void *arg)
 {
-    nk_db_backend *b = impl;
-    /* Refuse what can never be one engine write before copying anything:
-     * the encoded batch carries each key and value plus a few bytes. */
-    uint64_t need = NK_BATCH_HEADER;
+    /* The engine reads keys and values where they are (no batch copy): a
+     * large SET is held by the request buffer and the memtable, never more. */
+    nk_db_op stack[16];
+    memset(stack, 0, sizeof(stack));
+    nk_db_op *dops = n <= 16 ? stack : calloc(n, sizeof(*dops));
+    if (dops == NULL) {
+        return NK_ENOMEM;
+    }
     for (size_t i = 0; i < n; i++) {
-        if (ops[i].key_len > NK_KEY_MAX || (!ops[i].del && ops[i].val_len > NK_VALUE_MAX)) {
-            return NK_ETOOBIG;
+        memset(&dops[i], 0, sizeof(dops[i]));
+        dops[i].del = ops[i].del;
+        dops[i].key = nk_slice_make(ops[i].key, ops[i].key_len);
+        if (!ops[i].del) {
+            if (prefix != NULL) {
+                dops[i].val_head = nk_slice_make(prefix[i], prefix_len[i]);
+            }
+            dops[i].val = nk_slice_make(ops[i].val, ops[i].val_len);
         }
-        need += 1 + 2 * NK_VARINT64_MAX + ops[i].key_len + (ops[i].del ? 0 : ops[i].val_len);
     }
-    if (need > NK_BATCH_MAX_BYTES) {
-        return NK_ETOOBIG;
+    int rc = nk_db_write_ops(b->db, dops, n, b->policy == NK_SYNC_ALWAYS,
+                             done != NULL ? done : done_ignored, arg);
+    if (dops != stack) {
+        free(dops);
     }
-    nk_batch batch = {0};
-    int rc = nk_batch_init(&batch);
-    for (size_t i = 0; i < n && rc == NK_OK; i++) {
-        rc = ops[i].del
-                 ? nk_batch_delete(&batch, ops[i].key, ops[i].key_len)
-                 : nk_batch_put(&batch, ops[i].key, ops[i].key_len, ops[i].val, ops[i].val_len);
-    }
-    if (rc == NK_EINVAL) {
-        rc = NK_ETOOBIG; /* key or value over the engine's limits */
-    }
-    if (rc == NK_OK) {
-        rc = nk_db_write(b->db, &batch, b->policy == NK_SYNC_ALWAYS,
-                         done != NULL ? done : done_ignored, arg);
-    }
-    nk_batch_free(&batch);
     if (rc == NK_OK) {
         b->unsynced_writes++;
     }
     return rc;
+}
+
+static int be_write(void *impl, const nk_kv_write *ops, size_t n, nk_kv_done_fn done, void *arg)
+{
+    return write_ops(impl, ops, NULL, NULL, n, done, arg);
+}
+
+static int be_write_prefixed(void *impl, const nk_kv_write *ops, const uint8_t *const *prefix,
+                             const size_t *prefix_len, size_t n, nk_kv_done_fn done, void *arg)
+{
+    return write_ops(impl, ops, prefix, prefix_len, n, done, arg);
 }
 
 static int be_scan(void *impl, const uint8_t *start, size_t start_len, size_t limit,
@@ -172,6 +180,7 @@ int nk_db_backend_new(nk_rt *rt, nk_db *db, nk_sync_policy policy, uint64_t grou
     b->kv.name = "lsm";
     b->kv.max_value_bytes = NK_SERVE_MAX_VALUE;
     b->kv.max_write_bytes = NK_BATCH_MAX_BYTES;
+    b->kv.write_prefixed = be_write_prefixed;
     b->rt = rt;
     b->db = db;
     b->policy = policy;

@@ -15,12 +15,26 @@
 #define APPLIED_KEY_LEN (NK_KVSM_RESERVED_LEN + 8 + 8)
 #define APPLIED_VAL_LEN 17
 
+/* An applied entry whose hook waits for the engine to show its write. */
+typedef struct applied_rec {
+    uint64_t region_id;
+    uint64_t index;
+    bool write; /* an engine write is in flight for it */
+} applied_rec;
+
 struct nk_kvsm {
     nk_db *db;
     nk_batch batch;
     nk_kvsm_applied_fn hook;
     void *hook_ctx;
     uint64_t apply_errors;
+    /* The engine may queue a write behind a stall (db.h) and apply it later:
+     * readers see it only then. Hooks fire in index order once the entry's
+     * write (and every write before it) is visible, never earlier. */
+    applied_rec *q;
+    size_t q_head, q_len, q_cap;
+    size_t q_writes; /* writes in flight (engine callbacks still to come) */
+    bool dead;       /* freed by its owner while writes were in flight */
 };
 
 int nk_kvsm_new(nk_db *db, nk_kvsm **out)
@@ -45,7 +59,57 @@ void nk_kvsm_free(nk_kvsm *k)
         return;
     }
     nk_batch_free(&k->batch);
+    k->hook = NULL;
+    if (k->q_writes > 0) {
+        /* The engine still owes callbacks (it completes queued writes with
+         * NK_ESTOPPED when it closes): the last one frees k. */
+        k->dead = true;
+        return;
+    }
+    free(k->q);
     free(k);
+}
+
+static int q_push(nk_kvsm *k, uint64_t region_id, uint64_t index, bool write)
+{
+    if (k->q_len == k->q_cap) {
+        size_t ncap = k->q_cap ? k->q_cap * 2 : 16;
+        applied_rec *n = malloc(ncap * sizeof(*n));
+        if (n == NULL) {
+            return NK_ENOMEM;
+        }
+        for (size_t i = 0; i < k->q_len; i++) {
+            n[i] = k->q[(k->q_head + i) % k->q_cap];
+        }
+        free(k->q);
+        k->q = n;
+        k->q_cap = ncap;
+        k->q_head = 0;
+    }
+    k->q[(k->q_head + k->q_len) % k->q_cap] = (applied_rec){region_id, index, write};
+    k->q_len++;
+    k->q_writes += write;
+    return NK_OK;
+}
+
+static applied_rec q_pop(nk_kvsm *k)
+{
+    applied_rec r = k->q[k->q_head];
+    k->q_head = (k->q_head + 1) % k->q_cap;
+    k->q_len--;
+    k->q_writes -= r.write;
+    return r;
+}
+
+/* Fire the hooks of the entries at the head that wait for no write. */
+static void q_release(nk_kvsm *k)
+{
+    while (k->q_len > 0 && !k->q[k->q_head].write) {
+        applied_rec r = q_pop(k);
+        if (k->hook != NULL) {
+            k->hook(k->hook_ctx, r.region_id, r.index);
+        }
+    }
 }
 
 void nk_kvsm_set_applied_hook(nk_kvsm *k, nk_kvsm_applied_fn fn, void *ctx)
@@ -165,14 +229,28 @@ static int apply_ops(nk_kvsm *k, const nk_raft_entry *e, nk_batch *b)
     return rc;
 }
 
+/* The engine applied (or failed) the oldest write in flight: it is visible
+ * now, so its hook and those of the entries queued behind it may fire. The
+ * engine completes writes in submission order (db.h). */
 static void write_done(void *arg, int status)
 {
     nk_kvsm *k = arg;
+    applied_rec r = q_pop(k);
+    if (k->dead) {
+        if (k->q_writes == 0) {
+            free(k->q);
+            free(k);
+        }
+        return;
+    }
     if (status != NK_OK) {
         /* The engine turned read-only (disk): later writes fail too and the
          * store stops; counted for status. */
         k->apply_errors++;
+    } else if (k->hook != NULL) {
+        k->hook(k->hook_ctx, r.region_id, r.index);
     }
+    q_release(k);
 }
 
 static int sm_apply(void *ctx, uint64_t region_id, const nk_raft_entry *e, uint64_t *result)
@@ -181,7 +259,11 @@ static int sm_apply(void *ctx, uint64_t region_id, const nk_raft_entry *e, uint6
     *result = 0;
     if (e->type != NK_RAFT_ENTRY_NORMAL || e->len == 0) {
         /* No-ops and membership changes touch no user data; replaying them
-         * after a restart is harmless, so they do not cost an engine write. */
+         * after a restart is harmless, so they do not cost an engine write.
+         * Their hook still waits for the writes before them. */
+        if (k->q_len > 0) {
+            return q_push(k, region_id, e->index, false);
+        }
         if (k->hook != NULL) {
             k->hook(k->hook_ctx, region_id, e->index);
         }
@@ -199,10 +281,15 @@ static int sm_apply(void *ctx, uint64_t region_id, const nk_raft_entry *e, uint6
     nk_put_u64(val + 9, e->term);
     rc = nk_batch_put(&k->batch, key, sizeof(key), val, sizeof(val));
     if (rc == NK_OK) {
-        rc = nk_db_write(k->db, &k->batch, false, write_done, k);
+        rc = q_push(k, region_id, e->index, true);
     }
-    if (rc == NK_OK && k->hook != NULL) {
-        k->hook(k->hook_ctx, region_id, e->index);
+    if (rc == NK_OK) {
+        /* done (write_done) may run inside the call when nothing stalls */
+        rc = nk_db_write(k->db, &k->batch, false, write_done, k);
+        if (rc != NK_OK) {
+            k->q_len--; /* not submitted: drop the record just pushed */
+            k->q_writes--;
+        }
     }
     return rc;
 }

@@ -38,9 +38,10 @@
 
 typedef struct nk_kvsm nk_kvsm;
 
-/* Called after every applied entry of a region (after the engine write was
- * submitted: readers see it). The cluster backend releases waiting replies
- * and drops its pending overlay from here. */
+/* Called for every applied entry of a region, in index order, once readers
+ * of the engine see its write: at once, or later when the engine queued the
+ * write behind a stall. The cluster backend releases waiting replies and
+ * drops its pending overlay from here. */
 typedef void (*nk_kvsm_applied_fn)(void *ctx, uint64_t region_id, uint64_t index);
 
 int nk_kvsm_new(nk_db *db, nk_kvsm **out);

@@ -325,3 +325,16 @@ void nk_localmeta_event_ack(nk_localmeta *m, uint64_t upto)
     memmove(m->events, m->events + k, (m->n_events - k) * sizeof(*m->events));
     m->n_events -= k;
 }
+
+int nk_localmeta_event_remove(nk_localmeta *m, uint64_t seq)
+{
+    for (size_t k = 0; k < m->n_events; k++) {
+        if (m->events[k].seq == seq) {
+            free(m->events[k].data);
+            memmove(m->events + k, m->events + k + 1, (m->n_events - k - 1) * sizeof(*m->events));
+            m->n_events--;
+            return NK_OK;
+        }
+    }
+    return NK_ENOENT;
+}

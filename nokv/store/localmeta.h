@@ -89,6 +89,9 @@ int nk_localmeta_remove(nk_localmeta *m, uint64_t region_id);
 /* Pending topology events (copy of data taken). ack drops seq <= upto. */
 int nk_localmeta_event_add(nk_localmeta *m, const void *data, size_t len, uint64_t *seq);
 void nk_localmeta_event_ack(nk_localmeta *m, uint64_t upto);
+/* Drop the one event with this seq (reports are answered out of order);
+ * NK_ENOENT when there is none. */
+int nk_localmeta_event_remove(nk_localmeta *m, uint64_t seq);
 
 /* Codec, for tests and `nokv stats`. */
 int nk_localmeta_encode(const nk_localmeta *m, nk_buf *out);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "nokv/store/store_int.h"
+#include "nokv/util/assert.h"
 
 static int snapshot_produce(void *ctx, uint64_t to, const nk_raft_snapshot_meta *meta,
                             uint8_t **data, size_t *len)
@@ -596,6 +597,7 @@ static void maybe_compact(nk_peer *p)
 
 void nk_peer_finish_ready(nk_peer *p)
 {
+    NK_ASSERT(p->rd_busy); /* one Ready at a time, consumed once */
     nk_raft_ready *rd = &p->rd;
     for (size_t k = 0; k < rd->n_msgs && !p->failed; k++) {
         send_msg(p, &rd->msgs[k]);
@@ -651,6 +653,20 @@ void nk_peer_expire(nk_peer *p, uint64_t now, uint64_t ttl)
 void nk_peer_observe(nk_peer *p)
 {
     nk_store *s = p->s;
+    if (!p->failed && p->raft != NULL) {
+        nk_raft_status st;
+        nk_raft_status_get(p->raft, &st);
+        bool lead = st.role == NK_RAFT_LEADER;
+        bool was = p->logged_role == NK_RAFT_LEADER;
+        if (lead != was || (lead && st.term != p->logged_term)) {
+            nk_log(s->rt, NK_LOG_INFO,
+                   "store %" PRIu64 " region %" PRIu64 ": peer %" PRIu64
+                   " is now %s at term %" PRIu64,
+                   s->o.store_id, p->region_id, p->peer_id, lead ? "leader" : "follower", st.term);
+            p->logged_role = st.role;
+            p->logged_term = st.term;
+        }
+    }
     if (s->o.obs != NULL && s->o.obs->raft_changed != NULL && !p->failed && p->raft != NULL) {
         s->o.obs->raft_changed(s->o.obs->ctx, s->o.store_id, p->region_id, p->raft);
     }

@@ -19,6 +19,7 @@
 #include "nokv/proto/hello.h"
 #include "nokv/proto/kinds.h"
 #include "nokv/store/store_int.h"
+#include "nokv/util/assert.h"
 #include "nokv/util/smallfile.h"
 
 #define PUMP_ROUNDS 64
@@ -220,6 +221,8 @@ static void sync_done(void *arg, int rc)
         nk_store_fail(s, "syncing the raft log", rc);
         return;
     }
+    /* Everything written before the sync was submitted is durable now. */
+    NK_ASSERT(nk_raftlog_synced_lsn(s->log) <= nk_raftlog_last_lsn(s->log));
     finish_synced(s);
     /* Segments whose records are all dead go now: the sync just made the
      * records that killed them durable. */
@@ -234,6 +237,7 @@ static void sync_done(void *arg, int rc)
 
 static int start_sync(nk_store *s)
 {
+    NK_ASSERT(!s->syncing); /* at most one batch sync in flight */
     store_sync *j = calloc(1, sizeof(*j));
     if (j == NULL) {
         return NK_ENOMEM;
@@ -440,31 +444,66 @@ static void unreachable(void *ctx, uint64_t region_id, uint64_t to_peer)
     }
 }
 
+static nk_addr_entry *book_entry(nk_store *s, uint64_t store_id, bool create)
+{
+    for (size_t i = 0; i < s->n_book; i++) {
+        if (s->book[i].store_id == store_id) {
+            return &s->book[i];
+        }
+    }
+    if (!create || s->n_book == NK_STORE_MAX_BOOK) {
+        return NULL;
+    }
+    nk_addr_entry *e = &s->book[s->n_book++];
+    memset(e, 0, sizeof(*e));
+    e->store_id = store_id;
+    return e;
+}
+
 int nk_store_set_address(nk_store *s, uint64_t store_id, const char *addr)
 {
     if (store_id == 0 || strlen(addr) >= sizeof(s->book[0].addr)) {
         return NK_EINVAL;
     }
-    size_t i = 0;
-    while (i < s->n_book && s->book[i].store_id != store_id) {
-        i++;
+    nk_addr_entry *e = book_entry(s, store_id, true);
+    if (e == NULL) {
+        return NK_ERANGE;
     }
-    if (i == s->n_book) {
-        if (s->n_book == NK_STORE_MAX_BOOK) {
-            return NK_ERANGE;
-        }
-        s->n_book++;
-    }
-    s->book[i].store_id = store_id;
-    strcpy(s->book[i].addr, addr);
+    strcpy(e->addr, addr);
     return NK_OK;
 }
 
-static void learn_addr(void *ctx, uint64_t store_id, const char *addr)
+int nk_store_client_address(nk_store *s, uint64_t store_id, char *buf, size_t cap)
+{
+    nk_addr_entry *e = book_entry(s, store_id, false);
+    if (e == NULL || e->client_addr[0] == '\0' || strlen(e->client_addr) >= cap) {
+        return NK_ENOENT;
+    }
+    strcpy(buf, e->client_addr);
+    return NK_OK;
+}
+
+uint64_t nk_store_leader_store(const nk_store *s, uint64_t region_id)
+{
+    nk_peer *p = nk_store_peer(s, region_id);
+    if (p == NULL || p->raft == NULL) {
+        return 0;
+    }
+    nk_raft_status st;
+    nk_raft_status_get(p->raft, &st);
+    return st.lead != 0 ? nk_store_home_of(s, p, st.lead) : 0;
+}
+
+static void learn_addr(void *ctx, uint64_t store_id, const char *addr, const char *client_addr)
 {
     nk_store *s = ctx;
-    if (store_id != s->o.store_id) {
-        (void)nk_store_set_address(s, store_id, addr);
+    if (store_id == s->o.store_id) {
+        return;
+    }
+    (void)nk_store_set_address(s, store_id, addr);
+    nk_addr_entry *e = book_entry(s, store_id, false);
+    if (e != NULL && client_addr[0] != '\0' && strlen(client_addr) < sizeof(e->client_addr)) {
+        strcpy(e->client_addr, client_addr);
     }
 }
 
@@ -655,6 +694,7 @@ int nk_store_open(nk_rt *rt, const nk_store_options *o, nk_store **out, nk_errbu
     nk_transport_options to = {.store_id = o->store_id,
                                .cluster_id = o->cluster_id,
                                .advertise_addr = o->advertise_addr,
+                               .client_addr = o->client_addr,
                                .resolve = resolve_store,
                                .resolve_ctx = s,
                                .deliver = deliver,
@@ -735,6 +775,18 @@ void nk_store_close(nk_store *s)
 {
     if (s == NULL) {
         return;
+    }
+    if (s->log != NULL && !s->failed) {
+        nk_raftlog_stats ls;
+        nk_raftlog_stats_get(s->log, &ls);
+        uint64_t applied = 0;
+        for (size_t i = 0; i < s->n_peers; i++) {
+            applied += s->peers[i]->applied;
+        }
+        nk_log(s->rt, NK_LOG_INFO,
+               "store %" PRIu64 ": closing: raft log syncs=%" PRIu64 " segments=%" PRIu64
+               " bytes=%" PRIu64 ", applied index sum=%" PRIu64,
+               s->o.store_id, ls.syncs, ls.segments, ls.bytes, applied);
     }
     s->closing = true;
     if (s->sync != NULL) {
@@ -1015,6 +1067,67 @@ void nk_store_quiesce(nk_store *s)
 bool nk_store_failed(const nk_store *s)
 {
     return s->failed;
+}
+
+int nk_store_event_add(nk_store *s, const void *data, size_t len, uint64_t *seq)
+{
+    uint64_t got = 0;
+    int rc = nk_localmeta_event_add(&s->meta, data, len, &got);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    rc = nk_store_save_meta(s);
+    if (rc != NK_OK) {
+        /* Not durable: take it back so memory matches the file. The seq is
+         * burnt, which is harmless (next_event_seq only grows). */
+        (void)nk_localmeta_event_remove(&s->meta, got);
+        return rc;
+    }
+    if (seq != NULL) {
+        *seq = got;
+    }
+    return NK_OK;
+}
+
+int nk_store_event_remove(nk_store *s, uint64_t seq)
+{
+    size_t i = 0;
+    while (i < s->meta.n_events && s->meta.events[i].seq != seq) {
+        i++;
+    }
+    if (i == s->meta.n_events) {
+        return NK_ENOENT;
+    }
+    /* Keep the bytes until the save succeeded, so a failed save can put the
+     * event back where it was. */
+    nk_localmeta_event keep = s->meta.events[i];
+    memmove(s->meta.events + i, s->meta.events + i + 1,
+            (s->meta.n_events - i - 1) * sizeof(*s->meta.events));
+    s->meta.n_events--;
+    int rc = nk_store_save_meta(s);
+    if (rc != NK_OK) {
+        memmove(s->meta.events + i + 1, s->meta.events + i,
+                (s->meta.n_events - i) * sizeof(*s->meta.events));
+        s->meta.events[i] = keep;
+        s->meta.n_events++;
+        return rc;
+    }
+    free(keep.data);
+    return NK_OK;
+}
+
+const nk_localmeta_event *nk_store_events(const nk_store *s, size_t *n)
+{
+    *n = s->meta.n_events;
+    return s->meta.events;
+}
+
+size_t nk_store_region_ids(const nk_store *s, uint64_t *ids, size_t cap)
+{
+    for (size_t i = 0; i < s->n_peers && i < cap; i++) {
+        ids[i] = s->peers[i]->region_id;
+    }
+    return s->n_peers;
 }
 
 /* ---------------------------------------------------- snapshot install --- */

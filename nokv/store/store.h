@@ -46,6 +46,7 @@
 #include "nokv/raft/raft.h"
 #include "nokv/rt.h"
 #include "nokv/proto/hello.h"
+#include "nokv/store/localmeta.h"
 #include "nokv/store/raftlog.h"
 
 typedef struct nk_store nk_store;
@@ -113,6 +114,7 @@ typedef struct nk_store_options {
     uint64_t cluster_id;        /* 0 = accept any */
     const char *listen_addr;    /* raft service; NULL = do not listen */
     const char *advertise_addr; /* sent in HELLO so peers learn it; NULL = none */
+    const char *client_addr;    /* our RESP address, sent in HELLO; NULL = none */
     nk_store_resolve_fn resolve;
     void *resolve_ctx;
     nk_store_sm sm;
@@ -209,6 +211,27 @@ void nk_store_close_conn(nk_store *s, uint64_t conn);
 
 /* Record where store_id can be dialled ("host:port"). */
 int nk_store_set_address(nk_store *s, uint64_t store_id, const char *addr);
+/* Where store_id serves clients (learned from its HELLO); NK_ENOENT when
+ * unknown. */
+int nk_store_client_address(nk_store *s, uint64_t store_id, char *buf, size_t cap);
+/* The store hosting the region's current leader as this replica knows it
+ * (0 when unknown or not hosted). */
+uint64_t nk_store_leader_store(const nk_store *s, uint64_t region_id);
+
+/* ---------------------------------------------- pending topology events --- */
+
+/*
+ * Reports for the coordinator that must survive a restart live in
+ * LOCALMETA's pending events (localmeta.h): opaque bytes to the store (the
+ * server puts nk_coord_report_encode output there). add and remove rewrite
+ * LOCALMETA durably before returning (synchronous, on the loop thread:
+ * meant for topology changes, not for every write); on a failed save the
+ * in-memory list is left as it was. The list is read with
+ * nk_store_events (valid until the next add/remove).
+ */
+int nk_store_event_add(nk_store *s, const void *data, size_t len, uint64_t *seq);
+int nk_store_event_remove(nk_store *s, uint64_t seq);
+const nk_localmeta_event *nk_store_events(const nk_store *s, size_t *n);
 
 /* --------------------------------------------------- snapshot install --- */
 
@@ -239,6 +262,10 @@ int nk_store_install_abort(nk_store *s, uint64_t region_id);
 size_t nk_store_applying(const nk_store *s, nk_region *out, size_t cap);
 
 /* ------------------------------------------------------------- status --- */
+
+/* Ids of the hosted regions (not tombstoned), ascending, up to cap of them;
+ * returns how many there are in all. */
+size_t nk_store_region_ids(const nk_store *s, uint64_t *ids, size_t cap);
 
 uint64_t nk_store_id(const nk_store *s);
 /* The region's raft (NULL when not hosted or failed). */

@@ -45,6 +45,8 @@ struct nk_peer {
     nk_raft_ready rd;
 
     uint64_t applied;
+    int logged_role; /* role last logged (leadership changes are logged) */
+    uint64_t logged_term;
     nk_raft_hard_state hs;      /* last hard state staged */
     nk_raft_snapshot_meta snap; /* last snapshot point staged */
     uint8_t *snap_blob;         /* volatile SM: envelope at snap.index */
@@ -70,6 +72,7 @@ typedef struct nk_peer_home {
 typedef struct nk_addr_entry {
     uint64_t store_id;
     char addr[128];
+    char client_addr[128]; /* its RESP address, "" when unknown */
 } nk_addr_entry;
 
 struct nk_store {

@@ -30,6 +30,7 @@ struct nk_transport {
     nk_rt *rt;
     nk_transport_options o;
     char addr[NK_HELLO_ADDR_MAX];
+    char client_addr[NK_HELLO_ADDR_MAX];
     nk_rand rand;
     out_conn *outs;
     size_t n_outs, cap_outs;
@@ -63,6 +64,10 @@ int nk_transport_new(nk_rt *rt, const nk_transport_options *o, nk_transport **ou
         strncpy(t->addr, o->advertise_addr, sizeof(t->addr) - 1);
     }
     t->o.advertise_addr = t->addr;
+    if (o->client_addr != NULL) {
+        strncpy(t->client_addr, o->client_addr, sizeof(t->client_addr) - 1);
+    }
+    t->o.client_addr = t->client_addr;
     nk_rt_rand_stream(rt, "store.transport", &t->rand);
     nk_u64map_init(&t->in);
     *out = t;
@@ -191,6 +196,7 @@ static int dial(nk_transport *t, out_conn *o)
     nk_hello h = {
         .service = NK_SERVICE_RAFT, .cluster_id = t->o.cluster_id, .store_id = t->o.store_id};
     memcpy(h.addr, t->addr, sizeof(h.addr));
+    memcpy(h.client_addr, t->client_addr, sizeof(h.client_addr));
     rc = nk_hello_encode(&h, &t->buf);
     if (rc == NK_OK) {
         rc = nk_rt_send(t->rt, conn, NK_KIND_HELLO, t->buf.data, t->buf.len);
@@ -274,7 +280,7 @@ bool nk_transport_on_message(nk_transport *t, uint64_t conn, uint8_t kind, const
         }
         c->hello_ok = true;
         if (t->o.learn != NULL && h.store_id != 0 && h.addr[0] != '\0') {
-            t->o.learn(t->o.ctx, h.store_id, h.addr);
+            t->o.learn(t->o.ctx, h.store_id, h.addr, h.client_addr);
         }
         return true;
     }

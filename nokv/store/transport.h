@@ -33,13 +33,16 @@ typedef int (*nk_transport_resolve_fn)(void *ctx, uint64_t store_id, char *addr,
 typedef void (*nk_transport_deliver_fn)(void *ctx, const nk_raftmsg_hdr *h, const nk_raft_msg *m);
 /* A snapshot message to `to_peer` of region could not be sent. */
 typedef void (*nk_transport_unreachable_fn)(void *ctx, uint64_t region_id, uint64_t to_peer);
-/* A store said hello: where it can be dialled (its advertised address). */
-typedef void (*nk_transport_learn_fn)(void *ctx, uint64_t store_id, const char *addr);
+/* A store said hello: where it can be dialled (its advertised address) and
+ * where it serves clients (may be empty). */
+typedef void (*nk_transport_learn_fn)(void *ctx, uint64_t store_id, const char *addr,
+                                      const char *client_addr);
 
 typedef struct nk_transport_options {
     uint64_t store_id;
     uint64_t cluster_id;
     const char *advertise_addr; /* sent in HELLO; may be NULL */
+    const char *client_addr;    /* sent in HELLO (our RESP address); may be NULL */
     nk_transport_resolve_fn resolve;
     void *resolve_ctx;
     nk_transport_deliver_fn deliver;

@@ -43,3 +43,11 @@ add_test(NAME integration_migrate_flow
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/migrate_flow.sh
                  $<TARGET_FILE:nokv_cli>)
 set_tests_properties(integration_migrate_flow PROPERTIES LABELS integration TIMEOUT 300)
+
+# Real processes: coordinator + 3 stores; the coordinator's SIGKILL and the
+# restart of every store while it is down do not stop serving; `nokv status`
+# shows the cluster once it returns.
+add_test(NAME integration_cluster_coordinator
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/cluster_coordinator.sh
+                 $<TARGET_FILE:nokv_cli>)
+set_tests_properties(integration_cluster_coordinator PROPERTIES LABELS integration TIMEOUT 120)

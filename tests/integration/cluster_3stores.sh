@@ -5,7 +5,8 @@
 #
 #  1. start stores 1..3 (fresh workdirs, free ports) and find the leader of
 #     region 1 (the store that accepts a SET; the others say TRYAGAIN);
-#  2. write 300 keys and 40 INCRs through redis-cli to the leader;
+#  2. write 300 keys and 40 INCRs through redis-cli to the leader; every
+#     store accepts writes and reads (followers relay to the leader);
 #  3. SIGKILL the leader; a new leader must appear; write 300 more keys and
 #     INCRs there; restart the killed store (it catches up from the log);
 #  4. SIGKILL the second leader too (the restarted store is now needed for a
@@ -43,13 +44,16 @@ start() {
     echo "store $i did not start"; cat "$dir/s$i.log"; exit 1
 }
 
-# The store whose SET is accepted leads region 1 (bounded wait: 15 s).
+# The leader of region 1: the live store whose log last says "is now leader"
+# and that accepts a SET (bounded wait: 15 s). Followers relay requests to
+# the leader, so a SET alone does not tell who leads.
 leader=""
 find_leader() {
     leader=""
     for _ in $(seq 1 150); do
         for i in 1 2 3; do
             if [ -n "${pid[$i]:-}" ] && kill -0 "${pid[$i]}" 2>/dev/null &&
+                [ "$(grep -oE 'is now (leader|follower)' "$dir/s$i.log" | tail -1)" = "is now leader" ] &&
                 [ "$(redis-cli -p "${resp[$i]}" set probe x 2>/dev/null)" = "OK" ]; then
                 leader=$i
                 return 0
@@ -74,6 +78,13 @@ find_leader
 echo "leader: store $leader"
 write_batch 1 300
 [ "$(redis-cli -p "${resp[$leader]}" get counter)" = "20" ]
+# Any store serves: a follower relays to the leader (writes and reads).
+for i in 1 2 3; do
+    [ "$(redis-cli -p "${resp[$i]}" set "via:$i" "s$i")" = "OK" ]
+done
+for i in 1 2 3; do
+    [ "$(redis-cli -p "${resp[$i]}" get "via:$(( i % 3 + 1 ))")" = "s$(( i % 3 + 1 ))" ]
+done
 
 # 3. crash the leader: the two others elect a new one and keep writing.
 first=$leader

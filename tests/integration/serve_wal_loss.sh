@@ -11,6 +11,7 @@
 #     restart is refused naming the file (before: "torn tail ... never
 #     acknowledged" and the writes were dropped); `--accept-data-loss`
 #     serves what is left and logs what it gave up;
+#     the same after SIGKILL (a claim recorded every second covers it);
 #  4. `nokv check` reports a clean workdir as clean (exit 0) and a damaged
 #     one as damaged (exit 1), without changing a byte.
 set -euo pipefail
@@ -90,4 +91,15 @@ grep -q "ACCEPTING DATA LOSS" "$dir/server.log" || { echo "salvage decision not 
 kill -TERM "$pid"; wait "$pid"; pid=""
 start "$dir/b"
 kill -TERM "$pid"; wait "$pid"; pid=""
+
+# 3b. the same after SIGKILL: the manifest's periodic claim (every second)
+#     covers writes acknowledged more than a second before the kill
+start "$dir/c"
+write_keys
+sleep 1.5
+kill -KILL "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+seg=$(ls "$dir"/c/wal/*.log | tail -1)
+size=$(stat -c %s "$seg")
+truncate -s $((size - 1000)) "$seg"
+refused "$dir/c" "as durable"
 echo "serve_wal_loss: PASS"

@@ -1,0 +1,228 @@
+/*
+ * cluster_node.c - the store app of the `cluster` workload: nk_cluster (the
+ * code `nokv serve --store-id N --initial-cluster ...` runs) on a simulated
+ * node. This file only adapts:
+ *   - the configuration a real store gets from its flags: workdir /data,
+ *     raft on nN:20170, RESP on nN:6380, an initial cluster of every store
+ *     (store id = node id), small engine buffers;
+ *   - the store observer, forwarded to the world's checkers;
+ *   - the graceful stop (the shutdown handler runs nk_cluster_shutdown, which
+ *     ends in nk_rt_stop) and the crash (abandon: nothing is flushed);
+ *   - the convergence probe: a scan of the engine's user keys, hashed.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "nokv/engine/db.h"
+#include "nokv/engine/slice.h"
+#include "nokv/server/cluster.h"
+#include "nokv/store/kvsm.h"
+#include "nokv/util/coding.h"
+#include "sim/cluster_wl.h"
+
+struct nk_csim_node {
+    nk_rt *rt;
+    nk_csim_world *w;
+    uint32_t self;
+    nk_cluster *c;
+    bool failed;
+    bool stopping;
+    nk_store_observer obs;
+    uint64_t hash_gen;
+    bool hash_pending;
+};
+
+static void ob_raft_changed(void *ctx, uint64_t store_id, uint64_t region_id, const nk_raft *r)
+{
+    nk_csim_node *a = ctx;
+    (void)store_id;
+    if (region_id == NK_CSIM_REGION) {
+        nk_csim_world_observe(a->w, a->self, r);
+    }
+}
+
+static void ob_violation(void *ctx, uint64_t store_id, const char *what)
+{
+    nk_csim_node *a = ctx;
+    (void)store_id;
+    a->failed = true;
+    nk_csim_world_violation(a->w, a->self, what);
+}
+
+const nk_raft *nk_csim_node_raft(const nk_csim_node *a)
+{
+    if (a->failed || a->stopping || a->c == NULL) {
+        return NULL;
+    }
+    nk_store *st = nk_cluster_store(a->c);
+    if (st == NULL || nk_store_failed(st)) {
+        return NULL;
+    }
+    return nk_store_raft(st, NK_CSIM_REGION);
+}
+
+uint64_t nk_csim_node_applied(const nk_csim_node *a)
+{
+    if (a->stopping || a->c == NULL || nk_cluster_store(a->c) == NULL) {
+        return 0;
+    }
+    return nk_store_applied(nk_cluster_store(a->c), NK_CSIM_REGION);
+}
+
+bool nk_csim_node_failed(const nk_csim_node *a)
+{
+    return a->failed || (a->c != NULL && nk_cluster_store(a->c) != NULL &&
+                         nk_store_failed(nk_cluster_store(a->c)));
+}
+
+/* Hash every user key and value, in key order, as the engine holds them. */
+static void hash_scan(void *arg)
+{
+    nk_csim_node *a = arg;
+    a->hash_pending = false;
+    if (a->stopping || a->c == NULL || nk_cluster_db(a->c) == NULL) {
+        return;
+    }
+    nk_db_iter_options io;
+    memset(&io, 0, sizeof(io));
+    io.upper = nk_slice_make(NK_KVSM_RESERVED, NK_KVSM_RESERVED_LEN);
+    nk_db_iter *it = NULL;
+    if (nk_db_iter_new(nk_cluster_db(a->c), &io, &it) != NK_OK) {
+        return; /* crashed or out of memory: the world asks again */
+    }
+    XXH64_state_t *h = XXH64_createState();
+    if (h == NULL) {
+        nk_db_iter_free(it);
+        return;
+    }
+    XXH64_reset(h, 0x434c);
+    uint64_t keys = 0;
+    for (nk_db_iter_first(it); nk_db_iter_valid(it); nk_db_iter_next(it)) {
+        nk_slice k = nk_db_iter_key(it);
+        nk_slice v = nk_db_iter_value(it);
+        uint8_t lens[16];
+        nk_put_u64(lens, k.len);
+        nk_put_u64(lens + 8, v.len);
+        XXH64_update(h, lens, sizeof(lens));
+        XXH64_update(h, k.data, k.len);
+        XXH64_update(h, v.data, v.len);
+        keys++;
+    }
+    int rc = nk_db_iter_status(it, NULL);
+    nk_db_iter_free(it);
+    uint64_t digest = XXH64_digest(h);
+    XXH64_freeState(h);
+    if (rc == NK_OK) {
+        nk_csim_world_hash(a->w, a->self, a->hash_gen, nk_csim_node_applied(a), digest, keys);
+    }
+}
+
+void nk_csim_node_request_hash(nk_csim_node *a, uint64_t gen)
+{
+    a->hash_gen = gen;
+    if (!a->hash_pending && nk_rt_timer_start(a->rt, 0, hash_scan, a) != 0) {
+        a->hash_pending = true;
+    }
+}
+
+static void on_shutdown(void *arg)
+{
+    nk_csim_node *a = arg;
+    a->stopping = true;
+    nk_cluster_shutdown(a->c); /* ends in nk_rt_stop once the engine closed */
+}
+
+static void node_stop(void *state, bool crashed);
+
+static int node_start(nk_rt *rt, void *cfgp, void **state)
+{
+    nk_csim_cfg *cfg = cfgp;
+    nk_csim_node *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        return NK_ENOMEM;
+    }
+    a->rt = rt;
+    a->w = cfg->w;
+    a->self = cfg->node;
+    const nk_csim_opts *o = nk_csim_world_opts(a->w);
+    a->obs = (nk_store_observer){
+        .ctx = a, .raft_changed = ob_raft_changed, .violation = ob_violation};
+
+    char addr[32], redis[32];
+    snprintf(addr, sizeof(addr), "n%u:%d", a->self, NK_CSIM_RAFT_PORT);
+    snprintf(redis, sizeof(redis), "n%u:%d", a->self, NK_CSIM_RESP_PORT);
+    nk_cluster_config cc;
+    memset(&cc, 0, sizeof(cc));
+    cc.workdir = "/data";
+    cc.store_id = a->self;
+    cc.addr = addr;
+    cc.redis_addr = redis;
+    uint32_t stores = nk_csim_world_stores(a->w);
+    for (uint32_t i = 1; i <= stores && i <= NK_CLUSTER_MAX_INITIAL; i++) {
+        cc.initial[cc.n_initial].store_id = i;
+        snprintf(cc.initial[cc.n_initial].addr, sizeof(cc.initial[0].addr), "n%u:%d", i,
+                 NK_CSIM_RAFT_PORT);
+        cc.n_initial++;
+    }
+    cc.tick_ns = o->tick_ns;
+    nk_db_options_default(&cc.db);
+    if (o->small_engine) {
+        cc.db.memtable_bytes = 16 * 1024;
+        cc.db.target_file_bytes = 8 * 1024;
+        cc.db.level1_bytes = 32 * 1024;
+        cc.db.level_multiplier = 4;
+        cc.db.l0_compaction_trigger = 2;
+        cc.db.wal_segment_bytes = 8 * 1024;
+        cc.db.block_cache_bytes = 32 * 1024;
+        cc.db.sst.block_size = 512;
+        cc.db.manifest_rewrite_bytes = 8 * 1024;
+    }
+    cc.version = "sim";
+    cc.obs = &a->obs;
+    cc.unsafe_ack_on_propose = o->bug_ack_on_propose;
+    nk_errbuf eb;
+    memset(&eb, 0, sizeof(eb));
+    *state = a;
+    int rc = nk_cluster_start(rt, &cc, &a->c, &eb);
+    if (rc != NK_OK) {
+        a->c = NULL;
+        if (rc != NK_ECRASHED) {
+            /* A store must always come back from what its disk holds. */
+            char msg[700];
+            snprintf(msg, sizeof(msg), "n%u: nk_cluster_start failed: %s (%s)", a->self,
+                     nk_errname(rc), eb.msg);
+            nk_csim_world_violation(a->w, a->self, msg);
+        }
+        free(a);
+        *state = NULL;
+        return rc;
+    }
+    nk_rt_set_shutdown_handler(rt, on_shutdown, a);
+    return NK_OK;
+}
+
+static void node_stop(void *state, bool crashed)
+{
+    nk_csim_node *a = state;
+    if (a == NULL) {
+        return;
+    }
+    if (a->c != NULL) {
+        if (crashed) {
+            nk_cluster_abandon(a->c); /* no I/O works any more */
+        } else {
+            nk_cluster_free(a->c); /* after nk_cluster_shutdown: mostly freed already */
+        }
+    }
+    free(a);
+}
+
+const nk_sim_app nk_csim_store_app = {
+    .name = "cluster",
+    .start = node_start,
+    .stop = node_stop,
+};

@@ -1,0 +1,34 @@
+# The distributed-mode server under the simulator (workload `cluster`,
+# sim/cluster_node.c + sim/cluster_world.c; docs/simulation.md, section
+# `cluster`). NOKV_SIM and NOKV_SRC are set here too so this file stands alone.
+set(NOKV_SIM $<TARGET_FILE:nokv-sim>)
+set(NOKV_SRC ${CMAKE_CURRENT_SOURCE_DIR})
+
+# Same seed twice -> same trace hash (separate processes).
+add_test(NAME sim_cluster_determinism
+         COMMAND ${NOKV_SIM} --seed 7 --determinism ${NOKV_SRC}/scenarios/cluster_chaos)
+
+# The smoke test and the fault sweep must pass.
+add_test(NAME sim_cluster_basic
+         COMMAND ${NOKV_SIM} --seeds 1..20 --quiet ${NOKV_SRC}/scenarios/cluster_basic)
+add_test(NAME sim_cluster_sweep
+         COMMAND ${NOKV_SIM} --seeds 1..200 --quiet ${NOKV_SRC}/scenarios/cluster_chaos)
+
+# The checkers can fail: with the test-only ack-before-commit switch (the
+# cluster backend replies OK when a write is proposed, not once it applied)
+# the sweep must report a safety violation (exit 10): a write acknowledged by
+# a leader that died before replicating it is missing from later reads.
+add_test(NAME sim_cluster_bug_caught
+         COMMAND ${NOKV_SRC}/tests/expect_exit.sh 10 --grep "linearizability:" --
+                 ${NOKV_SIM} --seeds 1..30 --quiet --set bug=ack-before-commit
+                 ${NOKV_SRC}/scenarios/cluster_chaos)
+
+# ...and the liveness checks can fail: no operation completes within an
+# impossible bound of 1 ms (exit 11).
+add_test(NAME sim_cluster_liveness_caught
+         COMMAND ${NOKV_SRC}/tests/expect_exit.sh 11 --grep "progress:" --
+                 ${NOKV_SIM} --seed 1 --set within=1ms ${NOKV_SRC}/scenarios/cluster_chaos)
+
+set_tests_properties(sim_cluster_determinism sim_cluster_basic sim_cluster_sweep
+                     sim_cluster_bug_caught sim_cluster_liveness_caught
+                     PROPERTIES LABELS sim TIMEOUT 600)
