@@ -1323,3 +1323,22 @@ size_t nk_store_hosted_count(const nk_store *s)
 {
     return s->n_peers;
 }
+
+int nk_store_destroy_stale_peer(nk_store *s, uint64_t region_id, uint64_t peer_id,
+                                uint64_t conf_version)
+{
+    nk_peer *p = nk_store_peer(s, region_id);
+    if (p == NULL || p->peer_id != peer_id || p->removed) {
+        return NK_ENOENT;
+    }
+    if (conf_version <= p->desc.epoch.conf_version) {
+        return NK_EINVAL;
+    }
+    nk_log(s->rt, NK_LOG_INFO,
+           "store %" PRIu64 " region %" PRIu64 ": peer %" PRIu64
+           " is not a member at conf_version %" PRIu64 " (ours %" PRIu64 "); tombstoning it",
+           s->o.store_id, region_id, peer_id, conf_version, p->desc.epoch.conf_version);
+    p->removed = true;
+    nk_store_kick(s);
+    return NK_OK;
+}

@@ -258,6 +258,18 @@ int nk_store_install_begin(nk_store *s, const nk_region *desc, nk_errbuf *eb);
 int nk_store_install_finish(nk_store *s, uint64_t region_id, const nk_raft_conf *conf,
                             uint64_t index, uint64_t term, nk_store_install_fn done, void *arg);
 int nk_store_install_abort(nk_store *s, uint64_t region_id);
+/*
+ * Tombstone our peer of region_id that its leader no longer lists: the
+ * leader stops replicating to a removed peer as soon as it appends the
+ * removal, so that peer may never apply it and would stay hosted as a stale
+ * non-member. The caller (the admin service, on the operator's behalf) has
+ * checked the leader's membership; conf_version is the leader's, and must be
+ * newer than ours. NK_ENOENT when not hosted or another peer id, NK_EINVAL
+ * when conf_version is not newer. The tombstone is taken at the next pump,
+ * as for a removal applied from the log.
+ */
+int nk_store_destroy_stale_peer(nk_store *s, uint64_t region_id, uint64_t peer_id,
+                                uint64_t conf_version);
 /* Descriptors of the regions in state APPLYING (up to cap); the count. */
 size_t nk_store_applying(const nk_store *s, nk_region *out, size_t cap);
 
