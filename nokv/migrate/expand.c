@@ -38,6 +38,7 @@ enum stage {
     R_REMOVE,
     R_WAIT,
     R_VERIFY,
+    R_DESTROY,
 };
 
 static const char *stage_label(int s)
@@ -84,6 +85,8 @@ static const char *stage_label(int s)
         return "remove-peer";
     case R_VERIFY:
         return "verify-removed";
+    case R_DESTROY:
+        return "tombstone-stale-replica";
     default:
         return "?";
     }
@@ -354,6 +357,11 @@ static void issue(nk_rollout *e)
         e->q->peer_id = e->o.peer_id;
         e->q->force = e->o.force;
         call(e, e->lc, NK_ADMIN_REMOVE_PEER, 0);
+        break;
+    case R_DESTROY:
+        e->q->peer_id = e->o.peer_id;
+        e->q->epoch = e->ldesc.epoch;
+        call(e, e->tc, NK_ADMIN_DESTROY_PEER, 0);
         break;
     default:
         fail(e, NK_EINVAL, "internal: unknown stage %d", e->stage);
@@ -773,6 +781,7 @@ static void handle_remove(nk_rollout *e)
         return;
     case R_WAIT:
         if (leads(r) && nk_region_peer_by_id(&r->desc, e->o.peer_id) == NULL) {
+            e->ldesc = r->desc;
             if (e->o.peer_addr != NULL) {
                 open_target(e, e->o.peer_addr);
                 if (!e->finished) {
@@ -788,18 +797,22 @@ static void handle_remove(nk_rollout *e)
     case R_VERIFY:
         if (!r->hosted || r->local_peer != e->o.peer_id) {
             finish_ok(e, NK_STAGE_REMOVE_PEER_FINISHED);
-        } else if (nk_rt_now(e->rt) - e->stage_start > 3 * NK_NSEC_PER_SEC) {
+        } else if (nk_rt_now(e->rt) - e->stage_start > NK_NSEC_PER_SEC && e->attempts++ < 3) {
             /* The leader stops replicating to a removed peer as soon as it
-             * appends the change, so the peer may never learn of it; it is
-             * out of the membership either way. */
-            nk_log(e->rt, NK_LOG_WARN,
-                   "migrate remove-peer: the removed store still hosts a stale replica of "
-                   "region %" PRIu64 " (it never received the removal); it is not a member",
-                   e->o.region_id);
-            finish_ok(e, NK_STAGE_REMOVE_PEER_FINISHED);
+             * appends the change, so the peer may never apply it: tell its
+             * store, with the leader's newer membership as the proof. */
+            go(e, R_DESTROY);
         } else {
             poll_later(e, "the removed store to drop its replica");
         }
+        return;
+    case R_DESTROY:
+        if (r->status != NK_ADMIN_OK && r->status != NK_ADMIN_REGION_NOT_FOUND) {
+            fail(e, NK_EINVAL, "DestroyStalePeer on %s: %s: %s", nk_admin_client_addr(e->tc),
+                 nk_admin_status_name(r->status), r->msg);
+            return;
+        }
+        go(e, R_VERIFY);
         return;
     default:
         fail(e, NK_EINVAL, "internal: stage %d", e->stage);

@@ -25,7 +25,8 @@ const char *nk_admin_op_name(uint8_t op)
                                         "ImportRegionSnapshot",
                                         "ImportSnapshotChunk",
                                         "FinishImport",
-                                        "SetStoreAddress"};
+                                        "SetStoreAddress",
+                                        "DestroyStalePeer"};
     return op <= NK_ADMIN_OP_MAX ? names[op] : names[0];
 }
 

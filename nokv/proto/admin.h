@@ -77,8 +77,9 @@ enum nk_admin_op {
     NK_ADMIN_SNAP_IMPORT_CHUNK = 11,
     NK_ADMIN_SNAP_IMPORT_FINISH = 12, /* verify, install, host */
     NK_ADMIN_SET_ADDRESS = 13,        /* store {store} is reachable at {addr} */
+    NK_ADMIN_DESTROY_PEER = 14,       /* tombstone a removed peer that never learned it */
 };
-#define NK_ADMIN_OP_MAX 13
+#define NK_ADMIN_OP_MAX 14
 
 enum nk_admin_status {
     NK_ADMIN_OK = 0,

@@ -1094,6 +1094,20 @@ static void svc_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *d
     case NK_ADMIN_STORE_STATUS:
         do_store_status(a, conn, q);
         break;
+    case NK_ADMIN_DESTROY_PEER: {
+        /* epoch: the leader's, whose membership no longer lists the peer. */
+        int drc =
+            nk_store_destroy_stale_peer(a->s, q->region_id, q->peer_id, q->epoch.conf_version);
+        reply_status(a, conn, q->op, q->id,
+                     drc == NK_OK       ? NK_ADMIN_OK
+                     : drc == NK_ENOENT ? NK_ADMIN_REGION_NOT_FOUND
+                                        : NK_ADMIN_EPOCH_MISMATCH,
+                     "DestroyStalePeer of peer %" PRIu64 ": %s", q->peer_id,
+                     drc == NK_OK       ? "tombstoned"
+                     : drc == NK_ENOENT ? "not hosted here"
+                                        : "our membership is not older than the one given");
+        break;
+    }
     case NK_ADMIN_SET_ADDRESS:
         if (q->store_id == 0 || q->addr[0] == '\0') {
             reply_status(a, conn, q->op, q->id, NK_ADMIN_INVALID,
