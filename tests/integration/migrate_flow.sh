@@ -12,7 +12,8 @@
 #     install is rolled back, the leader lists no ghost, and the rerun of
 #     the same expand resumes and succeeds;
 #  5. transfer leadership to peer 102, remove the seed peer 101 (a remove
-#     of the leader is refused first);
+#     of the leader is refused first); the seed store tombstones its stale
+#     replica and stays dehosted across a restart;
 #  6. read every key back through the new leader with redis-cli and compare;
 #     the cluster-aware status agrees.
 set -euo pipefail
@@ -159,6 +160,25 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 m = {p["peer_id"]: p["role"] for p in r["membership"]}
 assert m == {102: "voter", 103: "voter"} and r["role"] == "leader", r
+PY
+
+# the removed seed no longer hosts the region (tombstone), also after a restart
+expect 0 "$nokv" migrate status --addr "$a1" --region 1 --json
+python3 - "$dir/out" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["known"] is True and r["hosted"] is False, r
+PY
+kill -TERM "${pids[0]}"; wait "${pids[0]}" || true
+"$nokv" serve --store-id 1 --workdir "$W1" --addr "$a1" --redis-addr "127.0.0.1:$r1" >"$dir/s1-restart.log" 2>&1 &
+pids[0]=$!
+wait_ping "$r1"
+sleep 0.5
+expect 0 "$nokv" migrate status --addr "$a1" --region 1 --json
+python3 - "$dir/out" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["known"] is True and r["hosted"] is False, r
 PY
 
 # 6. every key through the new leader
