@@ -611,6 +611,12 @@ static void handle_expand(nk_rollout *e)
         } else if (r->status != NK_ADMIN_OK && r->status != NK_ADMIN_EXISTS) {
             fail(e, NK_EINVAL, "AddPeer: %s: %s", nk_admin_status_name(r->status), r->msg);
         } else {
+            /* Tests interrupt the rollout here to leave a learner behind. */
+            int frc = nk_failpoint(e->rt, "migrate.expand.after_add_learner");
+            if (frc != NK_OK) {
+                fail(e, frc, "interrupted after AddPeer (failpoint); rerun to resume");
+                return;
+            }
             go(e, X_WAIT_MEMBER);
         }
         return;

@@ -31,6 +31,9 @@
  * lists it (and, given the removed store's address, until that store no
  * longer hosts it).
  *
+ * Failpoint: "migrate.expand.after_add_learner" (the learner is proposed,
+ * nothing after it ran).
+ *
  * Every wait polls every poll_ns and gives up after stage_timeout_ns
  * (NK_ETIMEDOUT, with the stage in the message and "rerun to resume").
  */

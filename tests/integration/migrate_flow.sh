@@ -10,7 +10,9 @@
 #     learners also catch up through the raft log; store 3 first crashes at
 #     snapshot.install.before_publish: after its restart the interrupted
 #     install is rolled back, the leader lists no ghost, and the rerun of
-#     the same expand resumes and succeeds;
+#     the same expand resumes and succeeds; then the CLI dies right after
+#     AddPeer and store 3 loses its workdir: the rerun removes the ghost
+#     learner and sends the snapshot again;
 #  5. transfer leadership to peer 102, remove the seed peer 101 (a remove
 #     of the leader is refused first); the seed store tombstones its stale
 #     replica and stays dehosted across a restart;
@@ -126,8 +128,25 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 assert sorted(p["peer_id"] for p in r["membership"]) == [101, 102], r
 PY
+# the CLI dies right after AddPeer, then store 3 loses its workdir: the
+# leader lists learner 103 that nobody hosts (a ghost) until the rerun
+expect 137 env NOKV_FAILPOINTS=migrate.expand.after_add_learner=crash \
+    "$nokv" migrate expand --addr "$a1" --region 1 --target "3:103@$a3" --poll-interval 100ms
+kill -KILL "${pids[2]}"; wait "${pids[2]}" 2>/dev/null || true
+rm -rf "$dir/s3"; mkdir -p "$dir/s3"
+"$nokv" serve --store-id 3 --workdir "$dir/s3" --addr "$a3" --redis-addr "127.0.0.1:$r3" >"$dir/s3.log" 2>&1 &
+pids[2]=$!
+wait_ping "$r3"
+expect 0 "$nokv" migrate status --addr "$a1" --region 1 --json
+python3 - "$dir/out" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+m = {p["peer_id"]: p["role"] for p in r["membership"]}
+assert m == {101: "voter", 102: "voter", 103: "learner"}, r
+PY
 expect 0 "$nokv" migrate expand --addr "$a1" --region 1 --target "2:102@$a2" --target "3:103@$a3" --workdir "$W1" --wait --poll-interval 100ms
 has "expanded to 2 target(s)"
+has "remove-ghost-peer"
 grep -q '"stage":"expand-target-hosted"' "$W1/MIGRATION_PROGRESS.json" || { cat "$W1/MIGRATION_PROGRESS.json"; exit 1; }
 grep -q '"completed_targets":2' "$W1/MIGRATION_PROGRESS.json" || { cat "$W1/MIGRATION_PROGRESS.json"; exit 1; }
 expect 0 "$nokv" migrate status --addr "$a1" --region 1 --json
