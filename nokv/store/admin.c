@@ -61,6 +61,7 @@ struct nk_admin_service {
     nk_rt *rt;
     nk_store *s;
     nk_db *db;
+    nk_kvsm *kvsm;
     char *workdir;
     char *snapdir;
     uint64_t next_session;
@@ -531,6 +532,13 @@ static void do_export(nk_admin_service *a, uint64_t conn, const nk_admin_req *q)
         reply_status(a, conn, q->op, q->id, NK_ADMIN_BUSY,
                      "%u exports are open already; release one or retry later",
                      NK_ADMIN_MAX_EXPORTS);
+        return;
+    }
+    if (a->kvsm != NULL && !nk_kvsm_settled(a->kvsm)) {
+        /* An applied entry's engine write is still queued behind a stall:
+         * an export now would miss it while claiming the applied index. */
+        reply_status(a, conn, q->op, q->id, NK_ADMIN_BUSY,
+                     "applied writes are still queued in the engine; retry shortly");
         return;
     }
     export_sess *e = calloc(1, sizeof(*e));
@@ -1165,7 +1173,7 @@ static void svc_close(void *ctx, uint64_t conn)
     }
 }
 
-int nk_admin_service_new(nk_rt *rt, nk_store *s, nk_db *db, const char *workdir,
+int nk_admin_service_new(nk_rt *rt, nk_store *s, nk_db *db, nk_kvsm *kvsm, const char *workdir,
                          nk_admin_service **out)
 {
     nk_admin_service *a = calloc(1, sizeof(*a));
@@ -1175,6 +1183,7 @@ int nk_admin_service_new(nk_rt *rt, nk_store *s, nk_db *db, const char *workdir,
     a->rt = rt;
     a->s = s;
     a->db = db;
+    a->kvsm = kvsm;
     a->workdir = strdup(workdir);
     a->snapdir = nk_path_join(workdir, "snap");
     if (a->workdir == NULL || a->snapdir == NULL) {

@@ -22,8 +22,9 @@
  * proposed: the caller polls RegionRuntimeStatus to see it applied.
  *
  * Snapshots (engine data, Go-style install-before-publish):
- *   ExportRegionSnapshot on the leader: the region's descriptor, applied
- *     index and its term are taken, then nk_db_export_range writes the
+ *   ExportRegionSnapshot on the leader: once every applied entry is
+ *     visible in the engine (nk_kvsm_settled; BUSY until then), the region's
+ *     descriptor, applied index and its term are taken, then nk_db_export_range writes the
  *     range (minus the store's reserved keys, kvsm.h) as SST files into
  *     snap/export-<region>-<session>/ from a background job; a second job
  *     hashes every file (XXH64) and the answer carries the manifest. The
@@ -48,15 +49,17 @@
 #define NK_STORE_ADMIN_H
 
 #include "nokv/engine/db.h"
+#include "nokv/store/kvsm.h"
 #include "nokv/store/store.h"
 
 #define NK_ADMIN_MAX_EXPORTS 4
 
 typedef struct nk_admin_service nk_admin_service;
 
-/* Create the service for store s over engine db in workdir, and start the
- * rollback of interrupted installs. Register it with nk_admin_service_desc. */
-int nk_admin_service_new(nk_rt *rt, nk_store *s, nk_db *db, const char *workdir,
+/* Create the service for store s over engine db (applied through kvsm; NULL
+ * when nothing else writes the engine) in workdir, and start the rollback
+ * of interrupted installs. Register it with nk_admin_service_desc. */
+int nk_admin_service_new(nk_rt *rt, nk_store *s, nk_db *db, nk_kvsm *kvsm, const char *workdir,
                          nk_admin_service **out);
 /* The nk_store_service to pass to nk_store_set_admin_service. */
 nk_store_service nk_admin_service_desc(nk_admin_service *a);
