@@ -1138,7 +1138,12 @@ int nk_store_install_begin(nk_store *s, const nk_region *desc, nk_errbuf *eb)
         nk_errbuf_set(eb, "store %" PRIu64 " is failed or closing", s->o.store_id);
         return NK_ESTOPPED;
     }
-    if (nk_store_peer(s, desc->id) != NULL || nk_localmeta_find(&s->meta, desc->id) != NULL) {
+    const nk_localmeta_region *old = nk_localmeta_find(&s->meta, desc->id);
+    /* A tombstone may be replaced by a newer membership (a re-add); its
+     * term and vote stay with the entry and bound the new incarnation. */
+    bool over_tomb = old != NULL && old->state == NK_REGION_TOMBSTONE &&
+                     desc->epoch.conf_version > old->desc.epoch.conf_version;
+    if (nk_store_peer(s, desc->id) != NULL || (old != NULL && !over_tomb)) {
         nk_errbuf_set(eb,
                       "store %" PRIu64 " hosts or hosted region %" PRIu64
                       " already (LOCALMETA); a store holds one peer of a region",
@@ -1155,9 +1160,12 @@ int nk_store_install_begin(nk_store *s, const nk_region *desc, nk_errbuf *eb)
             desc->id, s->o.store_id);
         return NK_EINVAL;
     }
+    nk_localmeta_region keep = over_tomb ? *old : (nk_localmeta_region){0};
     rc = nk_localmeta_put(&s->meta, desc, NK_REGION_APPLYING);
     rc = rc ? rc : nk_store_save_meta(s);
-    if (rc != NK_OK) {
+    if (rc != NK_OK && over_tomb) {
+        (void)nk_localmeta_put(&s->meta, &keep.desc, NK_REGION_TOMBSTONE);
+    } else if (rc != NK_OK) {
         (void)nk_localmeta_remove(&s->meta, desc->id);
         nk_errbuf_set(eb, "install: saving LOCALMETA (APPLYING): %s", nk_strerror(rc));
     }
@@ -1248,6 +1256,11 @@ int nk_store_install_finish(nk_store *s, uint64_t region_id, const nk_raft_conf 
     }
     nk_raft_snapshot_meta meta = {.index = index, .term = term, .conf = *conf};
     nk_raft_hard_state hs = {.term = term, .vote = 0, .commit = index};
+    if (lr->tomb_term >= term) {
+        /* An earlier incarnation may have voted in this term or later. */
+        hs.term = lr->tomb_term;
+        hs.vote = lr->tomb_vote;
+    }
     int rc = nk_raftlog_stage_snapshot(s->log, region_id, &meta, true);
     rc = rc ? rc : nk_raftlog_stage_hard_state(s->log, region_id, &hs);
     rc = rc ? rc : nk_raftlog_write(s->log);
@@ -1286,7 +1299,13 @@ int nk_store_install_abort(nk_store *s, uint64_t region_id)
             return rc;
         }
     }
-    int rc = nk_localmeta_remove(&s->meta, region_id);
+    int rc;
+    if (lr->tomb_term > 0) {
+        lr->state = NK_REGION_TOMBSTONE; /* keep the earlier incarnation's term and vote */
+        rc = NK_OK;
+    } else {
+        rc = nk_localmeta_remove(&s->meta, region_id);
+    }
     return rc ? rc : nk_store_save_meta(s);
 }
 

@@ -240,7 +240,9 @@ const nk_localmeta_event *nk_store_events(const nk_store *s, size_t *n);
  * ImportRegionSnapshot), install-before-publish:
  *   begin   LOCALMETA entry for desc (which lists our own peer, as a
  *           learner) in state APPLYING, durably; NK_EEXIST when the store
- *           hosts or ever hosted the region;
+ *           hosts or hosted the region, unless it is a tombstone older than
+ *           desc's conf_version (a re-add: the tombstone's term and vote
+ *           then bound the new hard state);
  *   ...     the caller ingests the data into the engine;
  *   finish  raft log SNAPSHOT(reset) at (index, term) with conf (the
  *           leader's configuration at index, without our peer) and
@@ -248,7 +250,8 @@ const nk_localmeta_event *nk_store_events(const nk_store *s, size_t *n);
  *           "snapshot.install.before_publish"; then LOCALMETA NORMAL and the
  *           peer hosted; done(arg, rc) on the loop (not called when the
  *           store closes first). One install at a time (NK_EBUSY).
- *   abort   forget an APPLYING entry (the caller removed its data first).
+ *   abort   forget an APPLYING entry (the caller removed its data first);
+ *           one that replaced a tombstone becomes that tombstone again.
  * A region found APPLYING at open is not hosted and its raft state is
  * destroyed: nk_store_applying lists them so the caller can delete their
  * range from the engine and abort them; then a retry starts clean.
