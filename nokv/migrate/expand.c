@@ -17,6 +17,7 @@ enum stage {
     X_TARGET_STATUS,
     X_GHOST_REMOVE,
     X_GHOST_WAIT,
+    X_DESTROY_EMPTY,
     X_EXPORT,
     X_IMPORT_BEGIN,
     X_READ,
@@ -53,6 +54,8 @@ static const char *stage_label(int s)
     case X_GHOST_REMOVE:
     case X_GHOST_WAIT:
         return "remove-ghost-peer";
+    case X_DESTROY_EMPTY:
+        return "drop-empty-replica";
     case X_EXPORT:
         return "snapshot-export";
     case X_IMPORT_BEGIN:
@@ -303,6 +306,11 @@ static void issue(nk_rollout *e)
         e->q->force = true;
         call(e, e->lc, NK_ADMIN_REMOVE_PEER, 0);
         break;
+    case X_DESTROY_EMPTY:
+        e->q->peer_id = t->peer_id;
+        e->q->epoch = e->ldesc.epoch;
+        call(e, e->tc, NK_ADMIN_DESTROY_PEER, 0);
+        break;
     case X_EXPORT:
         call(e, e->lc, NK_ADMIN_SNAP_EXPORT, e->o.stage_timeout_ns);
         break;
@@ -491,11 +499,8 @@ static void handle_expand(nk_rollout *e)
                  t->store_id, t->addr, e->o.region_id, r->local_peer, t->peer_id);
             return;
         }
-        if (!r->hosted && r->known) {
-            fail(e, NK_EEXIST,
-                 "store %" PRIu64 " (%s) knows region %" PRIu64
-                 " but does not host it (%s); use an empty store",
-                 t->store_id, t->addr, e->o.region_id, r->msg);
+        if (!r->hosted && r->known && strstr(r->msg, "applying") != NULL) {
+            poll_later(e, "the target to roll back an interrupted install");
             return;
         }
         lp = nk_region_peer_by_id(&e->ldesc, t->peer_id);
@@ -508,7 +513,20 @@ static void handle_expand(nk_rollout *e)
                  t->store_id, t->peer_id);
             return;
         }
-        if (r->hosted) {
+        if (r->hosted && r->applied_index == 0) {
+            /* A replica the leader's traffic created for a ghost learner: it
+             * holds no data and can never catch up (the leader's log starts
+             * after the seed). The leader drops the peer, then the target
+             * tombstones the replica; a fresh snapshot follows. */
+            if (e->attempts++ > 20) {
+                fail(e, NK_ETIMEDOUT,
+                     "store %" PRIu64 " keeps an empty replica of region %" PRIu64
+                     "; restart it with an empty workdir and rerun",
+                     t->store_id, e->o.region_id);
+                return;
+            }
+            go(e, lp != NULL ? X_GHOST_REMOVE : X_DESTROY_EMPTY);
+        } else if (r->hosted) {
             go(e, lp == NULL ? X_ADD : lp->role == NK_RAFT_LEARNER ? X_WAIT_MEMBER : X_VERIFY);
         } else if (lp != NULL) {
             nk_log(e->rt, NK_LOG_WARN,
@@ -538,8 +556,17 @@ static void handle_expand(nk_rollout *e)
             poll_later(e, "the ghost peer's removal to apply");
         } else {
             e->ldesc = r->desc;
-            go(e, X_EXPORT);
+            go(e, X_TARGET_STATUS); /* re-read the target: it may hold an empty replica */
         }
+        return;
+    case X_DESTROY_EMPTY:
+        if (r->status != NK_ADMIN_OK && r->status != NK_ADMIN_REGION_NOT_FOUND) {
+            fail(e, NK_EINVAL, "DestroyStalePeer on %s: %s: %s", t->addr,
+                 nk_admin_status_name(r->status), r->msg);
+            return;
+        }
+        e->stage = X_TARGET_STATUS; /* the tombstone is taken at the store's next pump */
+        poll_later(e, "the target to drop the empty replica");
         return;
     case X_EXPORT:
         if (r->status == NK_ADMIN_BUSY) {

@@ -405,6 +405,14 @@ static void export_answer(export_sess *e)
     p->manifest = e->m;
     send_resp(a, e->conn, p);
     p->manifest.n_files = 0;
+    if (e->conn == 0) {
+        /* Released, or its connection closed, while it was exporting. */
+        for (size_t i = 0; i < NK_ADMIN_MAX_EXPORTS; i++) {
+            if (a->exports[i] == e) {
+                export_drop(a, i);
+            }
+        }
+    }
 }
 
 /* Job: hash every file of the export directory (XXH64, seed 0). */
@@ -698,9 +706,14 @@ static void do_import_begin(nk_admin_service *a, uint64_t conn, const nk_admin_r
                      q->region_id);
         return;
     }
+    nk_region known;
+    uint8_t kstate = 0;
+    bool tomb_ok = nk_store_region_meta(a->s, q->region_id, &known, &kstate) == NK_OK &&
+                   kstate == NK_REGION_TOMBSTONE &&
+                   mf->desc.epoch.conf_version > known.epoch.conf_version;
     if (nk_region_peer_on_store(&mf->desc, self) != NULL ||
         nk_region_peer_by_id(&mf->desc, q->peer_id) != NULL ||
-        nk_store_region_meta(a->s, q->region_id, NULL, NULL) == NK_OK) {
+        (nk_store_region_meta(a->s, q->region_id, NULL, NULL) == NK_OK && !tomb_ok)) {
         reply_status(a, conn, q->op, q->id, NK_ADMIN_EXISTS,
                      "store %" PRIu64 " hosts or hosted region %" PRIu64
                      " already, or peer %" PRIu64 " is taken; nothing to import",
