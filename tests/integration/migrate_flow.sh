@@ -11,8 +11,9 @@
 #     snapshot.install.before_publish: after its restart the interrupted
 #     install is rolled back, the leader lists no ghost, and the rerun of
 #     the same expand resumes and succeeds; then the CLI dies right after
-#     AddPeer and store 3 loses its workdir: the rerun removes the ghost
-#     learner and sends the snapshot again;
+#     AddPeer and store 3 loses its workdir (the leader's heartbeats make
+#     it create an empty replica): the rerun removes the ghost learner, has
+#     the empty replica tombstoned and installs a fresh snapshot over it;
 #  5. transfer leadership to peer 102, remove the seed peer 101 (a remove
 #     of the leader is refused first); the seed store tombstones its stale
 #     replica and stays dehosted across a restart;
@@ -144,9 +145,18 @@ r = json.load(open(sys.argv[1]))
 m = {p["peer_id"]: p["role"] for p in r["membership"]}
 assert m == {101: "voter", 102: "voter", 103: "learner"}, r
 PY
+# the leader's heartbeats make store 3 create an empty replica for the ghost
+ok=""
+for _ in $(seq 1 60); do
+    "$nokv" migrate status --addr "$a3" --region 1 --json >"$dir/out" 2>&1 || true
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["hosted"] and r["applied_index"] == 0 else 1)' "$dir/out" && { ok=1; break; }
+    sleep 0.05
+done
+[ -n "$ok" ] || { echo "FAIL: store 3 did not create the empty replica"; cat "$dir/out"; exit 1; }
 expect 0 "$nokv" migrate expand --addr "$a1" --region 1 --target "2:102@$a2" --target "3:103@$a3" --workdir "$W1" --wait --poll-interval 100ms
 has "expanded to 2 target(s)"
 has "remove-ghost-peer"
+has "drop-empty-replica"
 grep -q '"stage":"expand-target-hosted"' "$W1/MIGRATION_PROGRESS.json" || { cat "$W1/MIGRATION_PROGRESS.json"; exit 1; }
 grep -q '"completed_targets":2' "$W1/MIGRATION_PROGRESS.json" || { cat "$W1/MIGRATION_PROGRESS.json"; exit 1; }
 expect 0 "$nokv" migrate status --addr "$a1" --region 1 --json
