@@ -171,7 +171,7 @@ static int node_start(nk_rt *rt, void *cfgp, void **state)
     cc.tick_ns = o->tick_ns;
     nk_db_options_default(&cc.db);
     if (o->small_engine) {
-        cc.db.memtable_bytes = 16 * 1024;
+        cc.db.memtable_bytes = 4 * 1024;
         cc.db.target_file_bytes = 8 * 1024;
         cc.db.level1_bytes = 32 * 1024;
         cc.db.level_multiplier = 4;
@@ -182,6 +182,10 @@ static int node_start(nk_rt *rt, void *cfgp, void **state)
         cc.db.manifest_rewrite_bytes = 8 * 1024;
     }
     cc.version = "sim";
+    /* Small raft log segments and cache: rolls, purges and reads of evicted
+     * entries from disk happen many times per run, under the faults. */
+    cc.raftlog.segment_bytes = o->small_engine ? 8u << 10 : 0;
+    cc.raftlog.cache_bytes = o->small_engine ? 16u << 10 : 0;
     cc.obs = &a->obs;
     cc.unsafe_ack_on_propose = o->bug_ack_on_propose;
     nk_errbuf eb;

@@ -382,10 +382,9 @@ static void attempt_failed(client *c, bool maybe_applied, const char *why)
     }
     nk_sim_trace(w->s, "cluster.client c%u %s try %u on n%u failed: %s%s", c->id, op_name(c->op),
                  c->tries, c->target, why, maybe_applied ? " (outcome unknown)" : "");
-    /* another store, after a backoff that grows with the tries */
-    if (w->stores > 1) {
-        c->target = 1 + (c->target + (uint32_t)nk_rand_below(&w->crand, w->stores - 1)) % w->stores;
-    }
+    /* the next store (round robin: the leader is among the next N tries;
+     * replies name no leader), after a backoff that grows with the tries */
+    c->target = c->target % w->stores + 1;
     uint64_t base = (uint64_t)5 << (c->tries < 5 ? c->tries : 5);
     uint64_t delay = (base + nk_rand_below(&w->crand, base)) * NK_NSEC_PER_MSEC;
     c->backoff = true;
@@ -444,17 +443,26 @@ static void on_reply(client *c, char type, const uint8_t *p, size_t n, bool null
         return; /* nothing asked on this connection any more */
     }
     if (type == '-') {
-        /* The command did not write: refused before proposing, or (the
-         * server's wording when a command that wrote nothing fails its
-         * read barrier) "read not confirmed". */
-        bool refused = n >= 8 && memcmp(p, "TRYAGAIN", 8) == 0 &&
-                       (strstr((const char *)p, "does not lead") != NULL ||
-                        strstr((const char *)p, "read not confirmed") != NULL);
+        /* The command did not write: refused before proposing ("does not
+         * lead", "<CMD> failed: ..."), not relayed to the leader at all
+         * ("relaying ... failed"), or a command that wrote nothing failed
+         * its read barrier ("read not confirmed", and the read-barrier
+         * TRYAGAIN that says "does not lead"). A write that was proposed
+         * and then not confirmed, or a relayed request whose relay broke
+         * ("effect is unknown"), has an unknown outcome. */
+        const char *t = (const char *)p;
+        bool tryagain = n >= 8 && memcmp(p, "TRYAGAIN", 8) == 0;
+        bool unknown = strstr(t, "write not confirmed") != NULL ||
+                       strstr(t, "effect is unknown") != NULL; /* a relay that broke */
+        bool refused = !unknown && ((tryagain && strstr(t, "does not lead") != NULL) ||
+                                    (tryagain && strstr(t, "relaying to the region leader "
+                                                           "failed") != NULL) ||
+                                    strstr(t, "read not confirmed") != NULL ||
+                                    (n >= 4 && memcmp(p, "ERR ", 4) == 0 &&
+                                     strstr(t, " failed: ") != NULL));
         char why[96];
-        snprintf(why, sizeof(why), "-%.*s", (int)(n < 80 ? n : 80), (const char *)p);
-        bool known = (n >= 8 && memcmp(p, "TRYAGAIN", 8) == 0) ||
-                     (n >= 31 && memcmp(p, "ERR write not confirmed durable", 31) == 0);
-        if (!known) {
+        snprintf(why, sizeof(why), "-%.*s", (int)(n < 80 ? n : 80), t);
+        if (!unknown && !refused) {
             nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
                         "client c%u: %s on n%u got an unexpected error: %s", c->id,
                         op_name(c->op), c->target, why);

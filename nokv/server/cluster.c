@@ -543,6 +543,7 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
         }
         so.compact_every = 0; /* engine snapshots (SST streams) come next */
         so.obs = cfg->obs;
+        so.log = cfg->raftlog;
         if (cfg->tick_ns != 0) {
             so.tick_ns = cfg->tick_ns;
         }

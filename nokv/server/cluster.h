@@ -58,6 +58,9 @@ typedef struct nk_cluster_config {
     uint64_t tick_ns; /* 0 = 100 ms */
     nk_db_options db;
     const char *version;
+    /* Raft log tuning (0 = the raftstore's defaults); the simulator uses
+     * small segments so rolls and purges run under its faults. */
+    nk_raftlog_options raftlog;
     /* Checker hooks on the raftstore (store.h); NULL in production. */
     const nk_store_observer *obs;
     /* TEST ONLY (the simulator's planted bug, never set by `nokv serve`):

@@ -24,11 +24,13 @@ typedef struct ov_ent {
     size_t vlen;
     bool del;
     uint64_t index; /* the proposal that wrote it */
+    uint64_t term;  /* ... and the leader term it was proposed in */
 } ov_ent;
 
 typedef struct pending_write {
     nk_cluster_backend *b; /* NULL once the backend is gone */
     uint64_t index;
+    uint64_t term;
     nk_kv_done_fn done;
     void *arg;
 } pending_write;
@@ -58,6 +60,7 @@ struct nk_cluster_backend {
     barrier *next_round; /* created since: they wait for the next round */
     bool round_inflight;
     bool unsafe_ack_on_propose; /* TEST ONLY, see the header */
+    uint64_t serving_term;      /* the term leading() last said yes in */
     nk_buf enc;
 };
 
@@ -87,7 +90,7 @@ static void ov_free_at(nk_cluster_backend *b, size_t i)
     b->n_ov--;
 }
 
-static int ov_put(nk_cluster_backend *b, const nk_kv_write *w, uint64_t index)
+static int ov_put(nk_cluster_backend *b, const nk_kv_write *w, uint64_t index, uint64_t term)
 {
     bool found;
     size_t i = ov_find(b, w->key, w->key_len, &found);
@@ -107,6 +110,7 @@ static int ov_put(nk_cluster_backend *b, const nk_kv_write *w, uint64_t index)
         b->ov[i].vlen = w->del ? 0 : w->val_len;
         b->ov[i].del = w->del;
         b->ov[i].index = index;
+        b->ov[i].term = term;
         return NK_OK;
     }
     if (b->n_ov == b->cap_ov) {
@@ -126,18 +130,32 @@ static int ov_put(nk_cluster_backend *b, const nk_kv_write *w, uint64_t index)
     }
     memcpy(key, w->key, w->key_len);
     memmove(&b->ov[i + 1], &b->ov[i], (b->n_ov - i) * sizeof(b->ov[0]));
-    b->ov[i] = (ov_ent){key, w->key_len, val, w->del ? 0 : w->val_len, w->del, index};
+    b->ov[i] = (ov_ent){key, w->key_len, val, w->del ? 0 : w->val_len, w->del, index, term};
     b->n_ov++;
     return NK_OK;
 }
 
 /* Drop overlay entries written at or below `upto` (applied: the engine has
- * them) or, with from_failed, at or above `from` (they will never apply). */
-static void ov_drop(nk_cluster_backend *b, uint64_t upto, uint64_t from)
+ * them) or, when term is non-zero, those of that term at or above `from`
+ * (a failed proposal: the same leader's later entries of its term fail
+ * too; entries of other terms are not affected). */
+static void ov_drop(nk_cluster_backend *b, uint64_t upto, uint64_t from, uint64_t term)
 {
     for (size_t i = b->n_ov; i > 0; i--) {
-        uint64_t x = b->ov[i - 1].index;
-        if (x <= upto || x >= from) {
+        const ov_ent *o = &b->ov[i - 1];
+        if (o->index <= upto || (o->index >= from && (term == 0 || o->term == term))) {
+            ov_free_at(b, i - 1);
+        }
+    }
+}
+
+/* Entries proposed in an earlier leadership that had not applied when this
+ * store started serving a new term can never commit (the new term's first
+ * entry sits below them or took their index): reads must not see them. */
+static void ov_drop_other_terms(nk_cluster_backend *b, uint64_t term)
+{
+    for (size_t i = b->n_ov; i > 0; i--) {
+        if (b->ov[i - 1].term != term) {
             ov_free_at(b, i - 1);
         }
     }
@@ -151,7 +169,7 @@ static void ov_drop(nk_cluster_backend *b, uint64_t upto, uint64_t from)
  * acknowledged. A freshly elected leader may hold committed entries of the
  * previous term that it has not applied yet; it serves nothing until its
  * first entry (the no-op of its term) applied, as raft's ReadIndex demands. */
-static bool leading(const nk_cluster_backend *b)
+static bool leading(nk_cluster_backend *b)
 {
     const nk_raft *r = nk_store_raft(b->st, b->region_id);
     if (r == NULL) {
@@ -160,7 +178,14 @@ static bool leading(const nk_cluster_backend *b)
     nk_raft_status s;
     nk_raft_status_get(r, &s);
     uint64_t t = 0;
-    return s.role == NK_RAFT_LEADER && nk_raft_term_at(r, b->applied, &t) == NK_OK && t == s.term;
+    if (s.role != NK_RAFT_LEADER || nk_raft_term_at(r, b->applied, &t) != NK_OK || t != s.term) {
+        return false;
+    }
+    if (b->serving_term != s.term) {
+        b->serving_term = s.term;
+        ov_drop_other_terms(b, s.term);
+    }
+    return true;
 }
 
 static void release_barriers(nk_cluster_backend *b, int rc_all)
@@ -185,7 +210,7 @@ static void on_applied(void *ctx, uint64_t region_id, uint64_t index)
         return;
     }
     b->applied = index;
-    ov_drop(b, index, UINT64_MAX);
+    ov_drop(b, index, UINT64_MAX, 0);
     release_barriers(b, NK_OK);
 }
 
@@ -225,7 +250,7 @@ static void write_done(void *arg, int rc, uint64_t result, uint64_t leader_peer)
     (void)leader_peer;
     nk_cluster_backend *b = w->b;
     if (b != NULL && rc != NK_OK && rc != NK_ESTOPPED) {
-        ov_drop(b, 0, w->index);
+        ov_drop(b, 0, w->index, w->term);
     }
     w->done(w->arg, rc == NK_OK ? NK_OK : (rc == NK_ESTOPPED ? NK_ESTOPPED : NK_EAGAIN));
     free(w);
@@ -266,6 +291,7 @@ static int be_write(void *impl, const nk_kv_write *ops, size_t n, nk_kv_done_fn 
     nk_raft_status s;
     nk_raft_status_get(r, &s);
     w->index = s.last_index; /* the proposal just appended is the last entry */
+    w->term = s.term;
     b->last_proposed = s.last_index;
     if (b->unsafe_ack_on_propose) {
         /* The planted bug: the reply no longer waits for the commit. */
@@ -273,11 +299,11 @@ static int be_write(void *impl, const nk_kv_write *ops, size_t n, nk_kv_done_fn 
         w->done = noop_done;
     }
     for (size_t i = 0; i < n; i++) {
-        rc = ov_put(b, &ops[i], w->index);
+        rc = ov_put(b, &ops[i], w->index, w->term);
         if (rc != NK_OK) {
             /* Out of memory with a proposal in flight: reads would miss it,
              * so stop serving reads from a partial overlay. */
-            ov_drop(b, 0, 0);
+            ov_drop(b, 0, 0, 0);
             return NK_OK;
         }
     }
@@ -465,7 +491,7 @@ void nk_cluster_backend_free(nk_cluster_backend *b)
         x = next;
     }
     b->next_round = NULL;
-    ov_drop(b, 0, 0);
+    ov_drop(b, 0, 0, 0);
     free(b->ov);
     free(b->enc.data);
     free(b);

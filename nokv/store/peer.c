@@ -72,6 +72,7 @@ static nk_peer *peer_alloc(nk_store *s, const nk_region *desc, uint64_t peer_id)
     p->region_id = desc->id;
     p->peer_id = peer_id;
     p->desc = *desc;
+    p->logged_role = -1; /* the first observation logs the role it starts in */
     return p;
 }
 
@@ -658,7 +659,7 @@ void nk_peer_observe(nk_peer *p)
         nk_raft_status_get(p->raft, &st);
         bool lead = st.role == NK_RAFT_LEADER;
         bool was = p->logged_role == NK_RAFT_LEADER;
-        if (lead != was || (lead && st.term != p->logged_term)) {
+        if (p->logged_role < 0 || lead != was || (lead && st.term != p->logged_term)) {
             nk_log(s->rt, NK_LOG_INFO,
                    "store %" PRIu64 " region %" PRIu64 ": peer %" PRIu64
                    " is now %s at term %" PRIu64,

@@ -27,3 +27,8 @@ add_test(NAME sim_scenario_error
 set_tests_properties(lint_determinism lint_selftest sim_echo_determinism sim_echo_sweep
                      sim_echo_bug_caught sim_echo_liveness_caught sim_scenario_error
                      PROPERTIES LABELS sim TIMEOUT 600)
+# The regression corpus: every seed that once found a bug (scenarios/regressions/).
+add_test(NAME sim_regressions
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tools/sim/regressions.sh $<TARGET_FILE:nokv-sim>
+                 ${CMAKE_CURRENT_SOURCE_DIR}/scenarios)
+set_tests_properties(sim_regressions PROPERTIES LABELS sim TIMEOUT 300)

@@ -12,7 +12,11 @@ add_test(NAME sim_cluster_determinism
 add_test(NAME sim_cluster_basic
          COMMAND ${NOKV_SIM} --seeds 1..20 --quiet ${NOKV_SRC}/scenarios/cluster_basic)
 add_test(NAME sim_cluster_sweep
-         COMMAND ${NOKV_SIM} --seeds 1..200 --quiet ${NOKV_SRC}/scenarios/cluster_chaos)
+         COMMAND ${NOKV_SIM} --seeds 1..150 --quiet ${NOKV_SRC}/scenarios/cluster_chaos)
+add_test(NAME sim_cluster_hot_sweep
+         COMMAND ${NOKV_SIM} --seeds 1..60 --quiet ${NOKV_SRC}/scenarios/cluster_chaos_hot)
+add_test(NAME sim_cluster5_sweep
+         COMMAND ${NOKV_SIM} --seeds 1..30 --quiet ${NOKV_SRC}/scenarios/cluster_chaos_5)
 
 # The checkers can fail: with the test-only ack-before-commit switch (the
 # cluster backend replies OK when a write is proposed, not once it applied)
@@ -29,6 +33,7 @@ add_test(NAME sim_cluster_liveness_caught
          COMMAND ${NOKV_SRC}/tests/expect_exit.sh 11 --grep "progress:" --
                  ${NOKV_SIM} --seed 1 --set within=1ms ${NOKV_SRC}/scenarios/cluster_chaos)
 
-set_tests_properties(sim_cluster_determinism sim_cluster_basic sim_cluster_sweep
+set_tests_properties(sim_cluster_determinism sim_cluster_basic sim_cluster_sweep sim_cluster_hot_sweep
+                     sim_cluster5_sweep
                      sim_cluster_bug_caught sim_cluster_liveness_caught
                      PROPERTIES LABELS sim TIMEOUT 600)

@@ -57,11 +57,12 @@ start() {
 }
 
 leader=""
-find_leader() { # the store whose SET is accepted leads region 1 (bounded: 15 s)
+find_leader() { # the live store whose log last says "is now leader" and that takes a SET (15 s)
     leader=""
     for _ in $(seq 1 150); do
         for i in 1 2 3; do
             if [ -n "${pid[$i]:-}" ] && kill -0 "${pid[$i]}" 2>/dev/null &&
+                [ "$(grep -oE 'is now (leader|follower)' "$dir/s$i.log" | tail -1)" = "is now leader" ] &&
                 [ "$(redis-cli -p "${resp[$i]}" set probe x 2>/dev/null)" = "OK" ]; then
                 leader=$i
                 return 0
@@ -69,7 +70,7 @@ find_leader() { # the store whose SET is accepted leads region 1 (bounded: 15 s)
         done
         sleep 0.1
     done
-    echo "no leader within 15 s"; tail -20 "$dir"/s*.log; exit 1
+    echo "no leader within 15 s"; tail -n 20 "$dir"/s*.log; exit 1
 }
 
 write_batch() { # write_batch FROM TO
@@ -115,6 +116,7 @@ start 4
 start_coord
 ok=""
 for _ in $(seq 1 100); do
+    find_leader # leadership may move while the coordinator is away
     if "$nokv" status --addr "$coord" -o json >"$dir/status.json" 2>"$dir/status.err" &&
         python3 - "$dir/status.json" "$leader" <<'PY'
 import json, sys
@@ -132,7 +134,7 @@ PY
 done
 if [ -z "$ok" ]; then
     echo "nokv status never showed 4 live stores and region 1 led by store $leader:"
-    cat "$dir/status.json" "$dir/status.err" 2>/dev/null; tail -5 "$dir"/s*.log "$dir/coord.log"; exit 1
+    cat "$dir/status.json" "$dir/status.err" 2>/dev/null; tail -n 5 "$dir"/s*.log "$dir/coord.log"; exit 1
 fi
 "$nokv" status --addr "$coord"
 grep -q "accepted by the coordinator" "$dir/s$leader.log" || { echo "no delivered report logged"; exit 1; }
