@@ -9,6 +9,8 @@ int nk_cli_serve(int argc, char **argv);
 /* `nokv serve --store-id N ...` (distributed mode). */
 int nk_cli_serve_cluster(int argc, char **argv);
 int nk_cli_migrate(int argc, char **argv);
+/* expand, transfer-leader, remove-peer, status/report --addr (migrate_cluster.c). */
+int nk_cli_migrate_cluster(const char *cmd, int argc, char **argv);
 int nk_cli_coordinator(int argc, char **argv);
 int nk_cli_repair(int argc, char **argv);
 int nk_cli_check(int argc, char **argv);

@@ -76,6 +76,11 @@ static void migrate_usage(FILE *out)
                  "  init     promote the workdir (checkpointed; rerun resumes)\n"
                  "  status   local view: mode, ids, seed snapshot, checkpoint, resume hint\n"
                  "  report   plan + status: stage, summary, next steps, readiness\n"
+                 "  expand           grow a region onto more stores (snapshot, learner,\n"
+                 "                   catch-up, promote, verify)\n"
+                 "  transfer-leader  move a region's leadership to a voter\n"
+                 "  remove-peer      remove a peer (quorum-checked)\n"
+                 "  status|report --addr STORE --region R   the cluster-aware view\n"
                  "\n"
                  "Run 'nokv migrate <command> --help' for its options. Exit status: 0 ok,\n"
                  "2 usage, 3 blocked precondition, 4 unavailable, 5 timeout, 6 I/O or\n"
@@ -399,7 +404,16 @@ int nk_cli_migrate(int argc, char **argv)
     if (strcmp(cmd, "init") == 0) {
         return cmd_init(argc - 1, argv + 1);
     }
+    if (strcmp(cmd, "expand") == 0 || strcmp(cmd, "transfer-leader") == 0 ||
+        strcmp(cmd, "remove-peer") == 0) {
+        return nk_cli_migrate_cluster(cmd, argc - 1, argv + 1);
+    }
     if (strcmp(cmd, "status") == 0 || strcmp(cmd, "report") == 0) {
+        for (int i = 1; i < argc; i++) {
+            if (strcmp(argv[i], "--addr") == 0) {
+                return nk_cli_migrate_cluster(cmd, argc - 1, argv + 1); /* cluster-aware view */
+            }
+        }
         return cmd_status_report(cmd, argc - 1, argv + 1);
     }
     fprintf(stderr, "nokv migrate: unknown subcommand '%s' (run 'nokv migrate help')\n", cmd);

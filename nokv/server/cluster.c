@@ -10,6 +10,7 @@
 #include "nokv/resp/server.h"
 #include "nokv/server/cluster_backend.h"
 #include "nokv/server/metrics.h"
+#include "nokv/store/admin.h"
 #include "nokv/store/kvsm.h"
 #include "nokv/store/store.h"
 #include "nokv/store/workdir.h"
@@ -49,6 +50,7 @@ struct nk_cluster {
     nk_db *db;
     nk_kvsm *kvsm;
     nk_store *store;
+    nk_admin_service *admin;
     nk_cluster_backend *backend;
     nk_resp_server *server;
     nk_status_server *status; /* --metrics-addr (cluster_status below) */
@@ -466,6 +468,7 @@ static void start_cleanup(nk_cluster *c)
     coord_stop(c);
     nk_resp_server_free(c->server);
     nk_store_close(c->store);
+    nk_admin_service_free(c->admin);
     nk_cluster_backend_free(c->backend);
     if (c->db != NULL) {
         bool closed = false;
@@ -621,23 +624,23 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
             }
         }
     }
+    if (rc == NK_OK) {
+        rc = nk_admin_service_new(rt, c->store, c->db, c->kvsm, cfg->workdir, &c->admin);
+        if (rc == NK_OK) {
+            nk_store_service svc = nk_admin_service_desc(c->admin);
+            nk_store_set_admin_service(c->store, &svc);
+        }
+    }
     if (rc == NK_OK && cfg->coordinator_addr != NULL) {
         rc = coord_start(c, eb);
     }
     bool joining = false;
-    if (rc == NK_OK && nk_store_region(c->store, SEED_REGION) == NULL &&
-        cfg->coordinator_addr != NULL) {
-        /* A new store: it registers with the coordinator (so the others can
-         * resolve its address) and gets its replicas when a leader adds a
-         * peer here. */
+    if (rc == NK_OK && nk_store_region(c->store, SEED_REGION) == NULL) {
+        /* A new store: it registers with the coordinator when there is one
+         * (so the others can resolve its address) and gets its replica from
+         * `nokv migrate expand` (an import through the admin service) or
+         * when a leader adds a peer here. */
         joining = true;
-    } else if (rc == NK_OK && nk_store_region(c->store, SEED_REGION) == NULL) {
-        nk_errbuf_set(eb,
-                      "store %" PRIu64 " hosts no region yet and none was given: found a cluster "
-                      "with --initial-cluster, join one with --coordinator-addr, or serve a "
-                      "workdir seeded by `nokv migrate init`",
-                      cfg->store_id);
-        rc = NK_EINVAL;
     }
     if (rc == NK_OK) {
         rc = nk_cluster_backend_new(rt, c->store, c->kvsm, c->db, SEED_REGION, 0, &c->backend);
@@ -692,7 +695,8 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
     }
     if (joining) {
         nk_log(rt, NK_LOG_INFO,
-               "store %" PRIu64 ": new store, hosts no region yet (waiting to be added as a peer); "
+               "store %" PRIu64 ": new store, hosts no region yet (waiting for `nokv migrate "
+               "expand` or to be added as a peer); "
                "raft on %s, RESP on %s, workdir %s",
                cfg->store_id, cfg->addr, c->redis_addr, cfg->workdir);
     } else {
@@ -738,6 +742,8 @@ static void close_store_when_idle(void *arg)
     }
     nk_store_close(c->store);
     c->store = NULL;
+    nk_admin_service_free(c->admin);
+    c->admin = NULL;
     nk_db_stats ds;
     nk_db_get_stats(c->db, &ds);
     nk_log(c->rt, NK_LOG_INFO, "engine: writes=%" PRIu64 " wal syncs=%" PRIu64 " flushes=%" PRIu64,
@@ -776,6 +782,7 @@ void nk_cluster_free(nk_cluster *c)
     coord_stop(c);
     nk_resp_server_free(c->server);
     nk_store_close(c->store);
+    nk_admin_service_free(c->admin);
     nk_cluster_backend_free(c->backend);
     if (c->db != NULL) {
         nk_db_abandon(c->db);

@@ -338,3 +338,8 @@ nk_store_sm nk_kvsm_sm(nk_kvsm *k)
                       .install = sm_install};
     return sm;
 }
+
+bool nk_kvsm_settled(const nk_kvsm *k)
+{
+    return k->q_writes == 0;
+}

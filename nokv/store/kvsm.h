@@ -63,6 +63,11 @@ bool nk_kvsm_reserved(const uint8_t *key, size_t klen);
 int nk_kvsm_encode(const nk_kv_write *ops, size_t n, uint64_t wall_ms, size_t max_bytes,
                    nk_buf *out);
 
+/* No engine write of an applied entry is still queued (behind a stall):
+ * every applied entry is visible to readers and exports now. A region
+ * snapshot export taken at the applied index needs this. */
+bool nk_kvsm_settled(const nk_kvsm *k);
+
 /* The durable apply state stored in the engine for region_id (0/0 when none). */
 int nk_kvsm_applied(nk_kvsm *k, uint64_t region_id, uint64_t *index, uint64_t *term);
 

@@ -28,6 +28,13 @@ typedef struct store_sync {
     nk_store *s; /* NULL once the store is gone */
 } store_sync;
 
+typedef struct store_install {
+    uint64_t region_id, index, term, lsn;
+    uint64_t timer;
+    nk_store_install_fn done;
+    void *arg;
+} store_install;
+
 void nk_store_options_default(nk_store_options *o)
 {
     memset(o, 0, sizeof(*o));
@@ -704,9 +711,18 @@ int nk_store_open(nk_rt *rt, const nk_store_options *o, nk_store **out, nk_errbu
      * LOCALMETA said so) is destroyed. */
     for (size_t i = 0; i < s->meta.n_regions; i++) {
         const nk_localmeta_region *lr = &s->meta.regions[i];
-        if (lr->state == NK_REGION_TOMBSTONE) {
+        if (lr->state == NK_REGION_TOMBSTONE || lr->state == NK_REGION_APPLYING) {
+            /* APPLYING: a snapshot install was interrupted before publish;
+             * its raft state goes, the entry stays until the caller has
+             * deleted the range (nk_store_applying / install_abort). */
             (void)nk_raftlog_stage_destroy(s->log, lr->desc.id);
             nk_snapfile_gc(rt, s->snapdir, lr->desc.id, UINT64_MAX);
+            if (lr->state == NK_REGION_APPLYING) {
+                nk_log(rt, NK_LOG_WARN,
+                       "store %" PRIu64 " region %" PRIu64
+                       ": snapshot install was interrupted before publish; rolling it back",
+                       o->store_id, lr->desc.id);
+            }
             continue;
         }
         const nk_region_peer *mine = nk_region_peer_on_store(&lr->desc, o->store_id);
@@ -781,6 +797,10 @@ void nk_store_close(nk_store *s)
     }
     if (s->kick_timer != 0) {
         (void)nk_rt_timer_cancel(s->rt, s->kick_timer);
+    }
+    if (s->install != NULL) {
+        (void)nk_rt_timer_cancel(s->rt, s->install->timer);
+        free(s->install);
     }
     if (s->listener != 0) {
         (void)nk_rt_listener_close(s->rt, s->listener);
@@ -1108,4 +1128,236 @@ size_t nk_store_region_ids(const nk_store *s, uint64_t *ids, size_t cap)
         ids[i] = s->peers[i]->region_id;
     }
     return s->n_peers;
+}
+
+/* ---------------------------------------------------- snapshot install --- */
+
+int nk_store_install_begin(nk_store *s, const nk_region *desc, nk_errbuf *eb)
+{
+    if (s->failed || s->closing) {
+        nk_errbuf_set(eb, "store %" PRIu64 " is failed or closing", s->o.store_id);
+        return NK_ESTOPPED;
+    }
+    const nk_localmeta_region *old = nk_localmeta_find(&s->meta, desc->id);
+    /* A tombstone may be replaced by a newer membership (a re-add); its
+     * term and vote stay with the entry and bound the new incarnation. */
+    bool over_tomb = old != NULL && old->state == NK_REGION_TOMBSTONE &&
+                     desc->epoch.conf_version > old->desc.epoch.conf_version;
+    if (nk_store_peer(s, desc->id) != NULL || (old != NULL && !over_tomb)) {
+        nk_errbuf_set(eb,
+                      "store %" PRIu64 " hosts or hosted region %" PRIu64
+                      " already (LOCALMETA); a store holds one peer of a region",
+                      s->o.store_id, desc->id);
+        return NK_EEXIST;
+    }
+    int rc = nk_region_validate(desc, eb);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    if (nk_region_peer_on_store(desc, s->o.store_id) == NULL) {
+        nk_errbuf_set(
+            eb, "install: the descriptor of region %" PRIu64 " lists no peer on store %" PRIu64,
+            desc->id, s->o.store_id);
+        return NK_EINVAL;
+    }
+    nk_localmeta_region keep = over_tomb ? *old : (nk_localmeta_region){0};
+    rc = nk_localmeta_put(&s->meta, desc, NK_REGION_APPLYING);
+    rc = rc ? rc : nk_store_save_meta(s);
+    if (rc != NK_OK && over_tomb) {
+        (void)nk_localmeta_put(&s->meta, &keep.desc, NK_REGION_TOMBSTONE);
+    } else if (rc != NK_OK) {
+        (void)nk_localmeta_remove(&s->meta, desc->id);
+        nk_errbuf_set(eb, "install: saving LOCALMETA (APPLYING): %s", nk_strerror(rc));
+    }
+    return rc;
+}
+
+static void install_step(void *arg)
+{
+    nk_store *s = arg;
+    store_install *in = s->install;
+    in->timer = 0;
+    if (s->failed) {
+        s->install = NULL;
+        in->done(in->arg, NK_EIO);
+        free(in);
+        return;
+    }
+    if (nk_raftlog_synced_lsn(s->log) < in->lsn) {
+        int rc = s->syncing ? NK_OK : start_sync(s);
+        in->timer = rc == NK_OK ? nk_rt_timer_start(s->rt, NK_NSEC_PER_MSEC, install_step, s) : 0;
+        if (in->timer != 0) {
+            return;
+        }
+        s->install = NULL;
+        in->done(in->arg, rc != NK_OK ? rc : NK_ESTOPPED);
+        free(in);
+        return;
+    }
+    s->install = NULL;
+    nk_localmeta_region *lr = nk_localmeta_find(&s->meta, in->region_id);
+    int rc = nk_failpoint(s->rt, "snapshot.install.before_publish");
+    if (rc == NK_OK && (lr == NULL || lr->state != NK_REGION_APPLYING)) {
+        rc = NK_ENOENT;
+    }
+    nk_region desc;
+    if (rc == NK_OK) {
+        desc = lr->desc;
+        lr->state = NK_REGION_NORMAL;
+        lr->conf_index = in->index;
+        rc = nk_store_save_meta(s);
+        if (rc != NK_OK) {
+            lr->state = NK_REGION_APPLYING;
+        }
+    }
+    nk_peer *p = NULL;
+    nk_errbuf eb;
+    if (rc == NK_OK) {
+        rc = nk_peer_recover(s, &desc, nk_region_peer_on_store(&desc, s->o.store_id)->peer_id, &p,
+                             &eb);
+        if (rc != NK_OK) {
+            nk_store_fail(s, "hosting an installed region", rc);
+        }
+    }
+    if (rc == NK_OK) {
+        rc = add_peer(s, p);
+        if (rc != NK_OK) {
+            nk_peer_free(p, NK_ESTOPPED);
+            nk_store_fail(s, "hosting an installed region", rc);
+        }
+    }
+    if (rc == NK_OK) {
+        nk_log(s->rt, NK_LOG_INFO,
+               "store %" PRIu64 " region %" PRIu64 ": snapshot installed at index %" PRIu64
+               " term %" PRIu64 "; peer %" PRIu64 " hosted",
+               s->o.store_id, in->region_id, in->index, in->term, p->peer_id);
+        nk_store_kick(s);
+    }
+    in->done(in->arg, rc);
+    free(in);
+}
+
+int nk_store_install_finish(nk_store *s, uint64_t region_id, const nk_raft_conf *conf,
+                            uint64_t index, uint64_t term, nk_store_install_fn done, void *arg)
+{
+    nk_localmeta_region *lr = nk_localmeta_find(&s->meta, region_id);
+    if (lr == NULL || lr->state != NK_REGION_APPLYING || index == 0 || term == 0) {
+        return NK_EINVAL;
+    }
+    if (s->install != NULL) {
+        return NK_EBUSY;
+    }
+    if (s->failed || s->closing) {
+        return NK_ESTOPPED;
+    }
+    store_install *in = calloc(1, sizeof(*in));
+    if (in == NULL) {
+        return NK_ENOMEM;
+    }
+    nk_raft_snapshot_meta meta = {.index = index, .term = term, .conf = *conf};
+    nk_raft_hard_state hs = {.term = term, .vote = 0, .commit = index};
+    if (lr->tomb_term >= term) {
+        /* An earlier incarnation may have voted in this term or later. */
+        hs.term = lr->tomb_term;
+        hs.vote = lr->tomb_vote;
+    }
+    int rc = nk_raftlog_stage_snapshot(s->log, region_id, &meta, true);
+    rc = rc ? rc : nk_raftlog_stage_hard_state(s->log, region_id, &hs);
+    rc = rc ? rc : nk_raftlog_write(s->log);
+    if (rc != NK_OK) {
+        free(in);
+        nk_store_fail(s, "writing an installed region's raft state", rc);
+        return rc;
+    }
+    *in = (store_install){.region_id = region_id,
+                          .index = index,
+                          .term = term,
+                          .lsn = nk_raftlog_last_lsn(s->log),
+                          .done = done,
+                          .arg = arg};
+    s->install = in;
+    in->timer = nk_rt_timer_start(s->rt, 0, install_step, s);
+    if (in->timer == 0) {
+        s->install = NULL;
+        free(in);
+        return NK_ESTOPPED;
+    }
+    return NK_OK;
+}
+
+int nk_store_install_abort(nk_store *s, uint64_t region_id)
+{
+    nk_localmeta_region *lr = nk_localmeta_find(&s->meta, region_id);
+    if (lr == NULL || lr->state != NK_REGION_APPLYING) {
+        return NK_ENOENT;
+    }
+    /* The raft state written by a finish that did not publish goes too. */
+    if (nk_raftlog_region(s->log, region_id, &(nk_raftlog_region_state){0}) == NK_OK) {
+        int rc = nk_raftlog_stage_destroy(s->log, region_id);
+        rc = rc ? rc : nk_raftlog_write(s->log);
+        if (rc != NK_OK) {
+            return rc;
+        }
+    }
+    int rc;
+    if (lr->tomb_term > 0) {
+        lr->state = NK_REGION_TOMBSTONE; /* keep the earlier incarnation's term and vote */
+        rc = NK_OK;
+    } else {
+        rc = nk_localmeta_remove(&s->meta, region_id);
+    }
+    return rc ? rc : nk_store_save_meta(s);
+}
+
+size_t nk_store_applying(const nk_store *s, nk_region *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->meta.n_regions; i++) {
+        if (s->meta.regions[i].state == NK_REGION_APPLYING) {
+            if (n < cap) {
+                out[n] = s->meta.regions[i].desc;
+            }
+            n++;
+        }
+    }
+    return n;
+}
+
+int nk_store_region_meta(const nk_store *s, uint64_t region_id, nk_region *desc, uint8_t *state)
+{
+    const nk_localmeta_region *lr = nk_localmeta_find((nk_localmeta *)&s->meta, region_id);
+    if (lr == NULL) {
+        return NK_ENOENT;
+    }
+    if (desc != NULL) {
+        *desc = lr->desc;
+    }
+    if (state != NULL) {
+        *state = lr->state;
+    }
+    return NK_OK;
+}
+
+size_t nk_store_hosted_count(const nk_store *s)
+{
+    return s->n_peers;
+}
+
+int nk_store_destroy_stale_peer(nk_store *s, uint64_t region_id, uint64_t peer_id,
+                                uint64_t conf_version)
+{
+    nk_peer *p = nk_store_peer(s, region_id);
+    if (p == NULL || p->peer_id != peer_id || p->removed) {
+        return NK_ENOENT;
+    }
+    if (conf_version <= p->desc.epoch.conf_version) {
+        return NK_EINVAL;
+    }
+    nk_log(s->rt, NK_LOG_INFO,
+           "store %" PRIu64 " region %" PRIu64 ": peer %" PRIu64
+           " is not a member at conf_version %" PRIu64 " (ours %" PRIu64 "); tombstoning it",
+           s->o.store_id, region_id, peer_id, conf_version, p->desc.epoch.conf_version);
+    p->removed = true;
+    nk_store_kick(s);
+    return NK_OK;
 }

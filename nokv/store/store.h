@@ -233,6 +233,49 @@ int nk_store_event_add(nk_store *s, const void *data, size_t len, uint64_t *seq)
 int nk_store_event_remove(nk_store *s, uint64_t seq);
 const nk_localmeta_event *nk_store_events(const nk_store *s, size_t *n);
 
+/* --------------------------------------------------- snapshot install --- */
+
+/*
+ * Installing a region received as an engine snapshot (the admin service's
+ * ImportRegionSnapshot), install-before-publish:
+ *   begin   LOCALMETA entry for desc (which lists our own peer, as a
+ *           learner) in state APPLYING, durably; NK_EEXIST when the store
+ *           hosts or hosted the region, unless it is a tombstone older than
+ *           desc's conf_version (a re-add: the tombstone's term and vote
+ *           then bound the new hard state);
+ *   ...     the caller ingests the data into the engine;
+ *   finish  raft log SNAPSHOT(reset) at (index, term) with conf (the
+ *           leader's configuration at index, without our peer) and
+ *           HARDSTATE{term, 0, index}, synced; then the failpoint
+ *           "snapshot.install.before_publish"; then LOCALMETA NORMAL and the
+ *           peer hosted; done(arg, rc) on the loop (not called when the
+ *           store closes first). One install at a time (NK_EBUSY).
+ *   abort   forget an APPLYING entry (the caller removed its data first);
+ *           one that replaced a tombstone becomes that tombstone again.
+ * A region found APPLYING at open is not hosted and its raft state is
+ * destroyed: nk_store_applying lists them so the caller can delete their
+ * range from the engine and abort them; then a retry starts clean.
+ */
+typedef void (*nk_store_install_fn)(void *arg, int rc);
+int nk_store_install_begin(nk_store *s, const nk_region *desc, nk_errbuf *eb);
+int nk_store_install_finish(nk_store *s, uint64_t region_id, const nk_raft_conf *conf,
+                            uint64_t index, uint64_t term, nk_store_install_fn done, void *arg);
+int nk_store_install_abort(nk_store *s, uint64_t region_id);
+/*
+ * Tombstone our peer of region_id that its leader no longer lists: the
+ * leader stops replicating to a removed peer as soon as it appends the
+ * removal, so that peer may never apply it and would stay hosted as a stale
+ * non-member. The caller (the admin service, on the operator's behalf) has
+ * checked the leader's membership; conf_version is the leader's, and must be
+ * newer than ours. NK_ENOENT when not hosted or another peer id, NK_EINVAL
+ * when conf_version is not newer. The tombstone is taken at the next pump,
+ * as for a removal applied from the log.
+ */
+int nk_store_destroy_stale_peer(nk_store *s, uint64_t region_id, uint64_t peer_id,
+                                uint64_t conf_version);
+/* Descriptors of the regions in state APPLYING (up to cap); the count. */
+size_t nk_store_applying(const nk_store *s, nk_region *out, size_t cap);
+
 /* ------------------------------------------------------------- status --- */
 
 /* Ids of the hosted regions (not tombstoned), ascending, up to cap of them;
@@ -251,6 +294,12 @@ const nk_region *nk_store_region(const nk_store *s, uint64_t region_id);
 bool nk_store_busy(const nk_store *s);
 /* Stop ticking and taking new work, so that busy() soon becomes false. */
 void nk_store_quiesce(nk_store *s);
+
+/* What LOCALMETA says of a region: NK_OK with its descriptor and state
+ * (enum nk_region_state), or NK_ENOENT. */
+int nk_store_region_meta(const nk_store *s, uint64_t region_id, nk_region *desc, uint8_t *state);
+/* Number of hosted regions. */
+size_t nk_store_hosted_count(const nk_store *s);
 
 /* The store failed (an unrecoverable local error: disk, invariant). */
 bool nk_store_failed(const nk_store *s);

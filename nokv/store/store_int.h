@@ -99,6 +99,7 @@ struct nk_store {
     struct store_sync *sync;
     bool failed;
     bool closing;
+    struct store_install *install; /* nk_store_install_finish in progress */
 };
 
 /* store.c */

@@ -35,6 +35,15 @@ add_test(NAME integration_serve_wal_loss
                  $<TARGET_FILE:nokv_cli>)
 set_tests_properties(integration_serve_wal_loss PROPERTIES LABELS integration TIMEOUT 300)
 
+# Real processes: 100,000 keys through a standalone serve, plan, init, the
+# seed as store 1, two empty stores, expand (snapshot stream, install before
+# publish, learner, catch-up, promote), transfer-leader, remove-peer, every
+# key read back through the new leader.
+add_test(NAME integration_migrate_flow
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/migrate_flow.sh
+                 $<TARGET_FILE:nokv_cli>)
+set_tests_properties(integration_migrate_flow PROPERTIES LABELS integration TIMEOUT 300)
+
 # Real processes: coordinator + 3 stores; the coordinator's SIGKILL and the
 # restart of every store while it is down do not stop serving; `nokv status`
 # shows the cluster once it returns.
