@@ -203,6 +203,23 @@ void nk_metrics_store(nk_metrics *m, const nk_store *s)
     nk_metrics_gauge(m, "nokv_store_regions_led", "Regions this store leads.", led);
     nk_metrics_gauge(m, "nokv_store_raft_log_sync_in_flight", "1 while a raft log batch sync runs.",
                      nk_store_busy(s));
+    nk_store_stats ss;
+    nk_store_stats_get(s, &ss);
+    nk_metrics_counter(m, "nokv_raft_proposals_total", "Commands proposed by leader peers here.",
+                       ss.proposals);
+    nk_metrics_counter(m, "nokv_raft_leader_changes_total",
+                       "Times a peer on this store became leader.", ss.leader_changes);
+    nk_metrics_counter(m, "nokv_raft_entries_applied_total",
+                       "Committed entries applied, every region.", ss.entries_applied);
+    nk_metrics_counter(m, "nokv_raft_snapshots_sent_total", "Raft snapshot messages sent.",
+                       ss.snapshots_sent);
+    nk_metrics_counter(m, "nokv_raft_snapshots_installed_total", "Raft snapshots installed.",
+                       ss.snapshots_installed);
+    nk_metrics_counter(m, "nokv_raft_log_syncs_total",
+                       "Store-wide raft log batch fsyncs (one per batch of Readys).",
+                       ss.raft_log_syncs);
+    nk_metrics_gauge(m, "nokv_raft_log_bytes", "Bytes in the raft log's segment files.",
+                     ss.raft_log_bytes);
     static const struct {
         const char *name, *help;
         int field;
