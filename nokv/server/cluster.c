@@ -516,6 +516,7 @@ static void cluster_status_metrics(void *ctx, nk_metrics *m)
     nk_metrics_engine(m, &st);
     nk_metrics_resp(m, nk_resp_db_stats(nk_resp_server_db(c->server)),
                     nk_resp_server_connections(c->server));
+    nk_metrics_resp_commands(m, nk_resp_server_db(c->server));
     nk_metrics_store(m, c->store);
 }
 

@@ -120,6 +120,30 @@ void nk_metrics_engine(nk_metrics *m, const nk_db_stats *st)
                        st->nospace_events);
 }
 
+void nk_metrics_resp_commands(nk_metrics *m, const nk_resp_db *db)
+{
+    const char *name;
+    uint64_t calls, errors;
+    nk_metrics_family(m, "nokv_resp_command_calls_total", "counter",
+                      "Requests per Redis command (commands called at least once).");
+    for (size_t i = 0; nk_resp_db_command_stats(db, i, &name, &calls, &errors); i++) {
+        if (calls > 0) {
+            char lab[64];
+            snprintf(lab, sizeof(lab), "cmd=\"%s\"", name);
+            nk_metrics_sample(m, "nokv_resp_command_calls_total", lab, calls);
+        }
+    }
+    nk_metrics_family(m, "nokv_resp_command_errors_total", "counter",
+                      "Error replies per Redis command (commands called at least once).");
+    for (size_t i = 0; nk_resp_db_command_stats(db, i, &name, &calls, &errors); i++) {
+        if (calls > 0) {
+            char lab[64];
+            snprintf(lab, sizeof(lab), "cmd=\"%s\"", name);
+            nk_metrics_sample(m, "nokv_resp_command_errors_total", lab, errors);
+        }
+    }
+}
+
 void nk_metrics_resp(nk_metrics *m, const nk_resp_stats *st, size_t connections)
 {
     nk_metrics_gauge(m, "nokv_resp_connections", "Open Redis-protocol client connections.",
