@@ -1,12 +1,14 @@
 /* logfile.c - record framing and the torn-tail / corruption scan. */
 #include "nokv/engine/logfile.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <xxhash.h>
 
 #include "nokv/util/coding.h"
+#include "nokv/util/names.h"
 
 void nk_logfile_hdr_encode(uint8_t *out, const nk_logfile_hdr *h)
 {
@@ -557,5 +559,141 @@ int nk_logscan_run(nk_rt *rt, const nk_logscan_in *in, nk_logscan_out *out, nk_e
     win_close(&s);
     free(s.w.buf);
     out->max_claim = s.claim_seen ? s.claim : 0;
+    return rc;
+}
+
+/* ------------------------------------- segment directory housekeeping --- */
+
+int nk_logdir_ensure(nk_rt *rt, const char *what, const char *dir, nk_errbuf *eb)
+{
+    nk_stat st;
+    int rc = nk_rt_stat(rt, dir, &st);
+    if (rc == NK_OK) {
+        if (!st.is_dir) {
+            nk_errbuf_set(eb, "%s: %s is not a directory", what, dir);
+            return NK_ENOTDIR;
+        }
+        return NK_OK;
+    }
+    if (rc != NK_ENOENT) {
+        nk_errbuf_set(eb, "%s: stat %s failed: %s", what, dir, nk_errdesc(rc));
+        return rc;
+    }
+    rc = nk_rt_dir_create(rt, dir);
+    if (rc == NK_OK) {
+        char *parent = nk_path_parent(dir);
+        rc = parent != NULL ? nk_rt_dir_sync(rt, parent) : NK_ENOMEM;
+        free(parent);
+    }
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "%s: creating directory %s failed: %s", what, dir, nk_errdesc(rc));
+    }
+    return rc;
+}
+
+static int logseg_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const nk_logseg_file *)a)->number, y = ((const nk_logseg_file *)b)->number;
+    return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+int nk_logseg_list(nk_rt *rt, const char *what, const char *dir, const char *suffix,
+                   nk_logseg_file **out, size_t *count, nk_errbuf *eb)
+{
+    nk_logseg_file *files = NULL;
+    size_t n = 0;
+    nk_names names = {0};
+    int rc = nk_rt_dir_list(rt, dir, &names);
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "%s: listing %s failed: %s", what, dir, nk_errdesc(rc));
+    }
+    if (rc == NK_OK && names.count > 0) {
+        files = calloc(names.count, sizeof *files);
+        if (files == NULL) {
+            rc = NK_ENOMEM;
+        }
+    }
+    for (size_t i = 0; rc == NK_OK && i < names.count; i++) {
+        uint64_t number;
+        if (!nk_name_number(names.names[i], strlen(names.names[i]), "", suffix, &number)) {
+            continue; /* not ours */
+        }
+        files[n].number = number;
+        files[n].path = nk_path_join(dir, names.names[i]);
+        if (files[n++].path == NULL) {
+            rc = NK_ENOMEM;
+        }
+    }
+    nk_names_free(&names);
+    if (rc == NK_OK && n > 1) { /* qsort(NULL, 0, ...) is undefined behaviour */
+        qsort(files, n, sizeof *files, logseg_cmp);
+    }
+    *out = files;
+    *count = n;
+    return rc;
+}
+
+void nk_logseg_files_free(nk_logseg_file *files, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(files[i].path);
+    }
+    free(files);
+}
+
+int nk_logfile_remove(nk_rt *rt, const char *what, const char *path, nk_errbuf *eb)
+{
+    int rc = nk_rt_remove(rt, path);
+    if (rc == NK_ENOENT) {
+        return NK_OK;
+    }
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "%s: removing %s failed: %s", what, path, nk_errdesc(rc));
+    }
+    return rc;
+}
+
+/* Open, optionally truncate, and fsync one segment. */
+static int fix_segment(nk_rt *rt, const char *what, const char *path, bool truncate, uint64_t size,
+                       const char *fp_after_cut, bool skip_cut_sync, nk_errbuf *eb)
+{
+    nk_file *f = NULL;
+    int rc = nk_rt_file_open(rt, path, NK_OPEN_WRITE, &f);
+    if (rc == NK_OK && truncate) {
+        rc = nk_rt_file_truncate(rt, f, size);
+        if (rc == NK_OK && fp_after_cut != NULL) {
+            rc = nk_failpoint(rt, fp_after_cut);
+        }
+    }
+    if (rc == NK_OK && !(truncate && skip_cut_sync)) {
+        rc = nk_rt_file_sync(rt, f);
+    }
+    if (f != NULL) {
+        (void)nk_rt_file_close(rt, f);
+    }
+    if (rc != NK_OK) {
+        nk_errbuf_set(eb, "%s: making %s durable failed: %s", what, path, nk_errdesc(rc));
+    }
+    return rc;
+}
+
+int nk_logseg_cut_tail(nk_rt *rt, const char *what, const char *dir, const char *const *paths,
+                       size_t n, size_t keep, bool torn, size_t cut_file, uint64_t cut_offset,
+                       const char *fp_after_cut, bool skip_cut_sync, nk_errbuf *eb)
+{
+    int rc = NK_OK;
+    for (size_t i = n; rc == NK_OK && i > keep; i--) {
+        rc = nk_logfile_remove(rt, what, paths[i - 1], eb);
+    }
+    for (size_t i = 0; rc == NK_OK && i < keep; i++) {
+        bool cut = torn && i == cut_file;
+        rc = fix_segment(rt, what, paths[i], cut, cut_offset, fp_after_cut, skip_cut_sync, eb);
+    }
+    if (rc == NK_OK) {
+        rc = nk_rt_dir_sync(rt, dir);
+        if (rc != NK_OK) {
+            nk_errbuf_set(eb, "%s: syncing directory %s failed: %s", what, dir, nk_errdesc(rc));
+        }
+    }
     return rc;
 }

@@ -179,4 +179,38 @@ char *nk_path_join(const char *dir, const char *name);
  * malloc'd, NULL on ENOMEM. */
 char *nk_path_parent(const char *path);
 
+/* ------------------------------------- segment directory housekeeping --- */
+/* Shared by the WAL and the raft log. `what` ("wal", "raftlog") prefixes
+ * every message put in eb. */
+
+/* One numbered segment file of a log directory. */
+typedef struct nk_logseg_file {
+    uint64_t number;
+    char *path; /* malloc'd "<dir>/<name>" */
+} nk_logseg_file;
+
+/* Make sure directory `dir` exists, durably (its parent is synced after a
+ * create). NK_ENOTDIR when it is something else. */
+int nk_logdir_ensure(nk_rt *rt, const char *what, const char *dir, nk_errbuf *eb);
+
+/* The files "<number><suffix>" in dir (others are skipped), numerically
+ * sorted ("1000000.log" sorts after "999999.log"). *out is malloc'd: free
+ * it with nk_logseg_files_free, also on error. */
+int nk_logseg_list(nk_rt *rt, const char *what, const char *dir, const char *suffix,
+                   nk_logseg_file **out, size_t *count, nk_errbuf *eb);
+void nk_logseg_files_free(nk_logseg_file *files, size_t n);
+
+/* Remove a file, tolerating its absence. */
+int nk_logfile_remove(nk_rt *rt, const char *what, const char *path, nk_errbuf *eb);
+
+/* Durably cut the tail that a recovery scan found torn: remove files
+ * keep..n-1 (newest first, so a crash in between leaves a prefix), cut file
+ * `cut_file` at `cut_offset` when `torn`, sync every kept file, then sync
+ * `dir`. `fp_after_cut` (may be NULL) is a failpoint checked right after the
+ * truncate; `skip_cut_sync` (a test-only injected bug) skips the sync of the
+ * cut file. */
+int nk_logseg_cut_tail(nk_rt *rt, const char *what, const char *dir, const char *const *paths,
+                       size_t n, size_t keep, bool torn, size_t cut_file, uint64_t cut_offset,
+                       const char *fp_after_cut, bool skip_cut_sync, nk_errbuf *eb);
+
 #endif /* NK_ENGINE_LOGFILE_H */

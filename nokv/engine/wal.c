@@ -1,6 +1,5 @@
 /* wal.c - segmented write-ahead log with group commit (see wal.h). */
 #include "nokv/engine/wal.h"
-#include "nokv/util/names.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -109,12 +108,6 @@ static char *seg_path(const char *dir, uint64_t number)
     char name[32];
     snprintf(name, sizeof name, "%06" PRIu64 ".log", number);
     return nk_path_join(dir, name);
-}
-
-/* "NNNNNN.log" -> number; false for anything else. */
-static bool parse_seg_name(const char *name, uint64_t *number)
-{
-    return nk_name_number(name, strlen(name), "", ".log", number);
 }
 
 static void fail(nk_wal *w, int rc)
@@ -638,17 +631,6 @@ int nk_wal_close(nk_wal *w, nk_errbuf *eb)
     return rc;
 }
 
-typedef struct named {
-    uint64_t number;
-    char *path;
-} named;
-
-static int named_cmp(const void *a, const void *b)
-{
-    uint64_t x = ((const named *)a)->number, y = ((const named *)b)->number;
-    return x < y ? -1 : (x > y ? 1 : 0);
-}
-
 typedef struct replay_ctx {
     nk_wal_replay_fn fn;
     void *arg;
@@ -669,72 +651,7 @@ static int replay_one(void *arg, size_t file_idx, uint64_t offset, uint64_t lsn,
     return c->fn != NULL ? c->fn(c->arg, lsn, payload, len) : NK_OK;
 }
 
-/* Make sure dir exists (durably). */
-static int ensure_dir(nk_rt *rt, const char *dir, nk_errbuf *eb)
-{
-    nk_stat st;
-    int rc = nk_rt_stat(rt, dir, &st);
-    if (rc == NK_OK) {
-        if (!st.is_dir) {
-            nk_errbuf_set(eb, "wal: %s is not a directory", dir);
-            return NK_ENOTDIR;
-        }
-        return NK_OK;
-    }
-    if (rc != NK_ENOENT) {
-        nk_errbuf_set(eb, "wal: stat %s failed: %s", dir, nk_errdesc(rc));
-        return rc;
-    }
-    rc = nk_rt_dir_create(rt, dir);
-    if (rc == NK_OK) {
-        char *parent = nk_path_parent(dir);
-        rc = parent != NULL ? nk_rt_dir_sync(rt, parent) : NK_ENOMEM;
-        free(parent);
-    }
-    if (rc != NK_OK) {
-        nk_errbuf_set(eb, "wal: creating %s failed: %s", dir, nk_errdesc(rc));
-    }
-    return rc;
-}
-
-/* Remove a file, tolerating its absence. */
-static int remove_file(nk_rt *rt, const char *path, nk_errbuf *eb)
-{
-    int rc = nk_rt_remove(rt, path);
-    if (rc == NK_ENOENT) {
-        return NK_OK;
-    }
-    if (rc != NK_OK) {
-        nk_errbuf_set(eb, "wal: removing %s failed: %s", path, nk_errdesc(rc));
-    }
-    return rc;
-}
-
-/* Open, optionally truncate, and fsync one segment. */
-static int fix_segment(nk_rt *rt, const char *path, bool truncate, uint64_t size, unsigned bugs,
-                       nk_errbuf *eb)
-{
-    nk_file *f = NULL;
-    int rc = nk_rt_file_open(rt, path, NK_OPEN_WRITE, &f);
-    if (rc == NK_OK && truncate) {
-        rc = nk_rt_file_truncate(rt, f, size);
-        if (rc == NK_OK) {
-            rc = nk_failpoint(rt, "wal.repair.after_cut");
-        }
-    }
-    if (rc == NK_OK && !(truncate && (bugs & NK_BUG_WAL_REPAIR_SYNC))) {
-        rc = nk_rt_file_sync(rt, f);
-    }
-    if (f != NULL) {
-        (void)nk_rt_file_close(rt, f);
-    }
-    if (rc != NK_OK) {
-        nk_errbuf_set(eb, "wal: making %s durable failed: %s", path, nk_errdesc(rc));
-    }
-    return rc;
-}
-
-static int check_reaches(nk_wal *w, const named *files, size_t n, const nk_logscan_out *so,
+static int check_reaches(nk_wal *w, const nk_logseg_file *files, size_t n, const nk_logscan_out *so,
                          nk_errbuf *eb);
 
 /* The owner (the manifest) recorded that segment min_segment had been
@@ -742,7 +659,7 @@ static int check_reaches(nk_wal *w, const named *files, size_t n, const nk_logsc
  * does not reach both lost acknowledged writes to a removed, renamed or
  * truncated segment. Refuse it (the scan already refused damage at or below
  * min_durable inside the files it read). */
-static int check_complete(nk_wal *w, const named *files, size_t n, nk_logscan_out *so,
+static int check_complete(nk_wal *w, const nk_logseg_file *files, size_t n, nk_logscan_out *so,
                           nk_errbuf *eb)
 {
     int rc = check_reaches(w, files, n, so, eb);
@@ -766,7 +683,7 @@ static int check_complete(nk_wal *w, const named *files, size_t n, nk_logscan_ou
     return rc;
 }
 
-static int check_reaches(nk_wal *w, const named *files, size_t n, const nk_logscan_out *so,
+static int check_reaches(nk_wal *w, const nk_logseg_file *files, size_t n, const nk_logscan_out *so,
                          nk_errbuf *eb)
 {
     const nk_wal_options *o = &w->opts;
@@ -809,7 +726,8 @@ static int check_reaches(nk_wal *w, const named *files, size_t n, const nk_logsc
 
 /* Scan the segments, cut a torn tail, make what remains durable. Fills
  * w->segs, w->last_lsn, w->next_number and w->rec. */
-static int recover(nk_wal *w, named *files, size_t n, nk_wal_replay_fn fn, void *arg, nk_errbuf *eb)
+static int recover(nk_wal *w, nk_logseg_file *files, size_t n, nk_wal_replay_fn fn, void *arg,
+                   nk_errbuf *eb)
 {
     nk_rt *rt = w->rt;
     uint64_t from = w->opts.replay_from;
@@ -861,23 +779,14 @@ static int recover(nk_wal *w, named *files, size_t n, nk_wal_replay_fn fn, void 
         next_lsn = in.start_lsn;
         keep = 0;
     }
-    /* Remove from the newest, so a crash in between leaves a prefix. */
-    for (size_t i = n; rc == NK_OK && i > keep; i--) {
-        rc = remove_file(rt, paths[i - 1], eb);
-    }
-    for (size_t i = 0; rc == NK_OK && i < keep; i++) {
-        bool cut = so.torn && i == so.cut_file;
-        rc = fix_segment(rt, paths[i], cut, so.cut_offset, w->opts.test_bugs, eb);
-        w->segs[i] = (seg){numbers[i], firsts[i]};
-    }
-    if (rc == NK_OK) {
-        rc = nk_rt_dir_sync(rt, w->dir);
-        if (rc != NK_OK) {
-            nk_errbuf_set(eb, "wal: syncing directory %s failed: %s", w->dir, nk_errdesc(rc));
-        }
-    }
+    rc = nk_logseg_cut_tail(rt, "wal", w->dir, paths, n, keep, so.torn, so.cut_file, so.cut_offset,
+                            "wal.repair.after_cut",
+                            (w->opts.test_bugs & NK_BUG_WAL_REPAIR_SYNC) != 0, eb);
     if (rc != NK_OK) {
         goto out;
+    }
+    for (size_t i = 0; i < keep; i++) {
+        w->segs[i] = (seg){numbers[i], firsts[i]};
     }
     w->nsegs = keep;
     w->last_lsn = next_lsn - 1;
@@ -919,52 +828,6 @@ out:
     return rc;
 }
 
-/* The segment files in dir, numerically sorted (*files malloc'd; free each
- * path and the array). */
-static int list_segments(nk_rt *rt, const char *dir, named **out, size_t *count, nk_errbuf *eb)
-{
-    named *files = NULL;
-    size_t n = 0;
-    nk_names names = {0};
-    int rc = nk_rt_dir_list(rt, dir, &names);
-    if (rc != NK_OK) {
-        nk_errbuf_set(eb, "wal: listing %s failed: %s", dir, nk_errdesc(rc));
-    }
-    if (rc == NK_OK && names.count > 0) {
-        files = calloc(names.count, sizeof *files);
-        if (files == NULL) {
-            rc = NK_ENOMEM;
-        }
-    }
-    for (size_t i = 0; rc == NK_OK && i < names.count; i++) {
-        uint64_t number;
-        if (!parse_seg_name(names.names[i], &number)) {
-            continue; /* not ours */
-        }
-        files[n].number = number;
-        files[n].path = nk_path_join(dir, names.names[i]);
-        if (files[n++].path == NULL) {
-            rc = NK_ENOMEM;
-        }
-    }
-    nk_names_free(&names);
-    /* Numerically: "1000000.log" sorts before "999999.log" bytewise. */
-    if (rc == NK_OK && n > 1) { /* qsort(NULL, 0, ...) is undefined behaviour */
-        qsort(files, n, sizeof *files, named_cmp);
-    }
-    *out = files;
-    *count = n;
-    return rc;
-}
-
-static void free_segments(named *files, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(files[i].path);
-    }
-    free(files);
-}
-
 static int check_visit(void *arg, size_t file_idx, uint64_t offset, uint64_t lsn,
                        const uint8_t *payload, size_t len)
 {
@@ -990,9 +853,9 @@ int nk_wal_check(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_
         w.opts = *opts;
     }
     w.opts.salvage = false;
-    named *files = NULL;
+    nk_logseg_file *files = NULL;
     size_t n = 0;
-    int rc = list_segments(rt, dir, &files, &n, eb);
+    int rc = nk_logseg_list(rt, "wal", dir, ".log", &files, &n, eb);
     const char **paths = calloc(n + 1, sizeof *paths);
     uint64_t *numbers = calloc(n + 1, sizeof *numbers);
     if (rc == NK_OK && (paths == NULL || numbers == NULL)) {
@@ -1032,7 +895,7 @@ int nk_wal_check(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_
     out->discarded_bytes = so.discarded;
     free(paths);
     free(numbers);
-    free_segments(files, n);
+    nk_logseg_files_free(files, n);
     return rc;
 }
 
@@ -1057,16 +920,16 @@ int nk_wal_open(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_r
     }
     w->rt = rt;
     w->opts = o;
-    named *files = NULL;
+    nk_logseg_file *files = NULL;
     size_t n = 0;
-    int rc = ensure_dir(rt, dir, eb);
+    int rc = nk_logdir_ensure(rt, "wal", dir, eb);
     if (rc == NK_OK) {
-        rc = list_segments(rt, dir, &files, &n, eb);
+        rc = nk_logseg_list(rt, "wal", dir, ".log", &files, &n, eb);
     }
     if (rc == NK_OK) {
         rc = recover(w, files, n, replay_cb, arg, eb);
     }
-    free_segments(files, n);
+    nk_logseg_files_free(files, n);
     if (rc == NK_OK) {
         /* A fresh segment whose header claims everything replayed: it is
          * all durable now. */

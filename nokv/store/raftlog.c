@@ -11,7 +11,6 @@
 #include "nokv/engine/logfile.h"
 #include "nokv/engine/slice.h"
 #include "nokv/util/coding.h"
-#include "nokv/util/names.h"
 #include "nokv/util/u64map.h"
 
 /* Record payload types (docs/formats.md). */
@@ -1467,33 +1466,6 @@ void nk_raftlog_close(nk_raftlog *l)
     }
 }
 
-static int ensure_dir(nk_rt *rt, const char *dir, nk_errbuf *eb)
-{
-    nk_stat st;
-    int rc = nk_rt_stat(rt, dir, &st);
-    if (rc == NK_OK) {
-        if (!st.is_dir) {
-            nk_errbuf_set(eb, "raftlog: %s is not a directory", dir);
-            return NK_ENOTDIR;
-        }
-        return NK_OK;
-    }
-    if (rc != NK_ENOENT) {
-        nk_errbuf_set(eb, "raftlog: stat %s failed: %s", dir, nk_errname(rc));
-        return rc;
-    }
-    rc = nk_rt_dir_create(rt, dir);
-    if (rc == NK_OK) {
-        char *parent = nk_path_parent(dir);
-        rc = parent != NULL ? nk_rt_dir_sync(rt, parent) : NK_ENOMEM;
-        free(parent);
-    }
-    if (rc != NK_OK) {
-        nk_errbuf_set(eb, "raftlog: creating directory %s failed: %s", dir, nk_errname(rc));
-    }
-    return rc;
-}
-
 typedef struct replay_ctx {
     nk_raftlog *l;
     const uint64_t *numbers;
@@ -1524,26 +1496,6 @@ static int replay_one(void *arg, size_t file_idx, uint64_t offset, uint64_t lsn,
     return rc;
 }
 
-/* Open, optionally truncate, and sync one segment. */
-static int fix_segment(nk_rt *rt, const char *path, bool truncate, uint64_t size, nk_errbuf *eb)
-{
-    nk_file *f = NULL;
-    int rc = nk_rt_file_open(rt, path, NK_OPEN_WRITE, &f);
-    if (rc == NK_OK && truncate) {
-        rc = nk_rt_file_truncate(rt, f, size);
-    }
-    if (rc == NK_OK) {
-        rc = nk_rt_file_sync(rt, f);
-    }
-    if (f != NULL) {
-        (void)nk_rt_file_close(rt, f);
-    }
-    if (rc != NK_OK) {
-        nk_errbuf_set(eb, "raftlog: making %s durable failed: %s", path, nk_errname(rc));
-    }
-    return rc;
-}
-
 /* After replay: every region's entries start right after its snapshot. */
 static int check_regions(nk_raftlog *l, nk_errbuf *eb)
 {
@@ -1569,18 +1521,7 @@ static int check_regions(nk_raftlog *l, nk_errbuf *eb)
     return rc;
 }
 
-typedef struct named {
-    uint64_t number;
-    char *path;
-} named;
-
-static int named_cmp(const void *a, const void *b)
-{
-    uint64_t x = ((const named *)a)->number, y = ((const named *)b)->number;
-    return x < y ? -1 : (x > y ? 1 : 0);
-}
-
-static int recover(nk_raftlog *l, named *files, size_t n, nk_errbuf *eb)
+static int recover(nk_raftlog *l, nk_logseg_file *files, size_t n, nk_errbuf *eb)
 {
     nk_rt *rt = l->rt;
     const char **paths = malloc((n + 1) * sizeof *paths);
@@ -1622,29 +1563,15 @@ static int recover(nk_raftlog *l, named *files, size_t n, nk_errbuf *eb)
     if (so.torn) {
         keep = so.cut_file + (so.cut_offset >= NK_LOGFILE_HDR_SIZE ? 1 : 0);
     }
-    for (size_t i = n; rc == NK_OK && i > keep; i--) {
-        rc = nk_rt_remove(rt, paths[i - 1]);
-        if (rc == NK_ENOENT) {
-            rc = NK_OK;
-        }
-        if (rc != NK_OK) {
-            nk_errbuf_set(eb, "raftlog: removing torn %s failed: %s", paths[i - 1], nk_errname(rc));
-        }
-    }
-    for (size_t i = 0; rc == NK_OK && i < keep; i++) {
-        bool cut = so.torn && i == so.cut_file;
-        rc = fix_segment(rt, paths[i], cut, so.cut_offset, eb);
-        l->segs[i].first_lsn = firsts[i];
-        l->segs[i].size = cut ? so.cut_offset : sizes[i];
-    }
-    if (rc == NK_OK) {
-        rc = nk_rt_dir_sync(rt, l->dir);
-        if (rc != NK_OK) {
-            nk_errbuf_set(eb, "raftlog: syncing directory %s failed: %s", l->dir, nk_errname(rc));
-        }
-    }
+    rc = nk_logseg_cut_tail(rt, "raftlog", l->dir, paths, n, keep, so.torn, so.cut_file,
+                            so.cut_offset, NULL, false, eb);
     if (rc != NK_OK) {
         goto out;
+    }
+    for (size_t i = 0; i < keep; i++) {
+        bool cut = so.torn && i == so.cut_file;
+        l->segs[i].first_lsn = firsts[i];
+        l->segs[i].size = cut ? so.cut_offset : sizes[i];
     }
     l->nsegs = keep;
     l->last_lsn = so.last_lsn;
@@ -1725,44 +1652,16 @@ int nk_raftlog_open(nk_rt *rt, const char *dir, const nk_raftlog_options *o, nk_
     }
     nk_u64map_init(&l->regions);
     nk_u64map_init(&l->proj);
-    named *files = NULL;
+    nk_logseg_file *files = NULL;
     size_t n = 0;
-    nk_names names = {0};
-    int rc = ensure_dir(rt, dir, eb);
+    int rc = nk_logdir_ensure(rt, "raftlog", dir, eb);
     if (rc == NK_OK) {
-        rc = nk_rt_dir_list(rt, dir, &names);
-        if (rc != NK_OK) {
-            nk_errbuf_set(eb, "raftlog: listing %s failed: %s", dir, nk_errname(rc));
-        }
+        rc = nk_logseg_list(rt, "raftlog", dir, ".rlog", &files, &n, eb);
     }
-    if (rc == NK_OK && names.count > 0) {
-        files = calloc(names.count, sizeof *files);
-        if (files == NULL) {
-            rc = NK_ENOMEM;
-        }
-    }
-    for (size_t i = 0; rc == NK_OK && i < names.count; i++) {
-        uint64_t number;
-        if (!nk_name_number(names.names[i], strlen(names.names[i]), "", ".rlog", &number)) {
-            continue;
-        }
-        files[n].number = number;
-        files[n].path = nk_path_join(dir, names.names[i]);
-        if (files[n++].path == NULL) {
-            rc = NK_ENOMEM;
-        }
-    }
-    nk_names_free(&names);
     if (rc == NK_OK) {
-        if (n > 1) {
-            qsort(files, n, sizeof *files, named_cmp);
-        }
         rc = recover(l, files, n, eb);
     }
-    for (size_t i = 0; i < n; i++) {
-        free(files[i].path);
-    }
-    free(files);
+    nk_logseg_files_free(files, n);
     if (rc == NK_OK) {
         rc = open_current(l, eb);
     }
