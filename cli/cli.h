@@ -36,6 +36,30 @@ void nk_cli_notify(nk_rt *rt, const char *state);
  * the stop has not finished by then). */
 void nk_cli_shutdown_begins(void);
 
+/* The serving commands' process lifecycle (common.c), around their own
+ * flag parsing and server start:
+ *   nk_cli_rt_new: journald prefixes, NOKV_FAILPOINTS, nk_rt_real_new; NK_OK
+ *     or the error, printed as "<cmd>: cannot start the runtime: ...".
+ *   nk_cli_start_failed: the server did not start: print eb (or the code),
+ *     free rt, return exit status 1.
+ *   nk_cli_run: set the shutdown handler, send `ready` to systemd, run the
+ *     loop until it ends, then free the server and rt; the exit status (0,
+ *     or 1 after printing "<cmd>: stopped with an error: ..."). */
+typedef struct nk_cli_app {
+    void *app;
+    void (*on_shutdown)(void *app);
+    int (*exit_status)(void *app);
+    void (*free)(void *app);
+    /* exit_status NK_EAGAIN means the loop ended without a completed
+     * shutdown: a worker may still be inside a WAL sync, so the server is not
+     * freed; exit 1 and let recovery treat it as a crash. */
+    bool eagain_abandons;
+} nk_cli_app;
+
+int nk_cli_rt_new(const char *cmd, nk_rt_real_config *rc, nk_rt **out);
+int nk_cli_start_failed(const char *cmd, nk_rt *rt, int err, const nk_errbuf *eb);
+int nk_cli_run(const char *cmd, nk_rt *rt, const char *ready, const nk_cli_app *app);
+
 /* --config FILE / --check-config (config.c). Keys a command accepts in
  * its file: flag names without "--", typed so a bad value names the line. */
 typedef enum nk_cli_type {

@@ -104,3 +104,43 @@ void nk_cli_notify(nk_rt *rt, const char *state)
                strncmp(state, "READY", 5) == 0 ? "READY=1" : "state");
     }
 }
+
+int nk_cli_rt_new(const char *cmd, nk_rt_real_config *rc, nk_rt **out)
+{
+    nk_cli_log_finish(rc);
+    rc->failpoints = getenv("NOKV_FAILPOINTS"); /* integration tests only */
+    *out = NULL;
+    int err = nk_rt_real_new(rc, out);
+    if (err != NK_OK) {
+        fprintf(stderr, "%s: cannot start the runtime: %s\n", cmd, nk_strerror(err));
+    }
+    return err;
+}
+
+int nk_cli_start_failed(const char *cmd, nk_rt *rt, int err, const nk_errbuf *eb)
+{
+    fprintf(stderr, "%s: %s\n", cmd, eb->msg[0] ? eb->msg : nk_strerror(err));
+    nk_rt_real_free(rt);
+    return 1;
+}
+
+int nk_cli_run(const char *cmd, nk_rt *rt, const char *ready, const nk_cli_app *app)
+{
+    nk_rt_set_shutdown_handler(rt, app->on_shutdown, app->app);
+    nk_cli_notify(rt, ready); /* recovered and listening: systemd may start dependents */
+    int err = nk_rt_real_run(rt);
+    int status = app->exit_status(app->app);
+    if (status == NK_EAGAIN && app->eagain_abandons) {
+        fprintf(stderr, "%s: event loop failed (%s); exiting without cleanup\n", cmd,
+                nk_strerror(err));
+        return 1;
+    }
+    app->free(app->app);
+    nk_rt_real_free(rt);
+    if (err != NK_OK || status != NK_OK) {
+        fprintf(stderr, "%s: stopped with an error: %s\n", cmd,
+                nk_strerror(err != NK_OK ? err : status));
+        return 1;
+    }
+    return 0;
+}

@@ -58,6 +58,7 @@ static int parse_u64(const char *flag, const char *v, uint64_t *out)
 /* The coordinator and its status endpoint: /ready turns 503 at shutdown. */
 typedef struct coord_run {
     nk_coord_service *svc;
+    nk_status_server *status_srv;
     bool draining;
 } coord_run;
 
@@ -67,6 +68,19 @@ static void on_shutdown(void *arg)
     cr->draining = true;
     nk_cli_shutdown_begins();
     nk_coord_service_shutdown(cr->svc);
+}
+
+static int exit_status(void *arg)
+{
+    coord_run *cr = arg;
+    return nk_coord_service_exit_status(cr->svc);
+}
+
+static void app_free(void *arg)
+{
+    coord_run *cr = arg;
+    nk_status_server_free(cr->status_srv);
+    nk_coord_service_free(cr->svc);
 }
 
 static void coord_metrics(void *ctx, nk_metrics *m)
@@ -337,22 +351,16 @@ int nk_cli_coordinator(int argc, char **argv)
     if (nk_cli_check_only()) {
         return nk_cli_config_ok("nokv coordinator");
     }
-    nk_cli_log_finish(&rc);
-    rc.failpoints = getenv("NOKV_FAILPOINTS"); /* integration tests only */
     nk_rt *rt = NULL;
-    int err = nk_rt_real_new(&rc, &rt);
-    if (err != NK_OK) {
-        fprintf(stderr, "nokv coordinator: cannot start the runtime: %s\n", nk_strerror(err));
+    if (nk_cli_rt_new("nokv coordinator", &rc, &rt) != NK_OK) {
         return 1;
     }
     nk_errbuf eb;
     memset(&eb, 0, sizeof(eb));
     nk_coord_service *s = NULL;
-    err = nk_coord_service_start(rt, &cfg, &s, &eb);
+    int err = nk_coord_service_start(rt, &cfg, &s, &eb);
     if (err != NK_OK) {
-        fprintf(stderr, "nokv coordinator: %s\n", eb.msg[0] ? eb.msg : nk_strerror(err));
-        nk_rt_real_free(rt);
-        return 1;
+        return nk_cli_start_failed("nokv coordinator", rt, err, &eb);
     }
     nk_coord_service_info info;
     nk_coord_service_info_get(s, &info);
@@ -380,17 +388,7 @@ int nk_cli_coordinator(int argc, char **argv)
         printf("metrics on http://%s/\n", bound);
     }
     fflush(stdout);
-    nk_rt_set_shutdown_handler(rt, on_shutdown, &cr);
-    nk_cli_notify(rt, "READY=1\nSTATUS=coordinator serving");
-    err = nk_rt_real_run(rt);
-    int status = nk_coord_service_exit_status(s);
-    nk_status_server_free(status_srv);
-    nk_coord_service_free(s);
-    nk_rt_real_free(rt);
-    if (err != NK_OK || status != NK_OK) {
-        fprintf(stderr, "nokv coordinator: stopped with an error: %s\n",
-                nk_strerror(err != NK_OK ? err : status));
-        return 1;
-    }
-    return 0;
+    cr.status_srv = status_srv;
+    nk_cli_app app = {&cr, on_shutdown, exit_status, app_free, false};
+    return nk_cli_run("nokv coordinator", rt, "READY=1\nSTATUS=coordinator serving", &app);
 }

@@ -69,6 +69,16 @@ static void on_shutdown(void *arg)
     nk_standalone_shutdown(arg);
 }
 
+static int exit_status(void *arg)
+{
+    return nk_standalone_exit_status(arg);
+}
+
+static void app_free(void *arg)
+{
+    nk_standalone_free(arg);
+}
+
 int nk_cli_serve(int argc, char **argv)
 {
     /* --store-id (on the command line or in --config) means distributed mode */
@@ -143,12 +153,8 @@ int nk_cli_serve(int argc, char **argv)
     if (nk_cli_check_only()) {
         return nk_cli_config_ok("nokv serve");
     }
-    nk_cli_log_finish(&rc);
-    rc.failpoints = getenv("NOKV_FAILPOINTS"); /* integration tests only */
     nk_rt *rt = NULL;
-    int err = nk_rt_real_new(&rc, &rt);
-    if (err != NK_OK) {
-        fprintf(stderr, "nokv serve: cannot start the runtime: %s\n", nk_strerror(err));
+    if (nk_cli_rt_new("nokv serve", &rc, &rt) != NK_OK) {
         return 1;
     }
     nk_errbuf eb;
@@ -157,33 +163,13 @@ int nk_cli_serve(int argc, char **argv)
     snprintf(note, sizeof(note), "STATUS=opening %s (recovery)", cfg.workdir);
     nk_cli_notify(rt, note); /* systemd shows it while the WAL replays */
     nk_standalone *s = NULL;
-    err = nk_standalone_start(rt, &cfg, &s, &eb);
+    int err = nk_standalone_start(rt, &cfg, &s, &eb);
     if (err != NK_OK) {
-        fprintf(stderr, "nokv serve: %s\n", eb.msg[0] ? eb.msg : nk_strerror(err));
-        nk_rt_real_free(rt);
-        return 1;
+        return nk_cli_start_failed("nokv serve", rt, err, &eb);
     }
-    nk_rt_set_shutdown_handler(rt, on_shutdown, s);
     char ready[160], bound[64] = "";
     (void)nk_standalone_addr(s, bound, sizeof(bound));
     snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving RESP on %s", bound);
-    nk_cli_notify(rt, ready); /* recovered and listening: systemd may start dependents */
-    err = nk_rt_real_run(rt);
-    int status = nk_standalone_exit_status(s);
-    if (status == NK_EAGAIN) {
-        /* The loop ended without a completed shutdown (an epoll failure):
-         * a worker may still be inside a WAL sync, so freeing the engine now
-         * could race it. Exit and let recovery treat it as a crash. */
-        fprintf(stderr, "nokv serve: event loop failed (%s); exiting without cleanup\n",
-                nk_strerror(err));
-        return 1;
-    }
-    nk_standalone_free(s);
-    nk_rt_real_free(rt);
-    if (err != NK_OK || status != NK_OK) {
-        fprintf(stderr, "nokv serve: stopped with an error: %s\n",
-                nk_strerror(err != NK_OK ? err : status));
-        return 1;
-    }
-    return 0;
+    nk_cli_app app = {s, on_shutdown, exit_status, app_free, true};
+    return nk_cli_run("nokv serve", rt, ready, &app);
 }
