@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <xxhash.h>
 
+#include "nokv/util/jsonfile.h"
 #include "nokv/util/smallfile.h"
 
 #define CKPT_MAX_BYTES 4096
@@ -87,7 +87,8 @@ static uint64_t *id_at(nk_checkpoint *cp, size_t i)
     return (uint64_t *)((char *)cp + id_fields[i].off);
 }
 
-static char *canonical(const nk_checkpoint *cp)
+/* The object stored (without its "xxh64", which nk_jsonfile adds). */
+static json_t *to_json(const nk_checkpoint *cp)
 {
     json_t *o = json_object();
     if (o == NULL) {
@@ -102,9 +103,7 @@ static char *canonical(const nk_checkpoint *cp)
             json_object_set_new(o, id_fields[i].key, json_integer((json_int_t)v));
         }
     }
-    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o);
-    return s;
+    return o;
 }
 
 int nk_checkpoint_read(nk_rt *rt, const char *workdir, nk_checkpoint *cp, nk_errbuf *eb)
@@ -115,24 +114,15 @@ int nk_checkpoint_read(nk_rt *rt, const char *workdir, nk_checkpoint *cp, nk_err
         nk_errbuf_set(eb, "%s: path too long", workdir);
         return NK_ERANGE;
     }
-    nk_buf b = {0};
-    int rc = nk_smallfile_read(rt, path, CKPT_MAX_BYTES, &b, eb);
+    json_t *o = NULL;
+    int rc = nk_jsonfile_read(rt, path, CKPT_MAX_BYTES, &o, eb);
     if (rc != NK_OK) {
-        nk_buf_free(&b);
-        return rc == NK_ETOOBIG ? NK_ECORRUPT : rc;
+        return rc;
     }
-    json_error_t jerr;
-    json_t *o = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, &jerr);
-    nk_buf_free(&b);
     rc = NK_ECORRUPT;
-    if (o == NULL || !json_is_object(o)) {
-        nk_errbuf_set(eb, "%s: not a JSON object (%s)", path, o ? "wrong type" : jerr.text);
-        goto out;
-    }
     json_t *fmt = json_object_get(o, "format");
     json_t *stage = json_object_get(o, "stage");
     json_t *upd = json_object_get(o, "updated_at");
-    json_t *sum = json_object_get(o, "xxh64");
     if (!json_is_integer(fmt) || json_integer_value(fmt) != NK_CHECKPOINT_FORMAT) {
         nk_errbuf_set(eb, "%s: unsupported \"format\" (this build reads format %d)", path,
                       NK_CHECKPOINT_FORMAT);
@@ -148,7 +138,7 @@ int nk_checkpoint_read(nk_rt *rt, const char *workdir, nk_checkpoint *cp, nk_err
         goto out;
     }
     snprintf(cp->updated_at, sizeof(cp->updated_at), "%s", json_string_value(upd));
-    size_t known = 4; /* format, stage, updated_at, xxh64 */
+    size_t known = 3; /* format, stage, updated_at */
     for (size_t i = 0; i < N_ID_FIELDS; i++) {
         json_t *v = json_object_get(o, id_fields[i].key);
         if (v == NULL) {
@@ -163,22 +153,6 @@ int nk_checkpoint_read(nk_rt *rt, const char *workdir, nk_checkpoint *cp, nk_err
     }
     if (json_object_size(o) != known) {
         nk_errbuf_set(eb, "%s: unexpected fields for format %d", path, NK_CHECKPOINT_FORMAT);
-        goto out;
-    }
-    if (!json_is_string(sum)) {
-        nk_errbuf_set(eb, "%s: missing \"xxh64\" checksum", path);
-        goto out;
-    }
-    char *canon = canonical(cp);
-    if (canon == NULL) {
-        rc = NK_ENOMEM;
-        goto out;
-    }
-    char want[17];
-    snprintf(want, sizeof(want), "%016" PRIx64, (uint64_t)XXH64(canon, strlen(canon), 0));
-    free(canon);
-    if (strcmp(want, json_string_value(sum)) != 0) {
-        nk_errbuf_set(eb, "%s: checksum mismatch (edited by hand or corrupt)", path);
         goto out;
     }
     rc = NK_OK;
@@ -197,22 +171,13 @@ int nk_checkpoint_write(nk_rt *rt, const char *workdir, nk_checkpoint *cp, nk_er
         return NK_EINVAL;
     }
     nk_format_utc(nk_rt_wall(rt), cp->updated_at, sizeof(cp->updated_at));
-    char *canon = canonical(cp);
-    if (canon == NULL) {
+    json_t *o = to_json(cp);
+    if (o == NULL) {
         return NK_ENOMEM;
     }
-    char sum[17];
-    snprintf(sum, sizeof(sum), "%016" PRIx64, (uint64_t)XXH64(canon, strlen(canon), 0));
-    size_t cl = strlen(canon);
-    char out[CKPT_MAX_BYTES];
-    /* "xxh64" sorts after every other key: append it before the closing brace. */
-    int n = snprintf(out, sizeof(out), "%.*s,\"xxh64\":\"%s\"}\n", (int)(cl - 1), canon, sum);
-    free(canon);
-    if (n < 0 || (size_t)n >= sizeof(out)) {
-        return NK_ERANGE;
-    }
-    return nk_smallfile_replace(rt, workdir, NK_CHECKPOINT_FILE, out, (size_t)n, "checkpoint.write",
-                                eb);
+    int rc = nk_jsonfile_write(rt, workdir, NK_CHECKPOINT_FILE, o, "checkpoint.write", eb);
+    json_decref(o);
+    return rc;
 }
 
 void nk_resume_hint(nk_mode mode, const nk_checkpoint *cp, char *out, size_t cap)
