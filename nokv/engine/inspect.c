@@ -22,31 +22,6 @@ void nk_db_sst_path(const char *dir, uint64_t number, char *buf, size_t len)
              number);
 }
 
-typedef struct mctx {
-    nk_version_state *state;
-    const char *path;
-    nk_errbuf *eb;
-} mctx;
-
-static int apply_edit(void *arg, size_t file_idx, uint64_t offset, uint64_t lsn,
-                      const uint8_t *payload, size_t len)
-{
-    (void)file_idx;
-    mctx *c = arg;
-    nk_version_edit e;
-    int rc = nk_vedit_decode(payload, len, &e, c->eb);
-    if (rc == NK_OK) {
-        rc = nk_vstate_apply(c->state, &e, c->eb);
-        rc = rc == NK_EINVAL ? NK_ECORRUPT : rc;
-    }
-    nk_vedit_free(&e);
-    if (rc != NK_OK && rc != NK_ENOMEM) {
-        nk_errbuf_wrap(c->eb, "%s: record at offset %" PRIu64 " (edit %" PRIu64 ")", c->path,
-                       offset, lsn);
-    }
-    return rc;
-}
-
 static void note_key(nk_db_inspect *r, const uint8_t *k, size_t len)
 {
     size_t n = len < NK_INSPECT_KEY_MAX ? len : NK_INSPECT_KEY_MAX;
@@ -70,50 +45,6 @@ static int count_record(void *arg, size_t file_idx, uint64_t offset, uint64_t ls
     (void)file_idx, (void)offset, (void)lsn;
     /* The open would refuse an undecodable batch; report it the same way. */
     return nk_batch_iterate(payload, len, note_batch_key, arg, NULL) == NK_OK ? NK_OK : NK_ECORRUPT;
-}
-
-static int scan_manifest(nk_rt *rt, const char *dir, nk_db_inspect *r, nk_version_state *vs,
-                         nk_errbuf *eb)
-{
-    char name[64];
-    snprintf(name, sizeof(name), "MANIFEST-%06" PRIu64, r->manifest_number);
-    char *path = nk_path_join(dir, name);
-    if (path == NULL) {
-        return NK_ENOMEM;
-    }
-    nk_stat st;
-    int rc = nk_rt_stat(rt, path, &st);
-    if (rc != NK_OK) {
-        nk_errbuf_set(eb, "%s (named by CURRENT) is missing: %s; the engine cannot open", path,
-                      nk_strerror(rc));
-        free(path);
-        return rc == NK_ENOENT ? NK_ECORRUPT : rc;
-    }
-    mctx c = {vs, path, eb};
-    const char *paths[1] = {path};
-    uint64_t numbers[1] = {r->manifest_number};
-    nk_logscan_in in = {
-        .magic = NK_MANIFEST_FILE_MAGIC,
-        .paths = paths,
-        .numbers = numbers,
-        .nfiles = 1,
-        .start_lsn = 1,
-        .max_first_lsn = 1,
-        .min_durable = 1,
-        .fn = apply_edit,
-        .arg = &c,
-        .what = "manifest",
-    };
-    nk_logscan_out so;
-    memset(&so, 0, sizeof(so));
-    rc = nk_logscan_run(rt, &in, &so, eb);
-    if (rc == NK_OK && so.records == 0) {
-        nk_errbuf_set(eb, "%s has no snapshot record", path);
-        rc = NK_ECORRUPT;
-    }
-    r->manifest_torn = so.torn;
-    free(path);
-    return rc;
 }
 
 static int scan_wal(nk_rt *rt, const char *dir, nk_db_inspect *r, nk_errbuf *eb)
@@ -196,17 +127,16 @@ static int scan_wal(nk_rt *rt, const char *dir, nk_db_inspect *r, nk_errbuf *eb)
 int nk_db_inspect_dir(nk_rt *rt, const char *dir, nk_db_inspect *r, nk_errbuf *eb)
 {
     memset(r, 0, sizeof(*r));
-    int rc = nk_manifest_read_current(rt, dir, &r->manifest_number, eb);
+    nk_version_state vs;
+    int rc = nk_manifest_read(rt, dir, &vs, &r->manifest_number, &r->manifest_torn, eb);
     if (rc == NK_ENOENT) {
+        nk_vstate_free(&vs);
+        if (eb != NULL) {
+            eb->msg[0] = '\0'; /* no CURRENT: not an engine workdir, no error */
+        }
         return NK_OK;
     }
-    if (rc != NK_OK) {
-        return rc;
-    }
     r->has_current = true;
-    nk_version_state vs;
-    nk_vstate_init(&vs);
-    rc = scan_manifest(rt, dir, r, &vs, eb);
     if (rc == NK_OK) {
         r->last_sequence = vs.last_sequence;
         r->log_number = vs.log_number;
