@@ -67,6 +67,9 @@ static void sa_config(mnode *n, nk_standalone_config *sc, char *addr, size_t len
 static void on_init_done(void *arg, int rc, const nk_init_result *r, const char *msg)
 {
     mnode *n = arg;
+    if (rc == NK_ECRASHED) {
+        return; /* the node lost power inside init: the world sees it down */
+    }
     nk_msim_world_init_done(n->m, rc, r, msg);
     exit_soon(n);
 }
