@@ -76,6 +76,8 @@ static const char *install_points[] = {
     "snapshot.install.before_publish",
 };
 
+#define INTR_BREAK 100 /* interrupt=break: the snapshot stream's connection breaks */
+
 struct nk_msim_world {
     nk_csim_world *cw;
     nk_sim *s;
@@ -88,7 +90,8 @@ struct nk_msim_world {
 
     /* options */
     bool crash_init;
-    int interrupt;       /* 0 off, NK_SIM_FP_CRASH, NK_SIM_FP_KILL */
+    int interrupt;       /* 0 off, NK_SIM_FP_CRASH, NK_SIM_FP_KILL, INTR_BREAK */
+    bool broke;          /* INTR_BREAK: the stream was broken */
     int interrupt_point; /* index into install_points, -1 = seeded */
     uint64_t within_ns;
     char incr[8];         /* the clients' INCR percentage once n1 is a seed */
@@ -230,9 +233,22 @@ void nk_msim_world_violation(nk_msim_world *m, uint32_t node, const char *what)
 
 /* --------------------------------------------------------- rollouts --- */
 
+static void break_fire(nk_sim *s, void *arg)
+{
+    (void)arg;
+    uint32_t cnode = nk_sim_node_by_name(s, "client");
+    nk_sim_trace(s, "migration.interrupt break the operator's links to n2 mid-stream");
+    nk_sim_net_break(s, cnode, 2);
+}
+
 static void ro_progress(void *ctx, const nk_rollout_progress *p)
 {
     nk_msim_world *m = ctx;
+    if (m->interrupt == INTR_BREAK && m->intr_armed && !m->broke &&
+        strcmp(p->stage, "snapshot-stream") == 0) {
+        m->broke = true; /* from a global event, not inside the node's callback */
+        nk_sim_at(m->s, nk_sim_now(m->s), "migration.break", break_fire, m);
+    }
     if (m->ro_stage != p->stage) {
         m->ro_stage = p->stage;
         nk_sim_trace(m->s, "migration.rollout stage %s store %" PRIu64 " peer %" PRIu64, p->stage,
@@ -348,7 +364,10 @@ static void enter(nk_msim_world *m, int step)
         break;
     case ST_EXPAND:
         m->expands++;
-        if (m->interrupt != 0 && m->expands == 1) {
+        if (m->interrupt == INTR_BREAK && m->expands == 1) {
+            m->intr_armed = true;
+            snprintf(m->intr_fp, sizeof(m->intr_fp), "stream-break");
+        } else if (m->interrupt != 0 && m->expands == 1) {
             int i = m->interrupt_point >= 0
                         ? m->interrupt_point
                         : (int)nk_rand_below(&m->rnd,
@@ -502,12 +521,17 @@ static void advance(nk_msim_world *m)
         if (!rollout_finished(m)) {
             break;
         }
-        if (m->ro_rc == NK_OK) {
+        if (m->ro_rc == NK_OK && m->intr_armed) {
+            fail(m, NK_SIM_SAFETY, "expand succeeded although its interruption (%s) %s", m->intr_fp,
+                 m->broke ? "broke the stream" : "never fired");
+        } else if (m->ro_rc == NK_OK) {
             nk_csim_world_set_members(m->cw, ((1u << m->stores) - 1u) << 1);
             enter(m, ST_TRANSFER);
         } else if (m->intr_armed) {
-            uint64_t hits = 0, fired = 0;
-            nk_sim_failpoint_stats(m->s, m->intr_fp, &hits, &fired);
+            uint64_t hits = 0, fired = m->broke;
+            if (m->interrupt != INTR_BREAK) {
+                nk_sim_failpoint_stats(m->s, m->intr_fp, &hits, &fired);
+            }
             if (fired == 0) {
                 fail(m, NK_SIM_SAFETY, "expand failed before %s fired: %s: %s", m->intr_fp,
                      nk_errname(m->ro_rc), m->ro_msg);
@@ -630,6 +654,8 @@ static int world_option(void *wp, const char *key, const char *value)
             m->interrupt = NK_SIM_FP_CRASH;
         } else if (strcmp(value, "kill") == 0) {
             m->interrupt = NK_SIM_FP_KILL;
+        } else if (strcmp(value, "break") == 0) {
+            m->interrupt = INTR_BREAK;
         } else if (strcmp(value, "off") == 0) {
             m->interrupt = 0;
         } else {

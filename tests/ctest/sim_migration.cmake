@@ -24,6 +24,12 @@ add_test(NAME sim_interrupt_kill_sweep
          COMMAND ${NOKV_SIM} --seeds 1..20 --quiet --set interrupt=kill --set interrupt-at=seed
                  ${NOKV_SRC}/scenarios/interrupt_before_publish)
 
+# ...and a broken snapshot stream (the operator's links to the target break
+# in snapshot-stream): nothing is hosted or known, the retry succeeds.
+add_test(NAME sim_interrupt_break_sweep
+         COMMAND ${NOKV_SIM} --seeds 1..20 --quiet --set interrupt=break
+                 ${NOKV_SRC}/scenarios/interrupt_before_publish)
+
 # The checkers can fail: with the test-only skip-install-rollback switch
 # (nk_cluster_config.unsafe_skip_install_rollback) the restarted target keeps
 # the APPLYING entry, and the recover step must report it (exit 10).
@@ -40,6 +46,6 @@ add_test(NAME sim_migration_liveness_caught
                  ${NOKV_SRC}/scenarios/interrupt_before_publish)
 
 set_tests_properties(sim_migration_flow_sweep sim_crash_mid_init_sweep
-                     sim_interrupt_before_publish_sweep sim_interrupt_kill_sweep
+                     sim_interrupt_before_publish_sweep sim_interrupt_kill_sweep sim_interrupt_break_sweep
                      sim_migration_bug_caught sim_migration_liveness_caught
                      PROPERTIES LABELS sim TIMEOUT 600)
