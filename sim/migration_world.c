@@ -119,6 +119,12 @@ struct nk_msim_world {
     char intr_fp[64];
     bool intr_armed;
     uint64_t st_rollouts;
+    /* the operator reruns a failed rollout (docs/migration.md: "rerun the
+     * same command") up to `reruns` times */
+    unsigned max_reruns, reruns;
+    bool rerun_pending;
+    int rerun_step;
+    uint64_t rerun_at;
 };
 
 static bool failed(nk_msim_world *m)
@@ -164,6 +170,27 @@ static bool leads(nk_msim_world *m, uint32_t n)
     nk_raft_status st;
     nk_raft_status_get(r, &st);
     return st.role == NK_RAFT_LEADER;
+}
+
+/* The live leader of region 1 with the highest term, or `fallback`. */
+static uint32_t current_leader(nk_msim_world *m, uint32_t fallback)
+{
+    uint32_t best = 0;
+    uint64_t term = 0;
+    for (uint32_t n = 1; n <= m->stores; n++) {
+        nk_csim_node *a = node_of(m, n);
+        const nk_raft *r = a != NULL ? nk_csim_node_raft(a) : NULL;
+        if (r == NULL) {
+            continue;
+        }
+        nk_raft_status st;
+        nk_raft_status_get(r, &st);
+        if (st.role == NK_RAFT_LEADER && st.term > term) {
+            best = n;
+            term = st.term;
+        }
+    }
+    return best != 0 ? best : fallback;
 }
 
 /* ------------------------------------------------------ node -> world --- */
@@ -384,12 +411,12 @@ static void enter(nk_msim_world *m, int step)
     case ST_RECOVER:
         break;
     case ST_TRANSFER:
-        rollout(m, NK_ROLLOUT_TRANSFER_LEADER, 1, 2);
+        rollout(m, NK_ROLLOUT_TRANSFER_LEADER, current_leader(m, 1), 2);
         break;
     case ST_REMOVE:
         /* clients leave the seed before it goes */
         nk_csim_world_set_members(m->cw, ((1u << m->stores) - 1u) << 1 & ~2u);
-        rollout(m, NK_ROLLOUT_REMOVE_PEER, 2, 1);
+        rollout(m, NK_ROLLOUT_REMOVE_PEER, current_leader(m, 2), 1);
         break;
     case ST_DONE:
         nk_sim_trace(m->s, "migration.done in %u init run(s), %u expand(s), %" PRIu64 " rollouts",
@@ -469,6 +496,21 @@ static void verify_final(nk_msim_world *m)
     enter(m, ST_DONE);
 }
 
+/* A rollout failed: rerun `step` soon if reruns are left. */
+static bool rerun(nk_msim_world *m, int step, const char *what)
+{
+    if (m->reruns >= m->max_reruns) {
+        return false;
+    }
+    m->reruns++;
+    m->rerun_pending = true;
+    m->rerun_step = step;
+    m->rerun_at = nk_sim_now(m->s) + 300 * NK_NSEC_PER_MSEC;
+    nk_sim_trace(m->s, "migration.rerun %u/%u: %s failed (%s: %s); the operator reruns %s",
+                 m->reruns, m->max_reruns, what, nk_errname(m->ro_rc), m->ro_msg, step_name(step));
+    return true;
+}
+
 static void advance(nk_msim_world *m)
 {
     uint64_t now = nk_sim_now(m->s);
@@ -483,6 +525,13 @@ static void advance(nk_msim_world *m)
                                                                                 : NK_SIM_LIVENESS,
              "step did not finish within %" PRIu64 " ms%s%s",
              (m->deadline - m->step_start) / NK_NSEC_PER_MSEC, w ? ": " : "", w ? w : "");
+        return;
+    }
+    if (m->rerun_pending) {
+        if (now >= m->rerun_at) {
+            m->rerun_pending = false;
+            enter(m, m->rerun_step);
+        }
         return;
     }
     switch (m->step) {
@@ -539,7 +588,7 @@ static void advance(nk_msim_world *m)
             }
             m->intr_armed = false;
             enter(m, ST_RECOVER);
-        } else {
+        } else if (!rerun(m, ST_EXPAND, "expand")) {
             fail(m, NK_SIM_SAFETY, "expand failed: %s: %s", nk_errname(m->ro_rc), m->ro_msg);
         }
         break;
@@ -561,8 +610,10 @@ static void advance(nk_msim_world *m)
             break;
         }
         if (m->ro_rc != NK_OK) {
-            fail(m, NK_SIM_SAFETY, "transfer-leader failed: %s: %s", nk_errname(m->ro_rc),
-                 m->ro_msg);
+            if (!rerun(m, ST_TRANSFER, "transfer-leader")) {
+                fail(m, NK_SIM_SAFETY, "transfer-leader failed: %s: %s", nk_errname(m->ro_rc),
+                     m->ro_msg);
+            }
             return;
         }
         enter(m, ST_REMOVE);
@@ -572,7 +623,11 @@ static void advance(nk_msim_world *m)
             break;
         }
         if (m->ro_rc != NK_OK) {
-            fail(m, NK_SIM_SAFETY, "remove-peer failed: %s: %s", nk_errname(m->ro_rc), m->ro_msg);
+            /* the seed may lead again (a flap): transfer first */
+            if (!rerun(m, leads(m, 1) ? ST_TRANSFER : ST_REMOVE, "remove-peer")) {
+                fail(m, NK_SIM_SAFETY, "remove-peer failed: %s: %s", nk_errname(m->ro_rc),
+                     m->ro_msg);
+            }
             return;
         }
         verify_final(m);
@@ -695,6 +750,15 @@ static int world_option(void *wp, const char *key, const char *value)
         nk_csim_world_opts_mut(m->cw)->bug_skip_install_rollback = true;
         return NK_OK;
     }
+    if (strcmp(key, "reruns") == 0) {
+        char *end = NULL;
+        unsigned long v = strtoul(value, &end, 10);
+        if (value[0] < '0' || value[0] > '9' || *end != '\0' || v > 100) {
+            return NK_EINVAL;
+        }
+        m->max_reruns = (unsigned)v;
+        return NK_OK;
+    }
     if (strcmp(key, "within") == 0) {
         int rc = nk_sim_parse_duration(value, &m->within_ns);
         if (rc != NK_OK) {
@@ -742,9 +806,9 @@ static void world_finish(void *wp)
     if (getenv("NOKV_SIM_MIGRATION_STATS") != NULL) {
         fprintf(stderr,
                 "MIGRATIONSTATS step=%s init_runs=%u init_crash=%s expands=%u interrupt=%s "
-                "rollouts=%" PRIu64 "\n",
+                "rollouts=%" PRIu64 " reruns=%u\n",
                 step_name(m->step), m->init_runs, m->init_fp[0] ? m->init_fp : "-", m->expands,
-                m->intr_fp[0] ? m->intr_fp : "-", m->st_rollouts);
+                m->intr_fp[0] ? m->intr_fp : "-", m->st_rollouts, m->reruns);
     }
 }
 
