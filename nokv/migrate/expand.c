@@ -764,6 +764,13 @@ static void handle_transfer(nk_rollout *e)
         } else if (leads(r) && nk_rt_now(e->rt) - e->stage_start > 3 * NK_NSEC_PER_SEC &&
                    e->attempts++ < 5) {
             go(e, T_TRANSFER); /* raft aborts a transfer after an election timeout */
+        } else if (r->hosted && r->role != NK_RAFT_LEADER && r->leader_peer != 0 &&
+                   r->leader_peer != e->o.peer_id) {
+            /* Another peer won an election meanwhile: waiting cannot help. */
+            fail(e, NK_EAGAIN,
+                 "leadership of region %" PRIu64 " moved to peer %" PRIu64 " on store %" PRIu64
+                 ", not to peer %" PRIu64 "; rerun with --addr of the leader's store",
+                 e->o.region_id, r->leader_peer, r->leader_store, e->o.peer_id);
         } else {
             poll_later(e, "the new leader to be elected");
         }
@@ -823,6 +830,16 @@ static void handle_remove(nk_rollout *e)
             } else {
                 finish_ok(e, NK_STAGE_REMOVE_PEER_FINISHED);
             }
+        } else if (r->hosted && r->role != NK_RAFT_LEADER && r->leader_peer != 0) {
+            /* Another peer leads now: this store will not apply anything
+             * by itself; the rerun goes to the leader (and validates only
+             * if the removal committed). */
+            fail(e, NK_EAGAIN,
+                 "%s lost the lead of region %" PRIu64 " to peer %" PRIu64 " on store %" PRIu64
+                 " before the removal of peer %" PRIu64
+                 " applied; rerun with --addr of the leader's store",
+                 nk_admin_client_addr(e->lc), e->o.region_id, r->leader_peer, r->leader_store,
+                 e->o.peer_id);
         } else {
             poll_later(e, "the removal to apply on the leader");
         }
