@@ -789,6 +789,31 @@ static int world_check(void *wp, const char *name, const char *args)
         poll_soon(m, 20 * NK_NSEC_PER_MSEC);
         return NK_OK;
     }
+    if (strcmp(name, "dehosted") == 0) {
+        /* the removed seed, restarted: stays dehosted, and no ghost */
+        nk_store *s1 = store_of(m, 1);
+        nk_region desc;
+        uint8_t state = 0;
+        uint32_t lead = current_leader(m, 0);
+        const nk_region *lr = lead != 0 ? nk_store_region(store_of(m, lead), NK_CSIM_REGION) : NULL;
+        if (m->step != ST_DONE || s1 == NULL || lr == NULL) {
+            fail(m, NK_SIM_LIVENESS, "check dehosted: lifecycle at %s, n1 %s, leader n%u",
+                 step_name(m->step), s1 != NULL ? "serving" : "not serving", lead);
+        } else if (nk_store_region(s1, NK_CSIM_REGION) != NULL) {
+            fail(m, NK_SIM_SAFETY, "the removed seed n1 hosts region 1 again after a restart");
+        } else if (nk_store_region_meta(s1, NK_CSIM_REGION, &desc, &state) == NK_OK &&
+                   state != NK_REGION_TOMBSTONE) {
+            fail(m, NK_SIM_SAFETY, "the removed seed n1's LOCALMETA says region 1 is in state %u",
+                 state);
+        } else if (nk_region_peer_on_store(lr, 1) != NULL) {
+            fail(m, NK_SIM_SAFETY, "ghost peer: leader n%u lists a peer on the removed store 1",
+                 lead);
+        } else {
+            nk_sim_trace(m->s, "migration.dehosted n1 hosts nothing; leader n%u lists %u peers",
+                         lead, lr->n_peers);
+        }
+        return NK_OK;
+    }
     if (strcmp(name, "migrated") == 0) {
         if (m->step != ST_DONE && !failed(m)) {
             fail(m, NK_SIM_LIVENESS, "the lifecycle did not finish (at step %s for %" PRIu64 " ms)",

@@ -5,7 +5,8 @@ set(NOKV_SIM $<TARGET_FILE:nokv-sim>)
 set(NOKV_SRC ${CMAKE_CURRENT_SOURCE_DIR})
 
 # Same seed twice -> same trace hash (separate processes), per scenario.
-foreach(sc migration_flow crash_mid_init interrupt_before_publish)
+foreach(sc migration_flow crash_mid_init interrupt_before_publish transport_flap
+           removed_peer_restart)
   add_test(NAME sim_${sc}_determinism
            COMMAND ${NOKV_SIM} --seed 7 --determinism ${NOKV_SRC}/scenarios/${sc})
   set_tests_properties(sim_${sc}_determinism PROPERTIES LABELS sim TIMEOUT 300)
@@ -18,6 +19,10 @@ add_test(NAME sim_crash_mid_init_sweep
          COMMAND ${NOKV_SIM} --seeds 1..60 --quiet ${NOKV_SRC}/scenarios/crash_mid_init)
 add_test(NAME sim_interrupt_before_publish_sweep
          COMMAND ${NOKV_SIM} --seeds 1..60 --quiet ${NOKV_SRC}/scenarios/interrupt_before_publish)
+add_test(NAME sim_transport_flap_sweep
+         COMMAND ${NOKV_SIM} --seeds 1..60 --quiet ${NOKV_SRC}/scenarios/transport_flap)
+add_test(NAME sim_removed_peer_restart_sweep
+         COMMAND ${NOKV_SIM} --seeds 1..40 --quiet ${NOKV_SRC}/scenarios/removed_peer_restart)
 # The other ways to interrupt the install: a kill (disk kept) at a seeded
 # install failpoint.
 add_test(NAME sim_interrupt_kill_sweep
@@ -47,5 +52,6 @@ add_test(NAME sim_migration_liveness_caught
 
 set_tests_properties(sim_migration_flow_sweep sim_crash_mid_init_sweep
                      sim_interrupt_before_publish_sweep sim_interrupt_kill_sweep sim_interrupt_break_sweep
+                     sim_transport_flap_sweep sim_removed_peer_restart_sweep
                      sim_migration_bug_caught sim_migration_liveness_caught
                      PROPERTIES LABELS sim TIMEOUT 600)
