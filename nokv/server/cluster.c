@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "nokv/coord/client.h"
+#include "nokv/migrate/checkpoint.h"
 #include "nokv/resp/server.h"
 #include "nokv/server/cluster_backend.h"
 #include "nokv/server/metrics.h"
@@ -516,7 +517,28 @@ static void cluster_status_metrics(void *ctx, nk_metrics *m)
     nk_metrics_engine(m, &st);
     nk_metrics_resp(m, nk_resp_db_stats(nk_resp_server_db(c->server)),
                     nk_resp_server_connections(c->server));
+    nk_metrics_resp_commands(m, nk_resp_server_db(c->server));
     nk_metrics_store(m, c->store);
+    if (c->admin != NULL) {
+        nk_admin_stats as;
+        nk_admin_stats_get(c->admin, &as);
+        nk_metrics_counter(m, "nokv_migration_snapshot_bytes_sent_total",
+                           "Region snapshot bytes streamed out (migrate expand export).",
+                           as.snapshot_bytes_sent);
+        nk_metrics_counter(m, "nokv_migration_snapshot_bytes_received_total",
+                           "Region snapshot bytes taken in (migrate expand import).",
+                           as.snapshot_bytes_received);
+    }
+    nk_checkpoint cp;
+    nk_errbuf ceb;
+    nk_metrics_family(m, "nokv_migration_stage", "gauge",
+                      "1 for the stage MIGRATION_PROGRESS.json records (absent: none).");
+    if (nk_checkpoint_read(c->rt, c->cfg.workdir, &cp, &ceb) == NK_OK &&
+        cp.stage != NK_STAGE_NONE) {
+        char lab[96];
+        snprintf(lab, sizeof(lab), "stage=\"%s\"", nk_stage_name(cp.stage));
+        nk_metrics_sample(m, "nokv_migration_stage", lab, 1);
+    }
 }
 
 static bool cluster_status_ready(void *ctx, char *why, size_t len)

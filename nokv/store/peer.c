@@ -399,6 +399,7 @@ static int install_snapshot(nk_peer *p, const nk_raft_snapshot *snap)
      * entries: the client retries (its session makes a retry harmless). */
     uint64_t lead = leader_hint(p);
     finish_writes_if(p, at_or_below, index, NK_EAGAIN, lead);
+    s->stats.snapshots_installed++;
     nk_log(s->rt, NK_LOG_INFO,
            "store %" PRIu64 " region %" PRIu64 ": installed snapshot %" PRIu64 "/%" PRIu64,
            s->o.store_id, p->region_id, index, term);
@@ -459,6 +460,9 @@ static void send_msg(nk_peer *p, const nk_raft_msg *m)
             nk_raft_report_snapshot(p->raft, m->to, false);
         }
         return;
+    }
+    if (m->type == NK_RAFT_MSG_SNAPSHOT) {
+        s->stats.snapshots_sent++;
     }
     nk_raftmsg_hdr h = {.region_id = p->region_id,
                         .from_store = s->o.store_id,
@@ -558,6 +562,7 @@ static void apply_entry(nk_peer *p, const nk_raft_entry *e)
         return;
     }
     p->applied = e->index;
+    s->stats.entries_applied++;
     nk_pending *q = nk_u64map_get(&p->writes, e->index);
     if (q != NULL) {
         if (q->term == e->term) {
@@ -703,6 +708,9 @@ void nk_peer_observe(nk_peer *p)
                    "store %" PRIu64 " region %" PRIu64 ": peer %" PRIu64
                    " is now %s at term %" PRIu64,
                    s->o.store_id, p->region_id, p->peer_id, lead ? "leader" : "follower", st.term);
+            if (lead && !was) {
+                s->stats.leader_changes++;
+            }
             p->logged_role = st.role;
             p->logged_term = st.term;
         }

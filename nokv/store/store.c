@@ -946,6 +946,7 @@ int nk_store_propose(nk_store *s, uint64_t region_id, const void *data, size_t l
                       .since = nk_rt_now(s->rt),
                       .done = done,
                       .arg = arg};
+    s->stats.proposals++;
     rc = nk_peer_add_write(p, index, q);
     if (rc != NK_OK) {
         /* Proposed, but we cannot track it: the client learns nothing and
@@ -1035,6 +1036,17 @@ const nk_region *nk_store_region(const nk_store *s, uint64_t region_id)
 {
     nk_peer *p = nk_store_peer(s, region_id);
     return p != NULL ? &p->desc : NULL;
+}
+
+void nk_store_stats_get(const nk_store *s, nk_store_stats *st)
+{
+    *st = s->stats;
+    if (s->log != NULL) {
+        nk_raftlog_stats ls;
+        nk_raftlog_stats_get(s->log, &ls);
+        st->raft_log_syncs = ls.syncs;
+        st->raft_log_bytes = ls.bytes;
+    }
 }
 
 bool nk_store_busy(const nk_store *s)

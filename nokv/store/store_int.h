@@ -90,6 +90,7 @@ struct nk_store {
     nk_addr_entry book[NK_STORE_MAX_BOOK];
     size_t n_book;
     nk_u64map conns; /* accepted connections -> service (store.c) */
+    nk_store_stats stats;
     nk_store_service admin;
     uint64_t listener;
     uint64_t tick_timer;
