@@ -122,6 +122,7 @@ struct nk_msim_world {
     /* the operator reruns a failed rollout (docs/migration.md: "rerun the
      * same command") up to `reruns` times */
     unsigned max_reruns, reruns;
+    uint64_t stage_timeout_ns; /* each rollout wait (`nokv migrate --timeout`) */
     bool rerun_pending;
     int rerun_step;
     uint64_t rerun_at;
@@ -325,7 +326,7 @@ static void rollout(nk_msim_world *m, nk_rollout_kind kind, uint32_t leader, uin
         o.peer_addr = peer_addr;
     }
     o.poll_ns = 50 * NK_NSEC_PER_MSEC;
-    o.stage_timeout_ns = 8 * NK_NSEC_PER_SEC;
+    o.stage_timeout_ns = m->stage_timeout_ns;
     o.rpc_timeout_ns = 2 * NK_NSEC_PER_SEC;
     o.progress = ro_progress;
     o.ctx = m;
@@ -406,7 +407,7 @@ static void enter(nk_msim_world *m, int step)
                                  (nk_ratio){1, 1});
             m->intr_armed = true;
         }
-        rollout(m, NK_ROLLOUT_EXPAND, 1, 0);
+        rollout(m, NK_ROLLOUT_EXPAND, current_leader(m, 1), 0);
         break;
     case ST_RECOVER:
         break;
@@ -678,6 +679,7 @@ static void *world_new(nk_sim *s, nk_sim_result *res, uint32_t nodes)
     m->stores = nodes;
     m->interrupt_point = 2; /* before_publish */
     m->within_ns = 3 * NK_NSEC_PER_SEC;
+    m->stage_timeout_ns = 8 * NK_NSEC_PER_SEC;
     m->alt = (nk_csim_alt){.start = nk_msim_node_start, .stop = nk_msim_node_stop, .ctx = m};
     nk_csim_opts *o = nk_csim_world_opts_mut(m->cw);
     o->alt = &m->alt;
@@ -749,6 +751,9 @@ static int world_option(void *wp, const char *key, const char *value)
     if (strcmp(key, "bug") == 0 && strcmp(value, "skip-install-rollback") == 0) {
         nk_csim_world_opts_mut(m->cw)->bug_skip_install_rollback = true;
         return NK_OK;
+    }
+    if (strcmp(key, "stage-timeout") == 0) {
+        return nk_sim_parse_duration(value, &m->stage_timeout_ns);
     }
     if (strcmp(key, "reruns") == 0) {
         char *end = NULL;
