@@ -527,7 +527,10 @@ static void handle_expand(nk_rollout *e)
             }
             go(e, lp != NULL ? X_GHOST_REMOVE : X_DESTROY_EMPTY);
         } else if (r->hosted) {
-            go(e, lp == NULL ? X_ADD : lp->role == NK_RAFT_LEARNER ? X_WAIT_MEMBER : X_VERIFY);
+            /* A listed peer goes through AddPeer again (EXISTS, then on to
+             * catch-up or verify): the leader may have changed since the
+             * peer was added, and AddPeer teaches it the target's address. */
+            go(e, X_ADD);
         } else if (lp != NULL) {
             nk_log(e->rt, NK_LOG_WARN,
                    "migrate expand: the leader lists peer %" PRIu64 " but store %" PRIu64

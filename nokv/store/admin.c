@@ -218,6 +218,12 @@ static void do_add_peer(nk_admin_service *a, uint64_t conn, const nk_admin_req *
                      "AddPeer needs a store and a peer id");
         return;
     }
+    const nk_region_peer *same = nk_region_peer_by_id(d, q->peer_id);
+    if (same != NULL && same->store_id == q->store_id && q->addr[0] != '\0') {
+        /* A rerun for a peer added through an earlier leader: this leader
+         * may never have heard where that store is. */
+        (void)nk_store_set_address(a->s, q->store_id, q->addr);
+    }
     if (nk_region_peer_on_store(d, q->store_id) != NULL ||
         nk_region_peer_by_id(d, q->peer_id) != NULL) {
         reply_status(a, conn, q->op, q->id, NK_ADMIN_EXISTS,
