@@ -14,6 +14,7 @@ int nk_cli_migrate_cluster(const char *cmd, int argc, char **argv);
 int nk_cli_coordinator(int argc, char **argv);
 int nk_cli_repair(int argc, char **argv);
 int nk_cli_check(int argc, char **argv);
+int nk_cli_stats(int argc, char **argv);
 int nk_cli_status(int argc, char **argv);
 
 #include <stdbool.h>

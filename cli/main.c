@@ -42,6 +42,7 @@ static void usage(FILE *out)
             "  migrate      promote a standalone workdir to a cluster seed (nokv migrate help)\n"
             "  coordinator  run the cluster coordinator (nokv coordinator --help)\n"
             "  status       the cluster as the coordinator sees it (nokv status --help)\n"
+            "  stats        what a stopped workdir holds: mode, engine, regions (nokv stats --help)\n"
             "  check        verify every checksum of a workdir, offline (nokv check --help)\n"
             "  repair       open a damaged workdir accepting data loss (nokv repair --help)\n"
             "  version      print the version, commit and format versions (also --version)\n"
@@ -85,6 +86,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "repair") == 0) {
         return nk_cli_repair(argc - 2, argv + 2);
+    }
+    if (strcmp(argv[1], "stats") == 0) {
+        return nk_cli_stats(argc - 2, argv + 2);
     }
     if (strcmp(argv[1], "check") == 0) {
         return nk_cli_check(argc - 2, argv + 2);

@@ -77,11 +77,15 @@ struct nk_resp_session {
     size_t q_bytes;
 };
 
+#define MAX_COMMANDS 160 /* >= the command table (checked at the table) */
+
 struct nk_resp_db {
     nk_rt *rt;
     nk_kv_backend *be;
     nk_resp_db_options opt;
     nk_resp_stats stats;
+    uint64_t cmd_calls[MAX_COMMANDS];  /* per cmd_table entry */
+    uint64_t cmd_errors[MAX_COMMANDS]; /* error replies per entry */
     uint64_t start_ns;
     char listen_addr[64];
     char run_id[41];
@@ -494,8 +498,7 @@ static bool submit_prefixed(nk_resp_db *db, nk_resp_call *c, const nk_kv_write *
         nk_resp_buf_free(&vals);
         return ok;
     }
-    int rc = db->be->write_prefixed(db->be->impl, ops, prefix, prefix_len, n, c->done,
-                                         c->done_arg);
+    int rc = db->be->write_prefixed(db->be->impl, ops, prefix, prefix_len, n, c->done, c->done_arg);
     if (rc == NK_ETOOBIG && db->be->max_write_bytes != 0) {
         nk_resp_add_errorf(c->reply,
                            "ERR request too large: a value may be at most %llu bytes and one "
@@ -2977,6 +2980,19 @@ static const cmd_def cmd_table[] = {
 };
 
 #define NCMDS (sizeof(cmd_table) / sizeof(cmd_table[0]))
+_Static_assert(NCMDS <= MAX_COMMANDS, "raise MAX_COMMANDS");
+
+bool nk_resp_db_command_stats(const nk_resp_db *db, size_t i, const char **name, uint64_t *calls,
+                              uint64_t *errors)
+{
+    if (i >= NCMDS) {
+        return false;
+    }
+    *name = cmd_table[i].name;
+    *calls = db->cmd_calls[i];
+    *errors = db->cmd_errors[i];
+    return true;
+}
 
 static const cmd_def *find_cmd(const nk_resp_arg *name)
 {
@@ -3297,8 +3313,14 @@ static void dispatch(nk_resp_db *db, nk_resp_call *c)
             c->read = false; /* the write's done covers what it read */
         }
     }
-    if (c->reply->len > before && c->reply->data[before] == '-') {
+    bool error = c->reply->len > before && c->reply->data[before] == '-';
+    if (error) {
         db->stats.error_replies++;
+    }
+    if (d != NULL) {
+        size_t i = (size_t)(d - cmd_table);
+        db->cmd_calls[i]++;
+        db->cmd_errors[i] += error;
     }
 }
 

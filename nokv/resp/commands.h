@@ -165,6 +165,10 @@ int nk_resp_db_new(nk_rt *rt, nk_kv_backend *be, const nk_resp_db_options *opt, 
 void nk_resp_db_free(nk_resp_db *db);
 
 nk_resp_stats *nk_resp_db_stats(nk_resp_db *db);
+/* Per-command counters: entry i of the command table (name, calls, error
+ * replies); false past the last entry. */
+bool nk_resp_db_command_stats(const nk_resp_db *db, size_t i, const char **name, uint64_t *calls,
+                              uint64_t *errors);
 
 /* The listening address shown by INFO (tcp_port). */
 void nk_resp_db_set_listen_addr(nk_resp_db *db, const char *addr);

@@ -41,6 +41,8 @@ struct conn {
     slot *head, *tail;
     size_t held;     /* reply bytes in slots */
     bool in_process; /* inside process(): completions only mark slots */
+    size_t inflight; /* slots waiting for a completion (write, barrier, relay) */
+    bool stalled;    /* stopped parsing at the in-flight limit: resume on completions */
     bool closing;    /* close once the FIFO is empty; ignore input */
     /* Relay (backend.h route): requests go to `up`, a raw connection to the
      * server that holds the data, replies come back into up_in and fill the
@@ -69,6 +71,11 @@ struct nk_resp_server {
 
 static void conn_destroy(conn *c, bool close_socket);
 static void flush(conn *c);
+static bool process(conn *c);
+
+/* Requests of one connection waiting for a completion before the server
+ * stops reading more of its pipeline. */
+#define NK_RESP_MAX_INFLIGHT 1024
 
 /* ------------------------------------------------------------ slots --- */
 
@@ -139,6 +146,9 @@ static void slot_done(void *arg, int status)
     slot *s = arg;
     s->fired = true;
     s->status = status;
+    if (s->c != NULL && s->c->inflight > 0) {
+        s->c->inflight--;
+    }
     nk_resp_server *srv = s->srv;
     if (srv != NULL) {
         nk_resp_stats *st = nk_resp_db_stats(srv->db);
@@ -219,6 +229,10 @@ static void flush(conn *c)
     }
     if (c->closing && c->head == NULL) {
         conn_destroy(c, true);
+        return;
+    }
+    if (c->stalled && !c->in_process && c->inflight < NK_RESP_MAX_INFLIGHT / 2) {
+        (void)process(c); /* may destroy c: nothing after this */
     }
 }
 
@@ -337,6 +351,9 @@ static void up_fail(conn *c, const char *why)
             nk_resp_buf_append(&s->buf, msg, strlen(msg));
             c->held += s->buf.len;
             s->fired = true;
+            if (c->inflight > 0) {
+                c->inflight--;
+            }
         }
     }
     c->up_pending = 0;
@@ -389,6 +406,9 @@ static void up_on_message(void *ctx, uint64_t id, uint8_t kind, const uint8_t *d
         retry |= n >= 9 && memcmp(c->up_in.data + off, "-TRYAGAIN", 9) == 0;
         s->fired = true;
         c->up_pending--;
+        if (c->inflight > 0) {
+            c->inflight--;
+        }
         off += (size_t)n;
     }
     if (off > 0) {
@@ -496,6 +516,7 @@ static bool relay(conn *c, slot *s, const nk_resp_arg *argv, size_t argc)
     s->write = true;
     s->relay = true;
     c->up_pending++;
+    c->inflight++;
     return true;
 }
 
@@ -505,7 +526,16 @@ static bool process(conn *c)
     nk_resp_server *srv = c->srv;
     nk_resp_stats *st = nk_resp_db_stats(srv->db);
     c->in_process = true;
+    c->stalled = false;
     while (!c->closing) {
+        if (c->inflight >= NK_RESP_MAX_INFLIGHT) {
+            /* Backpressure: this client has enough requests waiting for
+             * their completion; the rest stays in the parser's buffer until
+             * some complete (flush resumes), instead of flooding the
+             * backend with proposals it would refuse. */
+            c->stalled = true;
+            break;
+        }
         const nk_resp_arg *argv;
         size_t argc;
         int rc = nk_resp_parser_next(c->parser, &argv, &argc);
@@ -569,6 +599,9 @@ static bool process(conn *c)
             if (!s->fired && !s->read) {
                 s->counted = true;
                 st->writes_pending++;
+            }
+            if (!s->fired) {
+                c->inflight++;
             }
             /* Hand the reply bytes to the slot without copying. */
             nk_resp_buf tmp = s->buf;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "nokv/coord/client.h"
+#include "nokv/migrate/checkpoint.h"
 #include "nokv/resp/server.h"
 #include "nokv/server/cluster_backend.h"
 #include "nokv/server/metrics.h"
@@ -65,6 +66,7 @@ struct nk_cluster {
     size_t n_lookups;
     bool stopping;
     bool stopped;
+    uint64_t transfer_deadline; /* shutdown: leadership hand-over deadline */
     int exit_status;
     char redis_addr[64];
 };
@@ -515,7 +517,28 @@ static void cluster_status_metrics(void *ctx, nk_metrics *m)
     nk_metrics_engine(m, &st);
     nk_metrics_resp(m, nk_resp_db_stats(nk_resp_server_db(c->server)),
                     nk_resp_server_connections(c->server));
+    nk_metrics_resp_commands(m, nk_resp_server_db(c->server));
     nk_metrics_store(m, c->store);
+    if (c->admin != NULL) {
+        nk_admin_stats as;
+        nk_admin_stats_get(c->admin, &as);
+        nk_metrics_counter(m, "nokv_migration_snapshot_bytes_sent_total",
+                           "Region snapshot bytes streamed out (migrate expand export).",
+                           as.snapshot_bytes_sent);
+        nk_metrics_counter(m, "nokv_migration_snapshot_bytes_received_total",
+                           "Region snapshot bytes taken in (migrate expand import).",
+                           as.snapshot_bytes_received);
+    }
+    nk_checkpoint cp;
+    nk_errbuf ceb;
+    nk_metrics_family(m, "nokv_migration_stage", "gauge",
+                      "1 for the stage MIGRATION_PROGRESS.json records (absent: none).");
+    if (nk_checkpoint_read(c->rt, c->cfg.workdir, &cp, &ceb) == NK_OK &&
+        cp.stage != NK_STAGE_NONE) {
+        char lab[96];
+        snprintf(lab, sizeof(lab), "stage=\"%s\"", nk_stage_name(cp.stage));
+        nk_metrics_sample(m, "nokv_migration_stage", lab, 1);
+    }
 }
 
 static bool cluster_status_ready(void *ctx, char *why, size_t len)
@@ -754,6 +777,65 @@ static void close_store_when_idle(void *arg)
     nk_db_close(c->db, db_closed, c);
 }
 
+/* The caught-up voter to hand leadership to before stopping (0: none). */
+static uint64_t transfer_target(nk_cluster *c)
+{
+    const nk_raft *r = nk_store_raft(c->store, SEED_REGION);
+    if (r == NULL) {
+        return 0;
+    }
+    nk_raft_status st;
+    nk_raft_status_get(r, &st);
+    if (st.role != NK_RAFT_LEADER) {
+        return 0;
+    }
+    uint64_t best = 0, best_match = 0;
+    for (uint32_t k = 0; k < st.conf.n; k++) {
+        const nk_raft_member *m = &st.conf.m[k];
+        uint64_t match = 0, next = 0;
+        int state = 0;
+        if (m->id == st.id || m->role != NK_RAFT_VOTER ||
+            nk_raft_progress_get(r, m->id, &match, &next, &state) != NK_OK) {
+            continue;
+        }
+        if (best == 0 || match > best_match) {
+            best = m->id;
+            best_match = match;
+        }
+    }
+    return best;
+}
+
+static void finish_shutdown(nk_cluster *c)
+{
+    coord_stop(c);
+    nk_store_quiesce(c->store);
+    close_store_when_idle(c);
+}
+
+/* Leadership is being handed over: wait (bounded) until it moved. */
+static void transfer_wait(void *arg)
+{
+    nk_cluster *c = arg;
+    const nk_raft *r = nk_store_raft(c->store, SEED_REGION);
+    nk_raft_status st;
+    bool leading = false;
+    if (r != NULL) {
+        nk_raft_status_get(r, &st);
+        leading = st.role == NK_RAFT_LEADER;
+    }
+    uint64_t now = nk_rt_now(c->rt);
+    if (leading && now < c->transfer_deadline) {
+        (void)nk_rt_timer_start(c->rt, 10 * NK_NSEC_PER_MSEC, transfer_wait, c);
+        return;
+    }
+    nk_log(c->rt, leading ? NK_LOG_WARN : NK_LOG_INFO,
+           leading ? "shutdown: leadership did not move within 2 s; stopping anyway (the others "
+                     "elect a leader after an election timeout)"
+                   : "shutdown: leadership handed over");
+    finish_shutdown(c);
+}
+
 void nk_cluster_shutdown(nk_cluster *c)
 {
     if (c->stopping) {
@@ -763,9 +845,17 @@ void nk_cluster_shutdown(nk_cluster *c)
     nk_log(c->rt, NK_LOG_INFO, "shutting down: closing connections, the store and the engine");
     nk_resp_server_free(c->server);
     c->server = NULL;
-    coord_stop(c);
-    nk_store_quiesce(c->store);
-    close_store_when_idle(c);
+    /* A leader hands its regions to a caught-up voter first, so clients see
+     * a leader change instead of an election timeout's worth of errors. */
+    uint64_t target = transfer_target(c);
+    if (target != 0 && nk_store_transfer_leader(c->store, SEED_REGION, target) == NK_OK) {
+        nk_log(c->rt, NK_LOG_INFO, "shutdown: handing leadership of region %d to peer %" PRIu64,
+               SEED_REGION, target);
+        c->transfer_deadline = nk_rt_now(c->rt) + 2 * NK_NSEC_PER_SEC;
+        (void)nk_rt_timer_start(c->rt, 10 * NK_NSEC_PER_MSEC, transfer_wait, c);
+        return;
+    }
+    finish_shutdown(c);
 }
 
 int nk_cluster_exit_status(const nk_cluster *c)

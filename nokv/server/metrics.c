@@ -120,6 +120,30 @@ void nk_metrics_engine(nk_metrics *m, const nk_db_stats *st)
                        st->nospace_events);
 }
 
+void nk_metrics_resp_commands(nk_metrics *m, const nk_resp_db *db)
+{
+    const char *name;
+    uint64_t calls, errors;
+    nk_metrics_family(m, "nokv_resp_command_calls_total", "counter",
+                      "Requests per Redis command (commands called at least once).");
+    for (size_t i = 0; nk_resp_db_command_stats(db, i, &name, &calls, &errors); i++) {
+        if (calls > 0) {
+            char lab[64];
+            snprintf(lab, sizeof(lab), "cmd=\"%s\"", name);
+            nk_metrics_sample(m, "nokv_resp_command_calls_total", lab, calls);
+        }
+    }
+    nk_metrics_family(m, "nokv_resp_command_errors_total", "counter",
+                      "Error replies per Redis command (commands called at least once).");
+    for (size_t i = 0; nk_resp_db_command_stats(db, i, &name, &calls, &errors); i++) {
+        if (calls > 0) {
+            char lab[64];
+            snprintf(lab, sizeof(lab), "cmd=\"%s\"", name);
+            nk_metrics_sample(m, "nokv_resp_command_errors_total", lab, errors);
+        }
+    }
+}
+
 void nk_metrics_resp(nk_metrics *m, const nk_resp_stats *st, size_t connections)
 {
     nk_metrics_gauge(m, "nokv_resp_connections", "Open Redis-protocol client connections.",
@@ -203,6 +227,23 @@ void nk_metrics_store(nk_metrics *m, const nk_store *s)
     nk_metrics_gauge(m, "nokv_store_regions_led", "Regions this store leads.", led);
     nk_metrics_gauge(m, "nokv_store_raft_log_sync_in_flight", "1 while a raft log batch sync runs.",
                      nk_store_busy(s));
+    nk_store_stats ss;
+    nk_store_stats_get(s, &ss);
+    nk_metrics_counter(m, "nokv_raft_proposals_total", "Commands proposed by leader peers here.",
+                       ss.proposals);
+    nk_metrics_counter(m, "nokv_raft_leader_changes_total",
+                       "Times a peer on this store became leader.", ss.leader_changes);
+    nk_metrics_counter(m, "nokv_raft_entries_applied_total",
+                       "Committed entries applied, every region.", ss.entries_applied);
+    nk_metrics_counter(m, "nokv_raft_snapshots_sent_total", "Raft snapshot messages sent.",
+                       ss.snapshots_sent);
+    nk_metrics_counter(m, "nokv_raft_snapshots_installed_total", "Raft snapshots installed.",
+                       ss.snapshots_installed);
+    nk_metrics_counter(m, "nokv_raft_log_syncs_total",
+                       "Store-wide raft log batch fsyncs (one per batch of Readys).",
+                       ss.raft_log_syncs);
+    nk_metrics_gauge(m, "nokv_raft_log_bytes", "Bytes in the raft log's segment files.",
+                     ss.raft_log_bytes);
     static const struct {
         const char *name, *help;
         int field;

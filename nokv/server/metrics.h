@@ -61,6 +61,8 @@ void nk_metrics_escape(const char *in, char *buf, size_t cap);
 
 void nk_metrics_engine(nk_metrics *m, const nk_db_stats *st);
 void nk_metrics_resp(nk_metrics *m, const nk_resp_stats *st, size_t connections);
+/* Per-command calls and error replies (commands called at least once). */
+void nk_metrics_resp_commands(nk_metrics *m, const nk_resp_db *db);
 /* Raft and region families of every region the store hosts. */
 void nk_metrics_store(nk_metrics *m, const nk_store *s);
 void nk_metrics_coord(nk_metrics *m, nk_coord_service *s);

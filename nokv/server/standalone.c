@@ -39,6 +39,7 @@ static void status_metrics(void *ctx, nk_metrics *m)
     if (s->server != NULL) {
         nk_metrics_resp(m, nk_resp_db_stats(nk_resp_server_db(s->server)),
                         nk_resp_server_connections(s->server));
+        nk_metrics_resp_commands(m, nk_resp_server_db(s->server));
     }
 }
 

@@ -74,6 +74,7 @@ struct nk_admin_service {
     nk_admin_req req;
     nk_admin_resp resp;
     nk_buf out;
+    nk_admin_stats stats;
 };
 
 /* ------------------------------------------------------------ helpers --- */
@@ -647,6 +648,7 @@ static void do_read(nk_admin_service *a, uint64_t conn, const nk_admin_req *q)
     p->data = nk_slice_make(buf, got);
     p->eof = q->offset + got == f->size;
     send_resp(a, conn, p);
+    a->stats.snapshot_bytes_sent += got;
     free(buf);
 }
 
@@ -808,6 +810,7 @@ static void do_import_chunk(nk_admin_service *a, uint64_t conn, const nk_admin_r
     XXH64_update(m->hash[q->file], q->data.data, q->data.len);
     m->received[q->file] += q->data.len;
     m->total += q->data.len;
+    a->stats.snapshot_bytes_received += q->data.len;
     nk_admin_resp *p = resp_begin(a, q->op, q->id);
     p->session = m->id;
     p->bytes = m->total;
@@ -1264,4 +1267,9 @@ void nk_admin_service_free(nk_admin_service *a)
     free(a->workdir);
     free(a->snapdir);
     free(a);
+}
+
+void nk_admin_stats_get(const nk_admin_service *a, nk_admin_stats *st)
+{
+    *st = a->stats;
 }

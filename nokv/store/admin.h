@@ -69,4 +69,12 @@ void nk_admin_service_free(nk_admin_service *a);
 /* Rollback of interrupted installs finished (tests). */
 bool nk_admin_service_ready(const nk_admin_service *a);
 
+/* Region snapshot bytes this store streamed out (export) and took in
+ * (import), for metrics. */
+typedef struct nk_admin_stats {
+    uint64_t snapshot_bytes_sent;
+    uint64_t snapshot_bytes_received;
+} nk_admin_stats;
+void nk_admin_stats_get(const nk_admin_service *a, nk_admin_stats *st);
+
 #endif /* NK_STORE_ADMIN_H */

@@ -73,6 +73,7 @@ static nk_peer *peer_alloc(nk_store *s, const nk_region *desc, uint64_t peer_id)
     p->peer_id = peer_id;
     p->desc = *desc;
     p->logged_role = -1; /* the first observation logs the role it starts in */
+    nk_u64map_init(&p->writes);
     return p;
 }
 
@@ -223,6 +224,17 @@ int nk_peer_recover(nk_store *s, const nk_region *desc, uint64_t peer_id, nk_pee
     return NK_OK;
 }
 
+static bool at_or_below(const nk_pending *q, uint64_t index)
+{
+    return q->index <= index;
+}
+
+static bool expired(const nk_pending *q, uint64_t arg)
+{
+    const uint64_t *nt = (const uint64_t *)(uintptr_t)arg; /* {now, ttl} */
+    return nt[0] - q->since > nt[1];
+}
+
 int nk_peer_persist_desc(nk_peer *p, uint8_t state)
 {
     nk_store *s = p->s;
@@ -236,13 +248,58 @@ int nk_peer_persist_desc(nk_peer *p, uint8_t state)
 
 static void finish_pending(nk_peer *p, nk_pending *q, int rc, uint64_t result, uint64_t lead)
 {
+    (void)p;
     if (q->used) {
         q->used = false;
-        if (q >= p->writes && q < p->writes + p->cap_writes) {
-            p->n_writes--;
-        }
         q->done(q->arg, rc, result, lead);
     }
+}
+
+/* Complete and forget the proposal waiting at `index` (if any). */
+static void finish_write(nk_peer *p, uint64_t index, int rc, uint64_t result, uint64_t lead)
+{
+    nk_pending *q = nk_u64map_del(&p->writes, index);
+    if (q != NULL) {
+        p->n_writes--;
+        q->used = false;
+        q->done(q->arg, rc, result, lead);
+        free(q);
+    }
+}
+
+/* Complete every waiting proposal accepted by `pick` (all when NULL). The
+ * keys are collected first: callbacks may not run while the map is walked. */
+static void finish_writes_if(nk_peer *p, bool (*pick)(const nk_pending *q, uint64_t arg),
+                             uint64_t arg, int rc, uint64_t lead)
+{
+    if (p->n_writes == 0) {
+        return;
+    }
+    uint64_t *keys = malloc(p->n_writes * sizeof(*keys));
+    size_t n = 0, pos = 0;
+    uint64_t key;
+    void *v;
+    while (keys != NULL && nk_u64map_next(&p->writes, &pos, &key, &v)) {
+        if (pick == NULL || pick(v, arg)) {
+            keys[n++] = key;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        finish_write(p, keys[i], rc, 0, lead);
+    }
+    free(keys);
+}
+
+int nk_peer_add_write(nk_peer *p, uint64_t index, nk_pending *q)
+{
+    /* A proposal of an earlier term at the same index was overwritten: its
+     * entry is gone for good. */
+    finish_write(p, index, NK_EAGAIN, 0, 0);
+    int rc = nk_u64map_put(&p->writes, index, q);
+    if (rc == NK_OK) {
+        p->n_writes++;
+    }
+    return rc;
 }
 
 static uint64_t leader_hint(const nk_peer *p)
@@ -261,13 +318,11 @@ void nk_peer_free(nk_peer *p, int pending_rc)
         return;
     }
     uint64_t lead = leader_hint(p);
-    for (size_t k = 0; k < p->cap_writes; k++) {
-        finish_pending(p, &p->writes[k], pending_rc, 0, lead);
-    }
+    finish_writes_if(p, NULL, 0, pending_rc, lead);
+    nk_u64map_free(&p->writes);
     for (unsigned k = 0; k < NK_PEER_MAX_PENDING; k++) {
         finish_pending(p, &p->reads[k], pending_rc, 0, lead);
     }
-    free(p->writes);
     if (p->rd_busy) {
         nk_raft_ready_clear(&p->rd);
     }
@@ -343,11 +398,8 @@ static int install_snapshot(nk_peer *p, const nk_raft_snapshot *snap)
     /* Writes waiting at or below the snapshot point lost track of their
      * entries: the client retries (its session makes a retry harmless). */
     uint64_t lead = leader_hint(p);
-    for (size_t k = 0; k < p->cap_writes && p->n_writes > 0; k++) {
-        if (p->writes[k].used && p->writes[k].index <= index) {
-            finish_pending(p, &p->writes[k], NK_EAGAIN, 0, lead);
-        }
-    }
+    finish_writes_if(p, at_or_below, index, NK_EAGAIN, lead);
+    s->stats.snapshots_installed++;
     nk_log(s->rt, NK_LOG_INFO,
            "store %" PRIu64 " region %" PRIu64 ": installed snapshot %" PRIu64 "/%" PRIu64,
            s->o.store_id, p->region_id, index, term);
@@ -408,6 +460,9 @@ static void send_msg(nk_peer *p, const nk_raft_msg *m)
             nk_raft_report_snapshot(p->raft, m->to, false);
         }
         return;
+    }
+    if (m->type == NK_RAFT_MSG_SNAPSHOT) {
+        s->stats.snapshots_sent++;
     }
     nk_raftmsg_hdr h = {.region_id = p->region_id,
                         .from_store = s->o.store_id,
@@ -507,22 +562,14 @@ static void apply_entry(nk_peer *p, const nk_raft_entry *e)
         return;
     }
     p->applied = e->index;
-    uint64_t lead = 0;
-    bool have_lead = false;
-    for (size_t k = 0; k < p->cap_writes && p->n_writes > 0; k++) {
-        nk_pending *q = &p->writes[k];
-        if (!q->used || q->index != e->index) {
-            continue;
-        }
+    s->stats.entries_applied++;
+    nk_pending *q = nk_u64map_get(&p->writes, e->index);
+    if (q != NULL) {
         if (q->term == e->term) {
-            finish_pending(p, q, NK_OK, result, 0);
+            finish_write(p, e->index, NK_OK, result, 0);
         } else {
             /* Another leader's entry took this index: our attempt is lost. */
-            if (!have_lead) {
-                lead = leader_hint(p);
-                have_lead = true;
-            }
-            finish_pending(p, q, NK_EAGAIN, 0, lead);
+            finish_write(p, e->index, NK_EAGAIN, 0, leader_hint(p));
         }
     }
 }
@@ -638,11 +685,8 @@ void nk_peer_tick(nk_peer *p)
 
 void nk_peer_expire(nk_peer *p, uint64_t now, uint64_t ttl)
 {
-    for (size_t k = 0; k < p->cap_writes && p->n_writes > 0; k++) {
-        if (p->writes[k].used && now - p->writes[k].since > ttl) {
-            finish_pending(p, &p->writes[k], NK_ETIMEDOUT, 0, 0);
-        }
-    }
+    uint64_t deadline[2] = {now, ttl};
+    finish_writes_if(p, expired, (uint64_t)(uintptr_t)deadline, NK_ETIMEDOUT, 0);
     /* Raft drops read requests when leadership changes: they end here. */
     for (unsigned k = 0; k < NK_PEER_MAX_PENDING; k++) {
         if (p->reads[k].used && now - p->reads[k].since > ttl) {
@@ -664,6 +708,9 @@ void nk_peer_observe(nk_peer *p)
                    "store %" PRIu64 " region %" PRIu64 ": peer %" PRIu64
                    " is now %s at term %" PRIu64,
                    s->o.store_id, p->region_id, p->peer_id, lead ? "leader" : "follower", st.term);
+            if (lead && !was) {
+                s->stats.leader_changes++;
+            }
             p->logged_role = st.role;
             p->logged_term = st.term;
         }

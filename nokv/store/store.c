@@ -911,30 +911,6 @@ static nk_pending *free_slot(nk_pending *q)
     return NULL;
 }
 
-/* A free proposal slot, growing the table up to NK_PEER_MAX_WRITES. */
-static nk_pending *write_slot(nk_peer *p)
-{
-    if (p->n_writes == p->cap_writes) {
-        if (p->cap_writes >= NK_PEER_MAX_WRITES) {
-            return NULL;
-        }
-        size_t ncap = p->cap_writes ? p->cap_writes * 2 : 64;
-        nk_pending *n = realloc(p->writes, ncap * sizeof(*n));
-        if (n == NULL) {
-            return NULL;
-        }
-        memset(n + p->cap_writes, 0, (ncap - p->cap_writes) * sizeof(*n));
-        p->writes = n;
-        p->cap_writes = ncap;
-    }
-    for (size_t k = 0; k < p->cap_writes; k++) {
-        if (!p->writes[k].used) {
-            return &p->writes[k];
-        }
-    }
-    return NULL;
-}
-
 static nk_peer *live_peer(const nk_store *s, uint64_t region_id)
 {
     nk_peer *p = nk_store_peer(s, region_id);
@@ -951,13 +927,17 @@ int nk_store_propose(nk_store *s, uint64_t region_id, const void *data, size_t l
     if (p == NULL) {
         return NK_ENOENT;
     }
-    nk_pending *q = write_slot(p);
-    if (q == NULL) {
+    if (p->n_writes >= NK_PEER_MAX_WRITES) {
         return NK_EBUSY;
+    }
+    nk_pending *q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        return NK_ENOMEM;
     }
     uint64_t index = 0, term = 0;
     int rc = nk_raft_propose(p->raft, data, len, &index, &term);
     if (rc != NK_OK) {
+        free(q);
         return rc;
     }
     *q = (nk_pending){.used = true,
@@ -966,7 +946,15 @@ int nk_store_propose(nk_store *s, uint64_t region_id, const void *data, size_t l
                       .since = nk_rt_now(s->rt),
                       .done = done,
                       .arg = arg};
-    p->n_writes++;
+    s->stats.proposals++;
+    rc = nk_peer_add_write(p, index, q);
+    if (rc != NK_OK) {
+        /* Proposed, but we cannot track it: the client learns nothing and
+         * retries on its own timeout (the entry may still commit). */
+        free(q);
+        nk_store_kick(s);
+        return NK_ENOMEM;
+    }
     nk_store_kick(s);
     return NK_OK;
 }
@@ -1048,6 +1036,17 @@ const nk_region *nk_store_region(const nk_store *s, uint64_t region_id)
 {
     nk_peer *p = nk_store_peer(s, region_id);
     return p != NULL ? &p->desc : NULL;
+}
+
+void nk_store_stats_get(const nk_store *s, nk_store_stats *st)
+{
+    *st = s->stats;
+    if (s->log != NULL) {
+        nk_raftlog_stats ls;
+        nk_raftlog_stats_get(s->log, &ls);
+        st->raft_log_syncs = ls.syncs;
+        st->raft_log_bytes = ls.bytes;
+    }
 }
 
 bool nk_store_busy(const nk_store *s)

@@ -301,6 +301,17 @@ int nk_store_region_meta(const nk_store *s, uint64_t region_id, nk_region *desc,
 /* Number of hosted regions. */
 size_t nk_store_hosted_count(const nk_store *s);
 
+typedef struct nk_store_stats {
+    uint64_t proposals;           /* commands accepted by a leader peer */
+    uint64_t leader_changes;      /* times a peer here became leader */
+    uint64_t entries_applied;     /* committed entries applied, every region */
+    uint64_t snapshots_sent;      /* raft snapshot messages sent */
+    uint64_t snapshots_installed; /* raft snapshots installed */
+    uint64_t raft_log_syncs;      /* store-wide raft log batch syncs */
+    uint64_t raft_log_bytes;      /* bytes in the raft log's segments */
+} nk_store_stats;
+void nk_store_stats_get(const nk_store *s, nk_store_stats *st);
+
 /* The store failed (an unrecoverable local error: disk, invariant). */
 bool nk_store_failed(const nk_store *s);
 

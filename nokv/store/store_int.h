@@ -15,7 +15,7 @@
 #include "nokv/util/u64map.h"
 
 #define NK_PEER_MAX_PENDING 64   /* reads */
-#define NK_PEER_MAX_WRITES 16384 /* proposals in flight per region */
+#define NK_PEER_MAX_WRITES 65536 /* proposals in flight per region */
 
 typedef struct nk_peer nk_peer;
 
@@ -52,9 +52,8 @@ struct nk_peer {
     uint8_t *snap_blob;         /* volatile SM: envelope at snap.index */
     size_t snap_len;
 
-    nk_pending *writes; /* grows up to NK_PEER_MAX_WRITES; slots reused */
-    size_t cap_writes;
-    size_t n_writes; /* slots in use */
+    nk_u64map writes; /* raft index -> malloc'd nk_pending of the proposal there */
+    size_t n_writes;
     nk_pending reads[NK_PEER_MAX_PENDING];
     uint64_t next_ctx;
 };
@@ -91,6 +90,7 @@ struct nk_store {
     nk_addr_entry book[NK_STORE_MAX_BOOK];
     size_t n_book;
     nk_u64map conns; /* accepted connections -> service (store.c) */
+    nk_store_stats stats;
     nk_store_service admin;
     uint64_t listener;
     uint64_t tick_timer;
@@ -111,6 +111,8 @@ uint64_t nk_store_home_of(const nk_store *s, const nk_peer *p, uint64_t peer_id)
 void nk_store_kick(nk_store *s);
 
 /* peer.c */
+/* Track the proposal at `index` (q malloc'd; the peer frees it). */
+int nk_peer_add_write(nk_peer *p, uint64_t index, nk_pending *q);
 /* Put p->desc (with p->conf_index) into LOCALMETA in `state` and save. */
 int nk_peer_persist_desc(nk_peer *p, uint8_t state);
 int nk_peer_create(nk_store *s, const nk_region *desc, uint64_t peer_id,

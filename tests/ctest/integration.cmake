@@ -51,3 +51,7 @@ add_test(NAME integration_cluster_coordinator
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/cluster_coordinator.sh
                  $<TARGET_FILE:nokv_cli>)
 set_tests_properties(integration_cluster_coordinator PROPERTIES LABELS integration TIMEOUT 120)
+# nokv stats: the offline view of stopped workdirs, read-only.
+add_test(NAME integration_stats
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/integration/stats.sh $<TARGET_FILE:nokv_cli>)
+set_tests_properties(integration_stats PROPERTIES LABELS integration TIMEOUT 120)

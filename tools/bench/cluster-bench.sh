@@ -75,10 +75,13 @@ for i in 1 2 3; do
     --redis-addr "127.0.0.1:${RESP[$i]}" --initial-cluster "$initial" >"$tmp/nokv$i.log" 2>&1 &
   NPID[$i]=$!; pids+=("$!")
 done
+# The leader: its log last says "is now leader" (followers relay, so any
+# store accepts a SET; the benchmark drives the leader itself).
 leader=""
 for _ in $(seq 1 150); do
   for i in 1 2 3; do
-    if [ "$(redis-cli -p "${RESP[$i]}" set probe x 2>/dev/null)" = OK ]; then leader=$i; break 2; fi
+    if [ "$(grep -oE 'is now (leader|follower)' "$tmp/nokv$i.log" | tail -1)" = "is now leader" ] &&
+       [ "$(redis-cli -p "${RESP[$i]}" set probe x 2>/dev/null)" = OK ]; then leader=$i; break 2; fi
   done
   sleep 0.1
 done
@@ -89,7 +92,7 @@ nk_set=$(echo "$nk_out" | rps SET); nk_get=$(echo "$nk_out" | rps GET)
 errs=$(redis-cli -p "${RESP[$leader]}" info stats | tr -d '\r' | awk -F: '/total_error_replies/{print $2}')
 for i in 1 2 3; do kill -TERM "${NPID[$i]}"; done
 for i in 1 2 3; do wait "${NPID[$i]}" || true; done
-echo "nokv 3 replicas (leader store $leader): SET $nk_set/s  GET $nk_get/s  error replies $errs"
+echo "nokv 3 replicas (leader store $leader): SET $nk_set/s  GET $nk_get/s  error replies $errs (INFO; includes redis-benchmark's CONFIG probes)"
 for i in 1 2 3; do
   syncs=$(grep -oE 'raft log syncs=[0-9]+' "$tmp/nokv$i.log" | tail -1 | cut -d= -f2)
   wal=$(grep -oE 'wal syncs=[0-9]+' "$tmp/nokv$i.log" | tail -1 | cut -d= -f2)
