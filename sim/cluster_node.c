@@ -34,7 +34,17 @@ struct nk_csim_node {
     nk_store_observer obs;
     uint64_t hash_gen;
     bool hash_pending;
+    void *alt; /* another app runs on the node (nk_csim_opts.alt) */
 };
+
+struct nk_store *nk_csim_node_store(const nk_csim_node *a)
+{
+    if (a->failed || a->stopping || a->c == NULL) {
+        return NULL;
+    }
+    nk_store *st = nk_cluster_store(a->c);
+    return st != NULL && !nk_store_failed(st) ? st : NULL;
+}
 
 static void ob_raft_changed(void *ctx, uint64_t store_id, uint64_t region_id, const nk_raft *r)
 {
@@ -129,6 +139,22 @@ void nk_csim_node_request_hash(nk_csim_node *a, uint64_t gen)
     }
 }
 
+void nk_csim_db_options(const nk_csim_opts *o, nk_db_options *db)
+{
+    nk_db_options_default(db);
+    if (o->small_engine) {
+        db->memtable_bytes = 4 * 1024;
+        db->target_file_bytes = 8 * 1024;
+        db->level1_bytes = 32 * 1024;
+        db->level_multiplier = 4;
+        db->l0_compaction_trigger = 2;
+        db->wal_segment_bytes = 8 * 1024;
+        db->block_cache_bytes = 32 * 1024;
+        db->sst.block_size = 512;
+        db->manifest_rewrite_bytes = 8 * 1024;
+    }
+}
+
 static void on_shutdown(void *arg)
 {
     nk_csim_node *a = arg;
@@ -149,8 +175,20 @@ static int node_start(nk_rt *rt, void *cfgp, void **state)
     a->w = cfg->w;
     a->self = cfg->node;
     const nk_csim_opts *o = nk_csim_world_opts(a->w);
-    a->obs = (nk_store_observer){
-        .ctx = a, .raft_changed = ob_raft_changed, .violation = ob_violation};
+    *state = a;
+    if (o->alt != NULL) {
+        int arc = o->alt->start(o->alt->ctx, rt, a->self, &a->alt);
+        if (arc != NK_ENOENT) {
+            if (arc != NK_OK) {
+                free(a);
+                *state = NULL;
+            }
+            return arc;
+        }
+        a->alt = NULL;
+    }
+    a->obs =
+        (nk_store_observer){.ctx = a, .raft_changed = ob_raft_changed, .violation = ob_violation};
 
     char addr[32], redis[32];
     snprintf(addr, sizeof(addr), "n%u:%d", a->self, NK_CSIM_RAFT_PORT);
@@ -162,25 +200,14 @@ static int node_start(nk_rt *rt, void *cfgp, void **state)
     cc.addr = addr;
     cc.redis_addr = redis;
     uint32_t stores = nk_csim_world_stores(a->w);
-    for (uint32_t i = 1; i <= stores && i <= NK_CLUSTER_MAX_INITIAL; i++) {
+    for (uint32_t i = 1; !o->no_initial && i <= stores && i <= NK_CLUSTER_MAX_INITIAL; i++) {
         cc.initial[cc.n_initial].store_id = i;
         snprintf(cc.initial[cc.n_initial].addr, sizeof(cc.initial[0].addr), "n%u:%d", i,
                  NK_CSIM_RAFT_PORT);
         cc.n_initial++;
     }
     cc.tick_ns = o->tick_ns;
-    nk_db_options_default(&cc.db);
-    if (o->small_engine) {
-        cc.db.memtable_bytes = 4 * 1024;
-        cc.db.target_file_bytes = 8 * 1024;
-        cc.db.level1_bytes = 32 * 1024;
-        cc.db.level_multiplier = 4;
-        cc.db.l0_compaction_trigger = 2;
-        cc.db.wal_segment_bytes = 8 * 1024;
-        cc.db.block_cache_bytes = 32 * 1024;
-        cc.db.sst.block_size = 512;
-        cc.db.manifest_rewrite_bytes = 8 * 1024;
-    }
+    nk_csim_db_options(o, &cc.db);
     cc.version = "sim";
     /* Small raft log segments and cache: rolls, purges and reads of evicted
      * entries from disk happen many times per run, under the faults. */
@@ -188,6 +215,7 @@ static int node_start(nk_rt *rt, void *cfgp, void **state)
     cc.raftlog.cache_bytes = o->small_engine ? 16u << 10 : 0;
     cc.obs = &a->obs;
     cc.unsafe_ack_on_propose = o->bug_ack_on_propose;
+    cc.unsafe_skip_install_rollback = o->bug_skip_install_rollback;
     nk_errbuf eb;
     memset(&eb, 0, sizeof(eb));
     *state = a;
@@ -213,6 +241,11 @@ static void node_stop(void *state, bool crashed)
 {
     nk_csim_node *a = state;
     if (a == NULL) {
+        return;
+    }
+    if (a->alt != NULL) {
+        nk_csim_world_opts(a->w)->alt->stop(a->alt, crashed);
+        free(a);
         return;
     }
     if (a->c != NULL) {

@@ -117,7 +117,8 @@ struct nk_csim_world {
     uint64_t chaos_until;
     uint64_t within_ns;
 
-    uint32_t cnode; /* the clients' node */
+    uint32_t members; /* stores clients use and convergence compares (bits) */
+    uint32_t cnode;   /* the clients' node */
     nk_rt *crt;
     client clients[MAX_CLIENTS];
 
@@ -230,6 +231,46 @@ const nk_csim_opts *nk_csim_world_opts(const nk_csim_world *w)
 uint32_t nk_csim_world_stores(const nk_csim_world *w)
 {
     return w->stores;
+}
+
+nk_csim_opts *nk_csim_world_opts_mut(nk_csim_world *w)
+{
+    return &w->o;
+}
+
+nk_rt *nk_csim_world_client_rt(nk_csim_world *w)
+{
+    return w->crt;
+}
+
+void nk_csim_world_set_members(nk_csim_world *w, uint32_t mask)
+{
+    w->members = mask;
+    if (w->s != NULL) {
+        nk_sim_trace(w->s, "cluster.members %#x", mask);
+    }
+}
+
+uint32_t nk_csim_world_members(const nk_csim_world *w)
+{
+    return w->members;
+}
+
+static bool member(const nk_csim_world *w, uint32_t n)
+{
+    return (w->members >> n) & 1u;
+}
+
+/* The member store after `n` (round robin). */
+static uint32_t next_member(const nk_csim_world *w, uint32_t n)
+{
+    for (uint32_t i = 0; i < w->stores; i++) {
+        n = n % w->stores + 1;
+        if (member(w, n)) {
+            return n;
+        }
+    }
+    return n;
 }
 
 void nk_csim_world_violation(nk_csim_world *w, uint32_t node, const char *what)
@@ -384,7 +425,7 @@ static void attempt_failed(client *c, bool maybe_applied, const char *why)
                  c->tries, c->target, why, maybe_applied ? " (outcome unknown)" : "");
     /* the next store (round robin: the leader is among the next N tries;
      * replies name no leader), after a backoff that grows with the tries */
-    c->target = c->target % w->stores + 1;
+    c->target = next_member(w, c->target);
     uint64_t base = (uint64_t)5 << (c->tries < 5 ? c->tries : 5);
     uint64_t delay = (base + nk_rand_below(&w->crand, base)) * NK_NSEC_PER_MSEC;
     c->backoff = true;
@@ -454,18 +495,18 @@ static void on_reply(client *c, char type, const uint8_t *p, size_t n, bool null
         bool tryagain = n >= 8 && memcmp(p, "TRYAGAIN", 8) == 0;
         bool unknown = strstr(t, "write not confirmed") != NULL ||
                        strstr(t, "effect is unknown") != NULL; /* a relay that broke */
-        bool refused = !unknown && ((tryagain && strstr(t, "does not lead") != NULL) ||
-                                    (tryagain && strstr(t, "relaying to the region leader "
-                                                           "failed") != NULL) ||
-                                    strstr(t, "read not confirmed") != NULL ||
-                                    (n >= 4 && memcmp(p, "ERR ", 4) == 0 &&
-                                     strstr(t, " failed: ") != NULL));
+        bool refused =
+            !unknown && ((tryagain && strstr(t, "does not lead") != NULL) ||
+                         (tryagain && strstr(t, "relaying to the region leader "
+                                                "failed") != NULL) ||
+                         strstr(t, "read not confirmed") != NULL ||
+                         (n >= 4 && memcmp(p, "ERR ", 4) == 0 && strstr(t, " failed: ") != NULL));
         char why[96];
         snprintf(why, sizeof(why), "-%.*s", (int)(n < 80 ? n : 80), t);
         if (!unknown && !refused) {
             nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
-                        "client c%u: %s on n%u got an unexpected error: %s", c->id,
-                        op_name(c->op), c->target, why);
+                        "client c%u: %s on n%u got an unexpected error: %s", c->id, op_name(c->op),
+                        c->target, why);
             return;
         }
         close_conn(c); /* a fresh connection on the next store */
@@ -683,6 +724,10 @@ static void client_attempt(client *c)
 {
     nk_csim_world *w = c->w;
     uint64_t now = nk_sim_now(w->s);
+    if (!member(w, c->target)) {
+        close_conn(c); /* the store left the cluster: no more traffic to it */
+        c->target = next_member(w, c->target);
+    }
     c->tries++;
     c->seq++;
     char key[16];
@@ -807,8 +852,8 @@ static void client_next(client *c)
         return;
     }
     if (c->think == 0) {
-        c->think = nk_rt_timer_start(
-            w->crt, nk_rand_between(&w->crand, 1, 20) * NK_NSEC_PER_MSEC, think_fire, c);
+        c->think = nk_rt_timer_start(w->crt, nk_rand_between(&w->crand, 1, 20) * NK_NSEC_PER_MSEC,
+                                     think_fire, c);
     }
 }
 
@@ -843,7 +888,7 @@ static int cl_start(nk_rt *rt, void *cfg, void **state)
         client *c = &w->clients[i];
         c->w = w;
         c->id = i;
-        c->target = 1 + i % w->stores;
+        c->target = next_member(w, i % w->stores);
         client_next(c);
     }
     return NK_OK;
@@ -927,36 +972,37 @@ void nk_csim_world_hash(nk_csim_world *w, uint32_t node, uint64_t gen, uint64_t 
     w->conv_applied[node] = applied;
     w->conv_hash[node] = hash;
     w->conv_keys[node] = keys;
+    uint32_t first = next_member(w, 0);
     for (uint32_t n = 1; n <= w->stores; n++) {
-        if (!w->conv_have[n]) {
+        if (member(w, n) && !w->conv_have[n]) {
             return;
         }
     }
     /* every store answered: compare at one applied index */
     for (uint32_t n = 1; n <= w->stores; n++) {
-        if (w->conv_applied[n] != w->conv_target) {
-            nk_sim_trace(w->s, "cluster.converge n%u applied %" PRIu64 " moved from %" PRIu64,
-                         n, w->conv_applied[n], w->conv_target);
+        if (member(w, n) && w->conv_applied[n] != w->conv_target) {
+            nk_sim_trace(w->s, "cluster.converge n%u applied %" PRIu64 " moved from %" PRIu64, n,
+                         w->conv_applied[n], w->conv_target);
             at(w, 20 * NK_NSEC_PER_MSEC, "cluster.converge", EV_CONVERGE, 0);
             return;
         }
     }
-    for (uint32_t n = 2; n <= w->stores; n++) {
-        if (w->conv_hash[n] != w->conv_hash[1] || w->conv_keys[n] != w->conv_keys[1]) {
+    for (uint32_t n = 1; n <= w->stores; n++) {
+        if (member(w, n) &&
+            (w->conv_hash[n] != w->conv_hash[first] || w->conv_keys[n] != w->conv_keys[first])) {
             nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
-                        "replicas diverge: at applied index %" PRIu64 " n1 holds %" PRIu64
+                        "replicas diverge: at applied index %" PRIu64 " n%u holds %" PRIu64
                         " keys (hash %016" PRIx64 ") but n%u holds %" PRIu64
                         " keys (hash %016" PRIx64 ")",
-                        w->conv_target, w->conv_keys[1], w->conv_hash[1], n, w->conv_keys[n],
-                        w->conv_hash[n]);
+                        w->conv_target, first, w->conv_keys[first], w->conv_hash[first], n,
+                        w->conv_keys[n], w->conv_hash[n]);
             return;
         }
     }
     w->conv_running = false;
     w->converged = nk_sim_now(w->s) <= w->conv_deadline;
-    nk_sim_trace(w->s,
-                 "cluster.converged applied %" PRIu64 " keys %" PRIu64 " hash %016" PRIx64,
-                 w->conv_target, w->conv_keys[1], w->conv_hash[1]);
+    nk_sim_trace(w->s, "cluster.converged applied %" PRIu64 " keys %" PRIu64 " hash %016" PRIx64,
+                 w->conv_target, w->conv_keys[first], w->conv_hash[first]);
 }
 
 static void dump_stores(nk_csim_world *w)
@@ -994,6 +1040,9 @@ static void converge_poll(nk_csim_world *w)
     uint32_t lead = find_leader(w, &st);
     bool ready = lead != 0;
     for (uint32_t n = 1; ready && n <= w->stores; n++) {
+        if (!member(w, n)) {
+            continue;
+        }
         nk_csim_node *a = app_of(w, n);
         ready = a != NULL && raft_of(w, n) != NULL && nk_csim_node_applied(a) == st.commit;
     }
@@ -1005,7 +1054,9 @@ static void converge_poll(nk_csim_world *w)
     w->conv_target = st.commit;
     memset(w->conv_have, 0, sizeof(w->conv_have));
     for (uint32_t n = 1; n <= w->stores; n++) {
-        nk_csim_node_request_hash(app_of(w, n), w->conv_gen);
+        if (member(w, n)) {
+            nk_csim_node_request_hash(app_of(w, n), w->conv_gen);
+        }
     }
     /* if a store dies before answering, poll again */
     at(w, 200 * NK_NSEC_PER_MSEC, "cluster.converge", EV_CONVERGE, 0);
@@ -1128,7 +1179,8 @@ static void check_progress(nk_csim_world *w, uint64_t min)
     nk_raft_status st;
     if (find_leader(w, &st) == 0) {
         dump_stores(w);
-        nk_sim_fail(w->s, w->res, NK_SIM_LIVENESS, "progress: no leader %" PRIu64 " ms after the mark",
+        nk_sim_fail(w->s, w->res, NK_SIM_LIVENESS,
+                    "progress: no leader %" PRIu64 " ms after the mark",
                     (now - w->mark_ns) / NK_NSEC_PER_MSEC);
         return;
     }
@@ -1157,7 +1209,8 @@ static void check_progress(nk_csim_world *w, uint64_t min)
     if (done < min) {
         dump_stores(w);
         nk_sim_fail(w->s, w->res, NK_SIM_LIVENESS,
-                    "progress: %" PRIu64 " client operations completed since the mark, wanted %" PRIu64,
+                    "progress: %" PRIu64
+                    " client operations completed since the mark, wanted %" PRIu64,
                     done, min);
     }
 }
@@ -1258,20 +1311,18 @@ static void world_finish(void *wp)
     nk_sim_trace(w->s,
                  "cluster.finish elections=%" PRIu64 " max_term=%" PRIu64 " done=%" PRIu64
                  " sets=%" PRIu64 " gets=%" PRIu64 " incrs=%" PRIu64 "/%" PRIu64
-                 " ambiguous=%" PRIu64 " refused=%" PRIu64 " gave_up=%" PRIu64
-                 " nemesis=%" PRIu64 " counter=%" PRIu64,
+                 " ambiguous=%" PRIu64 " refused=%" PRIu64 " gave_up=%" PRIu64 " nemesis=%" PRIu64
+                 " counter=%" PRIu64,
                  w->st_elections, w->st_max_term, w->st_done, w->st_sets, w->st_gets, w->st_incrs,
                  w->incr_attempts, w->st_ambiguous, w->st_refused, w->st_gave_up, w->st_nemesis,
                  w->final_ctr);
     if (getenv("NOKV_SIM_CLUSTER_STATS") != NULL) {
         fprintf(stderr,
-                "CLUSTERSTATS elections=%" PRIu64 " done=%" PRIu64 " sets=%" PRIu64
-                " gets=%" PRIu64 " incrs=%" PRIu64 " incr_attempts=%" PRIu64
-                " ambiguous=%" PRIu64 " refused=%" PRIu64 " gave_up=%" PRIu64
-                " nemesis=%" PRIu64 " converged=%d\n",
-                w->st_elections, w->st_done, w->st_sets, w->st_gets, w->st_incrs,
-                w->incr_attempts, w->st_ambiguous, w->st_refused, w->st_gave_up, w->st_nemesis,
-                w->converged);
+                "CLUSTERSTATS elections=%" PRIu64 " done=%" PRIu64 " sets=%" PRIu64 " gets=%" PRIu64
+                " incrs=%" PRIu64 " incr_attempts=%" PRIu64 " ambiguous=%" PRIu64
+                " refused=%" PRIu64 " gave_up=%" PRIu64 " nemesis=%" PRIu64 " converged=%d\n",
+                w->st_elections, w->st_done, w->st_sets, w->st_gets, w->st_incrs, w->incr_attempts,
+                w->st_ambiguous, w->st_refused, w->st_gave_up, w->st_nemesis, w->converged);
     }
 }
 
@@ -1299,6 +1350,7 @@ static void *world_new(nk_sim *s, nk_sim_result *res, uint32_t nodes)
     w->nemesis_min_ns = 500 * NK_NSEC_PER_MSEC;
     w->nemesis_max_ns = 2 * NK_NSEC_PER_SEC;
     w->within_ns = 3 * NK_NSEC_PER_SEC;
+    w->members = ((1u << nodes) - 1u) << 1;
     for (uint32_t i = 1; i <= nodes; i++) {
         w->cfgs[i].w = w;
         w->cfgs[i].node = i;

@@ -101,6 +101,9 @@ const nk_sim_workload *nk_sim_workload_find(const char *name)
     if (strcmp(name, "coord") == 0) {
         return &nk_sim_workload_coord;
     }
+    if (strcmp(name, "migration") == 0) {
+        return &nk_sim_workload_migration;
+    }
     return NULL;
 }
 

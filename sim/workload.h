@@ -53,6 +53,7 @@ extern const nk_sim_workload nk_sim_workload_raft; /* sim/raft_world.c */
 extern const nk_sim_workload nk_sim_workload_engine;
 extern const nk_sim_workload nk_sim_workload_cluster; /* sim/cluster_world.c */
 extern const nk_sim_workload nk_sim_workload_coord; /* sim/coord_wl.c */
+extern const nk_sim_workload nk_sim_workload_migration; /* sim/migration_world.c */
 
 const nk_sim_workload *nk_sim_workload_find(const char *name);
 

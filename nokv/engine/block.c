@@ -1,6 +1,9 @@
 /* block.c - prefix-compressed block builder and bounds-checked reader. */
 #include "nokv/engine/block.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "nokv/util/coding.h"
 
 /* ------------------------------------------------------------ builder --- */
@@ -142,16 +145,53 @@ int nk_block_open(nk_block *blk, const uint8_t *data, size_t len, nk_errbuf *eb)
 
 void nk_block_iter_init(nk_block_iter *it, const nk_block *blk, nk_key_cmp cmp)
 {
-    memset(it, 0, sizeof *it);
+    memset(it, 0, offsetof(nk_block_iter, key_inline));
     it->blk = blk;
     it->cmp = cmp;
     it->status = NK_OK;
+    it->key.data = it->key_inline;
+    it->key.cap = sizeof it->key_inline;
 }
 
 void nk_block_iter_free(nk_block_iter *it)
 {
-    nk_buf_free(&it->key);
+    if (it->key.data != it->key_inline) {
+        free(it->key.data);
+    }
+    it->key.data = it->key_inline;
+    it->key.len = 0;
+    it->key.cap = sizeof it->key_inline;
     it->valid = false;
+}
+
+/* Room for a key of n bytes, keeping the first it->key.len. */
+static bool key_room(nk_block_iter *it, size_t n)
+{
+    size_t cap = it->key.cap * 2;
+    if (cap < n) {
+        cap = n;
+    }
+    uint8_t *d = malloc(cap);
+    if (d == NULL) {
+        return false;
+    }
+    memcpy(d, it->key.data, it->key.len);
+    if (it->key.data != it->key_inline) {
+        free(it->key.data);
+    }
+    it->key.data = d;
+    it->key.cap = cap;
+    return true;
+}
+
+/* One-byte varints are the common case (lengths < 128). */
+static inline size_t get_varint(const uint8_t *p, const uint8_t *end, uint64_t *out)
+{
+    if (p < end && p[0] < 0x80) {
+        *out = p[0];
+        return 1;
+    }
+    return nk_get_varint64(p, end, out);
 }
 
 void nk_block_iter_error(const nk_block_iter *it, nk_errbuf *eb)
@@ -208,15 +248,15 @@ static bool parse_next(nk_block_iter *it)
     const uint8_t *end = blk->data + blk->restarts_off;
     uint64_t shared, unshared, vlen;
     size_t n;
-    if ((n = nk_get_varint64(p, end, &shared)) == 0) {
+    if ((n = get_varint(p, end, &shared)) == 0) {
         return fail(it, NK_ECORRUPT, off, "bad shared-length varint");
     }
     p += n;
-    if ((n = nk_get_varint64(p, end, &unshared)) == 0) {
+    if ((n = get_varint(p, end, &unshared)) == 0) {
         return fail(it, NK_ECORRUPT, off, "bad key-length varint");
     }
     p += n;
-    if ((n = nk_get_varint64(p, end, &vlen)) == 0) {
+    if ((n = get_varint(p, end, &vlen)) == 0) {
         return fail(it, NK_ECORRUPT, off, "bad value-length varint");
     }
     p += n;
@@ -231,9 +271,12 @@ static bool parse_next(nk_block_iter *it)
         return fail(it, NK_ECORRUPT, off, "entry runs past the end of the block");
     }
     it->key.len = (size_t)shared;
-    if (nk_buf_append(&it->key, p, (size_t)unshared) != NK_OK) {
+    size_t klen = (size_t)shared + (size_t)unshared;
+    if (klen > it->key.cap && !key_room(it, klen)) {
         return fail(it, NK_ENOMEM, off, "out of memory");
     }
+    memcpy(it->key.data + shared, p, (size_t)unshared);
+    it->key.len = klen;
     it->val = nk_slice_make(p + unshared, (size_t)vlen);
     it->cur = off;
     it->next_off = (size_t)(p + unshared + vlen - blk->data);
@@ -307,21 +350,56 @@ void nk_block_iter_prev(nk_block_iter *it)
     }
 }
 
+/* The key of the entry at restart point idx, in place, with the checks
+ * parse_next makes of a restart entry (the restart array itself was checked
+ * by nk_block_open). false with the iterator failed on damage. */
+static bool restart_key(nk_block_iter *it, uint32_t idx, nk_slice *key)
+{
+    const nk_block *blk = it->blk;
+    size_t off = restart_at(blk, idx);
+    const uint8_t *p = blk->data + off;
+    const uint8_t *end = blk->data + blk->restarts_off;
+    uint64_t shared, unshared, vlen;
+    size_t n;
+    if ((n = get_varint(p, end, &shared)) == 0) {
+        return fail(it, NK_ECORRUPT, off, "bad shared-length varint");
+    }
+    p += n;
+    if ((n = get_varint(p, end, &unshared)) == 0) {
+        return fail(it, NK_ECORRUPT, off, "bad key-length varint");
+    }
+    p += n;
+    if ((n = get_varint(p, end, &vlen)) == 0) {
+        return fail(it, NK_ECORRUPT, off, "bad value-length varint");
+    }
+    p += n;
+    if (shared != 0) {
+        return fail(it, NK_ECORRUPT, off, "restart entry shares a prefix");
+    }
+    size_t room = (size_t)(end - p);
+    if (unshared > room || vlen > room - unshared) {
+        return fail(it, NK_ECORRUPT, off, "entry runs past the end of the block");
+    }
+    *key = nk_slice_make(p, (size_t)unshared);
+    return true;
+}
+
 void nk_block_iter_seek(nk_block_iter *it, const uint8_t *target, size_t tlen)
 {
     if (it->status != NK_OK || it->blk->nrestarts == 0) {
         it->valid = false;
         return;
     }
-    /* Largest restart whose key is < target; scan from there. */
+    /* Largest restart whose key is < target; scan from there. A restart
+     * entry holds its whole key, compared in place. */
     uint32_t left = 0, right = it->blk->nrestarts - 1;
     while (left < right) {
         uint32_t mid = left + (right - left + 1) / 2;
-        seek_restart(it, mid);
-        if (!parse_next(it)) {
-            return; /* a restart always has an entry: this is an error */
+        nk_slice rk;
+        if (!restart_key(it, mid, &rk)) {
+            return;
         }
-        if (it->cmp(it->key.data, it->key.len, target, tlen) < 0) {
+        if (it->cmp(rk.data, rk.len, target, tlen) < 0) {
             left = mid;
         } else {
             right = mid - 1;

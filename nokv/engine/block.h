@@ -105,11 +105,14 @@ typedef struct nk_block_iter {
     int status;             /* NK_OK, NK_ECORRUPT or NK_ENOMEM; sticky */
     size_t err_off;         /* where in the block decoding failed */
     const char *err_reason; /* static text */
-    nk_buf key;
+    nk_buf key;             /* data is key_inline until a key outgrows it */
     nk_slice val;
+    uint8_t key_inline[64]; /* no allocation for ordinary keys */
 } nk_block_iter;
 
-/* The block view must outlive the iterator. Starts unpositioned. */
+/* The block view must outlive the iterator. Starts unpositioned. The
+ * iterator points into itself (key_inline): initialise it where it lives and
+ * never copy it by value. */
 void nk_block_iter_init(nk_block_iter *it, const nk_block *blk, nk_key_cmp cmp);
 void nk_block_iter_free(nk_block_iter *it);
 

@@ -174,6 +174,7 @@ typedef struct merge_iter {
     bool forward;
     int status;
     nk_errbuf err;
+    nk_buf saved; /* next/prev: the current key, reused (no allocation per step) */
 } merge_iter;
 
 static int kid_cmp(const merge_iter *m, size_t a, size_t b)
@@ -293,22 +294,21 @@ static void merge_next(nk_iter *it)
     if (!merge_valid(it)) {
         return;
     }
-    nk_buf k = {0};
-    if (!save_key(m, &k)) {
+    nk_buf *k = &m->saved;
+    if (!save_key(m, k)) {
         return;
     }
     for (size_t i = 0; i < m->n; i++) {
         if (!m->forward) {
             /* Reverse -> forward: bring every child to the first entry
              * after k (they are all before it now). */
-            nk_iter_seek(m->kids[i], k.data, k.len);
+            nk_iter_seek(m->kids[i], k->data, k->len);
         }
-        if (kid_at(m, i, &k)) {
+        if (kid_at(m, i, k)) {
             nk_iter_next(m->kids[i]);
         }
     }
     m->forward = true;
-    nk_buf_free(&k);
     pick(m);
 }
 
@@ -318,20 +318,19 @@ static void merge_prev(nk_iter *it)
     if (!merge_valid(it)) {
         return;
     }
-    nk_buf k = {0};
-    if (!save_key(m, &k)) {
+    nk_buf *k = &m->saved;
+    if (!save_key(m, k)) {
         return;
     }
     for (size_t i = 0; i < m->n; i++) {
         if (m->forward) {
-            nk_iter_seek_for_prev(m->kids[i], k.data, k.len);
+            nk_iter_seek_for_prev(m->kids[i], k->data, k->len);
         }
-        if (kid_at(m, i, &k)) {
+        if (kid_at(m, i, k)) {
             nk_iter_prev(m->kids[i]);
         }
     }
     m->forward = false;
-    nk_buf_free(&k);
     pick(m);
 }
 
@@ -363,6 +362,7 @@ static void merge_destroy(nk_iter *it)
         nk_iter_free(m->kids[i]);
     }
     free(m->kids);
+    nk_buf_free(&m->saved);
     free(m);
 }
 

@@ -773,9 +773,14 @@ int nk_sst_get(nk_sst *t, const uint8_t *ukey, size_t ulen, uint64_t snap, nk_lo
     if (snap > NK_SEQ_MAX) {
         snap = NK_SEQ_MAX;
     }
+    /* The lookup key lives on the stack unless the user key is long. */
+    uint8_t lk_stack[128];
     nk_buf lookup = {0};
-    int rc = nk_ikey_append(&lookup, ukey, ulen, snap, NK_KT_SEEK);
-    if (rc != NK_OK) {
+    int rc = NK_OK;
+    if (ulen + NK_IKEY_TRAILER <= sizeof lk_stack) {
+        lookup.data = lk_stack;
+        lookup.len = nk_ikey_encode(lk_stack, ukey, ulen, snap, NK_KT_SEEK);
+    } else if ((rc = nk_ikey_append(&lookup, ukey, ulen, snap, NK_KT_SEEK)) != NK_OK) {
         return rc;
     }
     nk_block_iter ix, dx;
@@ -839,7 +844,9 @@ out:
     if (ref.cb != NULL) {
         release_block(t, &ref);
     }
-    nk_buf_free(&lookup);
+    if (lookup.data != lk_stack) {
+        nk_buf_free(&lookup);
+    }
     return rc;
 }
 

@@ -527,7 +527,10 @@ static void handle_expand(nk_rollout *e)
             }
             go(e, lp != NULL ? X_GHOST_REMOVE : X_DESTROY_EMPTY);
         } else if (r->hosted) {
-            go(e, lp == NULL ? X_ADD : lp->role == NK_RAFT_LEARNER ? X_WAIT_MEMBER : X_VERIFY);
+            /* A listed peer goes through AddPeer again (EXISTS, then on to
+             * catch-up or verify): the leader may have changed since the
+             * peer was added, and AddPeer teaches it the target's address. */
+            go(e, X_ADD);
         } else if (lp != NULL) {
             nk_log(e->rt, NK_LOG_WARN,
                    "migrate expand: the leader lists peer %" PRIu64 " but store %" PRIu64
@@ -764,6 +767,13 @@ static void handle_transfer(nk_rollout *e)
         } else if (leads(r) && nk_rt_now(e->rt) - e->stage_start > 3 * NK_NSEC_PER_SEC &&
                    e->attempts++ < 5) {
             go(e, T_TRANSFER); /* raft aborts a transfer after an election timeout */
+        } else if (r->hosted && r->role != NK_RAFT_LEADER && r->leader_peer != 0 &&
+                   r->leader_peer != e->o.peer_id) {
+            /* Another peer won an election meanwhile: waiting cannot help. */
+            fail(e, NK_EAGAIN,
+                 "leadership of region %" PRIu64 " moved to peer %" PRIu64 " on store %" PRIu64
+                 ", not to peer %" PRIu64 "; rerun with --addr of the leader's store",
+                 e->o.region_id, r->leader_peer, r->leader_store, e->o.peer_id);
         } else {
             poll_later(e, "the new leader to be elected");
         }
@@ -823,6 +833,16 @@ static void handle_remove(nk_rollout *e)
             } else {
                 finish_ok(e, NK_STAGE_REMOVE_PEER_FINISHED);
             }
+        } else if (r->hosted && r->role != NK_RAFT_LEADER && r->leader_peer != 0) {
+            /* Another peer leads now: this store will not apply anything
+             * by itself; the rerun goes to the leader (and validates only
+             * if the removal committed). */
+            fail(e, NK_EAGAIN,
+                 "%s lost the lead of region %" PRIu64 " to peer %" PRIu64 " on store %" PRIu64
+                 " before the removal of peer %" PRIu64
+                 " applied; rerun with --addr of the leader's store",
+                 nk_admin_client_addr(e->lc), e->o.region_id, r->leader_peer, r->leader_store,
+                 e->o.peer_id);
         } else {
             poll_later(e, "the removal to apply on the leader");
         }

@@ -693,8 +693,12 @@ static void set_core(nk_resp_db *db, nk_resp_call *c, unsigned flags, const nk_r
         expire_at = (uint64_t)ms;
     }
     nk_resp_buf_reset(&db->tmp);
-    lookup l = {.copy_into = (flags & SET_GET) ? &db->tmp : NULL};
-    int rc = lookup_key(db, &c->argv[1], &l);
+    lookup l = {.copy_into = (flags & SET_GET) ? &db->tmp : NULL, .state = K_ABSENT};
+    /* Only NX/XX/GET/KEEPTTL and an expiry already past look at the old
+     * value; a plain SET (or SET EX/PX in the future) writes blind. */
+    bool need_old = (flags & (SET_GET | SET_KEEPTTL | SET_NX | SET_XX)) != 0 ||
+                    (has_expire && now > expire_at);
+    int rc = need_old ? lookup_key(db, &c->argv[1], &l) : NK_OK;
     if (rc != NK_OK) {
         reply_backend_error(c, "read", rc);
         return;

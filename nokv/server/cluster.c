@@ -648,7 +648,8 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
         }
     }
     if (rc == NK_OK) {
-        rc = nk_admin_service_new(rt, c->store, c->db, c->kvsm, cfg->workdir, &c->admin);
+        rc = nk_admin_service_new_ex(rt, c->store, c->db, c->kvsm, cfg->workdir,
+                                     cfg->unsafe_skip_install_rollback, &c->admin);
         if (rc == NK_OK) {
             nk_store_service svc = nk_admin_service_desc(c->admin);
             nk_store_set_admin_service(c->store, &svc);

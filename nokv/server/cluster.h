@@ -67,6 +67,10 @@ typedef struct nk_cluster_config {
      * the cluster backend acknowledges a write when it is proposed instead
      * of after it committed and applied. */
     bool unsafe_ack_on_propose;
+    /* TEST ONLY (planted bug of the simulator's `migration` workload): at
+     * start, a region left APPLYING by an interrupted snapshot install is
+     * not rolled back (nk_admin_service_new_ex). */
+    bool unsafe_skip_install_rollback;
     const char *metrics_addr; /* NULL: no HTTP status endpoint (metrics.h) */
 } nk_cluster_config;
 

@@ -288,7 +288,10 @@ static int be_write(void *impl, const nk_kv_write *ops, size_t n, nk_kv_done_fn 
     rc = nk_store_propose(b->st, b->region_id, b->enc.data, b->enc.len, write_done, w);
     if (rc != NK_OK) {
         free(w);
-        return rc;
+        /* NK_EBUSY: raft refuses proposals while it transfers leadership
+         * (the write was not proposed); the client retries on the new
+         * leader, as for any store that does not lead. */
+        return rc == NK_EBUSY ? NK_EAGAIN : rc;
     }
     const nk_raft *r = nk_store_raft(b->st, b->region_id);
     nk_raft_status s;

@@ -158,20 +158,45 @@ static void db_closed(void *arg, int status)
     nk_rt_stop(s->rt);
 }
 
+static void close_now(void *arg)
+{
+    nk_standalone *s = arg;
+    nk_db_close(s->db, db_closed, s);
+}
+
+static void flushed_then_close(void *arg, int status)
+{
+    nk_standalone *s = arg;
+    if (status != NK_OK) {
+        nk_log(s->rt, NK_LOG_WARN,
+               "shutdown: flushing the memtable failed (%s); the WAL keeps the writes",
+               nk_strerror(status));
+    }
+    /* Not from inside the flush's own call chain (done may run within
+     * nk_db_flush): close on the next loop turn. */
+    (void)nk_rt_timer_start(s->rt, 0, close_now, s); /* 0 only on a dead node: abandoned */
+}
+
 void nk_standalone_shutdown(nk_standalone *s)
 {
     if (s->stopping) {
         return;
     }
     s->stopping = true;
-    nk_log(s->rt, NK_LOG_INFO, "shutting down: closing connections, syncing the engine");
+    nk_log(s->rt, NK_LOG_INFO,
+           "shutting down: closing connections, flushing and syncing the engine");
     nk_resp_server_stop(s->server);
     nk_resp_server_free(s->server);
     s->server = NULL;
     nk_db_backend_free(s->backend);
     s->backend = NULL;
     nk_db_get_stats(s->db, &s->last_db); /* /metrics shows these while closing */
-    nk_db_close(s->db, db_closed, s);
+    /* Flush the memtable first: the next open (or `nokv migrate init`) then
+     * has no WAL to replay. A failed flush loses nothing (the WAL still holds
+     * every write and close syncs it); the close goes ahead either way. */
+    if (nk_db_flush(s->db, flushed_then_close, s) != NK_OK) {
+        nk_db_close(s->db, db_closed, s);
+    }
 }
 
 int nk_standalone_exit_status(const nk_standalone *s)

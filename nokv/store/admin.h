@@ -61,6 +61,11 @@ typedef struct nk_admin_service nk_admin_service;
  * of interrupted installs. Register it with nk_admin_service_desc. */
 int nk_admin_service_new(nk_rt *rt, nk_store *s, nk_db *db, nk_kvsm *kvsm, const char *workdir,
                          nk_admin_service **out);
+/* The same; unsafe_skip_install_rollback is TEST ONLY (the simulator's
+ * planted bug, never set by `nokv serve`): regions left APPLYING are not
+ * rolled back. */
+int nk_admin_service_new_ex(nk_rt *rt, nk_store *s, nk_db *db, nk_kvsm *kvsm, const char *workdir,
+                            bool unsafe_skip_install_rollback, nk_admin_service **out);
 /* The nk_store_service to pass to nk_store_set_admin_service. */
 nk_store_service nk_admin_service_desc(nk_admin_service *a);
 /* Free (after nk_store_close, or after unregistering). Background jobs

@@ -803,7 +803,9 @@ static void build_perm(bench *b)
     }
 }
 
-static void run_workload(bench *b, unsigned w)
+/* noinline: callgrind can then count one workload alone
+ * (--toggle-collect=run_workload --dump-after=run_workload). */
+__attribute__((noinline)) static void run_workload(bench *b, unsigned w)
 {
     const config *c = b->cfg;
     wkind kind = WORKLOADS[w].kind;
