@@ -52,3 +52,9 @@ add_test(NAME sim_lost_unsynced_writes_bug_caught
                  ${NOKV_SRC}/scenarios/lost_unsynced_writes)
 set_tests_properties(sim_lost_unsynced_writes_sweep sim_restarted_follower_sweep
                      sim_lost_unsynced_writes_bug_caught PROPERTIES LABELS sim TIMEOUT 600)
+# The standalone `nokv serve` stack (nk_standalone + RESP clients) under
+# power losses, kills, a graceful stop and crash failpoints (issue 9:
+# standalone_serve).
+add_test(NAME sim_standalone_serve_sweep
+         COMMAND ${NOKV_SIM} --seeds 1..80 --quiet ${NOKV_SRC}/scenarios/standalone_serve)
+set_tests_properties(sim_standalone_serve_sweep PROPERTIES LABELS sim TIMEOUT 300)
