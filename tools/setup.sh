@@ -14,6 +14,7 @@ PACKAGES=(
   clang                              # fuzz targets (libFuzzer) and ASan builds
   redis-tools                        # redis-cli for the serve integration test
   python3-redis                      # redis-py for the real-client integration test
+  curl                               # scrapes /metrics in the metrics integration test
 )
 
 missing=()

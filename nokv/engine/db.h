@@ -15,8 +15,10 @@
  *   - sync = false: as soon as the record is in the WAL (page cache); a
  *     power loss may drop it, a process crash does not.
  * done may run before nk_db_write returns (sync = false, no stall).
- * Readers see a write as soon as it is applied, before done (as in Redis and
- * RocksDB); done is what promises durability.
+ * Readers see a write as soon as nk_db_write returned NK_OK, before done (as
+ * in Redis and RocksDB); done is what promises durability. A write queued
+ * behind a stall is seen by latest-state point reads (nk_db_get) at once,
+ * and by iterators once the queue drains.
  * When L0 or the immutable memtables pile up, writes are slowed down and
  * then queued until background work catches up: memory and L0 stay bounded.
  *

@@ -119,12 +119,48 @@ static int table_get(nk_db *db, nk_table_meta *f, const uint8_t *k, size_t klen,
     return rc;
 }
 
-int nk_db_get(nk_db *db, const void *key, size_t klen, uint64_t snap, nk_buf *val,
-              nk_errbuf *eb)
+/* The newest operation on one key among the writes queued behind a stall. */
+typedef struct pend_find {
+    const uint8_t *key;
+    size_t klen;
+    bool found;
+    nk_ktype type;
+    nk_slice value;
+} pend_find;
+
+static int pend_visit(void *arg, uint64_t seq, nk_ktype type, nk_slice key, nk_slice value)
+{
+    pend_find *f = arg;
+    (void)seq;
+    if (key.len == f->klen && memcmp(key.data, f->key, key.len) == 0) {
+        f->found = true; /* batches are visited oldest first: the last one wins */
+        f->type = type;
+        f->value = value;
+    }
+    return NK_OK;
+}
+
+int nk_db_get(nk_db *db, const void *key, size_t klen, uint64_t snap, nk_buf *val, nk_errbuf *eb)
 {
     const uint8_t *k = key;
     if (klen == 0 || klen > NK_KEY_MAX) {
         return NK_EINVAL;
+    }
+    if (db->pend_head != NULL && (snap == 0 || snap > db->last_seq)) {
+        /* A latest-state read must see writes the engine accepted but queued
+         * behind a stall (db.h: visible once nk_db_write returned NK_OK), or
+         * a read-modify-write on top of them (INCR, APPEND) would lose one. */
+        pend_find f = {.key = k, .klen = klen};
+        for (const db_pending *p = db->pend_head; p != NULL; p = p->next) {
+            nk_slice d = nk_batch_data(&p->batch);
+            int prc = nk_batch_iterate(d.data, d.len, pend_visit, &f, eb);
+            if (prc != NK_OK) {
+                return prc;
+            }
+        }
+        if (f.found) {
+            return f.type == NK_KT_PUT ? nk_buf_assign(val, f.value.data, f.value.len) : NK_ENOENT;
+        }
     }
     if (snap == 0 || snap > db->last_seq) {
         snap = db->last_seq;
@@ -170,7 +206,10 @@ int nk_db_get(nk_db *db, const void *key, size_t klen, uint64_t snap, nk_buf *va
 
 /* ------------------------------------------------------------ snapshots --- */
 
-uint64_t nk_db_last_seq(const nk_db *db) { return db->last_seq; }
+uint64_t nk_db_last_seq(const nk_db *db)
+{
+    return db->last_seq;
+}
 
 uint64_t nk_db_snapshot(nk_db *db)
 {
@@ -275,8 +314,7 @@ static void li_skip_forward(level_iter *li)
 static void li_skip_backward(level_iter *li)
 {
     while (li->cur != NULL && !nk_iter_valid(li->cur) && li->status == NK_OK) {
-        if (nk_iter_status(li->cur, NULL) != NK_OK || li->idx == 0 ||
-            !li_open(li, li->idx - 1)) {
+        if (nk_iter_status(li->cur, NULL) != NK_OK || li->idx == 0 || !li_open(li, li->idx - 1)) {
             break;
         }
         nk_iter_last(li->cur);
@@ -361,7 +399,10 @@ static void li_prev(nk_iter *it)
     li_skip_backward(li);
 }
 
-static nk_slice li_key(const nk_iter *it) { return nk_iter_key(((const level_iter *)it)->cur); }
+static nk_slice li_key(const nk_iter *it)
+{
+    return nk_iter_key(((const level_iter *)it)->cur);
+}
 static nk_slice li_value(const nk_iter *it)
 {
     return nk_iter_value(((const level_iter *)it)->cur);
@@ -427,9 +468,18 @@ typedef struct mem_iter {
     nk_memref *ref;
 } mem_iter;
 
-static bool mi_valid(const nk_iter *it) { return nk_iter_valid(((const mem_iter *)it)->inner); }
-static void mi_first(nk_iter *it) { nk_iter_first(((mem_iter *)it)->inner); }
-static void mi_last(nk_iter *it) { nk_iter_last(((mem_iter *)it)->inner); }
+static bool mi_valid(const nk_iter *it)
+{
+    return nk_iter_valid(((const mem_iter *)it)->inner);
+}
+static void mi_first(nk_iter *it)
+{
+    nk_iter_first(((mem_iter *)it)->inner);
+}
+static void mi_last(nk_iter *it)
+{
+    nk_iter_last(((mem_iter *)it)->inner);
+}
 static void mi_seek(nk_iter *it, const uint8_t *k, size_t n)
 {
     nk_iter_seek(((mem_iter *)it)->inner, k, n);
@@ -438,9 +488,18 @@ static void mi_seek_for_prev(nk_iter *it, const uint8_t *k, size_t n)
 {
     nk_iter_seek_for_prev(((mem_iter *)it)->inner, k, n);
 }
-static void mi_next(nk_iter *it) { nk_iter_next(((mem_iter *)it)->inner); }
-static void mi_prev(nk_iter *it) { nk_iter_prev(((mem_iter *)it)->inner); }
-static nk_slice mi_key(const nk_iter *it) { return nk_iter_key(((const mem_iter *)it)->inner); }
+static void mi_next(nk_iter *it)
+{
+    nk_iter_next(((mem_iter *)it)->inner);
+}
+static void mi_prev(nk_iter *it)
+{
+    nk_iter_prev(((mem_iter *)it)->inner);
+}
+static nk_slice mi_key(const nk_iter *it)
+{
+    return nk_iter_key(((const mem_iter *)it)->inner);
+}
 static nk_slice mi_value(const nk_iter *it)
 {
     return nk_iter_value(((const mem_iter *)it)->inner);
@@ -578,11 +637,26 @@ void nk_db_iter_free(nk_db_iter *it)
     free(it);
 }
 
-bool nk_db_iter_valid(const nk_db_iter *it) { return nk_dbiter_valid(it->it); }
-nk_slice nk_db_iter_key(const nk_db_iter *it) { return nk_dbiter_key(it->it); }
-nk_slice nk_db_iter_value(const nk_db_iter *it) { return nk_dbiter_value(it->it); }
-void nk_db_iter_first(nk_db_iter *it) { nk_dbiter_first(it->it); }
-void nk_db_iter_last(nk_db_iter *it) { nk_dbiter_last(it->it); }
+bool nk_db_iter_valid(const nk_db_iter *it)
+{
+    return nk_dbiter_valid(it->it);
+}
+nk_slice nk_db_iter_key(const nk_db_iter *it)
+{
+    return nk_dbiter_key(it->it);
+}
+nk_slice nk_db_iter_value(const nk_db_iter *it)
+{
+    return nk_dbiter_value(it->it);
+}
+void nk_db_iter_first(nk_db_iter *it)
+{
+    nk_dbiter_first(it->it);
+}
+void nk_db_iter_last(nk_db_iter *it)
+{
+    nk_dbiter_last(it->it);
+}
 void nk_db_iter_seek(nk_db_iter *it, const void *key, size_t klen)
 {
     nk_dbiter_seek(it->it, key, klen);
@@ -591,8 +665,14 @@ void nk_db_iter_seek_for_prev(nk_db_iter *it, const void *key, size_t klen)
 {
     nk_dbiter_seek_for_prev(it->it, key, klen);
 }
-void nk_db_iter_next(nk_db_iter *it) { nk_dbiter_next(it->it); }
-void nk_db_iter_prev(nk_db_iter *it) { nk_dbiter_prev(it->it); }
+void nk_db_iter_next(nk_db_iter *it)
+{
+    nk_dbiter_next(it->it);
+}
+void nk_db_iter_prev(nk_db_iter *it)
+{
+    nk_dbiter_prev(it->it);
+}
 int nk_db_iter_status(const nk_db_iter *it, nk_errbuf *eb)
 {
     return nk_dbiter_status(it->it, eb);

@@ -37,3 +37,24 @@ set_tests_properties(sim_cluster_determinism sim_cluster_basic sim_cluster_sweep
                      sim_cluster5_sweep
                      sim_cluster_bug_caught sim_cluster_liveness_caught
                      PROPERTIES LABELS sim TIMEOUT 600)
+
+# Power losses on every node, alone and all at once, with torn and dropped
+# unsynced writes (issue 9: lost_unsynced_writes), and a store that is down
+# for a long stretch and must catch up from the log (restarted_follower_recovery).
+add_test(NAME sim_lost_unsynced_writes_sweep
+         COMMAND ${NOKV_SIM} --seeds 1..60 --quiet ${NOKV_SRC}/scenarios/lost_unsynced_writes)
+add_test(NAME sim_restarted_follower_sweep
+         COMMAND ${NOKV_SIM} --seeds 1..40 --quiet ${NOKV_SRC}/scenarios/restarted_follower_recovery)
+# ...where the planted ack-before-commit bug must be caught as well.
+add_test(NAME sim_lost_unsynced_writes_bug_caught
+         COMMAND ${NOKV_SRC}/tests/expect_exit.sh 10 --grep "FAIL scenario=" --
+                 ${NOKV_SIM} --seeds 1..20 --quiet --set bug=ack-before-commit
+                 ${NOKV_SRC}/scenarios/lost_unsynced_writes)
+set_tests_properties(sim_lost_unsynced_writes_sweep sim_restarted_follower_sweep
+                     sim_lost_unsynced_writes_bug_caught PROPERTIES LABELS sim TIMEOUT 600)
+# The standalone `nokv serve` stack (nk_standalone + RESP clients) under
+# power losses, kills, a graceful stop and crash failpoints (issue 9:
+# standalone_serve).
+add_test(NAME sim_standalone_serve_sweep
+         COMMAND ${NOKV_SIM} --seeds 1..80 --quiet ${NOKV_SRC}/scenarios/standalone_serve)
+set_tests_properties(sim_standalone_serve_sweep PROPERTIES LABELS sim TIMEOUT 300)
