@@ -86,8 +86,8 @@ static void app_stop(void *state, bool crashed)
     (void)crashed;
     g_up = false;
     nk_store_close(n->st);
-    nk_kvsm_free(n->k);
     nk_db_abandon(n->db); /* a crashed node's engine is abandoned, never closed */
+    nk_kvsm_abandon(n->k);
     memset(n, 0, sizeof(*n));
 }
 

@@ -877,8 +877,10 @@ void nk_cluster_free(nk_cluster *c)
     nk_cluster_backend_free(c->backend);
     if (c->db != NULL) {
         nk_db_abandon(c->db);
+        nk_kvsm_abandon(c->kvsm); /* no engine callback will come any more */
+    } else {
+        nk_kvsm_free(c->kvsm);
     }
-    nk_kvsm_free(c->kvsm);
     nk_workdir_close(c->wd);
     free(c);
 }

@@ -54,6 +54,16 @@ int nk_kvsm_new(nk_db *db, nk_kvsm **out)
     return NK_OK;
 }
 
+void nk_kvsm_abandon(nk_kvsm *k)
+{
+    if (k == NULL) {
+        return;
+    }
+    nk_batch_free(&k->batch);
+    free(k->q);
+    free(k);
+}
+
 void nk_kvsm_free(nk_kvsm *k)
 {
     if (k == NULL) {

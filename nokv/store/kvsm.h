@@ -46,6 +46,9 @@ typedef void (*nk_kvsm_applied_fn)(void *ctx, uint64_t region_id, uint64_t index
 
 int nk_kvsm_new(nk_db *db, nk_kvsm **out);
 void nk_kvsm_free(nk_kvsm *k);
+/* Free at once: the engine was abandoned (nk_db_abandon), so none of its
+ * callbacks will come (a crashed node). */
+void nk_kvsm_abandon(nk_kvsm *k);
 void nk_kvsm_set_applied_hook(nk_kvsm *k, nk_kvsm_applied_fn fn, void *ctx);
 
 /* The nk_store_sm to pass in nk_store_options (durable, not volatile). */
