@@ -1,4 +1,5 @@
 /* version_edit.c - version edit codec and the version state it builds. */
+#include "nokv/util/grow.h"
 #include "nokv/engine/version_edit.h"
 
 #include <stdlib.h>
@@ -60,22 +61,6 @@ void nk_vedit_set_last_sequence(nk_version_edit *e, uint64_t v)
     e->last_sequence = v;
 }
 
-/* Grow an array of `size`-byte elements to hold one more. */
-static int grow(void **arr, size_t *cap, size_t count, size_t size)
-{
-    if (count < *cap) {
-        return NK_OK;
-    }
-    size_t ncap = *cap ? *cap * 2 : 8;
-    void *p = realloc(*arr, ncap * size);
-    if (p == NULL) {
-        return NK_ENOMEM;
-    }
-    *arr = p;
-    *cap = ncap;
-    return NK_OK;
-}
-
 static int meta_copy(nk_file_meta *dst, const nk_file_meta *src)
 {
     memset(dst, 0, sizeof *dst);
@@ -95,7 +80,7 @@ int nk_vedit_add_file(nk_version_edit *e, uint32_t level, uint64_t number, uint6
                       const uint8_t *smallest, size_t slen, const uint8_t *largest, size_t llen,
                       uint64_t smallest_seq, uint64_t largest_seq)
 {
-    if (grow((void **)&e->added, &e->cap_added, e->nadded, sizeof *e->added) != NK_OK) {
+    if (nk_grow((void **)&e->added, &e->cap_added, e->nadded, sizeof *e->added) != NK_OK) {
         return NK_ENOMEM;
     }
     nk_vedit_add *a = &e->added[e->nadded];
@@ -116,7 +101,7 @@ int nk_vedit_add_file(nk_version_edit *e, uint32_t level, uint64_t number, uint6
 
 int nk_vedit_delete_file(nk_version_edit *e, uint32_t level, uint64_t number)
 {
-    if (grow((void **)&e->deleted, &e->cap_deleted, e->ndeleted, sizeof *e->deleted) != NK_OK) {
+    if (nk_grow((void **)&e->deleted, &e->cap_deleted, e->ndeleted, sizeof *e->deleted) != NK_OK) {
         return NK_ENOMEM;
     }
     e->deleted[e->ndeleted].level = level;

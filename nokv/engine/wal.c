@@ -1,4 +1,5 @@
 /* wal.c - segmented write-ahead log with group commit (see wal.h). */
+#include "nokv/util/grow.h"
 #include "nokv/engine/wal.h"
 
 #include <inttypes.h>
@@ -84,25 +85,6 @@ void nk_wal_options_default(nk_wal_options *o)
     o->test_bugs = 0;
 }
 
-/* Make room for at least count + 1 elements of `size` bytes. */
-static int grow(void **arr, size_t *cap, size_t count, size_t size)
-{
-    if (count < *cap) {
-        return NK_OK;
-    }
-    size_t ncap = *cap ? *cap : 8;
-    while (ncap <= count) {
-        ncap *= 2;
-    }
-    void *p = realloc(*arr, ncap * size);
-    if (p == NULL) {
-        return NK_ENOMEM;
-    }
-    *arr = p;
-    *cap = ncap;
-    return NK_OK;
-}
-
 static char *seg_path(const char *dir, uint64_t number)
 {
     char name[32];
@@ -127,9 +109,9 @@ static int rotate(nk_wal *w)
     if (path == NULL) {
         return NK_ENOMEM;
     }
-    int rc = grow((void **)&w->segs, &w->cap_segs, w->nsegs, sizeof *w->segs);
+    int rc = nk_grow((void **)&w->segs, &w->cap_segs, w->nsegs, sizeof *w->segs);
     if (rc == NK_OK && w->cur != NULL) {
-        rc = grow((void **)&w->retired, &w->cap_retired, w->nretired, sizeof *w->retired);
+        rc = nk_grow((void **)&w->retired, &w->cap_retired, w->nretired, sizeof *w->retired);
     }
     nk_file *f = NULL;
     if (rc == NK_OK) {
@@ -443,7 +425,7 @@ int nk_wal_sync_start(nk_wal *w, nk_wal_sync_fn done, void *arg)
     if (w->err != NK_OK) {
         return w->err;
     }
-    if (grow((void **)&w->queued, &w->cap_queued, w->nqueued, sizeof *w->queued) != NK_OK) {
+    if (nk_grow((void **)&w->queued, &w->cap_queued, w->nqueued, sizeof *w->queued) != NK_OK) {
         return NK_ENOMEM;
     }
     w->queued[w->nqueued++] = (waiter){done, arg};
@@ -736,7 +718,7 @@ static int recover(nk_wal *w, nk_logseg_file *files, size_t n, nk_wal_replay_fn 
     uint64_t *firsts = malloc((n + 1) * sizeof *firsts);
     int rc = NK_OK;
     if (paths == NULL || numbers == NULL || firsts == NULL ||
-        grow((void **)&w->segs, &w->cap_segs, n + 1, sizeof *w->segs) != NK_OK) {
+        nk_grow((void **)&w->segs, &w->cap_segs, n + 1, sizeof *w->segs) != NK_OK) {
         rc = NK_ENOMEM;
         goto out;
     }
@@ -815,7 +797,9 @@ static int recover(nk_wal *w, nk_logseg_file *files, size_t n, nk_wal_replay_fn 
                "wal: torn tail in %s at offset %" PRIu64 ": lsn %" PRIu64
                " onward was never confirmed durable (no surviving sync claim covers it; "
                "durable through lsn %" PRIu64 "), discarded %" PRIu64 " bytes",
-               paths[so.cut_file], so.cut_offset, so.last_lsn + 1, so.max_claim > w->opts.min_durable ? so.max_claim : w->opts.min_durable, so.discarded);
+               paths[so.cut_file], so.cut_offset, so.last_lsn + 1,
+               so.max_claim > w->opts.min_durable ? so.max_claim : w->opts.min_durable,
+               so.discarded);
     }
     nk_log(rt, NK_LOG_INFO,
            "wal: recovered %" PRIu64 " records (lsn %" PRIu64 "..%" PRIu64

@@ -1,4 +1,5 @@
 /* raftlog.c - the store-wide raft log (see raftlog.h). */
+#include "nokv/util/grow.h"
 #include "nokv/store/raftlog.h"
 
 #include <inttypes.h>
@@ -150,24 +151,6 @@ struct nk_raftlog {
 
 /* ----------------------------------------------------------- helpers --- */
 
-static int grow(void **arr, size_t *cap, size_t count, size_t size)
-{
-    if (count < *cap) {
-        return NK_OK;
-    }
-    size_t ncap = *cap ? *cap : 8;
-    while (ncap <= count) {
-        ncap *= 2;
-    }
-    void *p = realloc(*arr, ncap * size);
-    if (p == NULL) {
-        return NK_ENOMEM;
-    }
-    *arr = p;
-    *cap = ncap;
-    return NK_OK;
-}
-
 static char *seg_path(const char *dir, uint64_t number)
 {
     char name[40];
@@ -286,7 +269,7 @@ static void cache_put(nk_raftlog *l, uint64_t region_id, uint64_t index, ent *e)
         memmove(l->fifo, l->fifo + l->fifo_head, l->fifo_len * sizeof *l->fifo);
         l->fifo_head = 0;
     }
-    if (grow((void **)&l->fifo, &l->fifo_cap, l->fifo_head + l->fifo_len, sizeof *l->fifo) !=
+    if (nk_grow((void **)&l->fifo, &l->fifo_cap, l->fifo_head + l->fifo_len, sizeof *l->fifo) !=
         NK_OK) {
         free(e->data);
         e->data = NULL;
@@ -483,7 +466,7 @@ static int apply_entries(nk_raftlog *l, region *r, prd *rd, const uint8_t *paylo
         if (r->n == 0) {
             r->first = e.index;
         }
-        if (grow((void **)&r->e, &r->cap, r->n, sizeof *r->e) != NK_OK) {
+        if (nk_grow((void **)&r->e, &r->cap, r->n, sizeof *r->e) != NK_OK) {
             nk_raft_entry_clear(&e);
             return NK_ENOMEM;
         }
@@ -575,7 +558,7 @@ static int apply_record(nk_raftlog *l, const uint8_t *payload, size_t len, loc a
 
 static int stage_push(nk_raftlog *l, size_t len)
 {
-    int rc = grow((void **)&l->stage_len, &l->cap_stage, l->nstage, sizeof *l->stage_len);
+    int rc = nk_grow((void **)&l->stage_len, &l->cap_stage, l->nstage, sizeof *l->stage_len);
     if (rc == NK_OK) {
         l->stage_len[l->nstage++] = len;
     }
@@ -880,9 +863,9 @@ static int frame(nk_raftlog *l, const uint8_t *payload, size_t len)
  */
 static int roll(nk_raftlog *l)
 {
-    int rc = grow((void **)&l->segs, &l->cap_segs, l->nsegs, sizeof *l->segs);
+    int rc = nk_grow((void **)&l->segs, &l->cap_segs, l->nsegs, sizeof *l->segs);
     if (rc == NK_OK) {
-        rc = grow((void **)&l->retired, &l->cap_retired, l->nretired, sizeof *l->retired);
+        rc = nk_grow((void **)&l->retired, &l->cap_retired, l->nretired, sizeof *l->retired);
     }
     uint64_t number = l->next_number;
     char *path = rc == NK_OK ? seg_path(l->dir, number) : NULL;
@@ -1165,7 +1148,7 @@ int nk_raftlog_sync(nk_raftlog *l, nk_raftlog_sync_fn done, void *arg)
     if (l->err != NK_OK) {
         return l->err;
     }
-    if (grow((void **)&l->queued, &l->cap_queued, l->nqueued, sizeof *l->queued) != NK_OK) {
+    if (nk_grow((void **)&l->queued, &l->cap_queued, l->nqueued, sizeof *l->queued) != NK_OK) {
         return NK_ENOMEM;
     }
     l->queued[l->nqueued++] = (waiter){done, arg};
@@ -1530,7 +1513,7 @@ static int recover(nk_raftlog *l, nk_logseg_file *files, size_t n, nk_errbuf *eb
     uint64_t *sizes = malloc((n + 1) * sizeof *sizes);
     int rc = NK_OK;
     if (paths == NULL || numbers == NULL || firsts == NULL || sizes == NULL ||
-        grow((void **)&l->segs, &l->cap_segs, n + 1, sizeof *l->segs) != NK_OK) {
+        nk_grow((void **)&l->segs, &l->cap_segs, n + 1, sizeof *l->segs) != NK_OK) {
         rc = NK_ENOMEM;
         goto out;
     }
