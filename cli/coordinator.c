@@ -101,191 +101,30 @@ static bool coord_ready(void *ctx, char *why, size_t len)
 
 /* ------------------------------------------------ nokv coordinator status --- */
 
-typedef struct status_call {
-    int done;
-    int status;
-    char msg[NK_COORD_MSG_MAX];
-    nk_coord_resp resp; /* lists moved here; freed by the caller */
-} status_call;
-
-static void status_cb(void *arg, int status, const nk_coord_resp *resp)
-{
-    status_call *sc = arg;
-    sc->done = 1;
-    sc->status = status;
-    if (resp == NULL) {
-        return;
-    }
-    /* The lists belong to the client until we return: copy them. */
-    sc->resp = *resp;
-    sc->resp.stores = NULL;
-    sc->resp.regions = NULL;
-    snprintf(sc->msg, sizeof(sc->msg), "%s", resp->msg);
-    if (resp->n_stores > 0) {
-        sc->resp.stores = malloc(resp->n_stores * sizeof(*resp->stores));
-        if (sc->resp.stores == NULL) {
-            sc->status = NK_ENOMEM;
-            sc->resp.n_stores = 0;
-            return;
-        }
-        memcpy(sc->resp.stores, resp->stores, resp->n_stores * sizeof(*resp->stores));
-    }
-    if (resp->n_regions > 0) {
-        sc->resp.regions = malloc(resp->n_regions * sizeof(*resp->regions));
-        if (sc->resp.regions == NULL) {
-            sc->status = NK_ENOMEM;
-            sc->resp.n_regions = 0;
-            return;
-        }
-        memcpy(sc->resp.regions, resp->regions, resp->n_regions * sizeof(*resp->regions));
-    }
-}
-
-/* Run the loop until the call completes; the client's own timeout bounds it. */
-static int status_wait(nk_rt *rt, status_call *sc)
-{
-    for (int i = 0; i < 10000 && !sc->done; i++) {
-        int rc = nk_rt_run_once(rt, 10 * NK_NSEC_PER_MSEC);
-        if (rc != NK_OK) {
-            return rc;
-        }
-    }
-    return sc->done ? sc->status : NK_ETIMEDOUT;
-}
-
-static void print_key(const uint8_t *k, uint32_t len)
-{
-    if (len == 0) {
-        printf("\"\"");
-        return;
-    }
-    for (uint32_t i = 0; i < len; i++) {
-        if (k[i] >= 0x21 && k[i] < 0x7f && k[i] != '\\') {
-            putchar(k[i]);
-        } else {
-            printf("\\x%02x", k[i]);
-        }
-    }
-}
-
+/* `nokv coordinator status [--coordinator-addr A] [-o table|json]` is the same
+ * view as `nokv status --addr A`: one implementation (cli/status.c). */
 static int coordinator_status(int argc, char **argv)
 {
     const char *addr = "127.0.0.1:2379";
+    const char *out = "table";
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: nokv coordinator status [--coordinator-addr HOST:PORT]\n"
+            printf("usage: nokv coordinator status [--coordinator-addr HOST:PORT] [-o table|json]\n"
                    "\n"
-                   "Print the stores (address, liveness, load) and the regions (range,\n"
-                   "epoch, leader) a running coordinator knows.\n");
+                   "The stores and regions the coordinator knows (default address "
+                   "127.0.0.1:2379);\nthe same as `nokv status --addr HOST:PORT`.\n");
             return 0;
-        }
-        if (strcmp(argv[i], "--coordinator-addr") == 0 && i + 1 < argc) {
+        } else if (strcmp(argv[i], "--coordinator-addr") == 0 && i + 1 < argc) {
             addr = argv[++i];
+        } else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+            out = argv[++i];
         } else {
             fprintf(stderr, "nokv coordinator status: unknown option '%s'\n", argv[i]);
             return 2;
         }
     }
-    nk_rt_real_config rc;
-    memset(&rc, 0, sizeof(rc));
-    rc.log_level = NK_LOG_ERROR;
-    rc.no_signals = true;
-    nk_rt *rt = NULL;
-    if (nk_rt_real_new(&rc, &rt) != NK_OK) {
-        fprintf(stderr, "nokv coordinator status: cannot start the runtime\n");
-        return 1;
-    }
-    nk_coord_client_config cc;
-    memset(&cc, 0, sizeof(cc));
-    cc.addr = addr;
-    nk_coord_client *c = NULL;
-    nk_errbuf eb;
-    memset(&eb, 0, sizeof(eb));
-    int err = nk_coord_client_new(rt, &cc, &c, &eb);
-    if (err != NK_OK) {
-        fprintf(stderr, "nokv coordinator status: %s\n", eb.msg);
-        nk_rt_real_free(rt);
-        return 2;
-    }
-    static status_call sc;
-    static nk_coord_req q;
-    memset(&sc, 0, sizeof(sc));
-    memset(&q, 0, sizeof(q));
-    q.op = NK_COORD_LIST_STORES;
-    err = nk_coord_call(c, &q, status_cb, &sc);
-    err = err ? err : status_wait(rt, &sc);
-    if (err == NK_OK) {
-        printf("stores %zu\n", sc.resp.n_stores);
-        for (size_t i = 0; i < sc.resp.n_stores; i++) {
-            const nk_coord_store_info *st = &sc.resp.stores[i];
-            printf("  store %" PRIu64 "  %s  %s", st->store_id, st->addr,
-                   st->alive ? "alive" : "down");
-            if (st->heartbeat_age_ms != NK_COORD_AGE_NEVER) {
-                printf("  heartbeat %" PRIu64 " ms ago", st->heartbeat_age_ms);
-            }
-            printf("  regions=%" PRIu64 " leaders=%" PRIu64 "\n", st->region_count,
-                   st->leader_count);
-        }
-        nk_coord_resp_free(&sc.resp);
-    }
-    /* regions, one page at a time, in key order */
-    static uint8_t next[NK_REGION_KEY_MAX];
-    size_t next_len = 0, total = 0;
-    bool more = err == NK_OK;
-    while (more && err == NK_OK) {
-        memset(&sc, 0, sizeof(sc));
-        memset(&q, 0, sizeof(q));
-        q.op = NK_COORD_LIST_REGIONS;
-        q.key = next;
-        q.key_len = next_len;
-        q.limit = NK_COORD_LIST_MAX;
-        err = nk_coord_call(c, &q, status_cb, &sc);
-        err = err ? err : status_wait(rt, &sc);
-        if (err != NK_OK) {
-            break;
-        }
-        if (total == 0) {
-            printf("regions%s\n", sc.resp.n_regions == 0 ? " 0" : "");
-        }
-        for (size_t i = 0; i < sc.resp.n_regions; i++) {
-            const nk_coord_region_info *ri = &sc.resp.regions[i];
-            const nk_region *r = &ri->r.region;
-            printf("  region %" PRIu64 "  [", r->id);
-            print_key(r->start, r->start_len);
-            printf(", ");
-            print_key(r->end, r->end_len);
-            printf(")  epoch %" PRIu64 "/%" PRIu64 "  peers %u  leader store %" PRIu64
-                   " %s term %" PRIu64 "\n",
-                   r->epoch.version, r->epoch.conf_version, r->n_peers, ri->r.leader_store_id,
-                   ri->leader_addr[0] ? ri->leader_addr : "-", ri->r.term);
-        }
-        total += sc.resp.n_regions;
-        more = sc.resp.more && sc.resp.n_regions > 0;
-        if (more) {
-            const nk_region *last = &sc.resp.regions[sc.resp.n_regions - 1].r.region;
-            more = last->end_len > 0;
-            memcpy(next, last->end, last->end_len);
-            next_len = last->end_len;
-        }
-        nk_coord_resp_free(&sc.resp);
-    }
-    nk_coord_client_free(c);
-    nk_rt_real_free(rt);
-    if (err != NK_OK) {
-        if (sc.msg[0] != '\0') {
-            fprintf(stderr, "nokv coordinator status: coordinator %s: %s\n", addr, sc.msg);
-        } else if (err == NK_EAGAIN || err == NK_ETIMEDOUT) {
-            fprintf(stderr,
-                    "nokv coordinator status: coordinator %s is not reachable (%s); is "
-                    "'nokv coordinator' running there?\n",
-                    addr, nk_errname(err));
-        } else {
-            fprintf(stderr, "nokv coordinator status: coordinator %s: %s\n", addr,
-                    nk_strerror(err));
-        }
-        return 1;
-    }
-    return 0;
+    char *args[] = {"--addr", (char *)addr, "-o", (char *)out, NULL};
+    return nk_cli_status(4, args);
 }
 
 int nk_cli_coordinator(int argc, char **argv)

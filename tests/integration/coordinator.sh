@@ -59,7 +59,7 @@ grep -q "^restored 0 regions, 0 stores; allocator starts id=1 ts=1$" "$dir/out"
 # a real request across processes: status asks ListStores + ListRegions
 addr=$(sed -n 's/^listening on //p' "$dir/out")
 "$nokv" coordinator status --coordinator-addr "$addr" >"$dir/status.out"
-grep -q "^stores 0$" "$dir/status.out" && grep -q "^regions 0$" "$dir/status.out" ||
+grep -q "^STORES 0$" "$dir/status.out" && grep -q "^REGIONS 0$" "$dir/status.out" ||
     { echo "status output:"; cat "$dir/status.out"; exit 1; }
 
 # 3. one owner per workdir
@@ -73,7 +73,7 @@ grep -q "coordinator: stopped" "$dir/err"
 set +e
 "$nokv" coordinator status --coordinator-addr "$addr" >"$dir/status.out" 2>&1; rc=$?
 set -e
-[ "$rc" -eq 1 ] && grep -q "is not reachable" "$dir/status.out" ||
+[ "$rc" -eq 1 ] && grep -q "no coordinator answers" "$dir/status.out" ||
     { echo "status of a stopped coordinator: exit $rc"; cat "$dir/status.out"; exit 1; }
 
 # 4. restart with a higher floor
