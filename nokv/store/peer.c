@@ -246,9 +246,9 @@ int nk_peer_persist_desc(nk_peer *p, uint8_t state)
     return nk_store_save_meta(s);
 }
 
-static void finish_pending(nk_peer *p, nk_pending *q, int rc, uint64_t result, uint64_t lead)
+/* Complete a pending read (reads live in a small fixed table). */
+static void finish_read(nk_pending *q, int rc, uint64_t result, uint64_t lead)
 {
-    (void)p;
     if (q->used) {
         q->used = false;
         q->done(q->arg, rc, result, lead);
@@ -321,7 +321,7 @@ void nk_peer_free(nk_peer *p, int pending_rc)
     finish_writes_if(p, NULL, 0, pending_rc, lead);
     nk_u64map_free(&p->writes);
     for (unsigned k = 0; k < NK_PEER_MAX_PENDING; k++) {
-        finish_pending(p, &p->reads[k], pending_rc, 0, lead);
+        finish_read(&p->reads[k], pending_rc, 0, lead);
     }
     if (p->rd_busy) {
         nk_raft_ready_clear(&p->rd);
@@ -579,7 +579,7 @@ static void serve_reads(nk_peer *p)
     for (unsigned k = 0; k < NK_PEER_MAX_PENDING; k++) {
         nk_pending *q = &p->reads[k];
         if (q->used && q->have_index && p->applied >= q->index) {
-            finish_pending(p, q, NK_OK, p->applied, 0);
+            finish_read(q, NK_OK, p->applied, 0);
         }
     }
 }
@@ -690,7 +690,7 @@ void nk_peer_expire(nk_peer *p, uint64_t now, uint64_t ttl)
     /* Raft drops read requests when leadership changes: they end here. */
     for (unsigned k = 0; k < NK_PEER_MAX_PENDING; k++) {
         if (p->reads[k].used && now - p->reads[k].since > ttl) {
-            finish_pending(p, &p->reads[k], NK_ETIMEDOUT, 0, 0);
+            finish_read(&p->reads[k], NK_ETIMEDOUT, 0, 0);
         }
     }
 }
