@@ -199,6 +199,7 @@ static int node_start(nk_rt *rt, void *cfgp, void **state)
     cc.store_id = a->self;
     cc.addr = addr;
     cc.redis_addr = redis;
+    cc.coordinator_addr = o->coordinator_addr;
     uint32_t stores = nk_csim_world_stores(a->w);
     for (uint32_t i = 1; !o->no_initial && i <= stores && i <= NK_CLUSTER_MAX_INITIAL; i++) {
         cc.initial[cc.n_initial].store_id = i;

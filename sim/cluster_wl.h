@@ -51,6 +51,7 @@ typedef struct nk_csim_opts {
     bool bug_skip_install_rollback; /* planted bug (nk_cluster_config) */
     bool no_initial;                /* no --initial-cluster: migrated seeds and empty stores */
     const nk_csim_alt *alt;         /* NULL: every node runs nk_cluster */
+    const char *coordinator_addr;   /* option coordinator=on: "coord:2379" */
 } nk_csim_opts;
 
 /* ----------------------------------------------------- node -> world --- */

@@ -43,6 +43,7 @@
 #include "nokv/util/rand.h"
 #include "sim/check/lin.h"
 #include "sim/cluster_wl.h"
+#include "sim/coord_app.h"
 #include "sim/scenario.h"
 
 #define MAX_CLIENTS 8
@@ -93,6 +94,7 @@ typedef struct client {
     uint64_t timer;    /* attempt timeout or backoff */
     bool backoff;      /* the timer is a backoff */
     uint64_t think;    /* think time before the next operation */
+    bool paused; /* the `ops` budget is spent until `check mark` */
     /* final reads (client 0 once every client stopped) */
     bool final_reader;
     uint32_t final_next; /* next key; keys = the counter */
@@ -111,6 +113,15 @@ struct nk_csim_world {
 
     /* options */
     uint32_t n_clients, n_keys, incr_pct;
+    uint32_t get_pct;     /* GETs among the non-INCR operations (the rest SET) */
+    uint64_t ops_cap;     /* operations started before the mark (0 = no cap) */
+    uint64_t ops_started; /* ...counted here */
+    /* coordinator=on: a production coordinator on its own node ("coord",
+     * never targeted by the scenario's node faults; `check coord ...`
+     * crashes, stops and restarts it) and every store points at it */
+    bool coord;
+    uint32_t coord_node;
+    nk_sim_coord_cfg coord_cfg;
     uint64_t attempt_timeout_ns, op_timeout_ns;
     bool nemesis;
     uint64_t nemesis_min_ns, nemesis_max_ns;
@@ -869,12 +880,18 @@ static void think_fire(void *arg)
         client_next(c);
         return;
     }
+    if (w->ops_cap != 0 && !w->marked && w->ops_started >= w->ops_cap) {
+        c->paused = true; /* check_mark resumes it: liveness is still measured */
+        return;
+    }
+    w->ops_started++;
     uint64_t r = nk_rand_below(&w->crand, 100);
     uint32_t key = (uint32_t)nk_rand_below(&w->crand, w->n_keys);
     if (r < w->incr_pct) {
         start_op(c, OP_INCR, 0);
     } else {
-        start_op(c, r < w->incr_pct + (100 - w->incr_pct) / 2 ? OP_SET : OP_GET, key);
+        uint32_t sets = (100 - w->incr_pct) * (100 - w->get_pct) / 100;
+        start_op(c, r < w->incr_pct + sets ? OP_SET : OP_GET, key);
     }
 }
 
@@ -1076,6 +1093,11 @@ static void fire(nk_sim *s, void *arg)
                 nk_sim_node_start(w->s, w->cnode) != NK_OK) {
                 oom(w);
             }
+            if (w->coord && (nk_sim_add_node(w->s, "coord", &nk_sim_coord_app, &w->coord_cfg,
+                                             &w->coord_node) != NK_OK ||
+                             nk_sim_node_start(w->s, w->coord_node) != NK_OK)) {
+                oom(w);
+            }
             if (w->nemesis) {
                 at(w, nk_rand_between(&w->nrand, w->nemesis_min_ns, w->nemesis_max_ns),
                    "cluster.nemesis", EV_NEMESIS, 0);
@@ -1171,6 +1193,12 @@ static void check_mark(nk_csim_world *w)
     w->mark_ns = nk_sim_now(w->s);
     w->done_at_mark = w->st_done;
     nk_sim_trace(w->s, "cluster.mark done %" PRIu64, w->st_done);
+    for (uint32_t i = 0; i < w->n_clients; i++) {
+        if (w->clients[i].paused) {
+            w->clients[i].paused = false;
+            client_next(&w->clients[i]);
+        }
+    }
 }
 
 static void check_progress(nk_csim_world *w, uint64_t min)
@@ -1295,6 +1323,49 @@ static int world_check(void *wp, const char *name, const char *args)
         check_history(w);
         return NK_OK;
     }
+    if (strcmp(name, "revive") == 0) {
+        /* A store whose disk failed a sync stops serving and stays up (fail
+         * stop: "data state unknown"); its supervisor restarts it. A kill
+         * plus start is that restart: the disk keeps what it had. */
+        for (uint32_t n = 1; n <= w->stores; n++) {
+            nk_csim_node *a = app_of(w, n);
+            if (a != NULL && nk_csim_node_failed(a)) {
+                nk_sim_trace(w->s, "cluster.revive n%u (stopped serving)", n);
+                nk_sim_node_kill(w->s, n);
+                nk_sim_node_start(w->s, n);
+            }
+        }
+        return NK_OK;
+    }
+    if (strcmp(name, "coord") == 0 && w->coord && args != NULL) {
+        /* coordinator outage: the data plane must not notice */
+        if (w->coord_node == 0) {
+            return NK_OK; /* before the first event: nothing runs yet */
+        }
+        bool up = nk_sim_node_up(w->s, w->coord_node);
+        if (strcmp(args, "crash") == 0 || strcmp(args, "kill") == 0 ||
+            strcmp(args, "stop") == 0) {
+            if (up) {
+                nk_sim_cover(w->s, "fault.coord-outage", 1);
+                nk_sim_trace(w->s, "cluster.coord %s", args);
+                if (args[0] == 'c') {
+                    nk_sim_node_crash(w->s, w->coord_node);
+                } else if (args[0] == 'k') {
+                    nk_sim_node_kill(w->s, w->coord_node);
+                } else {
+                    nk_sim_node_stop(w->s, w->coord_node);
+                }
+            }
+            return NK_OK;
+        }
+        if (strcmp(args, "start") == 0) {
+            if (!up) {
+                nk_sim_trace(w->s, "cluster.coord start");
+                nk_sim_node_start(w->s, w->coord_node);
+            }
+            return NK_OK;
+        }
+    }
     return NK_EINVAL;
 }
 
@@ -1345,6 +1416,9 @@ static void *world_new(nk_sim *s, nk_sim_result *res, uint32_t nodes)
     w->n_clients = 4;
     w->n_keys = 3;
     w->incr_pct = 20;
+    w->get_pct = 50;
+    w->coord_cfg.svc.addr = "coord:2379";
+    w->coord_cfg.svc.workdir = "/coord";
     w->attempt_timeout_ns = 1 * NK_NSEC_PER_SEC;
     w->op_timeout_ns = 4 * NK_NSEC_PER_SEC;
     w->nemesis_min_ns = 500 * NK_NSEC_PER_MSEC;
@@ -1407,6 +1481,23 @@ static int world_option(void *wp, const char *key, const char *value)
     }
     if (strcmp(key, "incr") == 0) {
         return parse_u32_range(value, 0, 100, &w->incr_pct);
+    }
+    if (strcmp(key, "get") == 0) {
+        return parse_u32_range(value, 0, 100, &w->get_pct);
+    }
+    if (strcmp(key, "ops") == 0) {
+        uint32_t v = 0;
+        int rc = parse_u32_range(value, 0, 1000000, &v);
+        w->ops_cap = v;
+        return rc;
+    }
+    if (strcmp(key, "coordinator") == 0) {
+        if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
+            return NK_EINVAL;
+        }
+        w->coord = strcmp(value, "on") == 0;
+        w->o.coordinator_addr = w->coord ? "coord:2379" : NULL;
+        return NK_OK;
     }
     if (strcmp(key, "small-engine") == 0) {
         if (strcmp(value, "on") == 0 || strcmp(value, "off") == 0) {

@@ -725,6 +725,7 @@ void nk_sim_net_partition(nk_sim *s, uint32_t a, uint32_t b, bool oneway)
     if (sim_node_get(s, a) == NULL || sim_node_get(s, b) == NULL || a == b) {
         return;
     }
+    nk_sim_cover(s, oneway ? "fault.partition-oneway" : "fault.partition", 1);
     *blocked_at(s->net, a, b) = true;
     if (!oneway) {
         *blocked_at(s->net, b, a) = true;
@@ -771,6 +772,7 @@ bool nk_sim_net_blocked(nk_sim *s, uint32_t from, uint32_t to)
 
 void nk_sim_net_break(nk_sim *s, uint32_t a, uint32_t b)
 {
+    nk_sim_cover(s, "fault.link-break", 1);
     for (sim_conn *c = s->net->all; c != NULL; c = c->all_next) {
         uint32_t x = c->end[0].node;
         uint32_t y = c->end[1].node;
@@ -786,5 +788,6 @@ void nk_sim_net_refuse_until(nk_sim *s, uint32_t a, uint32_t b, uint64_t until_n
     if (sim_node_get(s, a) == NULL || sim_node_get(s, b) == NULL || a == b) {
         return;
     }
+    nk_sim_cover(s, "fault.connect-refused", 1);
     *refuse_at(s->net, a, b) = until_ns;
 }

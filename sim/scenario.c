@@ -7,6 +7,7 @@
  * fault times and targets, the simulator's own streams) from its seed.
  */
 #include "sim/scenario.h"
+#include "sim/swarm.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -82,6 +83,15 @@ struct nk_scenario {
     size_t step_count;
     scn_random *randoms;
     size_t random_count;
+    /* `swarm` line: no fixed workload; each run generates its scenario
+     * from the seed's profile (sim/swarm.h). opt_* then holds knob
+     * overrides and pass-through workload options, in order. */
+    bool swarm;
+    /* Scenario-wide shrink knobs (--set sim.random=P, sim.scripted=off,
+     * sim.failpoints=off): keep P% of each `random` line's count, skip the
+     * scripted node/link/disk faults, skip failpoint arming. */
+    uint32_t random_pct;
+    bool no_scripted, no_failpoints;
 };
 
 const nk_sim_workload *nk_sim_workload_find(const char *name)
@@ -651,6 +661,30 @@ static int parse_line(parser *p, char *line)
         }
         return NK_OK;
     }
+    if (strcmp(w[0], "swarm") == 0) {
+        /* swarm [knob=value...]: the file fixes these knobs, the seed the rest */
+        if (sc->wl != NULL || sc->nodes != 0) {
+            return perr(p, "'swarm' replaces 'workload' and 'nodes'; a file has one or the other");
+        }
+        sc->swarm = true;
+        for (int i = 1; i < nw; i++) {
+            const char *eq = strchr(w[i], '=');
+            char key[32];
+            size_t kl = eq ? (size_t)(eq - w[i]) : 0;
+            if (eq == NULL || kl == 0 || kl >= sizeof(key) || sc->opt_count == MAX_OPTIONS) {
+                return perr(p, "expected 'swarm [knob=value...]', got '%s'", w[i]);
+            }
+            memcpy(key, w[i], kl);
+            key[kl] = '\0';
+            if (nk_swarm_check_knob(key, eq + 1) != NK_OK) {
+                return perr(p, "'%s' is not a swarm knob setting (docs/simulation.md, Swarm)", w[i]);
+            }
+            snprintf(sc->opt_key[sc->opt_count], sizeof(sc->opt_key[0]), "%s", key);
+            snprintf(sc->opt_val[sc->opt_count], sizeof(sc->opt_val[0]), "%s", eq + 1);
+            sc->opt_count++;
+        }
+        return NK_OK;
+    }
     if (strcmp(w[0], "at") == 0) {
         return parse_at(p, w, nw, text);
     }
@@ -667,6 +701,7 @@ int nk_scenario_parse(const char *name, const char *text, nk_scenario **out, nk_
         return NK_ENOMEM;
     }
     nk_sim_config_default(&sc->base, 0);
+    sc->random_pct = 100;
     snprintf(sc->file, sizeof(sc->file), "%s", name);
     parser p = {.sc = sc, .file = name, .line = 0, .eb = eb};
     const char *cur = text;
@@ -685,7 +720,13 @@ int nk_scenario_parse(const char *name, const char *text, nk_scenario **out, nk_
         rc = parse_line(&p, line);
         cur += len + (nl ? 1 : 0);
     }
-    if (rc == NK_OK) {
+    if (rc == NK_OK && sc->swarm) {
+        if (sc->step_count > 0 || sc->random_count > 0 || sc->duration != 0) {
+            p.line = 0;
+            rc = perr(&p, "a swarm file holds only 'name' and 'swarm' lines: the profile makes "
+                          "the rest");
+        }
+    } else if (rc == NK_OK) {
         p.line = 0;
         if (sc->wl == NULL) {
             rc = perr(&p, "no 'workload' line");
@@ -700,7 +741,7 @@ int nk_scenario_parse(const char *name, const char *text, nk_scenario **out, nk_
         const char *slash = strrchr(name, '/');
         snprintf(sc->name, sizeof(sc->name), "%s", slash ? slash + 1 : name);
     }
-    if (rc == NK_OK) {
+    if (rc == NK_OK && !sc->swarm) {
         /* Options are checked now against a throwaway world, so a typo fails
          * at load time, not in the middle of a sweep. */
         nk_sim_result res;
@@ -790,15 +831,56 @@ int nk_scenario_set_option(nk_scenario *sc, const char *kvtext, nk_errbuf *eb)
     char key[32];
     memcpy(key, kvtext, kl);
     key[kl] = '\0';
-    nk_sim_result res;
-    memset(&res, 0, sizeof(res));
-    void *w = sc->wl->world_new(NULL, &res, sc->nodes);
-    int rc = w ? sc->wl->option(w, key, eq + 1) : NK_EINVAL;
-    if (w) {
-        sc->wl->world_free(w);
+    const char *val = eq + 1;
+    if (strncmp(key, "sim.", 4) == 0) {
+        /* scenario-wide knobs (the shrinker's, valid for every scenario);
+         * a swarm file passes them on to the scenario it generates */
+        char *end = NULL;
+        unsigned long pct = strtoul(val, &end, 10);
+        bool onoff = strcmp(val, "on") == 0 || strcmp(val, "off") == 0;
+        if (strcmp(key, "sim.random") == 0 && val[0] >= '0' && val[0] <= '9' && *end == '\0' &&
+            pct <= 100) {
+            sc->random_pct = (uint32_t)pct;
+        } else if (strcmp(key, "sim.scripted") == 0 && onoff) {
+            sc->no_scripted = strcmp(val, "off") == 0;
+        } else if (strcmp(key, "sim.failpoints") == 0 && onoff) {
+            sc->no_failpoints = strcmp(val, "off") == 0;
+        } else {
+            nk_errbuf_set(eb, "unknown or bad scenario knob '%s' (sim.random=0..100, "
+                              "sim.scripted=on|off, sim.failpoints=on|off)", kvtext);
+            return NK_EINVAL;
+        }
+        if (!sc->swarm) {
+            return NK_OK;
+        }
+    }
+    int rc;
+    if (sc->swarm) {
+        /* a knob, or an option for the workload the profile picks: the
+         * migration workload passes what it does not know to the cluster
+         * one, so the cluster workload judges pass-through options */
+        rc = strncmp(key, "sim.", 4) == 0 ? NK_OK : nk_swarm_check_knob(key, val);
+        if (rc == NK_ENOENT) {
+            nk_sim_result res;
+            memset(&res, 0, sizeof(res));
+            void *w = nk_sim_workload_cluster.world_new(NULL, &res, 3);
+            rc = w ? nk_sim_workload_cluster.option(w, key, val) : NK_EINVAL;
+            if (w) {
+                nk_sim_workload_cluster.world_free(w);
+            }
+        }
+    } else {
+        nk_sim_result res;
+        memset(&res, 0, sizeof(res));
+        void *w = sc->wl->world_new(NULL, &res, sc->nodes);
+        rc = w ? sc->wl->option(w, key, val) : NK_EINVAL;
+        if (w) {
+            sc->wl->world_free(w);
+        }
     }
     if (rc != NK_OK) {
-        nk_errbuf_set(eb, "workload %s rejects option %s", sc->wl->name, kvtext);
+        nk_errbuf_set(eb, "workload %s rejects option %s", sc->swarm ? "swarm" : sc->wl->name,
+                      kvtext);
         return rc;
     }
     snprintf(sc->opt_key[sc->opt_count], sizeof(sc->opt_key[0]), "%s", key);
@@ -926,8 +1008,31 @@ static void exec_step(nk_sim *s, void *arg)
     }
 }
 
+/* The shrink knobs sim.scripted=off / sim.failpoints=off drop these. */
+static bool step_skipped(const nk_scenario *sc, const scn_step *st)
+{
+    switch (st->kind) {
+    case ST_CRASH:
+    case ST_KILL:
+    case ST_STOP:
+    case ST_PARTITION:
+    case ST_PARTITION_ONEWAY:
+    case ST_BREAK:
+    case ST_REFUSE:
+    case ST_DISK_FAULTS:
+        return sc->no_scripted;
+    case ST_FAILPOINT:
+        return sc->no_failpoints;
+    default:
+        return false;
+    }
+}
+
 static void schedule_step(run_ctx *rc, step_ev *evs, size_t i, const scn_step *st)
 {
+    if (step_skipped(rc->sc, st)) {
+        return;
+    }
     evs[i].rc = rc;
     evs[i].st = st;
     nk_sim_at(rc->s, st->at, st->text, exec_step, &evs[i]);
@@ -951,7 +1056,8 @@ static int expand_randoms(run_ctx *rc)
     size_t limit = cap * 64;
     for (size_t i = 0; i < sc->random_count; i++) {
         const scn_random *r = &sc->randoms[i];
-        for (uint32_t k = 0; k < r->count; k++) {
+        uint32_t count = (uint32_t)((uint64_t)r->count * sc->random_pct / 100);
+        for (uint32_t k = 0; k < count; k++) {
             uint64_t t = nk_rand_between(&rc->rand, r->win_lo, r->win_hi);
             uint64_t len = nk_rand_between(&rc->rand, r->len_lo, r->len_hi);
             uint32_t a = 1 + (uint32_t)nk_rand_below(&rc->rand, sc->nodes);
@@ -1016,9 +1122,22 @@ static int expand_randoms(run_ctx *rc)
     return NK_OK;
 }
 
+static void run_swarm(const nk_scenario *sc, uint64_t seed, FILE *trace_out, FILE *report,
+                      FILE *coverage, nk_scenario_outcome *out);
+
 void nk_scenario_run(const nk_scenario *sc, uint64_t seed, FILE *trace_out, FILE *report,
                      nk_scenario_outcome *out)
 {
+    nk_scenario_run_cov(sc, seed, trace_out, report, NULL, out);
+}
+
+void nk_scenario_run_cov(const nk_scenario *sc, uint64_t seed, FILE *trace_out, FILE *report,
+                         FILE *coverage, nk_scenario_outcome *out)
+{
+    if (sc->swarm) {
+        run_swarm(sc, seed, trace_out, report, coverage, out);
+        return;
+    }
     memset(out, 0, sizeof(*out));
     nk_sim_config cfg = sc->base;
     cfg.seed = seed;
@@ -1081,6 +1200,9 @@ void nk_scenario_run(const nk_scenario *sc, uint64_t seed, FILE *trace_out, FILE
         sc->wl->finish(rc.world);
     }
     out->unfired_failpoints = nk_sim_failpoint_report_unfired(s, report ? report : stderr);
+    if (coverage != NULL) {
+        nk_sim_coverage_write(s, coverage);
+    }
     if (out->result.verdict != NK_SIM_PASS && report != NULL) {
         fprintf(report, "  last events before the failure:\n");
         nk_sim_trace_tail(s, report, 20);
@@ -1095,4 +1217,102 @@ done:
     }
     free(evs);
     free(rc.extra);
+}
+
+/* A swarm run: the seed's profile becomes scenario text, parsed and run as
+ * any file; the profile goes into the result line. */
+static void run_swarm(const nk_scenario *sc, uint64_t seed, FILE *trace_out, FILE *report,
+                      FILE *coverage, nk_scenario_outcome *out)
+{
+    char profile[sizeof(out->profile)];
+    nk_swarm_profile(seed, (const char (*)[32])sc->opt_key, (const char (*)[64])sc->opt_val,
+                     sc->opt_count, profile, sizeof(profile));
+    char *text = nk_swarm_generate(seed, (const char (*)[32])sc->opt_key,
+                                   (const char (*)[64])sc->opt_val, sc->opt_count);
+    nk_scenario *gen = NULL;
+    nk_errbuf eb = {{0}};
+    int rc = text != NULL ? nk_scenario_parse("swarm(generated)", text, &gen, &eb) : NK_ENOMEM;
+    for (unsigned i = 0; rc == NK_OK && i < sc->opt_count; i++) {
+        if (nk_swarm_check_knob(sc->opt_key[i], sc->opt_val[i]) == NK_ENOENT) {
+            char kvbuf[100];
+            snprintf(kvbuf, sizeof(kvbuf), "%s=%s", sc->opt_key[i], sc->opt_val[i]);
+            rc = nk_scenario_set_option(gen, kvbuf, &eb);
+        }
+    }
+    if (rc != NK_OK) {
+        memset(out, 0, sizeof(*out));
+        out->result.verdict = NK_SIM_CRASH;
+        snprintf(out->result.what, sizeof(out->result.what),
+                 "swarm: the generated scenario does not load: %.400s", eb.msg);
+        free(text);
+        nk_scenario_free(gen);
+        return;
+    }
+    snprintf(gen->name, sizeof(gen->name), "%s", sc->name);
+    if (trace_out != NULL) {
+        /* the generated file, for whoever reads the trace (not hashed) */
+        fprintf(trace_out, "swarm profile: %s\n", profile);
+        for (const char *l = text; *l != '\0';) {
+            const char *nl = strchr(l, '\n');
+            int len = nl ? (int)(nl - l) : (int)strlen(l);
+            fprintf(trace_out, "swarm| %.*s\n", len, l);
+            l += len + (nl ? 1 : 0);
+        }
+    }
+    free(text);
+    nk_scenario_run_cov(gen, seed, trace_out, report, coverage, out);
+    snprintf(out->profile, sizeof(out->profile), "%s", profile);
+    nk_scenario_free(gen);
+}
+
+bool nk_scenario_is_swarm(const nk_scenario *sc) { return sc->swarm; }
+
+unsigned nk_scenario_profile(const nk_scenario *sc, uint64_t seed, char *buf, size_t len)
+{
+    if (!sc->swarm) {
+        if (len > 0) {
+            buf[0] = '\0';
+        }
+        return 0;
+    }
+    return nk_swarm_profile(seed, (const char (*)[32])sc->opt_key,
+                            (const char (*)[64])sc->opt_val, sc->opt_count, buf, len);
+}
+
+unsigned nk_scenario_shrink_candidates(const nk_scenario *sc, uint64_t seed, char (*out)[96],
+                                       unsigned max)
+{
+    unsigned k = 0;
+    if (sc->swarm) {
+        k = nk_swarm_shrink_candidates(seed, (const char (*)[32])sc->opt_key,
+                                       (const char (*)[64])sc->opt_val, sc->opt_count, out, max);
+    }
+    /* Every scenario: fewer random faults, no scripted faults, no
+     * failpoints, then less load where the workload takes it (a knob the
+     * workload rejects is skipped by the caller). */
+    static const char *const generic[] = {
+        "sim.random=0", "sim.random=50", "sim.scripted=off", "sim.failpoints=off",
+        "nemesis=off",  "clients=1",     "keys=1",
+    };
+    for (size_t i = 0; i < sizeof(generic) / sizeof(generic[0]) && k < max; i++) {
+        bool have = false;
+        for (unsigned j = 0; j < sc->opt_count && !have; j++) {
+            char kvbuf[100];
+            snprintf(kvbuf, sizeof(kvbuf), "%s=%s", sc->opt_key[j], sc->opt_val[j]);
+            have = strcmp(kvbuf, generic[i]) == 0;
+        }
+        if ((strcmp(generic[i], "sim.random=0") == 0 && sc->random_pct == 0) ||
+            (strcmp(generic[i], "sim.random=50") == 0 && sc->random_pct <= 50) ||
+            (strcmp(generic[i], "sim.scripted=off") == 0 && sc->no_scripted) ||
+            (strcmp(generic[i], "sim.failpoints=off") == 0 && sc->no_failpoints)) {
+            have = true;
+        }
+        if (sc->swarm && strncmp(generic[i], "sim.", 4) != 0) {
+            have = true; /* the swarm's own knobs cover load and the nemesis */
+        }
+        if (!have) {
+            snprintf(out[k++], sizeof(out[0]), "%s", generic[i]);
+        }
+    }
+    return k;
 }

@@ -284,6 +284,7 @@ void nk_sim_free(nk_sim *s)
         free(s->fps[i].name);
     }
     free(s->fps);
+    free(s->marks);
     free(s->ring);
     XXH3_freeState(s->hash);
     free(s);
@@ -468,8 +469,17 @@ void sim_node_crash_now(sim_node *n, bool power_loss)
             nk_rand r;
             nk_rand_derive(&r, s->cfg.seed, "sim.crash",
                            ((uint64_t)n->id << 32) | n->incarnation);
-            nk_simdisk_crash(n->disk, &r, &s->cfg.crash_policy, NULL);
+            nk_simdisk_crash_stats cs;
+            memset(&cs, 0, sizeof(cs));
+            nk_simdisk_crash(n->disk, &r, &s->cfg.crash_policy, &cs);
+            nk_sim_cover(s, "fault.power-loss", 1);
+            /* what the power loss really cost: a crash with nothing
+             * pending tests less than one that tore a write */
+            nk_sim_cover(s, "disk.write-dropped", cs.writes_dropped);
+            nk_sim_cover(s, "disk.write-torn", cs.writes_torn);
+            nk_sim_cover(s, "disk.dirop-dropped", cs.dirops_dropped);
         } else {
+            nk_sim_cover(s, "fault.kill", 1);
             /* A dead process leaves its writes in the page cache: nothing is
              * lost, nothing new becomes durable, its handles are gone. */
             nk_simdisk_kill(n->disk);
@@ -531,6 +541,7 @@ void nk_sim_node_stop(nk_sim *s, uint32_t node)
     if (n == NULL || n->state != SIM_NODE_UP) {
         return;
     }
+    nk_sim_cover(s, "fault.stop", 1);
     sim_event *ev = sim_event_new(s, s->now, SIM_EV_NODE_FN, n);
     ev->node_fn = run_shutdown;
     ev->arg = n;
@@ -816,5 +827,71 @@ void nk_sim_disk_faults(nk_sim *s, uint32_t node, nk_ratio read_corrupt, nk_rati
         f.read_corrupt = (nk_simdisk_ratio){read_corrupt.num, read_corrupt.den};
         f.sync_fail = (nk_simdisk_ratio){sync_fail.num, sync_fail.den};
         nk_simdisk_set_faults(s->nodes[i]->disk, &f);
+    }
+}
+
+/* ----------------------------------------------------------- coverage --- */
+
+void nk_sim_cover(nk_sim *s, const char *name, uint64_t n)
+{
+    if (s == NULL || n == 0) {
+        return;
+    }
+    for (size_t i = 0; i < s->mark_count; i++) {
+        if (strcmp(s->marks[i].name, name) == 0) {
+            s->marks[i].count += n;
+            return;
+        }
+    }
+    struct sim_mark *nm = realloc(s->marks, (s->mark_count + 1) * sizeof(*nm));
+    if (nm == NULL) {
+        return; /* coverage is best effort; the run itself is unaffected */
+    }
+    s->marks = nm;
+    snprintf(s->marks[s->mark_count].name, sizeof(s->marks[0].name), "%s", name);
+    s->marks[s->mark_count].count = n;
+    s->mark_count++;
+}
+
+void nk_sim_coverage_write(nk_sim *s, FILE *out)
+{
+    /* One line per failpoint name: the coverage record (node 0, OFF) holds
+     * every hit; armed records add their fires. Names in first-seen order
+     * (deterministic: the order of the run's events). */
+    for (size_t i = 0; i < s->fp_count; i++) {
+        bool first = true;
+        for (size_t j = 0; j < i && first; j++) {
+            first = strcmp(s->fps[j].name, s->fps[i].name) != 0;
+        }
+        if (!first) {
+            continue;
+        }
+        uint64_t hits = 0, fired = 0;
+        bool armed = false;
+        for (size_t j = i; j < s->fp_count; j++) {
+            const sim_failpoint *fp = &s->fps[j];
+            if (strcmp(fp->name, s->fps[i].name) != 0) {
+                continue;
+            }
+            if (fp->action == NK_SIM_FP_OFF && fp->node == 0 && !fp->limited) {
+                hits = fp->hits;
+            } else {
+                armed = true;
+                fired += fp->fired;
+            }
+        }
+        fprintf(out, "fp %s %" PRIu64 " %" PRIu64 " %d\n", s->fps[i].name, hits, fired, armed);
+    }
+    uint64_t corrupt = 0, syncfail = 0;
+    for (uint32_t i = 0; i < s->node_count; i++) {
+        nk_simdisk_stats st;
+        nk_simdisk_get_stats(s->nodes[i]->disk, &st);
+        corrupt += st.read_corruptions;
+        syncfail += st.sync_failures + st.dir_sync_failures;
+    }
+    nk_sim_cover(s, "disk.read-corrupt", corrupt);
+    nk_sim_cover(s, "disk.sync-fail", syncfail);
+    for (size_t i = 0; i < s->mark_count; i++) {
+        fprintf(out, "mark %s %" PRIu64 "\n", s->marks[i].name, s->marks[i].count);
     }
 }

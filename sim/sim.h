@@ -191,4 +191,19 @@ unsigned nk_sim_failpoint_report_unfired(nk_sim *s, FILE *out);
  * for a node's disk (0 = every node). */
 void nk_sim_disk_faults(nk_sim *s, uint32_t node, nk_ratio read_corrupt, nk_ratio sync_fail);
 
+/* ----------------------------------------------------------- coverage --- */
+
+/* Count `n` hits of a coverage marker (a fault class that really happened,
+ * a rare path): the simulator marks its own faults ("fault.power-loss",
+ * "fault.partition", "disk.write-torn", ...), workloads add theirs. A sweep
+ * adds them up, so a fault class that never happened is visible instead of
+ * looking like a pass. Markers never touch the trace hash. */
+void nk_sim_cover(nk_sim *s, const char *name, uint64_t n);
+
+/* This run's coverage, one record per line, in a fixed order:
+ *   fp NAME HITS FIRED ARMED   (per failpoint name hit or armed; ARMED 1/0)
+ *   mark NAME COUNT            (markers, with the disks' read corruptions
+ *                               and sync failures added here) */
+void nk_sim_coverage_write(nk_sim *s, FILE *out);
+
 #endif /* NK_SIM_H */

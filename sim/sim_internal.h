@@ -118,6 +118,13 @@ struct nk_sim {
     sim_failpoint *fps;
     size_t fp_count;
 
+    /* coverage markers (nk_sim_cover), in order of first use */
+    struct sim_mark {
+        char name[48];
+        uint64_t count;
+    } *marks;
+    size_t mark_count;
+
     /* ring of recent trace lines for failure reports */
     char (*ring)[160];
     unsigned ring_cap;
