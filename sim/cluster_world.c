@@ -934,6 +934,7 @@ static void nemesis(nk_csim_world *w)
         return;
     }
     w->st_nemesis++;
+    nk_sim_cover(w->s, "fault.nemesis", 1);
     uint64_t down = nk_rand_between(&w->nrand, 10, 800) * NK_NSEC_PER_MSEC;
     uint64_t r = nk_rand_below(&w->nrand, 100);
     if (r < 35) {

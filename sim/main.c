@@ -653,11 +653,22 @@ static int shrink(const char *path, uint64_t seed, int max_attempts)
     int attempts = 1;
     uint64_t faults = faults0;
     bool progress = true;
+    /* a candidate that did not reproduce is not tried again: with a bounded
+     * budget, new cuts are worth more than retries after other cuts */
+    static char rejected[256][96];
+    int n_rejected = 0;
     while (progress && attempts < max_attempts) {
         progress = false;
         char cands[64][96];
         unsigned nc = nk_scenario_shrink_candidates(sc, seed, cands, 64);
         for (unsigned c = 0; c < nc && attempts < max_attempts && n < MAX_SETS + 15; c++) {
+            bool seen = false;
+            for (int r = 0; r < n_rejected && !seen; r++) {
+                seen = strcmp(rejected[r], cands[c]) == 0;
+            }
+            if (seen) {
+                continue;
+            }
             snprintf(sets[n], sizeof(sets[0]), "%.95s", cands[c]);
             uint64_t f = 0;
             int rc = shrink_try(path, seed, sets, n + 1, &f);
@@ -668,8 +679,25 @@ static int shrink(const char *path, uint64_t seed, int max_attempts)
             }
             printf("  try --set %-22s %s (exit %d, faults=%" PRIu64 ")\n", cands[c],
                    rc == code ? "still fails: kept" : "does not fail the same way", rc, f);
+            if (rc != code && n_rejected < 256) {
+                snprintf(rejected[n_rejected++], sizeof(rejected[0]), "%s", cands[c]);
+            }
             if (rc == code) {
-                n++;
+                /* the new value replaces an earlier one of the same key, so
+                 * the replay command names each knob once */
+                const char *eq = strchr(sets[n], '=');
+                size_t kl = eq ? (size_t)(eq - sets[n]) + 1 : 0;
+                int dup = -1;
+                for (int i = 0; i < n && kl > 0; i++) {
+                    if (strncmp(sets[i], sets[n], kl) == 0) {
+                        dup = i;
+                    }
+                }
+                if (dup >= 0) {
+                    memmove(sets[dup], sets[dup + 1], (size_t)(n - dup) * sizeof(sets[0]));
+                } else {
+                    n++;
+                }
                 faults = f;
                 nk_scenario_free(sc);
                 sc = NULL;

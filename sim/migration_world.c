@@ -373,6 +373,9 @@ static void enter(nk_msim_world *m, int step)
                                    : step == ST_RECOVER ? m->within_ns
                                                         : 12 * NK_NSEC_PER_SEC);
     nk_sim_trace(m->s, "migration.step %s", step_name(step));
+    char mark[32];
+    snprintf(mark, sizeof(mark), "lifecycle.%s", step_name(step));
+    nk_sim_cover(m->s, mark, 1); /* which steps a sweep ran, and how often */
     switch (step) {
     case ST_STOP:
         nk_sim_node_stop(m->s, 1);
