@@ -94,7 +94,7 @@ typedef struct client {
     uint64_t timer;    /* attempt timeout or backoff */
     bool backoff;      /* the timer is a backoff */
     uint64_t think;    /* think time before the next operation */
-    bool paused; /* the `ops` budget is spent until `check mark` */
+    bool paused;       /* the `ops` budget is spent until `check mark` */
     /* final reads (client 0 once every client stopped) */
     bool final_reader;
     uint32_t final_next; /* next key; keys = the counter */
@@ -1344,8 +1344,7 @@ static int world_check(void *wp, const char *name, const char *args)
             return NK_OK; /* before the first event: nothing runs yet */
         }
         bool up = nk_sim_node_up(w->s, w->coord_node);
-        if (strcmp(args, "crash") == 0 || strcmp(args, "kill") == 0 ||
-            strcmp(args, "stop") == 0) {
+        if (strcmp(args, "crash") == 0 || strcmp(args, "kill") == 0 || strcmp(args, "stop") == 0) {
             if (up) {
                 nk_sim_cover(w->s, "fault.coord-outage", 1);
                 nk_sim_trace(w->s, "cluster.coord %s", args);

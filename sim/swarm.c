@@ -51,7 +51,10 @@ static const char *const powers[] = {"keep-all", "drop-all", "chaos", NULL};
 static const char *const untils[] = {"serve", "expand", "transfer", "remove", NULL};
 static const char *const interrupts[] = {"off", "crash", "kill", "break", NULL};
 
-#define K(name, field, lo, hi, names) {name, offsetof(profile, field), lo, hi, names}
+#define K(name, field, lo, hi, names)                                                              \
+    {                                                                                              \
+        name, offsetof(profile, field), lo, hi, names                                              \
+    }
 /* The order here is the order of the profile string. */
 static const knob knobs[] = {
     K("world", world, 0, 1, worlds),
@@ -253,8 +256,8 @@ static void format(const profile *p, char *buf, size_t len)
         } else {
             snprintf(val, sizeof(val), "%" PRIu32, v);
         }
-        int wrote = snprintf(buf + used, used < len ? len - used : 0, "%s%s=%s", i ? " " : "",
-                             k->key, val);
+        int wrote =
+            snprintf(buf + used, used < len ? len - used : 0, "%s%s=%s", i ? " " : "", k->key, val);
         if (wrote < 0 || used + (size_t)wrote >= len) {
             break;
         }
@@ -475,10 +478,14 @@ unsigned nk_swarm_shrink_candidates(uint64_t seed, const char (*keys)[32], const
         const char *key;
         size_t off;
     } counts[] = {
-        {"crash", offsetof(profile, crash)},         {"kill", offsetof(profile, kill)},
-        {"stop", offsetof(profile, stop)},           {"partition", offsetof(profile, partition)},
-        {"oneway", offsetof(profile, oneway)},       {"flap", offsetof(profile, flap)},
-        {"failpoints", offsetof(profile, failpoints)}, {"coord-outage", offsetof(profile, coord_outage)},
+        {"crash", offsetof(profile, crash)},
+        {"kill", offsetof(profile, kill)},
+        {"stop", offsetof(profile, stop)},
+        {"partition", offsetof(profile, partition)},
+        {"oneway", offsetof(profile, oneway)},
+        {"flap", offsetof(profile, flap)},
+        {"failpoints", offsetof(profile, failpoints)},
+        {"coord-outage", offsetof(profile, coord_outage)},
     };
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
         uint32_t v = *(uint32_t *)((char *)&p + counts[i].off);
