@@ -32,7 +32,7 @@ enum { U_SERVE = 0, U_EXPAND, U_TRANSFER, U_REMOVE };
 typedef struct profile {
     uint32_t world, nodes, power;
     uint32_t crash, kill, stop, partition, oneway, flap;
-    uint32_t nemesis, failpoints, disk_faults, drift;
+    uint32_t nemesis, failpoints, fp_pool, disk_faults, drift;
     uint32_t coordinator, coord_outage;
     uint32_t clients, keys, incr, get, ops;
     uint32_t standalone, until, crash_init, interrupt;
@@ -50,6 +50,7 @@ static const char *const worlds[] = {"cluster", "migration", NULL};
 static const char *const powers[] = {"keep-all", "drop-all", "chaos", NULL};
 static const char *const untils[] = {"serve", "expand", "transfer", "remove", NULL};
 static const char *const interrupts[] = {"off", "crash", "kill", "break", NULL};
+static const char *const pools[] = {"base", "wide", NULL};
 
 #define K(name, field, lo, hi, names)                                                              \
     {                                                                                              \
@@ -67,7 +68,8 @@ static const knob knobs[] = {
     K("oneway", oneway, 0, 8, NULL),
     K("flap", flap, 0, 8, NULL),
     K("nemesis", nemesis, 0, 1, onoff),
-    K("failpoints", failpoints, 0, 6, NULL),
+    K("failpoints", failpoints, 0, 10, NULL),
+    K("fp-pool", fp_pool, 0, 1, pools),
     K("disk-faults", disk_faults, 0, 1, onoff),
     K("drift", drift, 0, 1000, NULL),
     K("coordinator", coordinator, 0, 1, onoff),
@@ -86,12 +88,21 @@ static const knob knobs[] = {
 #define N_KNOBS (sizeof(knobs) / sizeof(knobs[0]))
 
 /* Crash failpoints the cluster stores hit often (raft log, WAL, flush,
- * manifest), one hit each: the same pool cluster_chaos arms by hand. */
+ * manifest: the pool cluster_chaos arms by hand; compaction, LOCALMETA,
+ * CURRENT and WAL rotation, which sweeps reached but nothing armed), one
+ * hit each. */
 static const char *const fp_pool[] = {
-    "raftlog.before_sync", "raftlog.after_append",       "wal.append.before",
-    "flush.after_table",   "manifest.edit.after_append", "raftlog.after_roll",
+    "raftlog.before_sync",        "raftlog.after_append",        "wal.append.before",
+    "flush.after_table",          "manifest.edit.after_append",  "raftlog.after_roll",
+    "compaction.after_tables",    "localmeta.save.after_tmp",    "manifest.current.before_rename",
+    "wal.rotate.after_create",
 };
 #define FP_POOL (sizeof(fp_pool) / sizeof(fp_pool[0]))
+/* fp-pool=base: the first six. `wide` adds the last four, which a sweep of
+ * 120 seeds with failpoints=6 turned into engine recovery failures and a
+ * replica divergence (docs/simulation.md, "Swarm": open issues), so they
+ * are opt-in until those are fixed. */
+#define FP_POOL_BASE 6
 
 static uint32_t *field(profile *p, const knob *k)
 {
@@ -361,10 +372,11 @@ char *nk_swarm_generate(uint64_t seed, const char (*keys)[32], const char (*vals
     }
     /* crash failpoints: distinct names from the pool, armed at seeded times */
     bool used[FP_POOL] = {false};
-    for (uint32_t i = 0; i < p.failpoints && i < FP_POOL; i++) {
-        uint64_t k = nk_rand_below(&r, FP_POOL - i);
+    size_t pool = p.fp_pool ? FP_POOL : FP_POOL_BASE;
+    for (uint32_t i = 0; i < p.failpoints && i < pool; i++) {
+        uint64_t k = nk_rand_below(&r, pool - i);
         size_t pick = 0;
-        for (size_t j = 0; j < FP_POOL; j++) {
+        for (size_t j = 0; j < pool; j++) {
             if (!used[j] && k-- == 0) {
                 pick = j;
                 break;
