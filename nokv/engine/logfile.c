@@ -641,6 +641,31 @@ void nk_logseg_files_free(nk_logseg_file *files, size_t n)
     free(files);
 }
 
+int nk_logfile_read_hdr(nk_rt *rt, const char *path, uint64_t magic, nk_logfile_hdr *out)
+{
+    nk_file *f = NULL;
+    int rc = nk_rt_file_open(rt, path, NK_OPEN_READ, &f);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    uint8_t p[NK_LOGFILE_HDR_SIZE];
+    size_t got = 0;
+    rc = nk_rt_file_read_at(rt, f, 0, p, sizeof p, &got);
+    (void)nk_rt_file_close(rt, f);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    if (got < sizeof p || nk_get_u64(p) != magic || nk_get_u64(p + 40) != XXH64(p, 40, 0) ||
+        nk_get_u32(p + 8) != NK_LOGFILE_VERSION || nk_get_u32(p + 12) != 0) {
+        return NK_ECORRUPT;
+    }
+    out->magic = magic;
+    out->number = nk_get_u64(p + 16);
+    out->first_lsn = nk_get_u64(p + 24);
+    out->synced_upto = nk_get_u64(p + 32);
+    return NK_OK;
+}
+
 int nk_logfile_remove(nk_rt *rt, const char *what, const char *path, nk_errbuf *eb)
 {
     int rc = nk_rt_remove(rt, path);

@@ -201,6 +201,10 @@ int nk_logseg_list(nk_rt *rt, const char *what, const char *dir, const char *suf
 void nk_logseg_files_free(nk_logseg_file *files, size_t n);
 
 /* Remove a file, tolerating its absence. */
+/* Read and verify one file's header (magic, checksum, version) without
+ * scanning its records. NK_ECORRUPT when it is not a valid header. */
+int nk_logfile_read_hdr(nk_rt *rt, const char *path, uint64_t magic, nk_logfile_hdr *out);
+
 int nk_logfile_remove(nk_rt *rt, const char *what, const char *path, nk_errbuf *eb);
 
 /* Durably cut the tail that a recovery scan found torn: remove files

@@ -69,6 +69,12 @@ struct nk_wal {
     size_t cap_queued;
 
     uint64_t durable_seg; /* newest segment whose creation is durable */
+    /* Segments recovery found wholly redundant (their records are all in
+     * tables): removed only once the new segment is durable, so a power loss
+     * in between never leaves the directory without the segment the
+     * manifest claims. */
+    char **redundant;
+    size_t nredundant;
 
     nk_buf scratch;
     nk_wal_recovery rec;
@@ -533,6 +539,10 @@ static void wal_free(nk_wal *w)
     if (w->cur != NULL) {
         (void)nk_rt_file_close(w->rt, w->cur);
     }
+    for (size_t i = 0; i < w->nredundant; i++) {
+        free(w->redundant[i]);
+    }
+    free(w->redundant);
     free(w->retired);
     free(w->segs);
     free(w->queued);
@@ -761,11 +771,29 @@ static int recover(nk_wal *w, nk_logseg_file *files, size_t n, nk_wal_replay_fn 
         next_lsn = in.start_lsn;
         keep = 0;
     }
+    if (keep == 0 && n > 0) {
+        w->redundant = calloc(n, sizeof *w->redundant);
+        if (w->redundant == NULL) {
+            rc = NK_ENOMEM;
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if ((w->redundant[i] = strdup(paths[i])) == NULL) {
+                rc = NK_ENOMEM;
+                goto out;
+            }
+            w->nredundant++;
+        }
+        keep = n; /* nothing removed here: see nk_wal_open */
+    }
     rc = nk_logseg_cut_tail(rt, "wal", w->dir, paths, n, keep, so.torn, so.cut_file, so.cut_offset,
                             "wal.repair.after_cut",
                             (w->opts.test_bugs & NK_BUG_WAL_REPAIR_SYNC) != 0, eb);
     if (rc != NK_OK) {
         goto out;
+    }
+    if (w->nredundant > 0) {
+        keep = 0; /* not segments of this log any more */
     }
     for (size_t i = 0; i < keep; i++) {
         w->segs[i] = (seg){numbers[i], firsts[i]};
@@ -774,6 +802,12 @@ static int recover(nk_wal *w, nk_logseg_file *files, size_t n, nk_wal_replay_fn 
     w->last_lsn = next_lsn - 1;
     w->durable_lsn = w->last_lsn;
     w->next_number = n > 0 ? files[n - 1].number + 1 : 1;
+    if (w->next_number <= w->opts.min_segment) {
+        /* Every segment is gone, each redundant (see keep = 0 above): a
+         * crash after they were removed and before the new one was durable.
+         * Numbers never go back below what the manifest has seen. */
+        w->next_number = w->opts.min_segment + 1;
+    }
     w->rec = (nk_wal_recovery){
         .segments = n,
         .records = so.records,
@@ -883,6 +917,40 @@ int nk_wal_check(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_
     return rc;
 }
 
+/* Recovery removes redundant segments only after the new one is durable
+ * (see nk_wal::redundant), so a power loss in between leaves the old files
+ * followed by a new segment starting exactly at replay_from, with a gap in
+ * lsns below it. Everything before such a file holds only lsns already in
+ * tables: remove those files now (the newer one is listed, so it exists)
+ * and recover from it. *skip counts the files removed. */
+static int skip_redundant(nk_wal *w, const nk_logseg_file *files, size_t n, size_t *skip,
+                          nk_errbuf *eb)
+{
+    *skip = 0;
+    uint64_t from = w->opts.replay_from;
+    if (n < 2 || from <= 1) {
+        return NK_OK;
+    }
+    nk_logfile_hdr h;
+    if (nk_logfile_read_hdr(w->rt, files[n - 1].path, NK_WAL_FILE_MAGIC, &h) != NK_OK ||
+        h.number != files[n - 1].number || h.first_lsn != from) {
+        return NK_OK; /* the scan decides what this file is */
+    }
+    int rc = NK_OK;
+    for (size_t i = 0; rc == NK_OK && i + 1 < n; i++) {
+        rc = nk_logfile_remove(w->rt, "wal", files[i].path, eb);
+    }
+    if (rc == NK_OK) {
+        rc = nk_rt_dir_sync(w->rt, w->dir);
+    }
+    if (rc == NK_OK) {
+        nk_log(w->rt, NK_LOG_INFO,
+               "wal: removed %zu redundant segment(s) left by an interrupted recovery", n - 1);
+        *skip = n - 1;
+    }
+    return rc;
+}
+
 int nk_wal_open(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_replay_fn replay_cb,
                 void *arg, nk_wal **out, nk_errbuf *eb)
 {
@@ -910,8 +978,12 @@ int nk_wal_open(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_r
     if (rc == NK_OK) {
         rc = nk_logseg_list(rt, "wal", dir, ".log", &files, &n, eb);
     }
+    size_t skip = 0;
     if (rc == NK_OK) {
-        rc = recover(w, files, n, replay_cb, arg, eb);
+        rc = skip_redundant(w, files, n, &skip, eb);
+    }
+    if (rc == NK_OK) {
+        rc = recover(w, files + skip, n - skip, replay_cb, arg, eb);
     }
     nk_logseg_files_free(files, n);
     if (rc == NK_OK) {
@@ -926,6 +998,14 @@ int nk_wal_open(nk_rt *rt, const char *dir, const nk_wal_options *opts, nk_wal_r
         }
         if (rc == NK_OK) {
             rc = nk_failpoint(rt, "wal.open.after_segment");
+        }
+        if (rc == NK_OK && w->nredundant > 0) {
+            for (size_t i = 0; rc == NK_OK && i < w->nredundant; i++) {
+                rc = nk_logfile_remove(rt, "wal", w->redundant[i], eb);
+            }
+            if (rc == NK_OK) {
+                rc = nk_rt_dir_sync(rt, dir);
+            }
         }
         if (rc != NK_OK) {
             nk_errbuf_set(eb, "wal: starting a new segment in %s failed: %s", dir, nk_errdesc(rc));
