@@ -149,6 +149,15 @@ static void got_store(void *arg, int status, const nk_coord_resp *resp)
            resp != NULL ? resp->msg : "");
 }
 
+/* The engine refused an applied write (see nk_kvsm_set_failed_hook). */
+static void on_kvsm_failed(void *ctx, int status)
+{
+    nk_cluster *c = ctx;
+    if (c->store != NULL) {
+        nk_store_fail(c->store, "an engine write of an applied entry", status);
+    }
+}
+
 static int resolve_via_coord(void *ctx, uint64_t store_id, char *addr, size_t cap)
 {
     nk_cluster *c = ctx;
@@ -618,6 +627,9 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
             so.tick_ns = cfg->tick_ns;
         }
         rc = nk_store_open(rt, &so, &c->store, eb);
+    }
+    if (rc == NK_OK) {
+        nk_kvsm_set_failed_hook(c->kvsm, on_kvsm_failed, c);
     }
     for (unsigned i = 0; rc == NK_OK && i < cfg->n_initial; i++) {
         if (cfg->initial[i].store_id != cfg->store_id) {

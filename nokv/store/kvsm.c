@@ -27,6 +27,8 @@ struct nk_kvsm {
     nk_batch batch;
     nk_kvsm_applied_fn hook;
     void *hook_ctx;
+    nk_kvsm_failed_fn failed_hook;
+    void *failed_ctx;
     uint64_t apply_errors;
     bool failed; /* the engine refused an applied write: stop (fail-stop) */
     /* The engine may queue a write behind a stall (db.h) and apply it later:
@@ -121,6 +123,12 @@ static void q_release(nk_kvsm *k)
             k->hook(k->hook_ctx, r.region_id, r.index);
         }
     }
+}
+
+void nk_kvsm_set_failed_hook(nk_kvsm *k, nk_kvsm_failed_fn fn, void *ctx)
+{
+    k->failed_hook = fn;
+    k->failed_ctx = ctx;
 }
 
 void nk_kvsm_set_applied_hook(nk_kvsm *k, nk_kvsm_applied_fn fn, void *ctx)
@@ -266,7 +274,11 @@ static void write_done(void *arg, int status)
          * store (fail-stop); a restart re-applies from the raft log, whose
          * entries are durable, once the engine can write again. */
         k->apply_errors++;
+        bool first = !k->failed;
         k->failed = true;
+        if (first && k->failed_hook != NULL) {
+            k->failed_hook(k->failed_ctx, status);
+        }
     } else if (k->hook != NULL && !k->failed) {
         k->hook(k->hook_ctx, r.region_id, r.index);
     }

@@ -51,6 +51,16 @@ void nk_kvsm_free(nk_kvsm *k);
 void nk_kvsm_abandon(nk_kvsm *k);
 void nk_kvsm_set_applied_hook(nk_kvsm *k, nk_kvsm_applied_fn fn, void *ctx);
 
+/* Called once, when the engine refuses an applied write it had queued
+ * (disk full, a failed flush turning the engine read-only). The entry
+ * counts as applied in raft but its data is not in the engine: the owner
+ * must stop serving at once (nk_store_fail). Without this a leader whose
+ * engine failed behind a stall kept leading a region nobody could use:
+ * its hooks stop firing, so it answers every request TRYAGAIN while raft,
+ * which is healthy, never hands the lead on (swarm seed 114, disk faults). */
+typedef void (*nk_kvsm_failed_fn)(void *ctx, int status);
+void nk_kvsm_set_failed_hook(nk_kvsm *k, nk_kvsm_failed_fn fn, void *ctx);
+
 /* The nk_store_sm to pass in nk_store_options (durable, not volatile). */
 nk_store_sm nk_kvsm_sm(nk_kvsm *k);
 

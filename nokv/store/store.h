@@ -315,4 +315,9 @@ void nk_store_stats_get(const nk_store *s, nk_store_stats *st);
 /* The store failed (an unrecoverable local error: disk, invariant). */
 bool nk_store_failed(const nk_store *s);
 
+/* Fail-stop the store for a local error its owner found (`what` failed with
+ * rc): it stops serving and stepping raft, so the other replicas elect a
+ * leader; a restart recovers from LOCALMETA and the raft log. */
+void nk_store_fail(nk_store *s, const char *what, int rc);
+
 #endif /* NK_STORE_STORE_H */

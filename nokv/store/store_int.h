@@ -103,7 +103,6 @@ struct nk_store {
 };
 
 /* store.c */
-void nk_store_fail(nk_store *s, const char *what, int rc);
 void nk_store_violation(nk_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 nk_peer *nk_store_peer(const nk_store *s, uint64_t region_id);
 int nk_store_save_meta(nk_store *s);
