@@ -76,6 +76,7 @@ int nk_db_load_manifest(nk_db *db, nk_errbuf *eb)
     db->next_file = vs->next_file_number;
     db->last_seq = vs->last_sequence;
     db->persisted_seq = vs->last_sequence;
+    db->seq_floor = vs->seq_floor;
     db->replay_from = vs->log_number;
     db->wal_min_segment = vs->wal_segment;
     db->wal_min_durable = vs->wal_durable;
@@ -120,6 +121,9 @@ int nk_db_job_log_edit(nk_manifest *m, const nk_db_edit_desc *d, nk_errbuf *eb)
     if (d->wal_reset) {
         nk_vedit_set_wal_segment(&e, d->wal_segment);
         e.wal_reset = true;
+    }
+    if (d->seq_floor != 0) {
+        nk_vedit_set_seq_floor(&e, d->seq_floor);
     }
     if (d->is_flush) {
         nk_vedit_set_last_sequence(&e, d->flushed_seq);
