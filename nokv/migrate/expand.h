@@ -11,7 +11,8 @@
  *      an interrupted run: it is removed first;
  *   3. unless the target hosts the peer already: ExportRegionSnapshot on
  *      the leader, the files streamed in bounded chunks (ReadSnapshot ->
- *      ImportSnapshotChunk, one chunk in flight), FinishImport: the target
+ *      ImportSnapshotChunk, a window of chunks in flight: see
+ *      chunk_bytes / window below), FinishImport: the target
  *      verifies every checksum and installs before publishing;
  *   4. AddPeer (learner) on the leader, unless listed already;
  *   5. wait until the target's applied index reaches the leader's commit
