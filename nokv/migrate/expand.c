@@ -468,6 +468,38 @@ static void stream_reset(nk_rollout *e)
     e->stream_msg[0] = '\0';
 }
 
+static void on_pushed(void *arg, int rc, const nk_admin_resp *p);
+
+/* May a chunk go to the target now? */
+static bool push_ok(nk_rollout *e)
+{
+    return e->n_pushed < e->window &&
+           nk_admin_client_pending_bytes(e->tc) < (size_t)e->window * e->chunk_bytes;
+}
+
+/* Send chunk c (bytes `data`) to the target; it joins the pushed FIFO. */
+static int push_chunk(nk_rollout *e, const struct stream_chunk *c, nk_slice data)
+{
+    req_reset(e);
+    e->q->op = NK_ADMIN_SNAP_IMPORT_CHUNK;
+    e->q->region_id = e->o.region_id;
+    e->q->session = e->imp_session;
+    e->q->file = c->file;
+    e->q->offset = c->off;
+    e->q->data = data;
+    e->q->xxh64 = c->xxh64;
+    int rc = nk_admin_client_call(e->tc, e->q, e->o.rpc_timeout_ns, on_pushed, e);
+    if (rc != NK_OK) {
+        stream_fail(e, NK_ECONNREFUSED, "stage snapshot-stream: cannot send to %s: %s",
+                    nk_admin_client_addr(e->tc), nk_strerror(rc));
+        return rc;
+    }
+    struct stream_chunk sent = *c;
+    memset(&sent.data, 0, sizeof(sent.data)); /* the request is encoded and queued */
+    e->pushed[e->n_pushed++] = sent;
+    return NK_OK;
+}
+
 static void on_read(void *arg, int rc, const nk_admin_resp *p)
 {
     nk_rollout *e = arg;
@@ -491,11 +523,18 @@ static void on_read(void *arg, int rc, const nk_admin_resp *p)
                     p->status != NK_ADMIN_OK ? p->msg : "short or misplaced chunk");
         return;
     }
+    c.xxh64 = p->eof ? p->xxh64 : 0;
+    if (e->n_held == 0 && push_ok(e)) {
+        /* Straight through: the chunk goes out from the frame it came in
+         * (encoded into the request), with no copy held here. */
+        (void)push_chunk(e, &c, p->data);
+        pump_soon(e);
+        return;
+    }
     if (nk_buf_assign(&c.data, p->data.data, p->data.len) != NK_OK) {
         stream_fail(e, NK_ENOMEM, "out of memory buffering a snapshot chunk");
         return;
     }
-    c.xxh64 = p->eof ? p->xxh64 : 0;
     e->held[e->n_held++] = c;
     pump_soon(e);
 }
@@ -532,30 +571,13 @@ static void stream_pump(nk_rollout *e)
         fail(e, rc, "%s", e->stream_msg);
         return;
     }
-    size_t queued_max = (size_t)e->window * e->chunk_bytes;
     /* Push what is held while the target keeps up. */
-    while (e->n_held > 0 && e->n_pushed < e->window &&
-           nk_admin_client_pending_bytes(e->tc) < queued_max) {
+    while (e->n_held > 0 && push_ok(e)) {
         struct stream_chunk *c = &e->held[0];
-        req_reset(e);
-        e->q->op = NK_ADMIN_SNAP_IMPORT_CHUNK;
-        e->q->region_id = e->o.region_id;
-        e->q->session = e->imp_session;
-        e->q->file = c->file;
-        e->q->offset = c->off;
-        e->q->data = nk_slice_make(c->data.data, c->data.len);
-        e->q->xxh64 = c->xxh64;
-        int rc = nk_admin_client_call(e->tc, e->q, e->o.rpc_timeout_ns, on_pushed, e);
-        if (rc != NK_OK) {
-            stream_fail(e, NK_ECONNREFUSED, "stage snapshot-stream: cannot send to %s: %s",
-                        nk_admin_client_addr(e->tc), nk_strerror(rc));
+        if (push_chunk(e, c, nk_slice_make(c->data.data, c->data.len)) != NK_OK) {
             return;
         }
-        struct stream_chunk sent = *c;
-        nk_buf_free(&sent.data); /* the request is encoded and queued */
-        memset(&c->data, 0, sizeof(c->data));
         fifo_pop(e->held, &e->n_held);
-        e->pushed[e->n_pushed++] = sent;
     }
     /* Read ahead while the window has room. */
     while (e->n_reads + e->n_held + e->n_pushed < e->window) {
