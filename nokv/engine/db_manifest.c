@@ -13,6 +13,11 @@
  *     starts there. Also flush-only.
  *   - next_file_number: above every number a job may have used, so a crashed
  *     job's orphan tables are never mistaken for live ones.
+ *   - seq_floor: only an ingest by link sets it, to the largest sequence
+ *     number in the tables it adds (numbered by another engine). It cannot
+ *     be last_sequence: writes still in the memtable are below it and would
+ *     be skipped by the next replay. Open raises last_seq to it, and replay
+ *     accepts the one jump it causes in the WAL's numbering.
  */
 #include <inttypes.h>
 #include <stdlib.h>
