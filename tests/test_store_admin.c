@@ -40,6 +40,7 @@ typedef struct world {
     nk_admin_req *q;
     nk_admin_manifest m;
     uint8_t *files[NK_ADMIN_SNAP_MAX_FILES];
+    uint64_t xxh[NK_ADMIN_SNAP_MAX_FILES]; /* the leader's hash, from the eof read */
 } world;
 
 static void free_port_addr(char *out, size_t cap)
@@ -195,6 +196,9 @@ static void export_all(world *w)
             memcpy(w->files[f] + off, r->data.data, r->data.len);
             off += r->data.len;
             assert_int_equal(r->eof, off == w->m.files[f].size);
+            if (r->eof) {
+                w->xxh[f] = r->xxh64;
+            }
         }
         assert_int_equal(off, w->m.files[f].size);
     }
@@ -232,6 +236,7 @@ static uint8_t send_file(world *w, uint64_t session, uint32_t f, uint64_t from, 
         w->q->file = f;
         w->q->offset = off;
         w->q->data = nk_slice_make(buf, n);
+        w->q->xxh64 = w->xxh[f]; /* read by the target with the file's last chunk */
         st = call(w, w->t, NK_ADMIN_SNAP_IMPORT_CHUNK)->status;
         off += n;
     }

@@ -9,17 +9,22 @@
 #include "nokv/proto/hello.h"
 #include "nokv/proto/kinds.h"
 
+/* One call in flight; answers come in order, so the oldest is answered
+ * first. */
+typedef struct pending_call {
+    uint64_t id;
+    uint64_t timer;
+    nk_admin_cb cb;
+    void *arg;
+} pending_call;
+
 struct nk_admin_client {
     nk_rt *rt;
     char addr[128];
     uint64_t conn; /* 0 = not connected */
     uint64_t next_id;
-    /* the call in flight */
-    bool busy;
-    uint64_t want_id;
-    uint64_t timer;
-    nk_admin_cb cb;
-    void *arg;
+    pending_call calls[NK_ADMIN_CLIENT_MAX_INFLIGHT]; /* ring, oldest at head */
+    unsigned head, n;
     nk_buf out;
     /* sync wrapper */
     bool sync_done;
@@ -29,19 +34,31 @@ struct nk_admin_client {
     nk_admin_resp *scratch;
 };
 
-static void finish(nk_admin_client *c, int rc, const nk_admin_resp *resp)
+/* Complete the oldest call. Its slot is freed before the callback runs, so
+ * the callback may issue the next call at once. */
+static void finish_head(nk_admin_client *c, int rc, const nk_admin_resp *resp)
 {
-    if (!c->busy) {
+    if (c->n == 0) {
         return;
     }
-    c->busy = false;
-    if (c->timer != 0) {
-        (void)nk_rt_timer_cancel(c->rt, c->timer);
-        c->timer = 0;
+    pending_call pc = c->calls[c->head];
+    c->head = (c->head + 1) % NK_ADMIN_CLIENT_MAX_INFLIGHT;
+    c->n--;
+    if (pc.timer != 0) {
+        (void)nk_rt_timer_cancel(c->rt, pc.timer);
     }
-    nk_admin_cb cb = c->cb;
-    c->cb = NULL;
-    cb(c->arg, rc, resp);
+    pc.cb(pc.arg, rc, resp);
+}
+
+/* Fail every call in flight (the connection is gone). Calls issued by the
+ * callbacks meanwhile are not failed with them: they go on a new
+ * connection. */
+static void fail_all(nk_admin_client *c, int rc)
+{
+    unsigned n = c->n;
+    while (n-- > 0 && c->n > 0) {
+        finish_head(c, rc, NULL);
+    }
 }
 
 static void drop_conn(nk_admin_client *c)
@@ -57,7 +74,7 @@ static void on_connect(void *ctx, uint64_t conn, int status)
     nk_admin_client *c = ctx;
     if (status != NK_OK && conn == c->conn) {
         c->conn = 0;
-        finish(c, NK_ECONNREFUSED, NULL);
+        fail_all(c, NK_ECONNREFUSED);
     }
 }
 
@@ -68,14 +85,14 @@ static void on_message(void *ctx, uint64_t conn, uint8_t kind, const uint8_t *da
         return;
     }
     int rc = kind == NK_KIND_ADMIN_RESP ? nk_admin_resp_decode(data, len, c->scratch) : NK_EPROTO;
-    if (rc != NK_OK || !c->busy || c->scratch->id != c->want_id) {
+    if (rc != NK_OK || c->n == 0 || c->scratch->id != c->calls[c->head].id) {
         nk_log(c->rt, NK_LOG_WARN, "admin client: unexpected or malformed answer from %s (%s)",
                c->addr, nk_errname(rc != NK_OK ? rc : NK_EPROTO));
         drop_conn(c);
-        finish(c, NK_EPROTO, NULL);
+        fail_all(c, NK_EPROTO);
         return;
     }
-    finish(c, NK_OK, c->scratch);
+    finish_head(c, NK_OK, c->scratch);
 }
 
 static void on_close(void *ctx, uint64_t conn, int reason)
@@ -84,7 +101,7 @@ static void on_close(void *ctx, uint64_t conn, int reason)
     (void)reason;
     if (conn == c->conn) {
         c->conn = 0;
-        finish(c, NK_ECLOSED, NULL);
+        fail_all(c, NK_ECLOSED);
     }
 }
 
@@ -94,12 +111,13 @@ static const nk_net_handlers handlers = {
     .on_close = on_close,
 };
 
-static void on_timeout(void *arg)
+/* Any call's deadline: the connection goes (a late answer must not be
+ * taken for a later request's), and with it every call in flight. */
+static void on_timeout_client(void *arg)
 {
     nk_admin_client *c = arg;
-    c->timer = 0;
-    drop_conn(c); /* a late answer must not be taken for the next one */
-    finish(c, NK_ETIMEDOUT, NULL);
+    drop_conn(c);
+    fail_all(c, NK_ETIMEDOUT);
 }
 
 int nk_admin_client_new(nk_rt *rt, const char *addr, nk_admin_client **out)
@@ -130,7 +148,7 @@ void nk_admin_client_free(nk_admin_client *c)
         return;
     }
     drop_conn(c);
-    finish(c, NK_ESTOPPED, NULL);
+    fail_all(c, NK_ESTOPPED);
     nk_buf_free(&c->out);
     nk_buf_free(&c->sync_data);
     free(c->scratch);
@@ -143,10 +161,20 @@ const char *nk_admin_client_addr(const nk_admin_client *c)
     return c->addr;
 }
 
+unsigned nk_admin_client_inflight(const nk_admin_client *c)
+{
+    return c->n;
+}
+
+size_t nk_admin_client_pending_bytes(const nk_admin_client *c)
+{
+    return c->conn != 0 ? nk_rt_conn_pending(c->rt, c->conn) : 0;
+}
+
 int nk_admin_client_call(nk_admin_client *c, nk_admin_req *q, uint64_t timeout_ns, nk_admin_cb cb,
                          void *arg)
 {
-    if (c->busy) {
+    if (c->n == NK_ADMIN_CLIENT_MAX_INFLIGHT) {
         return NK_EBUSY;
     }
     q->id = ++c->next_id;
@@ -174,14 +202,19 @@ int nk_admin_client_call(nk_admin_client *c, nk_admin_req *q, uint64_t timeout_n
     rc = nk_rt_send(c->rt, c->conn, NK_KIND_ADMIN_REQ, c->out.data, c->out.len);
     if (rc != NK_OK) {
         drop_conn(c);
+        fail_all(c, NK_ECLOSED); /* their answers would come on the dead connection */
         return rc;
     }
-    c->timer =
-        nk_rt_timer_start(c->rt, timeout_ns != 0 ? timeout_ns : 5 * NK_NSEC_PER_SEC, on_timeout, c);
-    c->busy = true;
-    c->want_id = q->id;
-    c->cb = cb;
-    c->arg = arg;
+    pending_call *pc = &c->calls[(c->head + c->n) % NK_ADMIN_CLIENT_MAX_INFLIGHT];
+    pc->id = q->id;
+    pc->cb = cb;
+    pc->arg = arg;
+    pc->timer = 0;
+    c->n++;
+    /* One deadline per call; the oldest always expires first in effect,
+     * since answers come in order. */
+    pc->timer = nk_rt_timer_start(c->rt, timeout_ns != 0 ? timeout_ns : 5 * NK_NSEC_PER_SEC,
+                                  on_timeout_client, c);
     return NK_OK;
 }
 
@@ -218,11 +251,7 @@ int nk_admin_client_call_sync(nk_admin_client *c, nk_admin_req *q, uint64_t time
         rc = nk_rt_run_once(c->rt, 100 * NK_NSEC_PER_MSEC);
         if (rc != NK_OK) {
             drop_conn(c);
-            c->busy = false;
-            if (c->timer != 0) {
-                (void)nk_rt_timer_cancel(c->rt, c->timer);
-                c->timer = 0;
-            }
+            fail_all(c, rc);
             nk_errbuf_set(eb, "admin %s to %s: cannot drive the loop (%s)", nk_admin_op_name(q->op),
                           c->addr, nk_strerror(rc));
             return rc;

@@ -3,9 +3,11 @@
  *
  * Asynchronous, over nokv/rt.h only, so the simulator's operator and the
  * CLI run the same code. A client keeps one framed connection to one store
- * (HELLO naming NK_SERVICE_ADMIN, then requests) and has at most one request
- * in flight: the admin protocol answers in order, and the snapshot stream
- * relies on that rhythm for its flow control.
+ * (HELLO naming NK_SERVICE_ADMIN, then requests) and up to
+ * NK_ADMIN_CLIENT_MAX_INFLIGHT requests in flight: the admin protocol
+ * answers in order, so callbacks run in the order of the calls. The
+ * snapshot stream pipelines a window of chunks this way; a caller that
+ * wants the old rhythm simply waits for each answer.
  *
  * nk_admin_client_call returns at once; the callback runs exactly once,
  * later, on the loop thread, with:
@@ -40,8 +42,18 @@ int nk_admin_client_new(nk_rt *rt, const char *addr, nk_admin_client **out);
 /* Pending callback gets NK_ESTOPPED (before this returns). */
 void nk_admin_client_free(nk_admin_client *c);
 const char *nk_admin_client_addr(const nk_admin_client *c);
+/* Calls in flight. */
+unsigned nk_admin_client_inflight(const nk_admin_client *c);
+/* Bytes queued on the connection and not yet on the wire (backpressure:
+ * nk_rt_conn_pending). */
+size_t nk_admin_client_pending_bytes(const nk_admin_client *c);
 
-/* q->id is assigned by the client. NK_EBUSY when a call is in flight. */
+#define NK_ADMIN_CLIENT_MAX_INFLIGHT 16u
+
+/* q->id is assigned by the client. NK_EBUSY when NK_ADMIN_CLIENT_MAX_INFLIGHT
+ * calls are in flight. A call's timeout, a broken connection or a
+ * malformed answer fails every call in flight (the next call reconnects).
+ * The callback may issue new calls. */
 int nk_admin_client_call(nk_admin_client *c, nk_admin_req *q, uint64_t timeout_ns, nk_admin_cb cb,
                          void *arg);
 

@@ -134,6 +134,13 @@ static int replay_one(void *arg, uint64_t lsn, const uint8_t *payload, size_t le
         db->report.lost_seq_to = seq - 1;
         db->last_seq = seq - 1;
     }
+    if (seq != db->last_seq + 1 && db->last_seq < db->seq_floor && seq > db->last_seq &&
+        seq <= db->seq_floor + 1) {
+        /* An ingest took the sequence numbers up to the floor (its tables
+         * carry them): writes after it were numbered above, so the WAL
+         * jumps over numbers no record ever held. */
+        db->last_seq = seq - 1;
+    }
     if (seq != db->last_seq + 1) {
         nk_errbuf_set(rc->eb,
                       "WAL record %" PRIu64 " starts at sequence %" PRIu64 ", expected %" PRIu64,
@@ -336,6 +343,9 @@ int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **o
         nk_db_close_manifest(db);
         db_free(db);
         return rc;
+    }
+    if (db->last_seq < db->seq_floor) {
+        db->last_seq = db->seq_floor; /* an ingest's tables hold numbers up to it */
     }
     db->st.last_seq = db->last_seq;
     db->report.tables = db->table_count_at_open;

@@ -890,8 +890,65 @@ int nk_db_rotate_memtable(nk_db *db)
     return NK_OK;
 }
 
+typedef struct db_slot_waiter {
+    struct db_slot_waiter *next;
+    nk_db_slot_fn fn;
+    void *arg;
+} db_slot_waiter;
+
+int nk_db_when_slot_free(nk_db *db, nk_db_slot_fn fn, void *arg)
+{
+    db_slot_waiter *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        return NK_ENOMEM;
+    }
+    w->fn = fn;
+    w->arg = arg;
+    db_slot_waiter **p = &db->slot_waiters;
+    while (*p != NULL) {
+        p = &(*p)->next;
+    }
+    *p = w;
+    nk_db_maybe_schedule(db);
+    return NK_OK;
+}
+
+/* Hand the free slot to the oldest waiter (it may take it or not), or tell
+ * every waiter why it never will. true when a waiter was called. */
+static bool serve_slot_waiters(nk_db *db, int status)
+{
+    bool served = false;
+    if (status != NK_OK) {
+        /* Detach first: a waiter finishing may complete the close. */
+        db_slot_waiter *w = db->slot_waiters;
+        db->slot_waiters = NULL;
+        while (w != NULL) {
+            db_slot_waiter *next = w->next;
+            w->fn(w->arg, status);
+            free(w);
+            w = next;
+            served = true;
+        }
+        return served;
+    }
+    while (db->slot_waiters != NULL && db->job == NULL) {
+        db_slot_waiter *w = db->slot_waiters;
+        db->slot_waiters = w->next;
+        w->fn(w->arg, status);
+        free(w);
+        served = true;
+        break; /* one at a time: the next waits for this one's job */
+    }
+    return served;
+}
+
 void nk_db_drop_idle_waiters(nk_db *db)
 {
+    while (db->slot_waiters != NULL) {
+        db_slot_waiter *w = db->slot_waiters;
+        db->slot_waiters = w->next;
+        free(w);
+    }
     db_idle_waiter *w = db->idle;
     db->idle = NULL;
     while (w != NULL) {
@@ -965,7 +1022,17 @@ int nk_db_flush(nk_db *db, nk_db_done_fn done, void *arg)
     if (w == NULL) {
         return NK_ENOMEM;
     }
-    w->upto = db->last_seq;
+    /* What the memtables hold now (an ingest may have raised last_seq
+     * above every write still in a memtable). */
+    uint64_t upto = db->persisted_seq;
+    for (size_t i = 0; i < db->nimm; i++) {
+        uint64_t m = nk_memtable_max_seq(db->imm[i]->m);
+        upto = m > upto ? m : upto;
+    }
+    if (nk_memtable_count(db->mem->m) > 0 && nk_memtable_max_seq(db->mem->m) > upto) {
+        upto = nk_memtable_max_seq(db->mem->m);
+    }
+    w->upto = upto;
     w->done = done;
     w->arg = arg;
     w->next = db->flushers;
@@ -1073,12 +1140,17 @@ void nk_db_maybe_schedule(nk_db *db)
          * Whoever waited for one is told the db is going away. */
         notify_flushers(db, NK_ESTOPPED);
         notify_idle(db);
+        (void)serve_slot_waiters(db, NK_ESTOPPED);
         return;
     }
     if (db->bg_error != NK_OK) {
         notify_flushers(db, db->bg_error);
         notify_idle(db);
+        (void)serve_slot_waiters(db, db->bg_error);
         return;
+    }
+    if (serve_slot_waiters(db, NK_OK) && db->job != NULL) {
+        return; /* the waiter took the slot (an ingest's manifest edit) */
     }
     notify_flushers(db, NK_OK);
     bool want_flush = false;

@@ -72,6 +72,7 @@ struct nk_db {
     uint64_t last_seq;
     uint64_t next_file;
     uint64_t persisted_seq; /* every write <= this is in a table */
+    uint64_t seq_floor;     /* numbers <= this are taken by ingested tables */
     uint64_t replay_from;   /* first WAL lsn the recovery needed */
     uint64_t wal_min_segment; /* the manifest's WAL claims (version_edit.h) */
     uint64_t wal_min_durable;
@@ -92,6 +93,7 @@ struct nk_db {
 
     struct db_job *job; /* the one running background job, or NULL */
     db_idle_waiter *idle;
+    struct db_slot_waiter *slot_waiters; /* nk_db_when_slot_free, in order */
     db_flush_waiter *flushers;
 
     nk_buf compact_ptr[NK_LEVELS]; /* user key where the next L>=1 pick starts */
@@ -164,6 +166,7 @@ typedef struct nk_db_edit_desc {
     uint64_t wal_segment; /* WAL claims (version_edit.h); 0 = none */
     uint64_t wal_durable;
     bool wal_reset; /* salvage: replace the claims instead of raising them */
+    uint64_t seq_floor; /* ingest: the added tables' largest seq (0 = none) */
     const uint32_t *del_level;
     const uint64_t *del_number;
     size_t ndel;
@@ -186,6 +189,13 @@ int nk_db_rotate_memtable(nk_db *db);
 void nk_db_abandon_job(nk_db *db);
 int nk_db_run_exclusive(nk_db *db, const char *name, nk_job_fn work, nk_job_fn done,
                         nk_job_fn abandon, void *arg);
+/* Call fn(arg, NK_OK) on the loop as soon as the background-job slot is
+ * free (at once if it is), ahead of any flush or compaction, so fn can
+ * nk_db_run_exclusive without waiting for the whole engine to go idle.
+ * fn gets the db's error (or NK_ESTOPPED) instead when it closes or fails
+ * first; after nk_db_abandon it is never called. */
+typedef void (*nk_db_slot_fn)(void *arg, int status);
+int nk_db_when_slot_free(nk_db *db, nk_db_slot_fn fn, void *arg);
 
 /* region.c */
 void nk_db_abandon_region_ops(nk_db *db);

@@ -13,6 +13,11 @@
  *     starts there. Also flush-only.
  *   - next_file_number: above every number a job may have used, so a crashed
  *     job's orphan tables are never mistaken for live ones.
+ *   - seq_floor: only an ingest by link sets it, to the largest sequence
+ *     number in the tables it adds (numbered by another engine). It cannot
+ *     be last_sequence: writes still in the memtable are below it and would
+ *     be skipped by the next replay. Open raises last_seq to it, and replay
+ *     accepts the one jump it causes in the WAL's numbering.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -76,6 +81,7 @@ int nk_db_load_manifest(nk_db *db, nk_errbuf *eb)
     db->next_file = vs->next_file_number;
     db->last_seq = vs->last_sequence;
     db->persisted_seq = vs->last_sequence;
+    db->seq_floor = vs->seq_floor;
     db->replay_from = vs->log_number;
     db->wal_min_segment = vs->wal_segment;
     db->wal_min_durable = vs->wal_durable;
@@ -120,6 +126,9 @@ int nk_db_job_log_edit(nk_manifest *m, const nk_db_edit_desc *d, nk_errbuf *eb)
     if (d->wal_reset) {
         nk_vedit_set_wal_segment(&e, d->wal_segment);
         e.wal_reset = true;
+    }
+    if (d->seq_floor != 0) {
+        nk_vedit_set_seq_floor(&e, d->seq_floor);
     }
     if (d->is_flush) {
         nk_vedit_set_last_sequence(&e, d->flushed_seq);

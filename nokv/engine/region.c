@@ -1,5 +1,5 @@
-/* region.c - key-range export to verifiable SST files, and atomic ingest
- * (see region.h for the format and the guarantees). */
+/* region.c - key-range export as linked and copied tables, and install by
+ * link (see region.h for the format and the guarantees). */
 #include "nokv/engine/region.h"
 
 #include <inttypes.h>
@@ -13,21 +13,32 @@
 #include "nokv/engine/db_impl.h"
 #include "nokv/engine/iter.h"
 
-#define HASH_CHUNK (1u << 20)
 #define META_MAX (64u << 20)
+#define NAME_CAP 64
 
 typedef enum { OP_EXPORT = 1, OP_INGEST } op_kind;
 
-typedef struct out_file {
-    uint64_t number; /* ingest: db file number; export: 1, 2, ... */
+/* One file of a region directory: REGION.json's entry plus, once read, the
+ * table's own properties (internal keys, for the manifest). */
+typedef struct rfile {
+    char name[NAME_CAP];
+    uint32_t level;
     uint64_t size;
     uint64_t entries;
-    uint64_t xxh;
-    nk_buf smallest; /* user keys */
-    nk_buf largest;
-    nk_buf ismallest; /* internal keys (ingest: for the manifest) */
-    nk_buf ilargest;
-} out_file;
+    uint64_t number; /* export: source table; ingest: the db number it gets */
+    bool link;       /* export: hard-link it (else copy its in-range part) */
+    uint64_t min_seq, max_seq;
+    nk_buf ismallest, ilargest;
+} rfile;
+
+/* Parsed REGION.json. */
+typedef struct region_meta {
+    nk_buf start, end;
+    uint64_t snapshot_seq;
+    uint64_t max_seq;
+    rfile *files;
+    size_t nfiles;
+} region_meta;
 
 typedef struct region_op {
     struct region_op *next;
@@ -37,15 +48,20 @@ typedef struct region_op {
     char dir[1024];    /* export target / ingest source */
     char db_dir[1024]; /* the db's own directory */
     nk_buf start, end;
-    uint64_t seq;           /* export: snapshot; ingest: stamped seq */
-    nk_version *pinned;     /* export: the tables read */
-    uint64_t *inputs;       /* export: table numbers to read */
-    size_t ninputs;
-    uint64_t next_number, end_number; /* ingest: reserved file numbers */
+    uint64_t seq;       /* export: snapshot; ingest: floor (link) or stamp (rewrite) */
+    nk_version *pinned; /* export: the tables read */
+    region_meta m;      /* export: what is written; ingest: what was read */
+    /* ingest */
+    bool rewrite;               /* the fallback */
+    uint32_t *del_level;        /* the range's tables the edit deletes */
+    uint64_t *del_number;
+    size_t ndel;
+    uint64_t next_number, end_number; /* reserved file numbers */
+    rfile *outs;                /* rewrite: tables written */
+    size_t nouts;
+    size_t linked;              /* link: names created in the db */
     nk_sst_options sst;
     uint64_t target_bytes;
-    out_file *outs;
-    size_t nouts;
     nk_region_done_fn done;
     void *arg;
     int rc;
@@ -112,69 +128,41 @@ static void join(char *out, size_t cap, const char *dir, const char *name)
     snprintf(out, cap, "%s/%s", dir, name);
 }
 
-static bool key_below_end(const region_op *op, const uint8_t *k, size_t n)
+
+static bool below_end(const nk_buf *end, const uint8_t *k, size_t n)
 {
-    return op->end.len == 0 || nk_bytes_cmp(k, n, op->end.data, op->end.len) < 0;
+    return end->len == 0 || nk_bytes_cmp(k, n, end->data, end->len) < 0;
 }
 
-static bool key_in_range(const region_op *op, const uint8_t *k, size_t n)
+static bool in_range(const nk_buf *start, const nk_buf *end, const uint8_t *k, size_t n)
 {
-    return (op->start.len == 0 || nk_bytes_cmp(k, n, op->start.data, op->start.len) >= 0) &&
-           key_below_end(op, k, n);
+    return (start->len == 0 || nk_bytes_cmp(k, n, start->data, start->len) >= 0) &&
+           below_end(end, k, n);
 }
 
-/* XXH64 of a file's bytes, read through the runtime. */
-static int hash_file(nk_rt *rt, const char *path, uint64_t *size, uint64_t *out, nk_errbuf *eb)
+static void rfiles_free(rfile *f, size_t n)
 {
-    nk_file *f = NULL;
-    int rc = nk_rt_file_open(rt, path, NK_OPEN_READ, &f);
-    if (rc != NK_OK) {
-        nk_errbuf_set(eb, "%s: cannot open: %s", path, nk_strerror(rc));
-        return rc;
+    for (size_t i = 0; f != NULL && i < n; i++) {
+        nk_buf_free(&f[i].ismallest);
+        nk_buf_free(&f[i].ilargest);
     }
-    uint8_t *buf = malloc(HASH_CHUNK);
-    XXH64_state_t *st = XXH64_createState();
-    if (buf == NULL || st == NULL) {
-        free(buf);
-        XXH64_freeState(st);
-        nk_rt_file_close(rt, f);
-        return NK_ENOMEM;
-    }
-    XXH64_reset(st, 0);
-    uint64_t off = 0;
-    for (;;) {
-        size_t got = 0;
-        rc = nk_rt_file_read_at(rt, f, off, buf, HASH_CHUNK, &got);
-        if (rc != NK_OK) {
-            nk_errbuf_set(eb, "%s: read at %" PRIu64 ": %s", path, off, nk_strerror(rc));
-            break;
-        }
-        XXH64_update(st, buf, got);
-        off += got;
-        if (got < HASH_CHUNK) {
-            break;
-        }
-    }
-    if (rc == NK_OK) {
-        *size = off;
-        *out = XXH64_digest(st);
-    }
-    free(buf);
-    XXH64_freeState(st);
-    nk_rt_file_close(rt, f);
-    return rc;
+    free(f);
+}
+
+static void meta_free(region_meta *m)
+{
+    nk_buf_free(&m->start);
+    nk_buf_free(&m->end);
+    rfiles_free(m->files, m->nfiles);
+    memset(m, 0, sizeof(*m));
 }
 
 static void op_free(region_op *op)
 {
-    for (size_t i = 0; i < op->nouts; i++) {
-        nk_buf_free(&op->outs[i].smallest);
-        nk_buf_free(&op->outs[i].largest);
-        nk_buf_free(&op->outs[i].ismallest);
-        nk_buf_free(&op->outs[i].ilargest);
-    }
-    free(op->outs);
-    free(op->inputs);
+    meta_free(&op->m);
+    rfiles_free(op->outs, op->nouts);
+    free(op->del_level);
+    free(op->del_number);
     nk_buf_free(&op->start);
     nk_buf_free(&op->end);
     free(op);
@@ -221,105 +209,20 @@ static void op_finish(region_op *op)
     }
 }
 
-/* ------------------------------------------------------------ sst output --- */
-
-typedef struct writer {
-    region_op *op;
-    nk_file *f;
-    nk_sst_builder *b;
-    out_file cur;
-    char path[1100];
-} writer;
-
-static int writer_open(writer *w, uint64_t number, const char *dir)
+/* Open a table file without the cache (jobs). */
+static int open_table(nk_rt *rt, const char *path, nk_sst **out, nk_errbuf *eb)
 {
-    memset(&w->cur, 0, sizeof(w->cur));
-    w->cur.number = number;
-    snprintf(w->path, sizeof(w->path), "%s/%06" PRIu64 ".sst", dir, number);
-    int rc = nk_rt_file_open(w->op->rt, w->path, NK_OPEN_WRITE | NK_OPEN_CREATE | NK_OPEN_EXCL,
-                             &w->f);
+    nk_file *f = NULL;
+    int rc = nk_rt_file_open(rt, path, NK_OPEN_READ, &f);
     if (rc != NK_OK) {
-        nk_errbuf_set(&w->op->eb, "cannot create %s: %s", w->path, nk_strerror(rc));
-        return rc;
+        nk_errbuf_set(eb, "%s: cannot open: %s", path, nk_strerror(rc));
+        return rc == NK_ENOENT ? NK_ECORRUPT : rc;
     }
-    rc = nk_sst_builder_new(w->op->rt, w->f, &w->op->sst, &w->b);
+    rc = nk_sst_open(rt, f, 0, path, NULL, out, eb);
     if (rc != NK_OK) {
-        nk_rt_file_close(w->op->rt, w->f);
-        w->f = NULL;
+        nk_rt_file_close(rt, f);
     }
     return rc;
-}
-
-static int writer_add(writer *w, const uint8_t *ukey, size_t ulen, uint64_t seq,
-                      const uint8_t *val, size_t vlen)
-{
-    nk_buf ik = {0};
-    int rc = nk_ikey_append(&ik, ukey, ulen, seq, NK_KT_PUT);
-    if (rc == NK_OK) {
-        rc = nk_sst_builder_add(w->b, ik.data, ik.len, val, vlen);
-    }
-    if (rc == NK_OK && w->cur.entries == 0) {
-        rc = nk_buf_assign(&w->cur.smallest, ukey, ulen);
-        if (rc == NK_OK) {
-            rc = nk_buf_assign(&w->cur.ismallest, ik.data, ik.len);
-        }
-    }
-    if (rc == NK_OK) {
-        rc = nk_buf_assign(&w->cur.largest, ukey, ulen);
-        if (rc == NK_OK) {
-            rc = nk_buf_assign(&w->cur.ilargest, ik.data, ik.len);
-        }
-        w->cur.entries++;
-    }
-    nk_buf_free(&ik);
-    return rc;
-}
-
-/* Footer, fsync, close, hash the bytes as written; record the file. */
-static int writer_finish(writer *w)
-{
-    region_op *op = w->op;
-    uint64_t size = 0;
-    int rc = nk_sst_builder_finish(w->b, &size, NULL);
-    nk_sst_builder_free(w->b);
-    w->b = NULL;
-    if (rc == NK_OK) {
-        rc = nk_rt_file_sync(op->rt, w->f);
-    }
-    nk_rt_file_close(op->rt, w->f);
-    w->f = NULL;
-    if (rc == NK_OK) {
-        rc = hash_file(op->rt, w->path, &w->cur.size, &w->cur.xxh, &op->eb);
-    }
-    if (rc != NK_OK) {
-        return rc;
-    }
-    out_file *grown = realloc(op->outs, (op->nouts + 1) * sizeof(*grown));
-    if (grown == NULL) {
-        return NK_ENOMEM;
-    }
-    op->outs = grown;
-    op->outs[op->nouts++] = w->cur;
-    memset(&w->cur, 0, sizeof(w->cur));
-    op->res.files++;
-    op->res.bytes += size;
-    return NK_OK;
-}
-
-static void writer_abandon(writer *w)
-{
-    if (w->b != NULL) {
-        nk_sst_builder_free(w->b);
-        w->b = NULL;
-    }
-    if (w->f != NULL) {
-        nk_rt_file_close(w->op->rt, w->f);
-        w->f = NULL;
-    }
-    nk_buf_free(&w->cur.smallest);
-    nk_buf_free(&w->cur.largest);
-    nk_buf_free(&w->cur.ismallest);
-    nk_buf_free(&w->cur.ilargest);
 }
 
 /* ---------------------------------------------------------------- metadata --- */
@@ -338,23 +241,18 @@ static int write_meta(region_op *op)
         json_decref(files);
         return NK_ENOMEM;
     }
-    for (size_t i = 0; i < op->nouts; i++) {
-        out_file *f = &op->outs[i];
-        char name[32], sum[17];
-        snprintf(name, sizeof(name), "%06" PRIu64 ".sst", f->number);
-        snprintf(sum, sizeof(sum), "%016" PRIx64, f->xxh);
+    for (size_t i = 0; i < op->m.nfiles; i++) {
+        const rfile *f = &op->m.files[i];
         json_t *e = json_object();
-        json_object_set_new(e, "name", json_string(name));
+        json_object_set_new(e, "name", json_string(f->name));
+        json_object_set_new(e, "level", json_integer((json_int_t)f->level));
         json_object_set_new(e, "size", json_integer((json_int_t)f->size));
         json_object_set_new(e, "entries", json_integer((json_int_t)f->entries));
-        json_object_set_new(e, "xxh64", json_string(sum));
-        json_object_set_new(e, "smallest", hex_json(&f->smallest));
-        json_object_set_new(e, "largest", hex_json(&f->largest));
         json_array_append_new(files, e);
     }
     json_object_set_new(o, "format", json_integer(NK_REGION_FORMAT));
     json_object_set_new(o, "snapshot_seq", json_integer((json_int_t)op->seq));
-    json_object_set_new(o, "entries", json_integer((json_int_t)op->res.entries));
+    json_object_set_new(o, "max_seq", json_integer((json_int_t)op->m.max_seq));
     json_object_set_new(o, "start", hex_json(&op->start));
     json_object_set_new(o, "end", hex_json(&op->end));
     json_object_set_new(o, "files", files);
@@ -402,30 +300,6 @@ static int write_meta(region_op *op)
     return rc;
 }
 
-/* Parsed REGION.json. */
-typedef struct meta_file {
-    char name[64];
-    uint64_t size;
-    uint64_t entries;
-    uint64_t xxh;
-} meta_file;
-
-typedef struct region_meta {
-    nk_buf start, end;
-    uint64_t snapshot_seq;
-    uint64_t entries;
-    meta_file *files;
-    size_t nfiles;
-} region_meta;
-
-static void meta_free(region_meta *m)
-{
-    nk_buf_free(&m->start);
-    nk_buf_free(&m->end);
-    free(m->files);
-    memset(m, 0, sizeof(*m));
-}
-
 static int parse_u64(json_t *v, uint64_t *out)
 {
     if (!json_is_integer(v) || json_integer_value(v) < 0) {
@@ -433,6 +307,22 @@ static int parse_u64(json_t *v, uint64_t *out)
     }
     *out = (uint64_t)json_integer_value(v);
     return NK_OK;
+}
+
+static bool safe_name(const char *n)
+{
+    size_t len = strlen(n);
+    if (len == 0 || len >= NAME_CAP || n[0] == '.') {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = n[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-')) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static int read_meta(nk_rt *rt, const char *dir, region_meta *m, nk_errbuf *eb)
@@ -468,7 +358,7 @@ static int read_meta(nk_rt *rt, const char *dir, region_meta *m, nk_errbuf *eb)
         return rc;
     }
     json_error_t jerr;
-    json_t *o = json_loadb(text, (size_t)size, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *o = json_loadb(text, (size_t)size, 0, &jerr);
     free(text);
     if (o == NULL || !json_is_object(o)) {
         nk_errbuf_set(eb, "%s: not valid JSON", path);
@@ -502,14 +392,15 @@ static int read_meta(nk_rt *rt, const char *dir, region_meta *m, nk_errbuf *eb)
     if (!json_is_array(files) || !json_is_string(json_object_get(o, "start")) ||
         !json_is_string(json_object_get(o, "end")) ||
         parse_u64(json_object_get(o, "snapshot_seq"), &m->snapshot_seq) != NK_OK ||
-        parse_u64(json_object_get(o, "entries"), &m->entries) != NK_OK ||
+        parse_u64(json_object_get(o, "max_seq"), &m->max_seq) != NK_OK ||
         hex_decode(json_string_value(json_object_get(o, "start")), &m->start) != NK_OK ||
-        hex_decode(json_string_value(json_object_get(o, "end")), &m->end) != NK_OK) {
+        hex_decode(json_string_value(json_object_get(o, "end")), &m->end) != NK_OK ||
+        m->max_seq > NK_SEQ_MAX) {
         nk_errbuf_set(eb, "%s: missing or malformed fields", path);
         goto out;
     }
     m->nfiles = json_array_size(files);
-    m->files = calloc(m->nfiles + 1, sizeof(meta_file));
+    m->files = calloc(m->nfiles + 1, sizeof(rfile));
     if (m->files == NULL) {
         rc = NK_ENOMEM;
         goto out;
@@ -517,21 +408,22 @@ static int read_meta(nk_rt *rt, const char *dir, region_meta *m, nk_errbuf *eb)
     for (size_t i = 0; i < m->nfiles; i++) {
         json_t *e = json_array_get(files, i);
         json_t *name = json_object_get(e, "name");
-        json_t *x = json_object_get(e, "xxh64");
-        if (!json_is_string(name) || strlen(json_string_value(name)) >= sizeof(m->files[i].name) ||
-            strchr(json_string_value(name), '/') != NULL || !json_is_string(x) ||
+        uint64_t level = 0;
+        if (!json_is_string(name) || !safe_name(json_string_value(name)) ||
+            parse_u64(json_object_get(e, "level"), &level) != NK_OK || level >= NK_LEVELS ||
             parse_u64(json_object_get(e, "size"), &m->files[i].size) != NK_OK ||
             parse_u64(json_object_get(e, "entries"), &m->files[i].entries) != NK_OK) {
             nk_errbuf_set(eb, "%s: file entry %zu is malformed", path, i);
             goto out;
         }
-        snprintf(m->files[i].name, sizeof(m->files[i].name), "%s", json_string_value(name));
-        char *end = NULL;
-        m->files[i].xxh = strtoull(json_string_value(x), &end, 16);
-        if (end == json_string_value(x) || *end != '\0') {
-            nk_errbuf_set(eb, "%s: file %s has a malformed xxh64", path, m->files[i].name);
-            goto out;
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(m->files[k].name, json_string_value(name)) == 0) {
+                nk_errbuf_set(eb, "%s: file %s is listed twice", path, m->files[k].name);
+                goto out;
+            }
         }
+        snprintf(m->files[i].name, sizeof(m->files[i].name), "%s", json_string_value(name));
+        m->files[i].level = (uint32_t)level;
     }
     rc = NK_OK;
 out:
@@ -542,27 +434,112 @@ out:
     return rc;
 }
 
-static int verify_files(nk_rt *rt, const char *dir, const region_meta *m, nk_region_result *r,
-                        nk_errbuf *eb)
+/* Check one listed table against the metadata: size, footer and blocks
+ * that open reads, properties inside the range and at or below max_seq,
+ * first and last entries as the properties say (that reads the first and
+ * last data blocks). Fills the internal keys and sequence range. With
+ * `full`, every entry is read and checked (nk_region_verify). */
+static int check_table(nk_rt *rt, const char *dir, const region_meta *m, rfile *rf, bool full,
+                       uint64_t *entries, nk_errbuf *eb)
+{
+    char path[1100];
+    join(path, sizeof(path), dir, rf->name);
+    nk_sst *t = NULL;
+    int rc = open_table(rt, path, &t, eb);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    const nk_sst_props *p = nk_sst_get_props(t);
+    nk_slice su = nk_ikey_user(p->smallest.data, p->smallest.len);
+    nk_slice lu = nk_ikey_user(p->largest.data, p->largest.len);
+    if (nk_sst_file_size(t) != rf->size || p->entries != rf->entries || p->entries == 0 ||
+        p->smallest.len < 8 || p->largest.len < 8 || p->max_seq > m->max_seq ||
+        p->min_seq > p->max_seq || !in_range(&m->start, &m->end, su.data, su.len) ||
+        !in_range(&m->start, &m->end, lu.data, lu.len)) {
+        nk_errbuf_set(eb, "%s: size %" PRIu64 ", %" PRIu64 " entries, seq up to %" PRIu64
+                          ": does not match the metadata (size %" PRIu64 ", %" PRIu64
+                          " entries, inside the range, seq up to %" PRIu64 ")",
+                      path, nk_sst_file_size(t), p->entries, p->max_seq, rf->size, rf->entries,
+                      m->max_seq);
+        nk_sst_close(t);
+        return NK_ECORRUPT;
+    }
+    rc = nk_buf_assign(&rf->ismallest, p->smallest.data, p->smallest.len);
+    rc = rc ? rc : nk_buf_assign(&rf->ilargest, p->largest.data, p->largest.len);
+    rf->min_seq = p->min_seq;
+    rf->max_seq = p->max_seq;
+    nk_iter *it = NULL;
+    rc = rc ? rc : nk_iter_sst(t, NK_SST_NO_CACHE, &it);
+    if (rc == NK_OK) {
+        uint64_t seen = 0;
+        nk_buf prev = {0};
+        nk_iter_first(it);
+        if (!nk_iter_valid(it) ||
+            nk_bytes_cmp(nk_iter_key(it).data, nk_iter_key(it).len, p->smallest.data,
+                         p->smallest.len) != 0) {
+            rc = NK_ECORRUPT;
+        }
+        while (rc == NK_OK && full && nk_iter_valid(it)) {
+            nk_slice k = nk_iter_key(it);
+            nk_ikey ik;
+            if (nk_ikey_parse(k.data, k.len, &ik) != NK_OK || ik.seq > m->max_seq ||
+                !in_range(&m->start, &m->end, ik.ukey.data, ik.ukey.len) ||
+                (seen > 0 && nk_ikey_cmp(prev.data, prev.len, k.data, k.len) >= 0)) {
+                rc = NK_ECORRUPT;
+                break;
+            }
+            rc = nk_buf_assign(&prev, k.data, k.len);
+            seen++;
+            nk_iter_next(it);
+        }
+        if (rc == NK_OK && !full) {
+            nk_iter_last(it);
+            if (!nk_iter_valid(it) ||
+                nk_bytes_cmp(nk_iter_key(it).data, nk_iter_key(it).len, p->largest.data,
+                             p->largest.len) != 0) {
+                rc = NK_ECORRUPT;
+            }
+        }
+        int irc = nk_iter_status(it, eb);
+        if (irc != NK_OK) {
+            rc = irc;
+        } else if (rc == NK_ECORRUPT) {
+            nk_errbuf_set(eb, "%s: entries do not match the table's properties or the range",
+                          path);
+        }
+        if (rc == NK_OK && full && seen != p->entries) {
+            nk_errbuf_set(eb, "%s: %" PRIu64 " entries, properties say %" PRIu64, path, seen,
+                          p->entries);
+            rc = NK_ECORRUPT;
+        }
+        if (entries != NULL) {
+            *entries += full ? seen : p->entries;
+        }
+        nk_buf_free(&prev);
+        nk_iter_free(it);
+    }
+    nk_sst_close(t);
+    return rc;
+}
+
+/* Levels >= 1 of the set must be disjoint by user key, as in any version. */
+static int check_disjoint(const region_meta *m, nk_errbuf *eb)
 {
     for (size_t i = 0; i < m->nfiles; i++) {
-        char path[1100];
-        join(path, sizeof(path), dir, m->files[i].name);
-        uint64_t size = 0, xxh = 0;
-        int rc = hash_file(rt, path, &size, &xxh, eb);
-        if (rc != NK_OK) {
-            return rc == NK_ENOENT ? NK_ECORRUPT : rc;
-        }
-        if (size != m->files[i].size || xxh != m->files[i].xxh) {
-            nk_errbuf_set(eb, "%s: checksum mismatch (size %" PRIu64 ", expected %" PRIu64
-                              "): the snapshot file is damaged",
-                          path, size, m->files[i].size);
-            return NK_ECORRUPT;
-        }
-        if (r != NULL) {
-            r->files++;
-            r->bytes += size;
-            r->entries += m->files[i].entries;
+        for (size_t k = i + 1; k < m->nfiles; k++) {
+            const rfile *a = &m->files[i], *b = &m->files[k];
+            if (a->level == 0 || a->level != b->level) {
+                continue;
+            }
+            nk_slice as = nk_ikey_user(a->ismallest.data, a->ismallest.len);
+            nk_slice al = nk_ikey_user(a->ilargest.data, a->ilargest.len);
+            nk_slice bs = nk_ikey_user(b->ismallest.data, b->ismallest.len);
+            nk_slice bl = nk_ikey_user(b->ilargest.data, b->ilargest.len);
+            if (nk_bytes_cmp(as.data, as.len, bl.data, bl.len) <= 0 &&
+                nk_bytes_cmp(bs.data, bs.len, al.data, al.len) <= 0) {
+                nk_errbuf_set(eb, "%s and %s overlap at level %u", a->name, b->name, a->level);
+                return NK_ECORRUPT;
+            }
         }
     }
     return NK_OK;
@@ -579,131 +556,178 @@ int nk_region_verify(nk_rt *rt, const char *dir, nk_region_result *r, nk_errbuf 
         memset(r, 0, sizeof(*r));
         r->snapshot_seq = m.snapshot_seq;
     }
-    rc = verify_files(rt, dir, &m, r, eb);
+    uint64_t entries = 0;
+    for (size_t i = 0; i < m.nfiles && rc == NK_OK; i++) {
+        rc = check_table(rt, dir, &m, &m.files[i], true, &entries, eb);
+        if (rc == NK_OK && r != NULL) {
+            r->files++;
+            r->bytes += m.files[i].size;
+        }
+    }
+    rc = rc ? rc : check_disjoint(&m, eb);
+    if (r != NULL) {
+        r->entries = entries;
+    }
     meta_free(&m);
     return rc;
 }
 
 /* ------------------------------------------------------------------ export --- */
 
+static void parent_of(const char *dir, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", dir);
+    char *slash = strrchr(out, '/');
+    if (slash == NULL) {
+        snprintf(out, cap, ".");
+    } else if (slash == out) {
+        out[1] = '\0';
+    } else {
+        *slash = '\0';
+    }
+}
+
+/* Copy the in-range entries at or below the snapshot of source table rf
+ * into dir/rf->name, keeping their internal keys. An empty result leaves
+ * no file (rf->entries = 0). */
+static int copy_part(region_op *op, rfile *rf)
+{
+    nk_rt *rt = op->rt;
+    char src[1100], dst[1100];
+    nk_db_table_path(op->db, rf->number, src, sizeof(src));
+    join(dst, sizeof(dst), op->dir, rf->name);
+    nk_sst *t = NULL;
+    int rc = open_table(rt, src, &t, &op->eb);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    nk_iter *it = NULL;
+    nk_file *f = NULL;
+    nk_sst_builder *b = NULL;
+    nk_sst_props props;
+    memset(&props, 0, sizeof(props));
+    rc = nk_iter_sst(t, NK_SST_NO_CACHE, &it);
+    if (rc == NK_OK) {
+        if (op->start.len > 0) {
+            nk_buf seek = {0};
+            rc = nk_ikey_append(&seek, op->start.data, op->start.len, NK_SEQ_MAX, NK_KT_SEEK);
+            if (rc == NK_OK) {
+                nk_iter_seek(it, seek.data, seek.len);
+            }
+            nk_buf_free(&seek);
+        } else {
+            nk_iter_first(it);
+        }
+    }
+    rf->entries = 0;
+    while (rc == NK_OK && nk_iter_valid(it)) {
+        nk_slice k = nk_iter_key(it);
+        nk_ikey ik;
+        if (nk_ikey_parse(k.data, k.len, &ik) != NK_OK) {
+            nk_errbuf_set(&op->eb, "%s: malformed internal key", src);
+            rc = NK_ECORRUPT;
+            break;
+        }
+        if (!below_end(&op->end, ik.ukey.data, ik.ukey.len)) {
+            break;
+        }
+        if (ik.seq <= op->seq) { /* newer: written after the export began */
+            if (b == NULL) {
+                rc = nk_rt_file_open(rt, dst, NK_OPEN_WRITE | NK_OPEN_CREATE | NK_OPEN_EXCL, &f);
+                rc = rc ? rc : nk_sst_builder_new(rt, f, &op->sst, &b);
+            }
+            nk_slice v = nk_iter_value(it);
+            rc = rc ? rc : nk_sst_builder_add(b, k.data, k.len, v.data, v.len);
+            rf->entries++;
+        }
+        nk_iter_next(it);
+    }
+    if (rc == NK_OK && it != NULL) {
+        rc = nk_iter_status(it, &op->eb);
+    }
+    if (rc == NK_OK && b != NULL) {
+        rc = nk_sst_builder_finish(b, &rf->size, &props);
+        rc = rc ? rc : nk_rt_file_sync(rt, f);
+        rf->max_seq = props.max_seq;
+        nk_sst_props_free(&props);
+    }
+    if (b != NULL) {
+        nk_sst_builder_free(b);
+    }
+    if (f != NULL) {
+        nk_rt_file_close(rt, f);
+    }
+    if (it != NULL) {
+        nk_iter_free(it);
+    }
+    nk_sst_close(t);
+    if (rc != NK_OK && op->eb.msg[0] == '\0') {
+        nk_errbuf_set(&op->eb, "copying the range's part of %s: %s", src, nk_strerror(rc));
+    }
+    return rc;
+}
+
 static void export_work(void *arg)
 {
     region_op *op = arg;
     nk_rt *rt = op->rt;
-    nk_sst **tables = calloc(op->ninputs + 1, sizeof(nk_sst *));
-    nk_iter **kids = calloc(op->ninputs + 1, sizeof(nk_iter *));
-    nk_iter *merged = NULL;
-    writer w = {.op = op};
-    size_t nk = 0;
-    uint64_t next_name = 1;
-    nk_buf last = {0};
-    bool have_last = false;
-    op->rc = (tables && kids) ? nk_rt_dir_create(rt, op->dir) : NK_ENOMEM;
+    op->rc = nk_rt_dir_create(rt, op->dir);
     if (op->rc == NK_EEXIST) {
         nk_errbuf_set(&op->eb, "export directory %s already exists", op->dir);
     }
     if (op->rc == NK_OK) {
         /* The directory's own entry must survive a power loss too. */
         char parent[1024];
-        snprintf(parent, sizeof(parent), "%s", op->dir);
-        char *slash = strrchr(parent, '/');
-        if (slash == NULL) {
-            snprintf(parent, sizeof(parent), ".");
-        } else if (slash == parent) {
-            parent[1] = '\0';
-        } else {
-            *slash = '\0';
-        }
+        parent_of(op->dir, parent, sizeof(parent));
         op->rc = nk_rt_dir_sync(rt, parent);
     }
-    for (size_t i = 0; i < op->ninputs && op->rc == NK_OK; i++) {
-        char path[1100];
-        snprintf(path, sizeof(path), "%s/%06" PRIu64 ".sst", op->db_dir, op->inputs[i]);
-        nk_file *f = NULL;
-        op->rc = nk_rt_file_open(rt, path, NK_OPEN_READ, &f);
-        if (op->rc == NK_OK) {
-            op->rc = nk_sst_open(rt, f, op->inputs[i], path, NULL, &tables[i], &op->eb);
+    size_t kept = 0;
+    for (size_t i = 0; i < op->m.nfiles && op->rc == NK_OK; i++) {
+        rfile *rf = &op->m.files[i];
+        if (rf->link) {
+            char src[1100], dst[1100];
+            nk_db_table_path(op->db, rf->number, src, sizeof(src));
+            join(dst, sizeof(dst), op->dir, rf->name);
+            /* The table is immutable and pinned: a second name costs no
+             * byte of data, and keeps it alive after a compaction. */
+            op->rc = nk_rt_link(rt, src, dst);
             if (op->rc != NK_OK) {
-                nk_rt_file_close(rt, f);
+                nk_errbuf_set(&op->eb, "linking %s to %s: %s", src, dst, nk_strerror(op->rc));
+                break;
             }
-        }
-        if (op->rc == NK_OK) {
-            op->rc = nk_iter_sst(tables[i], NK_SST_NO_CACHE, &kids[nk]);
-            nk += op->rc == NK_OK;
-        }
-    }
-    if (op->rc == NK_OK) {
-        op->rc = nk_iter_merge(kids, nk, &merged);
-        nk = 0;
-    }
-    if (op->rc == NK_OK) {
-        if (op->start.len > 0) {
-            nk_buf seek = {0};
-            op->rc = nk_ikey_append(&seek, op->start.data, op->start.len, NK_SEQ_MAX, NK_KT_SEEK);
+            op->res.linked++;
+            /* The entry count for REGION.json: the properties block only. */
+            nk_sst *t = NULL;
+            op->rc = open_table(rt, dst, &t, &op->eb);
             if (op->rc == NK_OK) {
-                nk_iter_seek(merged, seek.data, seek.len);
+                rf->entries = nk_sst_get_props(t)->entries;
+                nk_sst_close(t);
             }
-            nk_buf_free(&seek);
         } else {
-            nk_iter_first(merged);
-        }
-    }
-    /* The newest version <= the snapshot decides each key: a put is
-     * exported, a delete hides it; older versions are skipped. */
-    while (op->rc == NK_OK && nk_iter_valid(merged)) {
-        nk_slice k = nk_iter_key(merged);
-        nk_ikey ik;
-        if (nk_ikey_parse(k.data, k.len, &ik) != NK_OK) {
-            nk_errbuf_set(&op->eb, "export met a malformed internal key");
-            op->rc = NK_ECORRUPT;
-            break;
-        }
-        if (!key_below_end(op, ik.ukey.data, ik.ukey.len)) {
-            break;
-        }
-        bool decided = have_last && nk_bytes_cmp(last.data, last.len, ik.ukey.data,
-                                                 ik.ukey.len) == 0;
-        if (!decided && ik.seq <= op->seq) {
-            op->rc = nk_buf_assign(&last, ik.ukey.data, ik.ukey.len);
-            have_last = true;
-            if (op->rc == NK_OK && ik.type == NK_KT_PUT) {
-                if (w.b != NULL && nk_sst_builder_size(w.b) >= op->target_bytes) {
-                    op->rc = writer_finish(&w);
-                }
-                if (op->rc == NK_OK && w.b == NULL) {
-                    op->rc = writer_open(&w, next_name++, op->dir);
-                }
-                nk_slice v = nk_iter_value(merged);
-                if (op->rc == NK_OK) {
-                    op->rc = writer_add(&w, ik.ukey.data, ik.ukey.len, 0, v.data, v.len);
-                    op->res.entries++;
-                }
+            op->rc = copy_part(op, rf);
+            if (op->rc == NK_OK && rf->entries == 0) {
+                nk_buf_free(&rf->ismallest); /* nothing of this table inside the range */
+                nk_buf_free(&rf->ilargest);
+                continue;
             }
         }
-        nk_iter_next(merged);
-    }
-    if (op->rc == NK_OK && merged != NULL) {
-        op->rc = nk_iter_status(merged, &op->eb);
-    }
-    if (op->rc == NK_OK && w.b != NULL) {
-        op->rc = writer_finish(&w);
-    }
-    writer_abandon(&w);
-    if (merged != NULL) {
-        nk_iter_free(merged);
-    }
-    for (size_t i = 0; i < nk; i++) {
-        nk_iter_free(kids[i]);
-    }
-    for (size_t i = 0; tables != NULL && i < op->ninputs; i++) {
-        if (tables[i] != NULL) {
-            nk_sst_close(tables[i]);
+        if (op->rc != NK_OK) {
+            break;
         }
+        if (rf->max_seq > op->m.max_seq) {
+            op->m.max_seq = rf->max_seq;
+        }
+        op->res.files++;
+        op->res.bytes += rf->size;
+        op->res.entries += rf->entries;
+        if (kept != i) {
+            op->m.files[kept] = *rf;
+            memset(rf, 0, sizeof(*rf));
+        }
+        kept++;
     }
-    free(tables);
-    free(kids);
-    nk_buf_free(&last);
     if (op->rc == NK_OK) {
+        op->m.nfiles = kept; /* entries past `kept` own nothing now */
         op->rc = nk_rt_dir_sync(rt, op->dir);
     }
     if (op->rc == NK_OK) {
@@ -713,6 +737,12 @@ static void export_work(void *arg)
 }
 
 static void export_done(void *arg) { op_finish(arg); }
+
+static int cmp_rfile_key(const void *a, const void *b)
+{
+    const rfile *x = a, *y = b;
+    return nk_ikey_cmp(x->ismallest.data, x->ismallest.len, y->ismallest.data, y->ismallest.len);
+}
 
 static void export_idle(void *arg, int status)
 {
@@ -731,12 +761,14 @@ static void export_idle(void *arg, int status)
     for (int l = 0; l < NK_LEVELS; l++) {
         total += op->pinned->count[l];
     }
-    op->inputs = calloc(total + 1, sizeof(uint64_t));
-    if (op->inputs == NULL) {
+    op->m.files = calloc(total + 1, sizeof(rfile));
+    if (op->m.files == NULL) {
         op->rc = NK_ENOMEM;
         op_finish(op);
         return;
     }
+    /* Read order: level 0 by file number (older first), then each deeper
+     * level by key; the version keeps exactly that order. */
     for (int l = 0; l < NK_LEVELS; l++) {
         nk_table_meta **fs = NULL;
         size_t n = 0;
@@ -744,11 +776,40 @@ static void export_idle(void *arg, int status)
                             nk_slice_make(NULL, 0), &fs, &n);
         for (size_t i = 0; i < n; i++) {
             nk_slice s = nk_ikey_user(fs[i]->smallest.data, fs[i]->smallest.len);
-            if (key_below_end(op, s.data, s.len)) {
-                op->inputs[op->ninputs++] = fs[i]->number;
+            nk_slice g = nk_ikey_user(fs[i]->largest.data, fs[i]->largest.len);
+            if (!below_end(&op->end, s.data, s.len)) {
+                continue;
             }
+            rfile *rf = &op->m.files[op->m.nfiles];
+            rf->number = fs[i]->number;
+            rf->level = (uint32_t)l;
+            rf->size = fs[i]->size;
+            rf->max_seq = fs[i]->max_seq;
+            rf->link = in_range(&op->start, &op->end, s.data, s.len) &&
+                       in_range(&op->start, &op->end, g.data, g.len) &&
+                       fs[i]->max_seq <= op->seq;
+            (void)nk_buf_assign(&rf->ismallest, fs[i]->smallest.data, fs[i]->smallest.len);
+            op->m.nfiles++;
         }
         free(fs);
+    }
+    /* nk_version_overlaps keeps each level's order: L0 by number, deeper
+     * levels by key. Sort deeper levels anyway (cheap, and the order is
+     * the contract of REGION.json). */
+    size_t l0 = 0;
+    while (l0 < op->m.nfiles && op->m.files[l0].level == 0) {
+        l0++;
+    }
+    for (size_t i = l0; i < op->m.nfiles;) {
+        size_t k = i;
+        while (k < op->m.nfiles && op->m.files[k].level == op->m.files[i].level) {
+            k++;
+        }
+        qsort(&op->m.files[i], k - i, sizeof(rfile), cmp_rfile_key);
+        i = k;
+    }
+    for (size_t i = 0; i < op->m.nfiles; i++) {
+        snprintf(op->m.files[i].name, sizeof(op->m.files[i].name), "%06zu.sst", i + 1);
     }
     int rc = nk_rt_job_submit(db->rt, "engine.export", export_work, export_done, op);
     if (rc != NK_OK) {
@@ -781,6 +842,7 @@ static region_op *op_new(nk_db *db, op_kind kind, const char *dir, nk_region_don
 int nk_db_export_range(nk_db *db, nk_slice start, nk_slice end, const char *dir,
                        uint64_t target_file_bytes, nk_region_done_fn done, void *arg)
 {
+    (void)target_file_bytes;
     if (db->closing) {
         return NK_ESTOPPED;
     }
@@ -800,9 +862,6 @@ int nk_db_export_range(nk_db *db, nk_slice start, nk_slice end, const char *dir,
         op_free(op);
         return NK_ENOMEM;
     }
-    if (target_file_bytes != 0) {
-        op->target_bytes = target_file_bytes;
-    }
     /* The snapshot keeps compaction from dropping versions the export must
      * see; the flush puts everything up to it into tables. */
     op->seq = nk_db_snapshot(db);
@@ -811,136 +870,242 @@ int nk_db_export_range(nk_db *db, nk_slice start, nk_slice end, const char *dir,
 
 /* ------------------------------------------------------------------ ingest --- */
 
-static void remove_outputs(region_op *op)
+static void remove_names(region_op *op, uint64_t from, uint64_t to)
 {
-    for (size_t i = 0; i < op->nouts; i++) {
+    for (uint64_t n = from; n < to; n++) {
         char path[1100];
-        snprintf(path, sizeof(path), "%s/%06" PRIu64 ".sst", op->db_dir, op->outs[i].number);
-        nk_rt_remove(op->rt, path);
+        nk_db_table_path(op->db, n, path, sizeof(path));
+        (void)nk_rt_remove(op->rt, path);
     }
 }
 
-static void ingest_work(void *arg)
+/* Job: read and check the metadata and every table (no manifest access). */
+static void check_work(void *arg)
+{
+    region_op *op = arg;
+    op->rc = read_meta(op->rt, op->dir, &op->m, &op->eb);
+    for (size_t i = 0; op->rc == NK_OK && i < op->m.nfiles; i++) {
+        op->rc = check_table(op->rt, op->dir, &op->m, &op->m.files[i], false, &op->res.entries,
+                             &op->eb);
+        op->res.bytes += op->m.files[i].size;
+    }
+    if (op->rc == NK_OK) {
+        op->rc = check_disjoint(&op->m, &op->eb);
+    }
+}
+
+/* One edit publishes every file: all or nothing. */
+static int log_install(region_op *op, bool is_flush)
+{
+    size_t n = op->rewrite ? op->nouts : op->m.nfiles;
+    const rfile *fs = op->rewrite ? op->outs : op->m.files;
+    nk_db_edit_add *adds = calloc(n + 1, sizeof(*adds));
+    if (adds == NULL) {
+        return NK_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        adds[i] = (nk_db_edit_add){fs[i].level,
+                                   fs[i].number,
+                                   fs[i].size,
+                                   nk_slice_make(fs[i].ismallest.data, fs[i].ismallest.len),
+                                   nk_slice_make(fs[i].ilargest.data, fs[i].ilargest.len),
+                                   fs[i].min_seq,
+                                   fs[i].max_seq};
+    }
+    nk_db_edit_desc d;
+    memset(&d, 0, sizeof(d));
+    d.next_file = op->end_number;
+    d.add = adds;
+    d.nadd = n;
+    d.del_level = op->del_level;
+    d.del_number = op->del_number;
+    d.ndel = op->ndel;
+    if (is_flush) {
+        /* rewrite: memtable flushed and writes held, so every number up to
+         * the stamp is in a table */
+        d.is_flush = true;
+        d.flushed_seq = op->seq;
+        d.log_number = 0;
+    } else {
+        d.seq_floor = op->seq;
+    }
+    int rc = nk_failpoint(op->rt, "region.ingest.before_publish");
+    rc = rc ? rc : nk_db_job_log_edit(op->db->manifest, &d, &op->eb);
+    free(adds);
+    return rc;
+}
+
+/* Job (exclusive slot): give every file its db name by a hard link, sync
+ * the directory, log the edit. */
+static void link_work(void *arg)
 {
     region_op *op = arg;
     nk_rt *rt = op->rt;
-    region_meta m;
-    op->rc = read_meta(rt, op->dir, &m, &op->eb);
-    if (op->rc != NK_OK) {
-        return;
-    }
-    op->rc = verify_files(rt, op->dir, &m, NULL, &op->eb);
-    writer w = {.op = op};
-    nk_buf prev = {0};
-    bool have_prev = false;
-    for (size_t i = 0; i < m.nfiles && op->rc == NK_OK; i++) {
-        char path[1100];
-        join(path, sizeof(path), op->dir, m.files[i].name);
-        nk_file *f = NULL;
-        nk_sst *t = NULL;
-        nk_iter *it = NULL;
-        op->rc = nk_rt_file_open(rt, path, NK_OPEN_READ, &f);
-        if (op->rc == NK_OK) {
-            op->rc = nk_sst_open(rt, f, 0, path, NULL, &t, &op->eb);
-            if (op->rc != NK_OK) {
-                nk_rt_file_close(rt, f);
-            }
-        }
-        if (op->rc == NK_OK) {
-            op->rc = nk_iter_sst(t, NK_SST_NO_CACHE, &it);
-        }
-        uint64_t seen = 0;
-        if (op->rc == NK_OK && it != NULL) {
-            nk_iter_first(it);
-        }
-        while (op->rc == NK_OK && it != NULL && nk_iter_valid(it)) {
-            nk_slice k = nk_iter_key(it), v = nk_iter_value(it);
-            nk_ikey ik;
-            if (nk_ikey_parse(k.data, k.len, &ik) != NK_OK || ik.type != NK_KT_PUT ||
-                !key_in_range(op, ik.ukey.data, ik.ukey.len) ||
-                (have_prev && nk_bytes_cmp(prev.data, prev.len, ik.ukey.data, ik.ukey.len) >= 0)) {
-                nk_errbuf_set(&op->eb, "%s: entry %" PRIu64 " is not a sorted put inside the "
-                                       "declared range",
-                              path, seen);
-                op->rc = NK_ECORRUPT;
-                break;
-            }
-            if (w.b != NULL && nk_sst_builder_size(w.b) >= op->target_bytes) {
-                op->rc = writer_finish(&w);
-            }
-            if (op->rc == NK_OK && w.b == NULL) {
-                if (op->next_number >= op->end_number) {
-                    nk_errbuf_set(&op->eb, "ingest ran out of reserved file numbers");
-                    op->rc = NK_ERANGE;
-                    break;
-                }
-                op->rc = writer_open(&w, op->next_number++, op->db_dir);
-            }
-            if (op->rc == NK_OK) {
-                op->rc = writer_add(&w, ik.ukey.data, ik.ukey.len, op->seq, v.data, v.len);
-            }
-            if (op->rc == NK_OK) {
-                op->rc = nk_buf_assign(&prev, ik.ukey.data, ik.ukey.len);
-                have_prev = true;
-                seen++;
-                op->res.entries++;
-            }
-            nk_iter_next(it);
-        }
-        if (op->rc == NK_OK && it != NULL) {
-            op->rc = nk_iter_status(it, &op->eb);
-        }
-        if (op->rc == NK_OK && seen != m.files[i].entries) {
-            nk_errbuf_set(&op->eb, "%s: %" PRIu64 " entries, metadata says %" PRIu64, path, seen,
-                          m.files[i].entries);
-            op->rc = NK_ECORRUPT;
-        }
-        if (it != NULL) {
-            nk_iter_free(it);
-        }
-        if (t != NULL) {
-            nk_sst_close(t);
+    op->rc = NK_OK;
+    for (size_t i = 0; i < op->m.nfiles && op->rc == NK_OK; i++) {
+        char src[1100], dst[1100];
+        join(src, sizeof(src), op->dir, op->m.files[i].name);
+        nk_db_table_path(op->db, op->m.files[i].number, dst, sizeof(dst));
+        op->rc = nk_rt_link(rt, src, dst);
+        if (op->rc != NK_OK) {
+            nk_errbuf_set(&op->eb, "linking %s into the db as %s: %s", src, dst,
+                          nk_strerror(op->rc));
+        } else {
+            op->linked++;
         }
     }
-    if (op->rc == NK_OK && w.b != NULL) {
-        op->rc = writer_finish(&w);
-    }
-    writer_abandon(&w);
-    nk_buf_free(&prev);
-    meta_free(&m);
     if (op->rc == NK_OK) {
         op->rc = nk_rt_dir_sync(rt, op->db_dir);
     }
     if (op->rc == NK_OK) {
-        op->rc = nk_failpoint(rt, "region.ingest.before_publish");
-    }
-    if (op->rc == NK_OK && op->nouts > 0) {
-        /* One edit publishes every file: all or nothing. */
-        nk_db_edit_add *adds = calloc(op->nouts, sizeof(*adds));
-        if (adds == NULL) {
-            op->rc = NK_ENOMEM;
-        } else {
-            for (size_t i = 0; i < op->nouts; i++) {
-                out_file *o = &op->outs[i];
-                adds[i] = (nk_db_edit_add){0, o->number, o->size,
-                                           nk_slice_make(o->ismallest.data, o->ismallest.len),
-                                           nk_slice_make(o->ilargest.data, o->ilargest.len),
-                                           op->seq, op->seq};
-            }
-            nk_db_edit_desc d;
-            memset(&d, 0, sizeof(d));
-            d.next_file = op->end_number;
-            d.add = adds;
-            d.nadd = op->nouts;
-            d.is_flush = true; /* carries last_sequence = the stamped seq */
-            d.flushed_seq = op->seq;
-            d.log_number = 0;
-            op->rc = nk_db_job_log_edit(op->db->manifest, &d, &op->eb);
-            free(adds);
-        }
+        op->rc = log_install(op, false);
     }
     if (op->rc != NK_OK && op->rc != NK_ECRASHED) {
-        remove_outputs(op); /* roll back: nothing was published */
+        remove_names(op, op->next_number, op->next_number + op->linked);
+    }
+}
+
+/* Job (exclusive slot, writes held): the newest version of every key of
+ * the set, as puts stamped op->seq, into level-0 tables. */
+static void rewrite_work(void *arg)
+{
+    region_op *op = arg;
+    nk_rt *rt = op->rt;
+    size_t n = op->m.nfiles;
+    nk_sst **tables = calloc(n + 1, sizeof(nk_sst *));
+    nk_iter **kids = calloc(n + 1, sizeof(nk_iter *));
+    nk_iter *merged = NULL;
+    size_t nk = 0;
+    op->rc = tables && kids ? NK_OK : NK_ENOMEM;
+    for (size_t i = 0; i < n && op->rc == NK_OK; i++) {
+        char path[1100];
+        join(path, sizeof(path), op->dir, op->m.files[i].name);
+        op->rc = open_table(rt, path, &tables[i], &op->eb);
+        if (op->rc == NK_OK) {
+            op->rc = nk_iter_sst(tables[i], NK_SST_NO_CACHE, &kids[nk]);
+            nk += op->rc == NK_OK;
+        }
+    }
+    if (op->rc == NK_OK) {
+        op->rc = nk_iter_merge(kids, nk, &merged);
+        nk = 0;
+    }
+    nk_file *f = NULL;
+    nk_sst_builder *b = NULL;
+    nk_buf last = {0}, ik = {0};
+    bool have_last = false;
+    if (op->rc == NK_OK) {
+        nk_iter_first(merged);
+    }
+    /* Close the current output: footer, sync, record it. */
+#define FINISH_OUT()                                                                          \
+    do {                                                                                      \
+        nk_sst_props pr;                                                                      \
+        memset(&pr, 0, sizeof(pr));                                                           \
+        rfile *o = &op->outs[op->nouts - 1];                                                  \
+        op->rc = nk_sst_builder_finish(b, &o->size, &pr);                                     \
+        op->rc = op->rc ? op->rc : nk_rt_file_sync(rt, f);                                    \
+        if (op->rc == NK_OK) {                                                                \
+            o->ismallest = pr.smallest;                                                       \
+            o->ilargest = pr.largest;                                                         \
+            memset(&pr.smallest, 0, sizeof(pr.smallest));                                    \
+            memset(&pr.largest, 0, sizeof(pr.largest));                                       \
+            o->min_seq = o->max_seq = op->seq;                                                \
+            o->entries = pr.entries;                                                          \
+        }                                                                                     \
+        nk_sst_props_free(&pr);                                                               \
+        nk_sst_builder_free(b);                                                               \
+        b = NULL;                                                                             \
+        nk_rt_file_close(rt, f);                                                              \
+        f = NULL;                                                                             \
+    } while (0)
+    while (op->rc == NK_OK && nk_iter_valid(merged)) {
+        nk_slice k = nk_iter_key(merged);
+        nk_ikey pk;
+        if (nk_ikey_parse(k.data, k.len, &pk) != NK_OK) {
+            nk_errbuf_set(&op->eb, "ingest met a malformed internal key");
+            op->rc = NK_ECORRUPT;
+            break;
+        }
+        bool decided =
+            have_last && nk_bytes_cmp(last.data, last.len, pk.ukey.data, pk.ukey.len) == 0;
+        if (!decided) {
+            op->rc = nk_buf_assign(&last, pk.ukey.data, pk.ukey.len);
+            have_last = true;
+            if (op->rc == NK_OK && pk.type == NK_KT_PUT) {
+                if (b != NULL && nk_sst_builder_size(b) >= op->target_bytes) {
+                    FINISH_OUT();
+                }
+                if (op->rc == NK_OK && b == NULL) {
+                    if (op->next_number + op->nouts >= op->end_number) {
+                        nk_errbuf_set(&op->eb, "ingest ran out of reserved file numbers");
+                        op->rc = NK_ERANGE;
+                        break;
+                    }
+                    rfile *grown = realloc(op->outs, (op->nouts + 1) * sizeof(*grown));
+                    if (grown == NULL) {
+                        op->rc = NK_ENOMEM;
+                        break;
+                    }
+                    op->outs = grown;
+                    rfile *o = &op->outs[op->nouts++];
+                    memset(o, 0, sizeof(*o));
+                    o->number = op->next_number + op->nouts - 1;
+                    char path[1100];
+                    nk_db_table_path(op->db, o->number, path, sizeof(path));
+                    op->rc = nk_rt_file_open(rt, path, NK_OPEN_WRITE | NK_OPEN_CREATE | NK_OPEN_EXCL,
+                                             &f);
+                    op->rc = op->rc ? op->rc : nk_sst_builder_new(rt, f, &op->sst, &b);
+                }
+                nk_slice v = nk_iter_value(merged);
+                nk_buf_clear(&ik);
+                op->rc = op->rc ? op->rc
+                                : nk_ikey_append(&ik, pk.ukey.data, pk.ukey.len, op->seq, NK_KT_PUT);
+                op->rc = op->rc ? op->rc : nk_sst_builder_add(b, ik.data, ik.len, v.data, v.len);
+            }
+        }
+        nk_iter_next(merged);
+    }
+    if (op->rc == NK_OK && merged != NULL) {
+        op->rc = nk_iter_status(merged, &op->eb);
+    }
+    if (op->rc == NK_OK && b != NULL) {
+        FINISH_OUT();
+    }
+#undef FINISH_OUT
+    if (b != NULL) {
+        nk_sst_builder_free(b);
+    }
+    if (f != NULL) {
+        nk_rt_file_close(rt, f);
+    }
+    nk_buf_free(&last);
+    nk_buf_free(&ik);
+    if (merged != NULL) {
+        nk_iter_free(merged);
+    }
+    for (size_t i = 0; i < nk; i++) {
+        nk_iter_free(kids[i]);
+    }
+    for (size_t i = 0; tables != NULL && i < n; i++) {
+        if (tables[i] != NULL) {
+            nk_sst_close(tables[i]);
+        }
+    }
+    free(tables);
+    free(kids);
+    op->res.entries = 0;
+    for (size_t i = 0; i < op->nouts; i++) {
+        op->res.entries += op->outs[i].entries;
+    }
+    if (op->rc == NK_OK) {
+        op->rc = nk_rt_dir_sync(rt, op->db_dir);
+    }
+    if (op->rc == NK_OK && op->nouts > 0) {
+        op->rc = log_install(op, true);
+    }
+    if (op->rc != NK_OK && op->rc != NK_ECRASHED) {
+        remove_names(op, op->next_number, op->next_number + op->nouts);
     }
 }
 
@@ -948,32 +1113,41 @@ static void ingest_done(void *arg)
 {
     region_op *op = arg;
     nk_db *db = op->db;
-    db->holding_writes = false;
-    if (op->rc == NK_OK && op->nouts > 0) {
-        nk_version_change *adds = calloc(op->nouts, sizeof(*adds));
-        int rc = adds ? NK_OK : NK_ENOMEM;
-        size_t n = 0;
-        for (size_t i = 0; i < op->nouts && rc == NK_OK; i++) {
-            out_file *o = &op->outs[i];
+    bool held = op->rewrite;
+    if (op->rewrite) {
+        db->holding_writes = false;
+    }
+    size_t n = op->rewrite ? op->nouts : op->m.nfiles;
+    rfile *fs = op->rewrite ? op->outs : op->m.files;
+    if (op->rc == NK_OK && (n > 0 || op->ndel > 0)) {
+        nk_version_change *adds = calloc(n + 1, sizeof(*adds));
+        nk_version_change *dels = calloc(op->ndel + 1, sizeof(*dels));
+        int rc = adds && dels ? NK_OK : NK_ENOMEM;
+        size_t na = 0;
+        for (size_t i = 0; i < op->ndel && rc == NK_OK; i++) {
+            dels[i] = (nk_version_change){op->del_level[i], op->del_number[i], NULL};
+        }
+        for (size_t i = 0; i < n && rc == NK_OK; i++) {
             nk_table_meta *t = nk_table_meta_new(
-                o->number, o->size, nk_slice_make(o->ismallest.data, o->ismallest.len),
-                nk_slice_make(o->ilargest.data, o->ilargest.len), op->seq, op->seq);
+                fs[i].number, fs[i].size, nk_slice_make(fs[i].ismallest.data, fs[i].ismallest.len),
+                nk_slice_make(fs[i].ilargest.data, fs[i].ilargest.len), fs[i].min_seq,
+                fs[i].max_seq);
             if (t == NULL) {
                 rc = NK_ENOMEM;
             } else {
-                adds[n++] = (nk_version_change){0, 0, t};
+                adds[na++] = (nk_version_change){fs[i].level, 0, t};
             }
         }
         nk_version *nv = NULL;
         if (rc == NK_OK) {
-            rc = nk_version_apply(db->current, NULL, 0, adds, n, &nv, &op->eb);
+            rc = nk_version_apply(db->current, dels, op->ndel, adds, na, &nv, &op->eb);
         }
         if (rc == NK_OK) {
             nk_version *old = db->current;
             db->current = nv;
             nk_version_unref(old, nk_db_release_file, db);
         } else {
-            for (size_t i = 0; i < n; i++) {
+            for (size_t i = 0; i < na; i++) {
                 nk_db_release_file(NULL, adds[i].file);
             }
             /* the manifest already has the edit: the db must reopen */
@@ -981,14 +1155,35 @@ static void ingest_done(void *arg)
             op->rc = rc;
         }
         free(adds);
+        free(dels);
     }
     if (op->rc == NK_OK) {
-        db->last_seq = op->seq;
-        db->persisted_seq = op->seq;
-        db->st.last_seq = op->seq;
+        if (op->rewrite) {
+            db->last_seq = op->seq;
+            db->persisted_seq = op->seq;
+        } else {
+            if (op->seq > db->seq_floor) {
+                db->seq_floor = op->seq;
+            }
+            if (db->last_seq < op->seq) {
+                /* Later writes shadow the ingested versions. When nothing
+                 * waits in a memtable, every number up to it is in a table. */
+                bool empty = db->nimm == 0 && nk_memtable_count(db->mem->m) == 0;
+                db->last_seq = op->seq;
+                if (empty) {
+                    db->persisted_seq = op->seq;
+                }
+            }
+        }
+        db->st.last_seq = db->last_seq;
+        op->res.files = n;
+        op->res.linked = op->rewrite ? 0 : n;
     }
     op->res.snapshot_seq = op->seq;
     op_finish(op);
+    if (held) {
+        nk_db_process_pending(db); /* queued writes may go now */
+    }
 }
 
 static void ingest_abandon(void *arg)
@@ -1000,63 +1195,190 @@ static void ingest_abandon(void *arg)
 
 static void ingest_fail(region_op *op, int rc)
 {
-    op->db->holding_writes = false;
+    nk_db *db = op->db;
+    bool held = op->rewrite;
+    if (held) {
+        db->holding_writes = false;
+    }
     op->rc = rc;
     op_finish(op);
-    /* queued writes may go now */
+    if (held) {
+        nk_db_process_pending(db);
+    }
 }
 
-static void ingest_idle(void *arg, int status)
+/* Reserve one db file number per output (link: the files; rewrite: a
+ * bound on the tables it may cut). */
+static void reserve(region_op *op, uint64_t n)
+{
+    nk_db *db = op->db;
+    op->next_number = db->next_file;
+    op->end_number = db->next_file + n;
+    db->next_file = op->end_number;
+}
+
+/* Fallback, writes held and memtable flushed: refuse live keys in the
+ * range, then rewrite in the exclusive slot. */
+static void rewrite_idle(void *arg, int status)
 {
     region_op *op = arg;
     nk_db *db = op->db;
     if (status != NK_OK) {
         nk_errbuf_set(&op->eb, "flushing before the ingest failed: %s", nk_strerror(status));
         ingest_fail(op, status);
-        nk_db_process_pending(db);
         return;
     }
-    /* The range comes from the (not yet verified) metadata; the job checks
-     * everything again before publishing. */
-    region_meta m;
-    int rc = read_meta(db->rt, op->dir, &m, &op->eb);
+    nk_db_iter *it = NULL;
+    nk_db_iter_options io;
+    memset(&io, 0, sizeof(io));
+    io.lower = nk_slice_make(op->start.data, op->start.len);
+    io.upper = nk_slice_make(op->end.data, op->end.len);
+    int rc = nk_db_iter_new(db, &io, &it);
     if (rc == NK_OK) {
-        nk_buf_assign(&op->start, m.start.data, m.start.len);
-        nk_buf_assign(&op->end, m.end.data, m.end.len);
-        /* Refuse when live data exists in the range. */
-        nk_db_iter *it = NULL;
-        nk_db_iter_options io;
-        memset(&io, 0, sizeof(io));
-        io.lower = nk_slice_make(m.start.data, m.start.len);
-        io.upper = nk_slice_make(m.end.data, m.end.len);
-        rc = nk_db_iter_new(db, &io, &it);
-        if (rc == NK_OK) {
-            nk_db_iter_first(it);
-            if (nk_db_iter_valid(it)) {
-                nk_errbuf_set(&op->eb, "ingest refused: the target already holds live keys in "
-                                       "the snapshot's range (ingest needs an empty range)");
-                rc = NK_EEXIST;
-            } else {
-                rc = nk_db_iter_status(it, &op->eb);
-            }
-            nk_db_iter_free(it);
+        nk_db_iter_first(it);
+        if (nk_db_iter_valid(it)) {
+            nk_errbuf_set(&op->eb, "ingest refused: the target already holds live keys in the "
+                                   "snapshot's range, in tables it shares with other ranges "
+                                   "(delete them first)");
+            rc = NK_EEXIST;
+        } else {
+            rc = nk_db_iter_status(it, &op->eb);
         }
-        size_t reserve = 8;
-        for (size_t i = 0; i < m.nfiles; i++) {
-            reserve += 2 + m.files[i].size / (op->target_bytes ? op->target_bytes : 1);
-        }
-        op->next_number = db->next_file;
-        op->end_number = db->next_file + reserve;
-        meta_free(&m);
+        nk_db_iter_free(it);
     }
     if (rc == NK_OK) {
-        db->next_file = op->end_number;
+        uint64_t bound = 8;
+        for (size_t i = 0; i < op->m.nfiles; i++) {
+            bound += 2 + op->m.files[i].size / (op->target_bytes ? op->target_bytes : 1);
+        }
+        reserve(op, bound);
         op->seq = db->last_seq + 1;
-        rc = nk_db_run_exclusive(db, "engine.ingest", ingest_work, ingest_done, ingest_abandon, op);
+        rc = nk_db_run_exclusive(db, "engine.ingest", rewrite_work, ingest_done, ingest_abandon,
+                                 op);
     }
     if (rc != NK_OK) {
         ingest_fail(op, rc);
-        nk_db_process_pending(db);
+    }
+}
+
+/* Does a memtable hold a key of the range (any version)? */
+static bool mem_has_range(const nk_memtable *m, const region_op *op)
+{
+    if (nk_memtable_count(m) == 0) {
+        return false;
+    }
+    nk_iter *it = NULL;
+    if (nk_iter_memtable(m, &it) != NK_OK) {
+        return true; /* on doubt, take the careful path */
+    }
+    bool found = false;
+    if (op->start.len > 0) {
+        nk_buf seek = {0};
+        if (nk_ikey_append(&seek, op->start.data, op->start.len, NK_SEQ_MAX, NK_KT_SEEK) != NK_OK) {
+            nk_buf_free(&seek);
+            nk_iter_free(it);
+            return true;
+        }
+        nk_iter_seek(it, seek.data, seek.len);
+        nk_buf_free(&seek);
+    } else {
+        nk_iter_first(it);
+    }
+    if (nk_iter_valid(it)) {
+        nk_slice u = nk_ikey_user(nk_iter_key(it).data, nk_iter_key(it).len);
+        found = below_end(&op->end, u.data, u.len);
+    }
+    nk_iter_free(it);
+    return found;
+}
+
+/* The job slot is free: choose the path from the engine's state now. */
+static void ingest_slot(void *arg, int status)
+{
+    region_op *op = arg;
+    nk_db *db = op->db;
+    if (status != NK_OK) {
+        nk_errbuf_set(&op->eb, "the engine cannot run the ingest: %s", nk_strerror(status));
+        ingest_fail(op, status);
+        return;
+    }
+    bool stale_mem = mem_has_range(db->mem->m, op);
+    for (size_t i = 0; i < db->nimm && !stale_mem; i++) {
+        stale_mem = mem_has_range(db->imm[i]->m, op);
+    }
+    /* The range's tables: wholly inside go with the edit; one that also
+     * holds keys outside the range cannot, so the fallback decides. */
+    size_t total = 0;
+    for (int l = 0; l < NK_LEVELS; l++) {
+        total += db->current->count[l];
+    }
+    op->del_level = calloc(total + 1, sizeof(uint32_t));
+    op->del_number = calloc(total + 1, sizeof(uint64_t));
+    if (op->del_level == NULL || op->del_number == NULL) {
+        ingest_fail(op, NK_ENOMEM);
+        return;
+    }
+    bool straddle = false;
+    for (int l = 0; l < NK_LEVELS && !straddle; l++) {
+        nk_table_meta **fs = NULL;
+        size_t n = 0;
+        nk_version_overlaps(db->current, l, nk_slice_make(op->start.data, op->start.len),
+                            nk_slice_make(NULL, 0), &fs, &n);
+        for (size_t i = 0; i < n; i++) {
+            nk_slice s = nk_ikey_user(fs[i]->smallest.data, fs[i]->smallest.len);
+            nk_slice g = nk_ikey_user(fs[i]->largest.data, fs[i]->largest.len);
+            if (!below_end(&op->end, s.data, s.len)) {
+                continue;
+            }
+            if (!in_range(&op->start, &op->end, s.data, s.len) ||
+                !in_range(&op->start, &op->end, g.data, g.len)) {
+                straddle = true;
+                break;
+            }
+            op->del_level[op->ndel] = (uint32_t)l;
+            op->del_number[op->ndel++] = fs[i]->number;
+        }
+        free(fs);
+    }
+    if (stale_mem || straddle) {
+        nk_log(db->rt, NK_LOG_INFO,
+               "engine: ingest of %s: the range shares %s with other data; rewriting it "
+               "(writes held until published)",
+               op->dir, stale_mem ? "a memtable" : "a table");
+        op->ndel = 0;
+        op->rewrite = true;
+        db->holding_writes = true;
+        nk_db_wait_idle(db, true, rewrite_idle, op);
+        return;
+    }
+    reserve(op, op->m.nfiles);
+    for (size_t i = 0; i < op->m.nfiles; i++) {
+        op->m.files[i].number = op->next_number + i; /* list order keeps level 0's order */
+    }
+    op->seq = op->m.max_seq;
+    int rc = nk_db_run_exclusive(db, "engine.ingest", link_work, ingest_done, ingest_abandon, op);
+    if (rc != NK_OK) {
+        ingest_fail(op, rc);
+    }
+}
+
+static void check_done(void *arg)
+{
+    region_op *op = arg;
+    nk_db *db = op->db;
+    if (op->rc == NK_OK && (db->closing || db->bg_error != NK_OK)) {
+        op->rc = db->closing ? NK_ESTOPPED : db->bg_error;
+    }
+    if (op->rc != NK_OK) {
+        op_finish(op);
+        return;
+    }
+    (void)nk_buf_assign(&op->start, op->m.start.data, op->m.start.len);
+    (void)nk_buf_assign(&op->end, op->m.end.data, op->m.end.len);
+    int rc = nk_db_when_slot_free(db, ingest_slot, op);
+    if (rc != NK_OK) {
+        op->rc = rc;
+        op_finish(op);
     }
 }
 
@@ -1068,16 +1390,19 @@ int nk_db_ingest(nk_db *db, const char *dir, nk_region_done_fn done, void *arg)
     if (db->bg_error != NK_OK) {
         return db->bg_error;
     }
-    if (db->holding_writes) {
-        return NK_EBUSY; /* one ingest at a time */
+    for (region_op *o = db->region_ops; o != NULL; o = o->next) {
+        if (o->kind == OP_INGEST) {
+            return NK_EBUSY; /* one ingest at a time */
+        }
     }
     region_op *op = op_new(db, OP_INGEST, dir, done, arg);
     if (op == NULL) {
         return NK_ENOMEM;
     }
-    /* Hold writes first, then flush: from here until publication every
-     * sequence number below the stamp is in a table. */
-    db->holding_writes = true;
-    nk_db_wait_idle(db, true, ingest_idle, op);
-    return NK_OK;
+    int rc = nk_rt_job_submit(db->rt, "engine.ingest.check", check_work, check_done, op);
+    if (rc != NK_OK) {
+        op_unlink(db, op);
+        op_free(op);
+    }
+    return rc;
 }

@@ -61,6 +61,12 @@ void nk_vedit_set_last_sequence(nk_version_edit *e, uint64_t v)
     e->last_sequence = v;
 }
 
+void nk_vedit_set_seq_floor(nk_version_edit *e, uint64_t v)
+{
+    e->has_seq_floor = true;
+    e->seq_floor = v;
+}
+
 static int meta_copy(nk_file_meta *dst, const nk_file_meta *src)
 {
     memset(dst, 0, sizeof *dst);
@@ -147,6 +153,9 @@ int nk_vedit_encode(const nk_version_edit *e, nk_buf *out)
     }
     if (rc == NK_OK && e->has_last_sequence) {
         rc = put_uvar_field(out, NK_VEDIT_LAST_SEQ, e->last_sequence);
+    }
+    if (rc == NK_OK && e->has_seq_floor) {
+        rc = put_uvar_field(out, NK_VEDIT_SEQ_FLOOR, e->seq_floor);
     }
     if (rc == NK_OK && e->has_wal_segment) {
         rc = put_uvar_field(out, NK_VEDIT_WAL_SEGMENT, e->wal_segment);
@@ -393,6 +402,13 @@ int nk_vedit_decode(const uint8_t *p, size_t len, nk_version_edit *out, nk_errbu
             }
             out->has_last_sequence = true;
             rc = val_uvar(&v, &out->last_sequence);
+            break;
+        case NK_VEDIT_SEQ_FLOOR:
+            if (out->has_seq_floor) {
+                return bad(&v, "repeated seq_floor");
+            }
+            out->has_seq_floor = true;
+            rc = val_uvar(&v, &out->seq_floor);
             break;
         case NK_VEDIT_WAL_SEGMENT:
             if (out->has_wal_segment) {
@@ -714,6 +730,9 @@ int nk_vstate_apply(nk_version_state *v, const nk_version_edit *e, nk_errbuf *eb
     if (e->has_last_sequence) {
         v->last_sequence = e->last_sequence;
     }
+    if (e->has_seq_floor && e->seq_floor > v->seq_floor) {
+        v->seq_floor = e->seq_floor;
+    }
     /* Claims about the WAL only grow: an edit prepared before another one
      * was logged may carry an older claim. */
     if (e->has_wal_segment && (e->wal_reset || e->wal_segment > v->wal_segment)) {
@@ -731,6 +750,9 @@ int nk_vstate_snapshot(const nk_version_state *v, nk_version_edit *out)
     nk_vedit_set_log_number(out, v->log_number);
     nk_vedit_set_next_file_number(out, v->next_file_number);
     nk_vedit_set_last_sequence(out, v->last_sequence);
+    if (v->seq_floor != 0) {
+        nk_vedit_set_seq_floor(out, v->seq_floor);
+    }
     if (v->wal_segment != 0) {
         nk_vedit_set_wal_segment(out, v->wal_segment);
     }

@@ -16,6 +16,14 @@
  *             4 smallest internal key (bytes), 5 largest internal key (bytes),
  *             6 smallest_seq varint, 7 largest_seq varint   (all required)
  *   tag 5 delete_file       nested fields: 1 level varint, 2 number varint
+ *   tag 6 seq_floor         varint  sequence numbers up to it are taken: an
+ *                                   ingest installed tables whose entries
+ *                                   carry them (region.h), so the next write
+ *                                   is numbered above it and a WAL replay may
+ *                                   jump from below it to floor + 1. Only
+ *                                   grows (the state keeps the maximum). Not
+ *                                   ignorable: a reader that dropped it would
+ *                                   number new writes below ingested data.
  *   tag 65 wal_segment      varint  (ignorable) a WAL segment whose creation
  *                                   was durable when the edit was written:
  *                                   the log must reach at least that segment
@@ -69,6 +77,7 @@
 #define NK_VEDIT_LAST_SEQ 3u
 #define NK_VEDIT_ADD_FILE 4u
 #define NK_VEDIT_DELETE_FILE 5u
+#define NK_VEDIT_SEQ_FLOOR 6u
 #define NK_VEDIT_WAL_SEGMENT (NK_VEDIT_TAG_IGNORABLE | 1u)
 #define NK_VEDIT_WAL_DURABLE (NK_VEDIT_TAG_IGNORABLE | 2u)
 #define NK_VEDIT_WAL_RESET (NK_VEDIT_TAG_IGNORABLE | 3u)
@@ -97,12 +106,14 @@ typedef struct nk_version_edit {
     bool has_log_number;
     bool has_next_file_number;
     bool has_last_sequence;
+    bool has_seq_floor;
     bool has_wal_segment;
     bool has_wal_durable;
     bool wal_reset;
     uint64_t log_number;
     uint64_t next_file_number;
     uint64_t last_sequence;
+    uint64_t seq_floor;
     uint64_t wal_segment;
     uint64_t wal_durable;
     nk_vedit_add *added;
@@ -119,6 +130,7 @@ void nk_vedit_free(nk_version_edit *e); /* leaves it initialised (empty) */
 void nk_vedit_set_log_number(nk_version_edit *e, uint64_t v);
 void nk_vedit_set_next_file_number(nk_version_edit *e, uint64_t v);
 void nk_vedit_set_last_sequence(nk_version_edit *e, uint64_t v);
+void nk_vedit_set_seq_floor(nk_version_edit *e, uint64_t v);
 void nk_vedit_set_wal_segment(nk_version_edit *e, uint64_t v);
 void nk_vedit_set_wal_durable(nk_version_edit *e, uint64_t v);
 
@@ -148,6 +160,7 @@ typedef struct nk_version_state {
     uint64_t log_number;
     uint64_t next_file_number;
     uint64_t last_sequence;
+    uint64_t seq_floor;   /* 0 = no ingest ever raised it */
     uint64_t wal_segment; /* 0 = never recorded (older workdir) */
     uint64_t wal_durable;
     nk_level_files levels[NK_NUM_LEVELS];

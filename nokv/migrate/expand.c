@@ -112,13 +112,28 @@ struct nk_rollout {
     nk_admin_req *q;
     nk_admin_resp *r;
     nk_admin_manifest *mf;
-    nk_buf chunk;
     nk_region ldesc;
     uint64_t commit_goal;
     uint64_t exp_session, imp_session;
     uint32_t f;
     uint64_t off, sent, total;
     bool have_answer; /* rc / r hold an answer (or a failure) to handle */
+    /* The snapshot stream: a window of chunks read from the leader and
+     * pushed to the target (see stream_pump). */
+    struct stream_chunk {
+        uint32_t file;
+        uint64_t off;
+        uint32_t len;
+        uint64_t xxh64; /* the leader's hash of the file, on its last chunk */
+        nk_buf data;
+    } reads[NK_EXPAND_MAX_WINDOW], held[NK_EXPAND_MAX_WINDOW], pushed[NK_EXPAND_MAX_WINDOW];
+    unsigned n_reads, n_held, n_pushed; /* FIFOs, oldest at index 0 */
+    uint32_t chunk_bytes;
+    unsigned window;
+    unsigned max_inflight; /* the most chunks ever between leader and target */
+    uint64_t pump_timer;
+    int stream_rc; /* first failure of the stream (NK_OK: none) */
+    char stream_msg[400];
     /* Stores of the region whose address we know (the leader, the targets
      * done): each is told every other's, since a store learns addresses
      * only from the HELLOs of stores that dialled it. */
@@ -127,6 +142,7 @@ struct nk_rollout {
 };
 
 static void issue(nk_rollout *e);
+static void stream_pump(nk_rollout *e);
 
 static void fail(nk_rollout *e, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void fail(nk_rollout *e, int rc, const char *fmt, ...)
@@ -152,7 +168,8 @@ static void progress(nk_rollout *e)
                              .target = e->ti,
                              .bytes_sent = e->sent,
                              .bytes_total = e->total,
-                             .elapsed_ns = nk_rt_now(e->rt) - e->stage_start};
+                             .elapsed_ns = nk_rt_now(e->rt) - e->stage_start,
+                             .inflight = e->n_reads + e->n_held + e->n_pushed};
     if (e->o.kind == NK_ROLLOUT_EXPAND && e->ti < e->o.n_targets) {
         p.store_id = e->o.targets[e->ti].store_id;
         p.peer_id = e->o.targets[e->ti].peer_id;
@@ -246,11 +263,6 @@ static void on_resp(void *arg, int rc, const nk_admin_resp *p)
         if (p->op == NK_ADMIN_SNAP_EXPORT && p->status == NK_ADMIN_OK) {
             *e->mf = p->manifest;
         }
-        if (p->op == NK_ADMIN_SNAP_READ &&
-            nk_buf_assign(&e->chunk, p->data.data, p->data.len) != NK_OK) {
-            fail(e, NK_ENOMEM, "out of memory buffering a snapshot chunk");
-            return;
-        }
     }
     e->have_answer = true;
     e->timer = nk_rt_timer_start(e->rt, 0, poll_fire, e);
@@ -321,18 +333,8 @@ static void issue(nk_rollout *e)
         call(e, e->tc, NK_ADMIN_SNAP_IMPORT_BEGIN, 0);
         break;
     case X_READ:
-        e->q->session = e->exp_session;
-        e->q->file = e->f;
-        e->q->offset = e->off;
-        e->q->max_len = NK_ADMIN_CHUNK_MAX;
-        call(e, e->lc, NK_ADMIN_SNAP_READ, 0);
-        break;
     case X_CHUNK:
-        e->q->session = e->imp_session;
-        e->q->file = e->f;
-        e->q->offset = e->off;
-        e->q->data = nk_slice_make(e->chunk.data, e->chunk.len);
-        call(e, e->tc, NK_ADMIN_SNAP_IMPORT_CHUNK, 0);
+        stream_pump(e);
         break;
     case X_FINISH:
         e->q->session = e->imp_session;
@@ -399,13 +401,218 @@ static void not_leader(nk_rollout *e)
          r->leader_store);
 }
 
-static void next_read(nk_rollout *e)
+/* ------------------------------------------------------------- stream --- */
+
+/*
+ * The stream keeps up to `window` chunks between the leader and the target:
+ * reads in flight to the leader, chunks held here, and pushes in flight to
+ * the target. A chunk is read only while fewer than `window` are between
+ * the two, and pushed only while the target's connection has less than a
+ * window of bytes queued: a slow target stops the reads (and so the
+ * leader's disk and sends), a slow leader leaves the pushes idle, and this
+ * process never holds more than window x chunk bytes. Answers come in
+ * order on each connection, so the FIFOs match them to their requests.
+ * The admin client's callbacks only record; the pump runs from a timer.
+ */
+static void pump_fire(void *arg)
 {
-    while (e->f < e->mf->n_files && e->off >= e->mf->files[e->f].size) {
-        e->f++;
-        e->off = 0;
+    nk_rollout *e = arg;
+    e->pump_timer = 0;
+    if (!e->finished) {
+        stream_pump(e);
     }
-    go(e, e->f < e->mf->n_files ? X_READ : X_FINISH);
+}
+
+static void pump_soon(nk_rollout *e)
+{
+    if (e->pump_timer == 0 && !e->finished) {
+        e->pump_timer = nk_rt_timer_start(e->rt, 0, pump_fire, e);
+    }
+}
+
+static void stream_fail(nk_rollout *e, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void stream_fail(nk_rollout *e, int rc, const char *fmt, ...)
+{
+    if (e->stream_rc != NK_OK) {
+        return;
+    }
+    e->stream_rc = rc;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->stream_msg, sizeof(e->stream_msg), fmt, ap);
+    va_end(ap);
+    pump_soon(e);
+}
+
+static void fifo_pop(struct stream_chunk *q, unsigned *n)
+{
+    nk_buf_free(&q[0].data);
+    memmove(&q[0], &q[1], (*n - 1) * sizeof(q[0]));
+    (*n)--;
+    memset(&q[*n], 0, sizeof(q[0]));
+}
+
+static void stream_reset(nk_rollout *e)
+{
+    while (e->n_reads > 0) {
+        fifo_pop(e->reads, &e->n_reads);
+    }
+    while (e->n_held > 0) {
+        fifo_pop(e->held, &e->n_held);
+    }
+    while (e->n_pushed > 0) {
+        fifo_pop(e->pushed, &e->n_pushed);
+    }
+    e->stream_rc = NK_OK;
+    e->stream_msg[0] = '\0';
+}
+
+static void on_pushed(void *arg, int rc, const nk_admin_resp *p);
+
+/* May a chunk go to the target now? */
+static bool push_ok(nk_rollout *e)
+{
+    return e->n_pushed < e->window &&
+           nk_admin_client_pending_bytes(e->tc) < (size_t)e->window * e->chunk_bytes;
+}
+
+/* Send chunk c (bytes `data`) to the target; it joins the pushed FIFO. */
+static int push_chunk(nk_rollout *e, const struct stream_chunk *c, nk_slice data)
+{
+    req_reset(e);
+    e->q->op = NK_ADMIN_SNAP_IMPORT_CHUNK;
+    e->q->region_id = e->o.region_id;
+    e->q->session = e->imp_session;
+    e->q->file = c->file;
+    e->q->offset = c->off;
+    e->q->data = data;
+    e->q->xxh64 = c->xxh64;
+    int rc = nk_admin_client_call(e->tc, e->q, e->o.rpc_timeout_ns, on_pushed, e);
+    if (rc != NK_OK) {
+        stream_fail(e, NK_ECONNREFUSED, "stage snapshot-stream: cannot send to %s: %s",
+                    nk_admin_client_addr(e->tc), nk_strerror(rc));
+        return rc;
+    }
+    struct stream_chunk sent = *c;
+    memset(&sent.data, 0, sizeof(sent.data)); /* the request is encoded and queued */
+    e->pushed[e->n_pushed++] = sent;
+    return NK_OK;
+}
+
+static void on_read(void *arg, int rc, const nk_admin_resp *p)
+{
+    nk_rollout *e = arg;
+    if (rc == NK_ESTOPPED || e->finished || e->n_reads == 0) {
+        return;
+    }
+    struct stream_chunk c = e->reads[0];
+    memset(&e->reads[0].data, 0, sizeof(e->reads[0].data));
+    fifo_pop(e->reads, &e->n_reads);
+    if (rc != NK_OK) {
+        stream_fail(e, rc == NK_ETIMEDOUT ? NK_ETIMEDOUT : NK_ECONNREFUSED,
+                    "stage snapshot-stream: the leader at %s did not answer a read (%s); check "
+                    "that it runs, then rerun the same command",
+                    nk_admin_client_addr(e->lc), nk_strerror(rc));
+        return;
+    }
+    if (p->status != NK_ADMIN_OK || p->data.len != c.len ||
+        p->eof != (c.off + c.len == e->mf->files[c.file].size)) {
+        stream_fail(e, NK_EIO, "ReadSnapshot from %s: %s: %s; rerun to export again",
+                    nk_admin_client_addr(e->lc), nk_admin_status_name(p->status),
+                    p->status != NK_ADMIN_OK ? p->msg : "short or misplaced chunk");
+        return;
+    }
+    c.xxh64 = p->eof ? p->xxh64 : 0;
+    if (e->n_held == 0 && push_ok(e)) {
+        /* Straight through: the chunk goes out from the frame it came in
+         * (encoded into the request), with no copy held here. */
+        (void)push_chunk(e, &c, p->data);
+        pump_soon(e);
+        return;
+    }
+    if (nk_buf_assign(&c.data, p->data.data, p->data.len) != NK_OK) {
+        stream_fail(e, NK_ENOMEM, "out of memory buffering a snapshot chunk");
+        return;
+    }
+    e->held[e->n_held++] = c;
+    pump_soon(e);
+}
+
+static void on_pushed(void *arg, int rc, const nk_admin_resp *p)
+{
+    nk_rollout *e = arg;
+    if (rc == NK_ESTOPPED || e->finished || e->n_pushed == 0) {
+        return;
+    }
+    uint32_t len = e->pushed[0].len;
+    fifo_pop(e->pushed, &e->n_pushed);
+    if (rc != NK_OK) {
+        stream_fail(e, rc == NK_ETIMEDOUT ? NK_ETIMEDOUT : NK_ECONNREFUSED,
+                    "stage snapshot-stream: the target at %s did not answer a chunk (%s); check "
+                    "that it runs, then rerun the same command",
+                    nk_admin_client_addr(e->tc), nk_strerror(rc));
+        return;
+    }
+    if (p->status != NK_ADMIN_OK) {
+        stream_fail(e, NK_EIO, "ImportSnapshotChunk on %s: %s: %s; rerun to start over",
+                    nk_admin_client_addr(e->tc), nk_admin_status_name(p->status), p->msg);
+        return;
+    }
+    e->sent += len;
+    progress(e);
+    pump_soon(e);
+}
+
+static void stream_pump(nk_rollout *e)
+{
+    if (e->stream_rc != NK_OK) {
+        int rc = e->stream_rc;
+        fail(e, rc, "%s", e->stream_msg);
+        return;
+    }
+    /* Push what is held while the target keeps up. */
+    while (e->n_held > 0 && push_ok(e)) {
+        struct stream_chunk *c = &e->held[0];
+        if (push_chunk(e, c, nk_slice_make(c->data.data, c->data.len)) != NK_OK) {
+            return;
+        }
+        fifo_pop(e->held, &e->n_held);
+    }
+    /* Read ahead while the window has room. */
+    while (e->n_reads + e->n_held + e->n_pushed < e->window) {
+        while (e->f < e->mf->n_files && e->off >= e->mf->files[e->f].size) {
+            e->f++;
+            e->off = 0;
+        }
+        if (e->f >= e->mf->n_files) {
+            break;
+        }
+        uint64_t left = e->mf->files[e->f].size - e->off;
+        uint32_t len = left < e->chunk_bytes ? (uint32_t)left : e->chunk_bytes;
+        req_reset(e);
+        e->q->op = NK_ADMIN_SNAP_READ;
+        e->q->region_id = e->o.region_id;
+        e->q->session = e->exp_session;
+        e->q->file = e->f;
+        e->q->offset = e->off;
+        e->q->max_len = len;
+        int rc = nk_admin_client_call(e->lc, e->q, e->o.rpc_timeout_ns, on_read, e);
+        if (rc != NK_OK) {
+            stream_fail(e, NK_ECONNREFUSED, "stage snapshot-stream: cannot send to %s: %s",
+                        nk_admin_client_addr(e->lc), nk_strerror(rc));
+            return;
+        }
+        e->reads[e->n_reads++] = (struct stream_chunk){e->f, e->off, len, 0, {0}};
+        e->off += len;
+    }
+    unsigned inflight = e->n_reads + e->n_held + e->n_pushed;
+    if (inflight > e->max_inflight) {
+        e->max_inflight = inflight;
+    }
+    if (inflight == 0 && e->f >= e->mf->n_files) {
+        go(e, X_FINISH);
+    }
 }
 
 static void open_target(nk_rollout *e, const char *addr)
@@ -602,27 +809,12 @@ static void handle_expand(nk_rollout *e)
         e->imp_session = r->session;
         e->f = 0;
         e->off = 0;
-        next_read(e);
+        stream_reset(e);
+        go(e, X_READ);
         return;
     case X_READ:
-        if (r->status != NK_ADMIN_OK || (e->chunk.len == 0 && !r->eof)) {
-            fail(e, NK_EIO, "ReadSnapshot from %s: %s: %s; rerun to export again",
-                 nk_admin_client_addr(e->lc), nk_admin_status_name(r->status), r->msg);
-            return;
-        }
-        go(e, X_CHUNK);
-        return;
     case X_CHUNK:
-        if (r->status != NK_ADMIN_OK) {
-            fail(e, NK_EIO, "ImportSnapshotChunk on %s: %s: %s; rerun to start over", t->addr,
-                 nk_admin_status_name(r->status), r->msg);
-            return;
-        }
-        e->off += e->chunk.len;
-        e->sent += e->chunk.len;
-        e->stage = X_READ; /* keep the stage clock of the stream */
-        progress(e);
-        next_read(e);
+        fail(e, NK_EINVAL, "internal: a stream answer outside the stream");
         return;
     case X_FINISH:
         if (r->status != NK_ADMIN_OK) {
@@ -940,6 +1132,12 @@ int nk_rollout_start(nk_rt *rt, const nk_rollout_options *o, nk_rollout_done_fn 
     if (e->o.rpc_timeout_ns == 0) {
         e->o.rpc_timeout_ns = 10 * NK_NSEC_PER_SEC;
     }
+    e->chunk_bytes = o->chunk_bytes == 0 || o->chunk_bytes > NK_ADMIN_CHUNK_MAX
+                         ? NK_ADMIN_CHUNK_DEFAULT
+                         : o->chunk_bytes;
+    e->window = o->window == 0 ? NK_ADMIN_SNAP_WINDOW
+                : o->window > NK_EXPAND_MAX_WINDOW ? NK_EXPAND_MAX_WINDOW
+                                                   : o->window;
     e->q = malloc(sizeof(*e->q));
     e->r = malloc(sizeof(*e->r));
     e->mf = malloc(sizeof(*e->mf));
@@ -972,9 +1170,12 @@ void nk_rollout_free(nk_rollout *e)
     if (e->timer != 0) {
         (void)nk_rt_timer_cancel(e->rt, e->timer);
     }
+    if (e->pump_timer != 0) {
+        (void)nk_rt_timer_cancel(e->rt, e->pump_timer);
+    }
     nk_admin_client_free(e->lc);
     nk_admin_client_free(e->tc);
-    nk_buf_free(&e->chunk);
+    stream_reset(e);
     free(e->q);
     free(e->r);
     free(e->mf);

@@ -11,7 +11,8 @@
  *      an interrupted run: it is removed first;
  *   3. unless the target hosts the peer already: ExportRegionSnapshot on
  *      the leader, the files streamed in bounded chunks (ReadSnapshot ->
- *      ImportSnapshotChunk, one chunk in flight), FinishImport: the target
+ *      ImportSnapshotChunk, a window of chunks in flight: see
+ *      chunk_bytes / window below), FinishImport: the target
  *      verifies every checksum and installs before publishing;
  *   4. AddPeer (learner) on the leader, unless listed already;
  *   5. wait until the target's applied index reaches the leader's commit
@@ -65,6 +66,7 @@ typedef struct nk_rollout_progress {
     uint64_t store_id, peer_id;
     uint64_t bytes_sent, bytes_total;
     uint64_t elapsed_ns; /* since the stage began */
+    unsigned inflight;   /* snapshot-stream: chunks read or pushed, not yet acknowledged */
 } nk_rollout_progress;
 
 typedef struct nk_rollout_options {
@@ -82,9 +84,17 @@ typedef struct nk_rollout_options {
     uint64_t poll_ns;          /* 0 = 200 ms */
     uint64_t stage_timeout_ns; /* 0 = 60 s */
     uint64_t rpc_timeout_ns;   /* 0 = 10 s (FinishImport: 10x) */
+    /* snapshot stream: bytes per chunk (0 = NK_ADMIN_CHUNK_DEFAULT, at most
+     * NK_ADMIN_CHUNK_MAX) and chunks in flight (0 = NK_ADMIN_SNAP_WINDOW, at
+     * most NK_EXPAND_MAX_WINDOW): a chunk is read from the leader only while
+     * fewer than `window` are read and not yet acknowledged by the target */
+    uint32_t chunk_bytes;
+    unsigned window;
     void (*progress)(void *ctx, const nk_rollout_progress *p); /* may be NULL */
     void *ctx;
 } nk_rollout_options;
+
+#define NK_EXPAND_MAX_WINDOW 8u
 
 typedef struct nk_rollout nk_rollout;
 

@@ -143,6 +143,7 @@ int nk_admin_req_encode(const nk_admin_req *q, nk_buf *out)
         rc = rc ? rc : nk_wire_put_uvar(out, q->file);
         rc = rc ? rc : nk_wire_put_uvar(out, q->offset);
         rc = rc ? rc : nk_wire_put_bytes(out, q->data.data, q->data.len);
+        rc = rc ? rc : nk_wire_put_u64(out, q->xxh64);
         break;
     default:
         break;
@@ -202,6 +203,7 @@ int nk_admin_req_decode(const uint8_t *buf, size_t len, nk_admin_req *q)
         file = nk_wire_get_uvar(&r);
         q->offset = nk_wire_get_uvar(&r);
         q->data = nk_wire_get_bytes(&r, NK_ADMIN_CHUNK_MAX);
+        q->xxh64 = nk_wire_get_u64(&r);
         break;
     default:
         break;
@@ -258,6 +260,7 @@ int nk_admin_resp_encode(const nk_admin_resp *p, nk_buf *out)
     case NK_ADMIN_SNAP_READ:
         rc = nk_wire_put_bytes(out, p->data.data, p->data.len);
         rc = rc ? rc : nk_wire_put_u8(out, p->eof ? 1 : 0);
+        rc = rc ? rc : nk_wire_put_u64(out, p->xxh64);
         break;
     case NK_ADMIN_SNAP_IMPORT_BEGIN:
     case NK_ADMIN_SNAP_IMPORT_CHUNK:
@@ -321,6 +324,7 @@ int nk_admin_resp_decode(const uint8_t *buf, size_t len, nk_admin_resp *p)
     case NK_ADMIN_SNAP_READ:
         p->data = nk_wire_get_bytes(&r, NK_ADMIN_CHUNK_MAX);
         p->eof = nk_wire_get_u8(&r) != 0;
+        p->xxh64 = nk_wire_get_u64(&r);
         break;
     case NK_ADMIN_SNAP_IMPORT_BEGIN:
     case NK_ADMIN_SNAP_IMPORT_CHUNK:

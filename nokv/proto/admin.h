@@ -17,7 +17,9 @@
  *     SNAP_READ          session uvar, file uvar, offset uvar, max uvar
  *     SNAP_RELEASE       session uvar
  *     SNAP_IMPORT_BEGIN  manifest (below)
- *     SNAP_IMPORT_CHUNK  session uvar, file uvar, offset uvar, data bytes
+ *     SNAP_IMPORT_CHUNK  session uvar, file uvar, offset uvar, data bytes,
+ *                        xxh64 u64 (the sender's XXH64 of the whole file,
+ *                        meaningful on the chunk that completes it)
  *     SNAP_IMPORT_FINISH session uvar
  * Body of a response:
  *   id uvar, op u8, status u8, msg str, leader_peer uvar, leader_store uvar,
@@ -27,10 +29,14 @@
  *                    [region descriptor when known]
  *     STORE_STATUS   store uvar, regions uvar, failed u8
  *     SNAP_EXPORT    session uvar, manifest
- *     SNAP_READ      data bytes, eof u8
+ *     SNAP_READ      data bytes, eof u8, xxh64 u64 (with eof: XXH64 of the
+ *                    whole file, hashed by the store as it read the bytes
+ *                    for sending; reads of a file must then come in order)
  *     SNAP_IMPORT_*  session uvar, bytes_received uvar
  * Manifest: region descriptor, index uvar, term uvar, n uvar, n x (name str,
- * size uvar, xxh64 u64).
+ * size uvar, xxh64 u64). An export's manifest carries xxh64 0: the store
+ * hashes each file while it sends it (SNAP_READ eof), never in a pass of
+ * its own.
  *
  * Bounds (a decoder refuses anything larger, before allocating): at most
  * NK_ADMIN_SNAP_MAX_FILES files, NK_ADMIN_CHUNK_MAX bytes per chunk, file
@@ -42,9 +48,12 @@
  *
  * Snapshot stream: the migrate client pulls (SNAP_EXPORT, then SNAP_READ in
  * order) from the leader and pushes (SNAP_IMPORT_BEGIN, CHUNK in order,
- * FINISH) to the target, one request in flight per connection, so both
- * sides are flow controlled by the request/response rhythm and no side ever
- * buffers more than one chunk.
+ * FINISH) to the target with up to NK_ADMIN_SNAP_WINDOW requests in flight
+ * per connection (answers come in order). The window is the flow control
+ * both ways: a chunk is read only while fewer than the window are read and
+ * not yet acknowledged by the target, so a slow target stops the reads
+ * and a slow leader stops the pushes, and no side buffers more than
+ * window x chunk bytes.
  */
 #ifndef NK_PROTO_ADMIN_H
 #define NK_PROTO_ADMIN_H
@@ -61,7 +70,15 @@
 #define NK_ADMIN_MSG_MAX 256u
 #define NK_ADMIN_NAME_MAX 64u
 #define NK_ADMIN_SNAP_MAX_FILES 512u
-#define NK_ADMIN_CHUNK_MAX (1024u * 1024u)
+#define NK_ADMIN_CHUNK_MAX (8u * 1024u * 1024u) /* decoders refuse larger chunks */
+/* What the migrate client asks for: 1 MiB chunks, 3 in flight. Larger
+ * chunks measured slower, not faster: each frame then needs a connection
+ * buffer of 8 MiB or more, which the allocator returns to the kernel when
+ * the connection idles between chunks, so every chunk paid thousands of
+ * page faults (costly on a virtualised host); at 1 MiB and 3 in flight
+ * every buffer stays below that and is reused. */
+#define NK_ADMIN_CHUNK_DEFAULT (1024u * 1024u)
+#define NK_ADMIN_SNAP_WINDOW 3u /* chunks in flight */
 
 enum nk_admin_op {
     NK_ADMIN_ADD_PEER = 1,        /* add {store, peer} to region as a learner */
@@ -122,6 +139,7 @@ typedef struct nk_admin_req {
     uint64_t offset;
     uint32_t max_len;
     nk_slice data;              /* IMPORT_CHUNK: borrowed from the frame / caller */
+    uint64_t xxh64;             /* IMPORT_CHUNK: the file's hash (on its last chunk) */
     nk_admin_manifest manifest; /* IMPORT_BEGIN */
 } nk_admin_req;
 
@@ -145,6 +163,7 @@ typedef struct nk_admin_resp {
     uint64_t bytes;
     bool eof;
     nk_slice data;              /* SNAP_READ: borrowed */
+    uint64_t xxh64;             /* SNAP_READ with eof: the file's XXH64 as read */
     nk_admin_manifest manifest; /* SNAP_EXPORT */
 } nk_admin_resp;
 

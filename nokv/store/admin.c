@@ -29,6 +29,12 @@ typedef struct export_sess {
     int rc;
     char err[NK_ADMIN_MSG_MAX];
     char dir[PATH_CAP];
+    /* The file being sent: open once, hashed as its bytes are read for
+     * sending (reads of a file come in order), so no byte is read twice. */
+    uint32_t rfile;
+    nk_file *rfh;
+    XXH64_state_t *rhash;
+    uint64_t rhashed; /* bytes of rfile hashed so far */
     nk_admin_manifest m;
 } export_sess;
 
@@ -46,6 +52,8 @@ typedef struct import_sess {
     nk_file *files[NK_ADMIN_SNAP_MAX_FILES];
     uint64_t received[NK_ADMIN_SNAP_MAX_FILES];
     XXH64_state_t *hash[NK_ADMIN_SNAP_MAX_FILES];
+    uint64_t digest[NK_ADMIN_SNAP_MAX_FILES]; /* ours, once the file is complete */
+    uint64_t want[NK_ADMIN_SNAP_MAX_FILES];   /* the sender's, with its last chunk */
     uint64_t total;
     nk_admin_manifest m;
 } import_sess;
@@ -380,6 +388,10 @@ static void do_store_status(nk_admin_service *a, uint64_t conn, const nk_admin_r
 
 static void export_free(export_sess *e, nk_rt *rt)
 {
+    if (e->rfh != NULL) {
+        (void)nk_rt_file_close(rt, e->rfh);
+    }
+    XXH64_freeState(e->rhash);
     if (e->dir[0] != '\0') {
         remove_flat_dir(rt, e->dir);
     }
@@ -422,96 +434,44 @@ static void export_answer(export_sess *e)
     }
 }
 
-/* Job: hash every file of the export directory (XXH64, seed 0). */
-static void hash_work(void *arg)
+/* The manifest of an export: every file of its directory with its size.
+ * Nothing is read: each file is hashed while it is sent (do_read). */
+static int list_export(export_sess *e, nk_rt *rt)
 {
-    export_sess *e = arg;
-    nk_rt *rt = e->a != NULL ? e->a->rt : NULL;
-    if (rt == NULL) {
-        return;
-    }
     nk_names names = {0};
-    e->rc = nk_rt_dir_list(rt, e->dir, &names);
-    uint8_t *buf = e->rc == NK_OK ? malloc(NK_ADMIN_CHUNK_MAX) : NULL;
-    if (e->rc == NK_OK && buf == NULL) {
-        e->rc = NK_ENOMEM;
-    }
-    if (e->rc == NK_OK && names.count > NK_ADMIN_SNAP_MAX_FILES) {
-        e->rc = NK_ETOOBIG;
+    int rc = nk_rt_dir_list(rt, e->dir, &names);
+    if (rc == NK_OK && names.count > NK_ADMIN_SNAP_MAX_FILES) {
+        rc = NK_ETOOBIG;
         snprintf(e->err, sizeof(e->err), "%zu files, more than %u", names.count,
                  NK_ADMIN_SNAP_MAX_FILES);
     }
-    for (size_t i = 0; e->rc == NK_OK && i < names.count; i++) {
+    for (size_t i = 0; rc == NK_OK && i < names.count; i++) {
         nk_admin_file *f = &e->m.files[e->m.n_files];
         if (!nk_admin_name_ok(names.names[i])) {
-            e->rc = NK_EINVAL;
+            rc = NK_EINVAL;
             snprintf(e->err, sizeof(e->err), "unexpected file name %.64s", names.names[i]);
             break;
         }
         snprintf(f->name, sizeof(f->name), "%s", names.names[i]);
         char path[PATH_CAP];
-        nk_file *fh = NULL;
-        e->rc = nk_path_fmt(path, sizeof(path), e->dir, f->name);
-        e->rc = e->rc ? e->rc : nk_rt_file_open(rt, path, NK_OPEN_READ, &fh);
-        XXH64_state_t *h = e->rc == NK_OK ? XXH64_createState() : NULL;
-        if (e->rc == NK_OK && h == NULL) {
-            e->rc = NK_ENOMEM;
+        nk_stat st = {0};
+        rc = nk_path_fmt(path, sizeof(path), e->dir, f->name);
+        rc = rc ? rc : nk_rt_stat(rt, path, &st);
+        if (rc != NK_OK) {
+            snprintf(e->err, sizeof(e->err), "stat %.160s: %s", path, nk_strerror(rc));
+            break;
         }
-        if (h != NULL) {
-            XXH64_reset(h, 0);
-        }
-        uint64_t off = 0;
-        for (;;) {
-            size_t got = 0;
-            if (e->rc != NK_OK ||
-                (e->rc = nk_rt_file_read_at(rt, fh, off, buf, NK_ADMIN_CHUNK_MAX, &got)) != NK_OK ||
-                got == 0) {
-                break;
-            }
-            XXH64_update(h, buf, got);
-            off += got;
-        }
-        if (fh != NULL) {
-            (void)nk_rt_file_close(rt, fh);
-        }
-        if (e->rc == NK_OK) {
-            f->size = off;
-            f->xxh64 = XXH64_digest(h);
-            e->m.n_files++;
-        } else if (e->err[0] == '\0') {
-            snprintf(e->err, sizeof(e->err), "hashing %.160s: %s", path, nk_strerror(e->rc));
-        }
-        XXH64_freeState(h);
+        f->size = st.size;
+        f->xxh64 = 0; /* sent with the file's last chunk */
+        e->m.n_files++;
     }
-    free(buf);
     nk_names_free(&names);
-}
-
-static void hash_done(void *arg)
-{
-    export_sess *e = arg;
-    if (e->a == NULL) {
-        free(e); /* the directory goes at the next start */
-        return;
-    }
-    e->ready = e->rc == NK_OK;
-    if (e->ready) {
-        uint64_t bytes = 0;
-        for (uint32_t i = 0; i < e->m.n_files; i++) {
-            bytes += e->m.files[i].size;
-        }
-        nk_log(e->a->rt, NK_LOG_INFO,
-               "admin: region %" PRIu64 " exported at index %" PRIu64 " term %" PRIu64
-               ": %u files, %" PRIu64 " bytes (session %" PRIu64 ")",
-               e->m.desc.id, e->m.index, e->m.term, e->m.n_files, bytes, e->id);
-    }
-    export_answer(e);
+    return rc;
 }
 
 static void export_done(void *arg, int status, const nk_region_result *r, const nk_errbuf *eb)
 {
     export_sess *e = arg;
-    (void)r;
     if (e->a == NULL) {
         free(e); /* the service is gone; the directory goes at the next start */
         return;
@@ -522,12 +482,16 @@ static void export_done(void *arg, int status, const nk_region_result *r, const 
         export_answer(e);
         return;
     }
-    int rc = nk_rt_job_submit(e->a->rt, "snapshot.hash", hash_work, hash_done, e);
-    if (rc != NK_OK) {
-        e->rc = rc;
-        snprintf(e->err, sizeof(e->err), "submitting the hash job: %s", nk_strerror(rc));
-        export_answer(e);
+    e->rc = list_export(e, e->a->rt);
+    e->ready = e->rc == NK_OK;
+    if (e->ready) {
+        nk_log(e->a->rt, NK_LOG_INFO,
+               "admin: region %" PRIu64 " exported at index %" PRIu64 " term %" PRIu64
+               ": %u files, %" PRIu64 " bytes, %" PRIu64 " tables linked (session %" PRIu64 ")",
+               e->m.desc.id, e->m.index, e->m.term, e->m.n_files, r != NULL ? r->bytes : 0,
+               r != NULL ? r->linked : 0, e->id);
     }
+    export_answer(e);
 }
 
 static void do_export(nk_admin_service *a, uint64_t conn, const nk_admin_req *q)
@@ -627,32 +591,64 @@ static void do_read(nk_admin_service *a, uint64_t conn, const nk_admin_req *q)
                      f->name, f->size);
         return;
     }
-    size_t want = q->max_len == 0 ? NK_ADMIN_CHUNK_MAX : q->max_len;
+    int rc = NK_OK;
+    if (q->file != e->rfile || q->offset != e->rhashed || e->rhash == NULL) {
+        if (q->offset != 0) {
+            reply_status(a, conn, q->op, q->id, NK_ADMIN_INVALID,
+                         "read of %s at %" PRIu64 " does not follow the %" PRIu64
+                         " bytes read: a file is hashed as it is sent, so it is read in order",
+                         f->name, q->offset, q->file == e->rfile ? e->rhashed : 0);
+            return;
+        }
+        /* A new file (or a file read again from its start). */
+        if (e->rfh != NULL) {
+            (void)nk_rt_file_close(a->rt, e->rfh);
+            e->rfh = NULL;
+        }
+        if (e->rhash == NULL && (e->rhash = XXH64_createState()) == NULL) {
+            rc = NK_ENOMEM;
+        }
+        e->rfile = q->file;
+        e->rhashed = 0;
+        if (rc == NK_OK) {
+            XXH64_reset(e->rhash, 0);
+        }
+    }
+    char path[PATH_CAP];
+    if (rc == NK_OK && e->rfh == NULL) {
+        rc = nk_path_fmt(path, sizeof(path), e->dir, f->name);
+        rc = rc ? rc : nk_rt_file_open(a->rt, path, NK_OPEN_READ, &e->rfh);
+    }
+    size_t want = q->max_len == 0 ? NK_ADMIN_CHUNK_DEFAULT : q->max_len;
     if (want > f->size - q->offset) {
         want = (size_t)(f->size - q->offset);
     }
-    uint8_t *buf = malloc(want > 0 ? want : 1);
-    char path[PATH_CAP];
-    nk_file *fh = NULL;
+    uint8_t *buf = rc == NK_OK ? malloc(want > 0 ? want : 1) : NULL;
     size_t got = 0;
-    int rc = buf == NULL ? NK_ENOMEM : nk_path_fmt(path, sizeof(path), e->dir, f->name);
-    rc = rc ? rc : nk_rt_file_open(a->rt, path, NK_OPEN_READ, &fh);
-    rc = rc ? rc : nk_rt_file_read_at(a->rt, fh, q->offset, buf, want, &got);
-    if (fh != NULL) {
-        (void)nk_rt_file_close(a->rt, fh);
+    if (rc == NK_OK && buf == NULL) {
+        rc = NK_ENOMEM;
     }
+    rc = rc ? rc : nk_rt_file_read_at(a->rt, e->rfh, q->offset, buf, want, &got);
     if (rc == NK_OK && got != want) {
         rc = NK_EIO;
     }
     if (rc != NK_OK) {
         free(buf);
+        e->rhashed = UINT64_MAX; /* this file must be read again from its start */
         reply_status(a, conn, q->op, q->id, NK_ADMIN_INTERNAL, "reading %s: %s", f->name,
                      nk_strerror(rc));
         return;
     }
+    XXH64_update(e->rhash, buf, got);
+    e->rhashed += got;
     nk_admin_resp *p = resp_begin(a, q->op, q->id);
     p->data = nk_slice_make(buf, got);
     p->eof = q->offset + got == f->size;
+    if (p->eof) {
+        p->xxh64 = XXH64_digest(e->rhash);
+        (void)nk_rt_file_close(a->rt, e->rfh);
+        e->rfh = NULL;
+    }
     send_resp(a, conn, p);
     a->stats.snapshot_bytes_sent += got;
     free(buf);
@@ -815,6 +811,11 @@ static void do_import_chunk(nk_admin_service *a, uint64_t conn, const nk_admin_r
     }
     XXH64_update(m->hash[q->file], q->data.data, q->data.len);
     m->received[q->file] += q->data.len;
+    if (m->received[q->file] == m->m.files[q->file].size) {
+        /* Complete: compare at FinishImport, with every other file. */
+        m->digest[q->file] = XXH64_digest(m->hash[q->file]);
+        m->want[q->file] = q->xxh64;
+    }
     m->total += q->data.len;
     a->stats.snapshot_bytes_received += q->data.len;
     nk_admin_resp *p = resp_begin(a, q->op, q->id);
@@ -924,12 +925,15 @@ static void do_import_finish(nk_admin_service *a, uint64_t conn, const nk_admin_
     int rc = NK_OK;
     for (uint32_t i = 0; rc == NK_OK && i < m->m.n_files; i++) {
         const nk_admin_file *f = &m->m.files[i];
-        uint64_t h = XXH64_digest(m->hash[i]);
-        if (m->received[i] != f->size || h != f->xxh64) {
+        if (f->size == 0) {
+            m->digest[i] = m->want[i] = XXH64(NULL, 0, 0); /* no chunk carries it */
+        }
+        uint64_t h = m->received[i] == f->size ? m->digest[i] : XXH64_digest(m->hash[i]);
+        if (m->received[i] != f->size || h != m->want[i]) {
             reply_status(a, conn, q->op, q->id, NK_ADMIN_CORRUPT,
                          "file %s: received %" PRIu64 " of %" PRIu64 " bytes, xxh64 %016" PRIx64
-                         " (manifest %016" PRIx64 "); import aborted, export again",
-                         f->name, m->received[i], f->size, h, f->xxh64);
+                         " (sender %016" PRIx64 "); import aborted, export again",
+                         f->name, m->received[i], f->size, h, m->want[i]);
             import_end(a);
             return;
         }

@@ -24,15 +24,18 @@
  * Snapshots (engine data, Go-style install-before-publish):
  *   ExportRegionSnapshot on the leader: once every applied entry is
  *     visible in the engine (nk_kvsm_settled; BUSY until then), the region's
- *     descriptor, applied index and its term are taken, then nk_db_export_range writes the
- *     range (minus the store's reserved keys, kvsm.h) as SST files into
- *     snap/export-<region>-<session>/ from a background job; a second job
- *     hashes every file (XXH64) and the answer carries the manifest. The
- *     caller pulls the files with ReadSnapshot (bounded chunks) and frees
- *     them with ReleaseSnapshot (or by closing the connection).
+ *     descriptor, applied index and its term are taken, then nk_db_export_range
+ *     links the range's tables (minus the store's reserved keys, kvsm.h)
+ *     into snap/export-<region>-<session>/ from a background job; the
+ *     answer carries the manifest (names and sizes: nothing is read). The
+ *     caller pulls the files with ReadSnapshot (bounded chunks, each file
+ *     in order: the store keeps it open and hashes it as it reads it, and
+ *     the eof answer carries its XXH64) and frees them with
+ *     ReleaseSnapshot (or by closing the connection).
  *   ImportRegionSnapshot on the target: chunks are appended in order into
  *     snap/import-<region>/ while XXH64 runs over the bytes as they are
- *     written; FinishImport checks every size and checksum, syncs, then
+ *     written; the chunk completing a file carries the sender's hash.
+ *     FinishImport checks every size and checksum, syncs each file once, then
  *     installs (store.h: LOCALMETA APPLYING, engine ingest, raft reset at
  *     (index, term), LOCALMETA NORMAL + hosted). A failure before publish
  *     removes the ingested range again, so a retry starts clean; after a
