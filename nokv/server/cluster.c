@@ -611,7 +611,14 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
             so.resolve = resolve_via_coord;
             so.resolve_ctx = c;
         }
-        so.compact_every = 0; /* engine snapshots (SST streams) come next */
+        /* The engine's log is compacted up to what it holds durably and
+         * every member holds (store.h), so no member ever needs a snapshot. */
+        if (cfg->compact_every != 0) {
+            so.compact_every = cfg->compact_every;
+        }
+        if (cfg->compact_bytes != 0) {
+            so.compact_bytes = cfg->compact_bytes;
+        }
         so.obs = cfg->obs;
         so.log = cfg->raftlog;
         if (cfg->tick_ns != 0) {

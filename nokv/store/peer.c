@@ -395,6 +395,7 @@ static int install_snapshot(nk_peer *p, const nk_raft_snapshot *snap)
     p->snap_len = snap->len;
     p->snap = snap->meta;
     p->applied = index;
+    p->bytes_since_snap = 0;
     /* Writes waiting at or below the snapshot point lost track of their
      * entries: the client retries (its session makes a retry harmless). */
     uint64_t lead = leader_hint(p);
@@ -467,7 +468,8 @@ static void send_msg(nk_peer *p, const nk_raft_msg *m)
     nk_raftmsg_hdr h = {.region_id = p->region_id,
                         .from_store = s->o.store_id,
                         .to_store = to_store,
-                        .epoch = p->desc.epoch};
+                        .epoch = p->desc.epoch,
+                        .compact_hint = nk_peer_compact_hint(p)};
     (void)nk_transport_send(s->tr, &h, m);
 }
 
@@ -562,6 +564,7 @@ static void apply_entry(nk_peer *p, const nk_raft_entry *e)
         return;
     }
     p->applied = e->index;
+    p->bytes_since_snap += e->len;
     s->stats.entries_applied++;
     nk_pending *q = nk_u64map_get(&p->writes, e->index);
     if (q != NULL) {
@@ -586,17 +589,132 @@ static void serve_reads(nk_peer *p)
 
 /* --------------------------------------------------------- compaction --- */
 
+uint64_t nk_peer_compact_hint(const nk_peer *p)
+{
+    if (p->raft == NULL || p->failed) {
+        return p->compact_hint;
+    }
+    nk_raft_status st;
+    nk_raft_status_get(p->raft, &st);
+    if (st.role != NK_RAFT_LEADER) {
+        return p->compact_hint;
+    }
+    /* Committed entries are never truncated, and a member's match index is
+     * what it acknowledged durable: up to min(commit, every match) every
+     * member holds the log, now and after any crash. */
+    uint64_t h = st.commit;
+    for (uint32_t k = 0; k < st.conf.n; k++) {
+        uint64_t id = st.conf.m[k].id;
+        if (id == p->peer_id) {
+            continue; /* the leader commits only what it holds stable */
+        }
+        uint64_t match = 0, next = 0;
+        int state = 0;
+        if (nk_raft_progress_get(p->raft, id, &match, &next, &state) != NK_OK) {
+            match = 0;
+        }
+        if (match < h) {
+            h = match;
+        }
+    }
+    /* An earlier leader's hint stays true: it was true of every member then,
+     * and members that joined since came in by an import at or above it. */
+    return h > p->compact_hint ? h : p->compact_hint;
+}
+
+static bool compaction_due(const nk_peer *p, uint64_t upto)
+{
+    const nk_store_options *o = &p->s->o;
+    return (o->compact_every != 0 && upto >= p->snap.index + o->compact_every) ||
+           (o->compact_bytes != 0 && p->bytes_since_snap >= o->compact_bytes &&
+            upto > p->snap.index);
+}
+
+/* The raft log of the region is no longer needed up to `index` (the state
+ * machine holds it durably): tell raft, stage the COMPACT record. Segments
+ * go once every region's snapshot point passed them (purge after a sync). */
+static int compact_to(nk_peer *p, uint64_t index, uint64_t term, nk_raft_snapshot_meta *meta)
+{
+    nk_store *s = p->s;
+    int rc = nk_raft_compact(p->raft, index, meta);
+    if (rc == NK_OK && (meta->index != index || meta->term != term)) {
+        nk_store_violation(s,
+                           "store %" PRIu64 " region %" PRIu64 ": compact at %" PRIu64
+                           " gave %" PRIu64 "/%" PRIu64 ", log says term %" PRIu64,
+                           s->o.store_id, p->region_id, index, meta->index, meta->term, term);
+        rc = NK_ECORRUPT;
+    }
+    if (rc == NK_OK) {
+        rc = nk_raftlog_stage_snapshot(s->log, p->region_id, meta, false);
+    }
+    return rc;
+}
+
+/* Durable state machines (the engine): no payload to keep, but the point may
+ * not pass what the engine holds durably (its applies are unsynced: after a
+ * power loss the store re-applies from the log above the recovered apply
+ * state), nor what any member or a pending import still needs from the log
+ * (a durable state machine is never sent as a raft snapshot). */
+static void maybe_compact_durable(nk_peer *p, const nk_raft_status *st)
+{
+    nk_store *s = p->s;
+    if (s->o.sm.durable_index == NULL) {
+        return;
+    }
+    uint64_t target = p->applied;
+    uint64_t hint = nk_peer_compact_hint(p);
+    if (hint < target) {
+        target = hint;
+    }
+    if (p->hold_until != 0 && nk_rt_now(s->rt) < p->hold_until && p->hold_index < target) {
+        target = p->hold_index;
+    }
+    if (target <= p->snap.index || !compaction_due(p, target) || st->first_index - 1 > target) {
+        return;
+    }
+    /* Asking starts an engine WAL sync when needed; a later Ready compacts
+     * with what it made durable. Asking again for the same target while
+     * nothing moves costs nothing. */
+    uint64_t durable = s->o.sm.durable_index(s->o.sm.ctx, p->region_id, target);
+    if (durable < target) {
+        target = durable;
+    }
+    uint64_t term = 0;
+    if (target <= p->snap.index || nk_raftlog_term(s->log, p->region_id, target, &term) != NK_OK) {
+        return;
+    }
+    NK_ASSERT(target <= p->applied);
+    nk_raft_snapshot_meta meta;
+    int rc = compact_to(p, target, term, &meta);
+    if (rc != NK_OK) {
+        nk_store_fail(s, "compacting the raft log", rc);
+        return;
+    }
+    p->snap = meta;
+    p->bytes_since_snap = 0;
+    nk_log(s->rt, NK_LOG_DEBUG,
+           "store %" PRIu64 " region %" PRIu64 ": raft log compacted to %" PRIu64 "/%" PRIu64
+           " (applied %" PRIu64 ", hint %" PRIu64 ")",
+           s->o.store_id, p->region_id, meta.index, meta.term, p->applied, hint);
+}
+
 static void maybe_compact(nk_peer *p)
 {
     nk_store *s = p->s;
-    uint32_t every = s->o.compact_every;
-    if (every == 0 || p->failed || !s->o.sm.volatile_state || p->applied < p->snap.index + every) {
+    if (p->failed || (s->o.compact_every == 0 && s->o.compact_bytes == 0)) {
         return;
     }
     nk_raft_status st;
     nk_raft_status_get(p->raft, &st);
     if (st.first_index - 1 > p->applied) {
         return; /* raft holds a leader's snapshot; its Ready installs it next */
+    }
+    if (!s->o.sm.volatile_state) {
+        maybe_compact_durable(p, &st);
+        return;
+    }
+    if (!compaction_due(p, p->applied)) {
+        return;
     }
     uint64_t term = 0;
     if (nk_raftlog_term(s->log, p->region_id, p->applied, &term) != NK_OK) {
@@ -614,18 +732,7 @@ static void maybe_compact(nk_peer *p)
     }
     nk_raft_snapshot_meta meta;
     if (rc == NK_OK) {
-        rc = nk_raft_compact(p->raft, p->applied, &meta);
-        if (rc == NK_OK && (meta.index != p->applied || meta.term != term)) {
-            nk_store_violation(s,
-                               "store %" PRIu64 " region %" PRIu64 ": compact at %" PRIu64
-                               " gave %" PRIu64 "/%" PRIu64 ", log says term %" PRIu64,
-                               s->o.store_id, p->region_id, p->applied, meta.index, meta.term,
-                               term);
-            rc = NK_ECORRUPT;
-        }
-    }
-    if (rc == NK_OK) {
-        rc = nk_raftlog_stage_snapshot(s->log, p->region_id, &meta, false);
+        rc = compact_to(p, p->applied, term, &meta);
     }
     if (rc != NK_OK) {
         free(blob);
@@ -637,6 +744,7 @@ static void maybe_compact(nk_peer *p)
     p->snap_blob = blob;
     p->snap_len = blob_len;
     p->snap = meta;
+    p->bytes_since_snap = 0;
     /* The previous payload stays until the new COMPACT record is certainly
      * durable (it is written in the next batch): it goes at the compaction
      * after this one, or at open. */
@@ -680,6 +788,11 @@ void nk_peer_tick(nk_peer *p)
 {
     if (!p->failed && p->raft != NULL) {
         nk_raft_tick(p->raft);
+        /* A durable state machine's index becomes durable in the background:
+         * look again now and then, even when no Ready comes (an idle region). */
+        if (!p->rd_busy && !p->removed && !p->s->o.sm.volatile_state) {
+            maybe_compact(p);
+        }
     }
 }
 

@@ -43,6 +43,7 @@ void nk_store_options_default(nk_store_options *o)
     o->heartbeat_ticks = 2;
     o->request_ttl_ns = 3 * NK_NSEC_PER_SEC;
     o->compact_every = 1000;
+    o->compact_bytes = 32u << 20;
 }
 
 /* ------------------------------------------------------------ failures --- */
@@ -432,7 +433,22 @@ static void deliver(void *ctx, const nk_raftmsg_hdr *h, const nk_raft_msg *m)
         nk_log(s->rt, NK_LOG_DEBUG, "store %" PRIu64 " region %" PRIu64 ": step: %s", s->o.store_id,
                p->region_id, nk_errname(rc));
     }
+    /* Only a leader's traffic carries a compact hint worth following (raftmsg.h). */
+    if (creates_replica(m) && h->compact_hint > p->compact_hint) {
+        p->compact_hint = h->compact_hint;
+    }
     pump(s);
+}
+
+int nk_store_hold_log(nk_store *s, uint64_t region_id, uint64_t index, uint64_t hold_ns)
+{
+    nk_peer *p = nk_store_peer(s, region_id);
+    if (p == NULL) {
+        return NK_ENOENT;
+    }
+    p->hold_index = index;
+    p->hold_until = nk_rt_now(s->rt) + hold_ns;
+    return NK_OK;
 }
 
 static void unreachable(void *ctx, uint64_t region_id, uint64_t to_peer)

@@ -74,6 +74,13 @@ typedef struct nk_store_sm {
                    uint64_t term);
     /* The region is no longer hosted (tombstone) or the store closes. */
     void (*close_region)(void *ctx, uint64_t region_id);
+    /* Durable state machines only (may be NULL: their log is never
+     * compacted). The highest applied index of the region whose state
+     * survives a power loss; when that is below `want` (<= applied), start
+     * making the state at `want` durable in the background, so that a later
+     * call returns it. The store compacts the raft log only up to what this
+     * returns: entries above it are what a restart re-applies. */
+    uint64_t (*durable_index)(void *ctx, uint64_t region_id, uint64_t want);
 } nk_store_sm;
 
 /* ----------------------------------------------------------- observer --- */
@@ -125,7 +132,15 @@ typedef struct nk_store_options {
     uint32_t heartbeat_ticks; /* default 2 */
     uint32_t max_inflight_msgs;
     uint64_t max_batch_bytes;    /* 0 = raft default */
-    uint32_t compact_every;      /* entries between log compactions; 0 = never */
+    /* Log compaction policy: compact once this many entries, or this many
+     * entry bytes, were applied since the last compaction point (0 = that
+     * trigger is off; both 0 = never). A durable state machine compacts
+     * only up to what sm.durable_index returns and, as leader, only up to
+     * the committed index every member holds (the compact hint of
+     * raftmsg.h that followers follow too): no member is ever left behind
+     * the log, since durable state machines cannot be sent as snapshots. */
+    uint32_t compact_every;
+    uint64_t compact_bytes;
     uint64_t request_ttl_ns;     /* pending proposals and reads expire; default 3 s */
     uint64_t conn_pending_limit; /* bytes queued per outgoing connection */
     nk_raftlog_options log;
@@ -300,6 +315,15 @@ void nk_store_quiesce(nk_store *s);
 int nk_store_region_meta(const nk_store *s, uint64_t region_id, nk_region *desc, uint8_t *state);
 /* Number of hosted regions. */
 size_t nk_store_hosted_count(const nk_store *s);
+
+/*
+ * Keep region_id's raft log above `index` for hold_ns of store time (the
+ * admin service's snapshot export: the replica that installs it joins the
+ * log at index + 1 only after the import, so the leader must not compact
+ * past it meanwhile). A later hold replaces an earlier one. NK_ENOENT when
+ * not hosted.
+ */
+int nk_store_hold_log(nk_store *s, uint64_t region_id, uint64_t index, uint64_t hold_ns);
 
 typedef struct nk_store_stats {
     uint64_t proposals;           /* commands accepted by a leader peer */

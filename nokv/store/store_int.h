@@ -51,6 +51,10 @@ struct nk_peer {
     nk_raft_snapshot_meta snap; /* last snapshot point staged */
     uint8_t *snap_blob;         /* volatile SM: envelope at snap.index */
     size_t snap_len;
+    uint64_t bytes_since_snap; /* entry bytes applied since snap.index */
+    uint64_t compact_hint;     /* highest hint a leader sent (raftmsg.h) */
+    uint64_t hold_index;       /* nk_store_hold_log: keep the log above it */
+    uint64_t hold_until;       /* ... until this node-local time */
 
     nk_u64map writes; /* raft index -> malloc'd nk_pending of the proposal there */
     size_t n_writes;
@@ -128,6 +132,9 @@ void nk_peer_finish_ready(nk_peer *p);
 void nk_peer_tick(nk_peer *p);
 void nk_peer_expire(nk_peer *p, uint64_t now, uint64_t ttl);
 void nk_peer_observe(nk_peer *p);
+/* The compact hint this peer sends (leader: min of commit and every
+ * member's match; others: the hint they got), raftmsg.h. */
+uint64_t nk_peer_compact_hint(const nk_peer *p);
 
 /* snapfile.c: <snapdir>/<region>-<index>.snap, an envelope holding the
  * region descriptor and the state machine payload. */
