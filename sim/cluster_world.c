@@ -1421,6 +1421,12 @@ static int world_option(void *wp, const char *key, const char *value)
     if (strcmp(key, "compact-every") == 0) {
         return parse_u32_range(value, 1, 1000000, &w->o.compact_every);
     }
+    if (strcmp(key, "snapshot-lag") == 0) {
+        uint32_t lag = 0;
+        int rc = parse_u32_range(value, 1, 100000000, &lag);
+        w->o.snapshot_lag = lag;
+        return rc;
+    }
     if (strcmp(key, "attempt-timeout") == 0) {
         return nk_sim_parse_duration(value, &w->attempt_timeout_ns);
     }

@@ -141,6 +141,12 @@ typedef struct nk_store_options {
      * the log, since durable state machines cannot be sent as snapshots. */
     uint32_t compact_every;
     uint64_t compact_bytes;
+    /* Durable state machines with a fetcher (nk_store_set_fetcher): a
+     * leader stops waiting for a member more than this many entries behind
+     * its commit index; the log is compacted past it and it catches up by
+     * an engine snapshot. 0 = always wait (the log grows while a member is
+     * down). */
+    uint64_t snapshot_lag;
     uint64_t request_ttl_ns;     /* pending proposals and reads expire; default 3 s */
     uint64_t conn_pending_limit; /* bytes queued per outgoing connection */
     nk_raftlog_options log;
@@ -290,6 +296,44 @@ int nk_store_destroy_stale_peer(nk_store *s, uint64_t region_id, uint64_t peer_i
                                 uint64_t conf_version);
 /* Descriptors of the regions in state APPLYING (up to cap); the count. */
 size_t nk_store_applying(const nk_store *s, nk_region *out, size_t cap);
+
+/* ----------------------------------------------- engine snapshots (raft) --- */
+
+/*
+ * A durable state machine cannot travel inside raft: its raft snapshot
+ * payload is a descriptor (the region at the snapshot point, the sending
+ * store, the index its membership reflects), and the engine data follows
+ * out of band. A follower whose raft installs such a snapshot at index C
+ * first writes snap/<region>-<C>.snap (the descriptor: "the engine range is
+ * garbage until refilled"), then the raft log RESET at C; after that sync
+ * it applies nothing, is not ticked, and asks the fetcher. The fetcher
+ * pulls an export of the region taken at an applied index A >= C (the
+ * admin service of the leader), checks it, replaces the range in the
+ * engine durably, then calls nk_store_data_installed: the marker goes, and
+ * the entries raft committed after C are applied from the log. Those
+ * entries up to A are already in the data; applying them again is harmless
+ * because a KV entry only puts or deletes whole values (kvsm.h): from A on
+ * the state is exact, and no replica serves from this one before (it
+ * never leads while pending, and a leader serves only past its commit).
+ * A restart with the marker present comes back pending and fetches again.
+ */
+typedef void (*nk_store_fetch_fn)(void *ctx);
+void nk_store_set_fetcher(nk_store *s, nk_store_fetch_fn fn, void *ctx);
+
+typedef struct nk_store_fetch {
+    uint64_t region_id;
+    uint64_t index, term; /* the raft snapshot point: the data must be at or after it */
+    uint64_t from_store;  /* the leader that sent it, or the leader known now */
+    nk_region desc;       /* range to replace */
+} nk_store_fetch;
+/* Regions whose engine data is pending, ascending, up to cap; the count. */
+size_t nk_store_pending_fetches(const nk_store *s, nk_store_fetch *out, size_t cap);
+/* The fetcher replaced the range with data at index (>= the snapshot
+ * point) durably. NK_ENOENT when not pending, NK_EINVAL when index is below
+ * the snapshot point. */
+int nk_store_data_installed(nk_store *s, uint64_t region_id, uint64_t index);
+/* Dial address of store_id (address book, then the resolver). */
+int nk_store_address(nk_store *s, uint64_t store_id, char *addr, size_t cap);
 
 /* ------------------------------------------------------------- status --- */
 
