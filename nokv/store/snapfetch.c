@@ -153,14 +153,20 @@ static void call(nk_snapfetch *f, int phase, nk_admin_cb cb)
 /* The region still waits for data at or below what we fetched. */
 static bool still_wanted(nk_snapfetch *f)
 {
-    nk_store_fetch cur[16];
-    size_t n = nk_store_pending_fetches(f->s, cur, 16);
-    for (size_t i = 0; i < n && i < 16; i++) {
-        if (cur[i].region_id == f->req.region_id) {
-            return cur[i].index <= f->m.index;
+    size_t n = nk_store_pending_fetches(f->s, NULL, 0);
+    nk_store_fetch *cur = n > 0 ? malloc(n * sizeof(*cur)) : NULL;
+    bool want = false;
+    if (cur != NULL) {
+        size_t m = nk_store_pending_fetches(f->s, cur, n);
+        n = m < n ? m : n;
+        for (size_t i = 0; i < n; i++) {
+            if (cur[i].region_id == f->req.region_id) {
+                want = cur[i].index <= f->m.index;
+            }
         }
     }
-    return false;
+    free(cur);
+    return want;
 }
 
 /* -------------------------------------------------------------- ingest --- */

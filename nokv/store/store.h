@@ -6,7 +6,9 @@
  *               hard state and snapshot points, one fsync per batch;
  *   LOCALMETA   the hosted regions and their state (localmeta.h);
  *   snap/       durable snapshot payloads of volatile state machines
- *               (<region>-<index>.snap), see below;
+ *               (<region>-<index>.snap), see below; for the engine, the
+ *               same name marks a snapshot whose data is still pending
+ *               ("engine snapshots" below);
  * and a listener (raft service, HELLO-first framed connections) plus
  * outgoing connections to the stores its regions' peers live on
  * (transport.h), resolved from store ids by the caller's resolver.
