@@ -431,6 +431,14 @@ static void deliver(void *ctx, const nk_raftmsg_hdr *h, const nk_raft_msg *m)
     if (p->data_pending && m->type == NK_RAFT_MSG_TIMEOUT_NOW) {
         return; /* a replica without its engine data must not lead */
     }
+    if (m->type == NK_RAFT_MSG_SNAPSHOT && !s->o.sm.volatile_state && p->snap.index == 0 &&
+        p->applied == 0) {
+        /* An empty replica (created by a message, never seeded or imported)
+         * joins by an import (`nokv migrate expand` decides what becomes of
+         * it), not by an engine snapshot: only a replica that held the
+         * region's data catches up that way. The leader retries; harmless. */
+        return;
+    }
     int rc = nk_raft_step(p->raft, m);
     if (rc != NK_OK) {
         nk_log(s->rt, NK_LOG_DEBUG, "store %" PRIu64 " region %" PRIu64 ": step: %s", s->o.store_id,
