@@ -223,6 +223,9 @@ static int node_start(nk_rt *rt, void *cfgp, void **state)
      * entries from disk happen many times per run, under the faults. */
     cc.raftlog.segment_bytes = o->small_engine ? 8u << 10 : 0;
     cc.raftlog.cache_bytes = o->small_engine ? 16u << 10 : 0;
+    cc.compact_every = o->compact_every;
+    cc.snapshot_lag = o->snapshot_lag;
+    cc.snapshot_chunk = o->small_engine ? 256 : 0; /* many chunks per file */
     cc.obs = &a->obs;
     cc.unsafe_ack_on_propose = o->bug_ack_on_propose;
     cc.unsafe_skip_install_rollback = o->bug_skip_install_rollback;

@@ -47,6 +47,8 @@ typedef struct nk_csim_alt {
 typedef struct nk_csim_opts {
     uint64_t tick_ns;               /* raft tick of the stores */
     bool small_engine;              /* tiny memtables: flushes and compactions all the time */
+    uint32_t compact_every;         /* raft log compaction policy (store.h); 0 = store default */
+    uint64_t snapshot_lag;          /* members this far behind get an engine snapshot; 0 = default */
     bool bug_ack_on_propose;        /* the planted bug (nk_cluster_config) */
     bool bug_skip_install_rollback; /* planted bug (nk_cluster_config) */
     bool no_initial;                /* no --initial-cluster: migrated seeds and empty stores */

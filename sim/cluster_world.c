@@ -1413,6 +1413,9 @@ static void *world_new(nk_sim *s, nk_sim_result *res, uint32_t nodes)
     w->stores = nodes;
     w->o.tick_ns = 20 * NK_NSEC_PER_MSEC;
     w->o.small_engine = true;
+    /* Compact the raft log often, so compactions, the purges after them and
+     * restarts from a compacted log run under the faults. */
+    w->o.compact_every = 64;
     w->n_clients = 4;
     w->n_keys = 3;
     w->incr_pct = 20;
@@ -1505,6 +1508,15 @@ static int world_option(void *wp, const char *key, const char *value)
             return NK_OK;
         }
         return NK_EINVAL;
+    }
+    if (strcmp(key, "compact-every") == 0) {
+        return parse_u32_range(value, 1, 1000000, &w->o.compact_every);
+    }
+    if (strcmp(key, "snapshot-lag") == 0) {
+        uint32_t lag = 0;
+        int rc = parse_u32_range(value, 1, 100000000, &lag);
+        w->o.snapshot_lag = lag;
+        return rc;
     }
     if (strcmp(key, "attempt-timeout") == 0) {
         return nk_sim_parse_duration(value, &w->attempt_timeout_ns);

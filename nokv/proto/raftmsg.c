@@ -10,7 +10,7 @@
 #include "nokv/rt.h"
 
 #define RAFTMSG_MAGIC 0x4d52u /* "RM" */
-#define RAFTMSG_VERSION 1u
+#define RAFTMSG_VERSION 2u
 
 int nk_raftmsg_encode(const nk_raftmsg_hdr *h, const nk_raft_msg *m, nk_buf *out)
 {
@@ -30,6 +30,7 @@ int nk_raftmsg_encode(const nk_raftmsg_hdr *h, const nk_raft_msg *m, nk_buf *out
     rc = rc ? rc : nk_wire_put_uvar(out, h->to_store);
     rc = rc ? rc : nk_wire_put_uvar(out, h->epoch.version);
     rc = rc ? rc : nk_wire_put_uvar(out, h->epoch.conf_version);
+    rc = rc ? rc : nk_wire_put_uvar(out, h->compact_hint);
     rc = rc ? rc : nk_wire_put_bytes(out, body, used);
     rc = rc ? rc : nk_wire_end(out);
     free(body);
@@ -41,7 +42,8 @@ int nk_raftmsg_decode(const uint8_t *buf, size_t len, nk_raftmsg_hdr *h, nk_raft
     nk_wire_rd rd;
     memset(h, 0, sizeof(*h));
     memset(m, 0, sizeof(*m));
-    int rc = nk_wire_open(&rd, buf, len, RAFTMSG_MAGIC, RAFTMSG_VERSION, NULL);
+    uint8_t version = 0;
+    int rc = nk_wire_open(&rd, buf, len, RAFTMSG_MAGIC, RAFTMSG_VERSION, &version);
     if (rc != NK_OK) {
         return rc;
     }
@@ -50,6 +52,9 @@ int nk_raftmsg_decode(const uint8_t *buf, size_t len, nk_raftmsg_hdr *h, nk_raft
     h->to_store = nk_wire_get_uvar(&rd);
     h->epoch.version = nk_wire_get_uvar(&rd);
     h->epoch.conf_version = nk_wire_get_uvar(&rd);
+    if (version >= 2) {
+        h->compact_hint = nk_wire_get_uvar(&rd);
+    }
     nk_slice body = nk_wire_get_bytes(&rd, NK_FRAME_MAX);
     rc = nk_wire_close(&rd);
     if (rc != NK_OK || h->region_id == 0) {

@@ -12,6 +12,7 @@
 #include "nokv/server/cluster_backend.h"
 #include "nokv/server/metrics.h"
 #include "nokv/store/admin.h"
+#include "nokv/store/snapfetch.h"
 #include "nokv/store/kvsm.h"
 #include "nokv/store/store.h"
 #include "nokv/store/workdir.h"
@@ -52,6 +53,7 @@ struct nk_cluster {
     nk_kvsm *kvsm;
     nk_store *store;
     nk_admin_service *admin;
+    nk_snapfetch *fetch; /* engine snapshots for this store's lagging replicas */
     nk_cluster_backend *backend;
     nk_resp_server *server;
     nk_status_server *status; /* --metrics-addr (cluster_status below) */
@@ -480,6 +482,7 @@ static void start_cleanup(nk_cluster *c)
     nk_resp_server_free(c->server);
     nk_store_close(c->store);
     nk_admin_service_free(c->admin);
+    nk_snapfetch_free(c->fetch);
     nk_cluster_backend_free(c->backend);
     if (c->db != NULL) {
         bool closed = false;
@@ -620,7 +623,17 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
             so.resolve = resolve_via_coord;
             so.resolve_ctx = c;
         }
-        so.compact_every = 0; /* engine snapshots (SST streams) come next */
+        /* The engine's log is compacted up to what it holds durably and
+         * every member holds (store.h), so no member ever needs a snapshot. */
+        if (cfg->compact_every != 0) {
+            so.compact_every = cfg->compact_every;
+        }
+        if (cfg->compact_bytes != 0) {
+            so.compact_bytes = cfg->compact_bytes;
+        }
+        /* A member this far behind catches up by an engine snapshot
+         * (snapfetch.h) instead of holding the log for everyone. */
+        so.snapshot_lag = cfg->snapshot_lag != 0 ? cfg->snapshot_lag : 50000;
         so.obs = cfg->obs;
         so.log = cfg->raftlog;
         if (cfg->tick_ns != 0) {
@@ -665,6 +678,13 @@ int nk_cluster_start(nk_rt *rt, const nk_cluster_config *cfg, nk_cluster **out, 
         if (rc == NK_OK) {
             nk_store_service svc = nk_admin_service_desc(c->admin);
             nk_store_set_admin_service(c->store, &svc);
+        }
+    }
+    if (rc == NK_OK) {
+        rc = nk_snapfetch_new(rt, c->store, c->db, cfg->workdir, &c->fetch);
+        if (rc == NK_OK) {
+            nk_snapfetch_set_chunk(c->fetch, cfg->snapshot_chunk);
+            nk_snapfetch_attach(c->fetch);
         }
     }
     if (rc == NK_OK && cfg->coordinator_addr != NULL) {
@@ -780,6 +800,8 @@ static void close_store_when_idle(void *arg)
     c->store = NULL;
     nk_admin_service_free(c->admin);
     c->admin = NULL;
+    nk_snapfetch_free(c->fetch);
+    c->fetch = NULL;
     nk_db_stats ds;
     nk_db_get_stats(c->db, &ds);
     nk_log(c->rt, NK_LOG_INFO, "engine: writes=%" PRIu64 " wal syncs=%" PRIu64 " flushes=%" PRIu64,
@@ -890,8 +912,10 @@ void nk_cluster_free(nk_cluster *c)
     if (c->db != NULL) {
         nk_db_abandon(c->db);
         nk_kvsm_abandon(c->kvsm); /* no engine callback will come any more */
+        nk_snapfetch_abandon(c->fetch);
     } else {
         nk_kvsm_free(c->kvsm);
+        nk_snapfetch_free(c->fetch); /* NULL unless the engine closed already */
     }
     nk_workdir_close(c->wd);
     free(c);

@@ -61,6 +61,11 @@ typedef struct nk_cluster_config {
     /* Raft log tuning (0 = the raftstore's defaults); the simulator uses
      * small segments so rolls and purges run under its faults. */
     nk_raftlog_options raftlog;
+    /* Raft log compaction policy (store.h; 0 = the raftstore's defaults). */
+    uint32_t compact_every;
+    uint64_t compact_bytes;
+    uint64_t snapshot_lag;   /* entries; 0 = 50000 */
+    uint32_t snapshot_chunk; /* bytes per snapshot read; 0 = NK_SNAPFETCH_CHUNK */
     /* Checker hooks on the raftstore (store.h); NULL in production. */
     const nk_store_observer *obs;
     /* TEST ONLY (the simulator's planted bug, never set by `nokv serve`):

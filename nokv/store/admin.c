@@ -19,6 +19,8 @@
 
 #define PATH_CAP 1200
 #define WIPE_BATCH 1024
+/* How long an export keeps the leader from compacting the log past it. */
+#define NK_ADMIN_EXPORT_HOLD_NS (600ull * NK_NSEC_PER_SEC)
 
 typedef struct export_sess {
     nk_admin_service *a; /* NULL once the service is gone */
@@ -553,6 +555,13 @@ static void do_export(nk_admin_service *a, uint64_t conn, const nk_admin_req *q)
     /* The engine reflects exactly the applied entries right now (applies
      * are submitted on this thread), and the export reads at this moment. */
     int rc = nk_db_export_range(a->db, start, end, e->dir, 0, export_done, e);
+    if (rc == NK_OK && !q->force) {
+        /* The importer joins the log at index + 1 once it installed the
+         * export: keep the log above it until then. (A raft catch-up,
+         * flagged `force` by nokv/store/snapfetch.c, is a member already:
+         * entries above its snapshot point are replicated to it anyway.) */
+        (void)nk_store_hold_log(a->s, q->region_id, e->m.index, NK_ADMIN_EXPORT_HOLD_NS);
+    }
     if (rc != NK_OK) {
         e->dir[0] = '\0';
         free(e);

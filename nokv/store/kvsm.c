@@ -9,6 +9,7 @@
 
 #include "nokv/proto/wire.h"
 #include "nokv/util/coding.h"
+#include "nokv/util/u64map.h"
 
 #define KC_MAGIC 0x434bu /* "KC" */
 #define KC_VERSION 1u
@@ -38,7 +39,17 @@ struct nk_kvsm {
     size_t q_head, q_len, q_cap;
     size_t q_writes; /* writes in flight (engine callbacks still to come) */
     bool dead;       /* freed by its owner while writes were in flight */
+    /* Durability of applied state (nk_store_sm.durable_index): region id ->
+     * malloc'd durable_rec. One engine WAL sync at a time covers every
+     * region that asked before it started. */
+    nk_u64map durable;
+    bool syncing; /* an nk_db_sync callback is outstanding */
 };
+
+typedef struct durable_rec {
+    uint64_t durable; /* applied index known to survive a power loss */
+    uint64_t pending; /* index the running sync makes durable (0 = none) */
+} durable_rec;
 
 int nk_kvsm_new(nk_db *db, nk_kvsm **out)
 {
@@ -52,8 +63,22 @@ int nk_kvsm_new(nk_db *db, nk_kvsm **out)
         free(k);
         return rc;
     }
+    nk_u64map_init(&k->durable);
     *out = k;
     return NK_OK;
+}
+
+static void kvsm_release(nk_kvsm *k)
+{
+    size_t pos = 0;
+    uint64_t key;
+    void *v;
+    while (nk_u64map_next(&k->durable, &pos, &key, &v)) {
+        free(v);
+    }
+    nk_u64map_free(&k->durable);
+    free(k->q);
+    free(k);
 }
 
 void nk_kvsm_abandon(nk_kvsm *k)
@@ -62,8 +87,7 @@ void nk_kvsm_abandon(nk_kvsm *k)
         return;
     }
     nk_batch_free(&k->batch);
-    free(k->q);
-    free(k);
+    kvsm_release(k);
 }
 
 void nk_kvsm_free(nk_kvsm *k)
@@ -73,14 +97,13 @@ void nk_kvsm_free(nk_kvsm *k)
     }
     nk_batch_free(&k->batch);
     k->hook = NULL;
-    if (k->q_writes > 0) {
+    if (k->q_writes > 0 || k->syncing) {
         /* The engine still owes callbacks (it completes queued writes with
          * NK_ESTOPPED when it closes): the last one frees k. */
         k->dead = true;
         return;
     }
-    free(k->q);
-    free(k);
+    kvsm_release(k);
 }
 
 static int q_push(nk_kvsm *k, uint64_t region_id, uint64_t index, bool write)
@@ -261,9 +284,8 @@ static void write_done(void *arg, int status)
     nk_kvsm *k = arg;
     applied_rec r = q_pop(k);
     if (k->dead) {
-        if (k->q_writes == 0) {
-            free(k->q);
-            free(k);
+        if (k->q_writes == 0 && !k->syncing) {
+            kvsm_release(k);
         }
         return;
     }
@@ -350,6 +372,60 @@ static int sm_install(void *ctx, uint64_t region_id, const uint8_t *data, size_t
     return NK_ENOTSUP;
 }
 
+/* The WAL sync finished: what each region asked for before it started is
+ * durable now (the sync covered every write submitted until then). */
+static void durable_synced(void *arg, int status)
+{
+    nk_kvsm *k = arg;
+    k->syncing = false;
+    if (k->dead) {
+        if (k->q_writes == 0) {
+            kvsm_release(k);
+        }
+        return;
+    }
+    size_t pos = 0;
+    uint64_t key;
+    void *v;
+    while (nk_u64map_next(&k->durable, &pos, &key, &v)) {
+        durable_rec *d = v;
+        if (status == NK_OK && d->pending > d->durable) {
+            d->durable = d->pending;
+        }
+        d->pending = 0; /* a failed sync promises nothing: asked again later */
+    }
+}
+
+static uint64_t sm_durable_index(void *ctx, uint64_t region_id, uint64_t want)
+{
+    nk_kvsm *k = ctx;
+    durable_rec *d = nk_u64map_get(&k->durable, region_id);
+    if (d == NULL) {
+        d = calloc(1, sizeof(*d));
+        if (d == NULL || nk_u64map_put(&k->durable, region_id, d) != NK_OK) {
+            free(d);
+            return 0;
+        }
+    }
+    if (d->durable >= want || k->syncing || k->failed) {
+        return d->durable;
+    }
+    /* Every applied entry up to `want` was submitted to the engine on this
+     * thread; once none is queued behind a stall, all of them are in the
+     * WAL, and one WAL sync makes them (and their apply state) durable. */
+    if (k->q_writes > 0) {
+        return d->durable;
+    }
+    d->pending = want;
+    k->syncing = true;
+    int rc = nk_db_sync(k->db, durable_synced, k);
+    if (rc != NK_OK) {
+        k->syncing = false;
+        d->pending = 0;
+    }
+    return d->durable; /* durable_synced may have run inside nk_db_sync */
+}
+
 nk_store_sm nk_kvsm_sm(nk_kvsm *k)
 {
     nk_store_sm sm = {.ctx = k,
@@ -357,7 +433,8 @@ nk_store_sm nk_kvsm_sm(nk_kvsm *k)
                       .open_region = sm_open_region,
                       .apply = sm_apply,
                       .snapshot = sm_snapshot,
-                      .install = sm_install};
+                      .install = sm_install,
+                      .durable_index = sm_durable_index};
     return sm;
 }
 

@@ -15,7 +15,12 @@
  * tail, but then it lost the apply state with it (same WAL record): the
  * store re-applies from the raft log after the recovered applied index,
  * never an entry twice, never one skipped. The raft log is compacted only up
- * to an applied index the engine has made durable (nk_kvsm_sync).
+ * to an applied index the engine has made durable: the state machine's
+ * durable_index (nk_store_sm) runs one engine WAL sync (nk_db_sync) once no
+ * applied write is queued behind a stall, and reports the index it covered.
+ *
+ * Engine snapshots (store.h) re-apply entries the installed data already
+ * holds: that is harmless because every op puts or deletes a whole value.
  *
  * Reserved keys: everything from NK_KVSM_RESERVED (4 x 0xff then "nokv/")
  * on is the store's; the cluster RESP layer refuses user keys there and

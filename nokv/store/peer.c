@@ -18,14 +18,56 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nokv/proto/wire.h"
 #include "nokv/store/store_int.h"
 #include "nokv/util/assert.h"
+
+#define SD_MAGIC 0x4453u /* "SD": the state machine bytes of a durable snapshot */
+#define SD_VERSION 1u
+
+/* A durable state machine's raft snapshot payload: the snapfile envelope
+ * (descriptor at the snapshot point) around "SD" {from_store, conf_index}:
+ * the engine data itself is fetched out of band (store.h). */
+static int durable_descriptor(nk_peer *p, const nk_raft_snapshot_meta *meta, uint8_t **data,
+                              size_t *len)
+{
+    nk_store *s = p->s;
+    if (s->fetch_fn == NULL) {
+        return NK_EAGAIN; /* nobody here to serve the data: wait for the log */
+    }
+    nk_buf b = {0};
+    int rc = nk_wire_begin(&b, SD_MAGIC, SD_VERSION);
+    rc = rc ? rc : nk_wire_put_uvar(&b, s->o.store_id);
+    rc = rc ? rc : nk_wire_put_uvar(&b, p->conf_index);
+    rc = rc ? rc : nk_wire_end(&b);
+    if (rc == NK_OK) {
+        rc = nk_snapfile_encode(&p->desc, meta->index, meta->term, b.data, b.len, data, len);
+    }
+    free(b.data);
+    return rc;
+}
+
+static int durable_descriptor_decode(const uint8_t *sm, size_t len, uint64_t *from_store,
+                                     uint64_t *conf_index)
+{
+    nk_wire_rd rd;
+    int rc = nk_wire_open(&rd, sm, len, SD_MAGIC, SD_VERSION, NULL);
+    if (rc != NK_OK) {
+        return NK_ECORRUPT;
+    }
+    *from_store = nk_wire_get_uvar(&rd);
+    *conf_index = nk_wire_get_uvar(&rd);
+    return nk_wire_close(&rd) == NK_OK ? NK_OK : NK_ECORRUPT;
+}
 
 static int snapshot_produce(void *ctx, uint64_t to, const nk_raft_snapshot_meta *meta,
                             uint8_t **data, size_t *len)
 {
     nk_peer *p = ctx;
     (void)to;
+    if (!p->s->o.sm.volatile_state) {
+        return durable_descriptor(p, meta, data, len);
+    }
     if (p->snap_blob == NULL || meta->index != p->snap.index || meta->term != p->snap.term) {
         return NK_EAGAIN;
     }
@@ -150,6 +192,40 @@ int nk_peer_recover(nk_store *s, const nk_region *desc, uint64_t peer_id, nk_pee
             rc = rc == NK_ENOENT ? NK_ECORRUPT : rc;
         }
     }
+    if (rc == NK_OK && have && st.has_snapshot && !s->o.sm.volatile_state) {
+        /* A marker at the log's snapshot point: the engine data of that
+         * snapshot never arrived (or arrived in part): fetch it again. A
+         * marker at another index belongs to a RESET that did not survive;
+         * the data it would have replaced is intact. */
+        int mrc = nk_snapfile_read(s->rt, s->snapdir, desc->id, st.snap.index, &p->snap_blob,
+                                   &p->snap_len);
+        nk_region sdesc;
+        uint64_t sidx = 0, sterm = 0, conf_index = 0;
+        if (mrc == NK_OK) {
+            mrc = nk_snapfile_decode(p->snap_blob, p->snap_len, &sdesc, &sidx, &sterm, &sm, &sm_len);
+            mrc = mrc ? mrc : durable_descriptor_decode(sm, sm_len, &p->fetch_from, &conf_index);
+            sm = NULL;
+            sm_len = 0;
+            if (mrc != NK_OK || sidx != st.snap.index || sterm != st.snap.term) {
+                nk_errbuf_set(eb,
+                              "region %" PRIu64 ": engine snapshot marker %s/%020" PRIu64
+                              "-%020" PRIu64 ".snap is damaged; remove the region's data and "
+                              "that file to fetch it again",
+                              desc->id, s->snapdir, desc->id, st.snap.index);
+                rc = NK_ECORRUPT;
+            }
+            p->data_pending = rc == NK_OK;
+        } else if (mrc == NK_ENOENT) {
+            free(p->snap_blob);
+            p->snap_blob = NULL;
+            p->snap_len = 0;
+            nk_snapfile_gc(s->rt, s->snapdir, desc->id, UINT64_MAX);
+        } else {
+            rc = mrc;
+            nk_errbuf_set(eb, "region %" PRIu64 ": reading the engine snapshot marker: %s",
+                          desc->id, nk_errname(mrc));
+        }
+    }
     uint64_t applied = 0;
     if (rc == NK_OK && s->o.sm.open_region != NULL) {
         rc = s->o.sm.open_region(s->o.sm.ctx, desc->id, sm, sm_len,
@@ -191,8 +267,8 @@ int nk_peer_recover(nk_store *s, const nk_region *desc, uint64_t peer_id, nk_pee
         if (applied > hs.commit) {
             applied = hs.commit;
         }
-        if (applied < snap_index) {
-            applied = snap_index;
+        if (applied < snap_index || p->data_pending) {
+            applied = snap_index; /* pending: the engine range is garbage */
         }
         rc = nk_raft_restore(p->raft, &hs, st.has_snapshot ? &st.snap : NULL, ents, n, applied);
         if (rc != NK_OK) {
@@ -350,22 +426,41 @@ static int install_snapshot(nk_peer *p, const nk_raft_snapshot *snap)
                            s->o.store_id, p->region_id, snap->meta.index);
         return NK_ECORRUPT;
     }
+    uint64_t from_store = 0, conf_index = index;
+    if (!s->o.sm.volatile_state) {
+        rc = durable_descriptor_decode(sm, sm_len, &from_store, &conf_index);
+        if (conf_index < index) {
+            conf_index = index; /* no membership entry between the two */
+        }
+        if (rc != NK_OK) {
+            nk_store_violation(s,
+                               "store %" PRIu64 " region %" PRIu64
+                               ": malformed engine snapshot descriptor for index %" PRIu64,
+                               s->o.store_id, p->region_id, index);
+            return NK_ECORRUPT;
+        }
+    }
+    /* Volatile: the payload itself. Durable: the marker that the engine
+     * range is garbage until the fetcher refilled it. Either is durable
+     * before the RESET record that names it. */
+    rc = nk_snapfile_write(s->rt, s->snapdir, p->region_id, index, snap->data, snap->len);
+    if (rc != NK_OK) {
+        return rc;
+    }
     if (s->o.sm.volatile_state) {
-        rc = nk_snapfile_write(s->rt, s->snapdir, p->region_id, index, snap->data, snap->len);
+        rc = s->o.sm.install(s->o.sm.ctx, p->region_id, sm, sm_len, index, term);
         if (rc != NK_OK) {
             return rc;
         }
-    }
-    rc = s->o.sm.install(s->o.sm.ctx, p->region_id, sm, sm_len, index, term);
-    if (rc != NK_OK) {
-        return rc;
     }
     /* The descriptor travels with the snapshot; keep whichever epoch is newer
      * (entries after the snapshot may already have changed it here). */
     /* The snapshot is newer than anything we applied (raft installs only
      * snapshots beyond our commit index), so its descriptor wins. */
     p->desc = desc;
-    p->conf_index = index;
+    /* A durable snapshot's descriptor is the leader's current one: the
+     * membership entries up to conf_index are in it already. */
+    p->conf_index = conf_index;
     if (nk_region_peer_by_id(&p->desc, p->peer_id) == NULL) {
         /* The snapshot predates our own addition (its entry follows it in
          * the log): list ourselves so a restart still finds this replica;
@@ -395,6 +490,11 @@ static int install_snapshot(nk_peer *p, const nk_raft_snapshot *snap)
     p->snap_len = snap->len;
     p->snap = snap->meta;
     p->applied = index;
+    p->bytes_since_snap = 0;
+    if (!s->o.sm.volatile_state) {
+        p->data_pending = true;
+        p->fetch_from = from_store;
+    }
     /* Writes waiting at or below the snapshot point lost track of their
      * entries: the client retries (its session makes a retry harmless). */
     uint64_t lead = leader_hint(p);
@@ -467,7 +567,8 @@ static void send_msg(nk_peer *p, const nk_raft_msg *m)
     nk_raftmsg_hdr h = {.region_id = p->region_id,
                         .from_store = s->o.store_id,
                         .to_store = to_store,
-                        .epoch = p->desc.epoch};
+                        .epoch = p->desc.epoch,
+                        .compact_hint = nk_peer_compact_hint(p)};
     (void)nk_transport_send(s->tr, &h, m);
 }
 
@@ -562,6 +663,7 @@ static void apply_entry(nk_peer *p, const nk_raft_entry *e)
         return;
     }
     p->applied = e->index;
+    p->bytes_since_snap += e->len;
     s->stats.entries_applied++;
     nk_pending *q = nk_u64map_get(&p->writes, e->index);
     if (q != NULL) {
@@ -586,17 +688,142 @@ static void serve_reads(nk_peer *p)
 
 /* --------------------------------------------------------- compaction --- */
 
+uint64_t nk_peer_compact_hint(const nk_peer *p)
+{
+    if (p->raft == NULL || p->failed || p->data_pending) {
+        return p->compact_hint;
+    }
+    nk_raft_status st;
+    nk_raft_status_get(p->raft, &st);
+    if (st.role != NK_RAFT_LEADER) {
+        return p->compact_hint;
+    }
+    /* Committed entries are never truncated, and a member's match index is
+     * what it acknowledged durable: up to min(commit, every match) every
+     * member holds the log, now and after any crash. */
+    uint64_t h = st.commit;
+    /* A member more than snapshot_lag behind is left to an engine snapshot,
+     * once this leader has led long enough to know every live member's
+     * match (a new leader starts with none). */
+    const nk_store *s = p->s;
+    uint64_t lag = s->fetch_fn != NULL && !s->o.sm.volatile_state ? s->o.snapshot_lag : 0;
+    uint64_t settle = 4ull * s->o.election_ticks * s->o.tick_ns;
+    bool may_leave = lag != 0 && nk_rt_now(s->rt) - p->lead_since >= settle;
+    for (uint32_t k = 0; k < st.conf.n; k++) {
+        uint64_t id = st.conf.m[k].id;
+        if (id == p->peer_id) {
+            continue; /* the leader commits only what it holds stable */
+        }
+        uint64_t match = 0, next = 0;
+        int state = 0;
+        if (nk_raft_progress_get(p->raft, id, &match, &next, &state) != NK_OK) {
+            match = 0;
+        }
+        if (may_leave && match + lag < st.commit) {
+            continue;
+        }
+        if (match < h) {
+            h = match;
+        }
+    }
+    /* An earlier leader's hint stays true: it was true of every member then,
+     * and members that joined since came in by an import at or above it. */
+    return h > p->compact_hint ? h : p->compact_hint;
+}
+
+static bool compaction_due(const nk_peer *p, uint64_t upto)
+{
+    const nk_store_options *o = &p->s->o;
+    return (o->compact_every != 0 && upto >= p->snap.index + o->compact_every) ||
+           (o->compact_bytes != 0 && p->bytes_since_snap >= o->compact_bytes &&
+            upto > p->snap.index);
+}
+
+/* The raft log of the region is no longer needed up to `index` (the state
+ * machine holds it durably): tell raft, stage the COMPACT record. Segments
+ * go once every region's snapshot point passed them (purge after a sync). */
+static int compact_to(nk_peer *p, uint64_t index, uint64_t term, nk_raft_snapshot_meta *meta)
+{
+    nk_store *s = p->s;
+    int rc = nk_raft_compact(p->raft, index, meta);
+    if (rc == NK_OK && (meta->index != index || meta->term != term)) {
+        nk_store_violation(s,
+                           "store %" PRIu64 " region %" PRIu64 ": compact at %" PRIu64
+                           " gave %" PRIu64 "/%" PRIu64 ", log says term %" PRIu64,
+                           s->o.store_id, p->region_id, index, meta->index, meta->term, term);
+        rc = NK_ECORRUPT;
+    }
+    if (rc == NK_OK) {
+        rc = nk_raftlog_stage_snapshot(s->log, p->region_id, meta, false);
+    }
+    return rc;
+}
+
+/* Durable state machines (the engine): no payload to keep, but the point may
+ * not pass what the engine holds durably (its applies are unsynced: after a
+ * power loss the store re-applies from the log above the recovered apply
+ * state), nor what any member or a pending import still needs from the log
+ * (a durable state machine is never sent as a raft snapshot). */
+static void maybe_compact_durable(nk_peer *p, const nk_raft_status *st)
+{
+    nk_store *s = p->s;
+    if (s->o.sm.durable_index == NULL) {
+        return;
+    }
+    uint64_t target = p->applied;
+    uint64_t hint = nk_peer_compact_hint(p);
+    if (hint < target) {
+        target = hint;
+    }
+    if (p->hold_until != 0 && nk_rt_now(s->rt) < p->hold_until && p->hold_index < target) {
+        target = p->hold_index;
+    }
+    if (target <= p->snap.index || !compaction_due(p, target) || st->first_index - 1 > target) {
+        return;
+    }
+    /* Asking starts an engine WAL sync when needed; a later Ready compacts
+     * with what it made durable. Asking again for the same target while
+     * nothing moves costs nothing. */
+    uint64_t durable = s->o.sm.durable_index(s->o.sm.ctx, p->region_id, target);
+    if (durable < target) {
+        target = durable;
+    }
+    uint64_t term = 0;
+    if (target <= p->snap.index || nk_raftlog_term(s->log, p->region_id, target, &term) != NK_OK) {
+        return;
+    }
+    NK_ASSERT(target <= p->applied);
+    nk_raft_snapshot_meta meta;
+    int rc = compact_to(p, target, term, &meta);
+    if (rc != NK_OK) {
+        nk_store_fail(s, "compacting the raft log", rc);
+        return;
+    }
+    p->snap = meta;
+    p->bytes_since_snap = 0;
+    nk_log(s->rt, NK_LOG_DEBUG,
+           "store %" PRIu64 " region %" PRIu64 ": raft log compacted to %" PRIu64 "/%" PRIu64
+           " (applied %" PRIu64 ", hint %" PRIu64 ")",
+           s->o.store_id, p->region_id, meta.index, meta.term, p->applied, hint);
+}
+
 static void maybe_compact(nk_peer *p)
 {
     nk_store *s = p->s;
-    uint32_t every = s->o.compact_every;
-    if (every == 0 || p->failed || !s->o.sm.volatile_state || p->applied < p->snap.index + every) {
+    if (p->failed || p->data_pending || (s->o.compact_every == 0 && s->o.compact_bytes == 0)) {
         return;
     }
     nk_raft_status st;
     nk_raft_status_get(p->raft, &st);
     if (st.first_index - 1 > p->applied) {
         return; /* raft holds a leader's snapshot; its Ready installs it next */
+    }
+    if (!s->o.sm.volatile_state) {
+        maybe_compact_durable(p, &st);
+        return;
+    }
+    if (!compaction_due(p, p->applied)) {
+        return;
     }
     uint64_t term = 0;
     if (nk_raftlog_term(s->log, p->region_id, p->applied, &term) != NK_OK) {
@@ -614,18 +841,7 @@ static void maybe_compact(nk_peer *p)
     }
     nk_raft_snapshot_meta meta;
     if (rc == NK_OK) {
-        rc = nk_raft_compact(p->raft, p->applied, &meta);
-        if (rc == NK_OK && (meta.index != p->applied || meta.term != term)) {
-            nk_store_violation(s,
-                               "store %" PRIu64 " region %" PRIu64 ": compact at %" PRIu64
-                               " gave %" PRIu64 "/%" PRIu64 ", log says term %" PRIu64,
-                               s->o.store_id, p->region_id, p->applied, meta.index, meta.term,
-                               term);
-            rc = NK_ECORRUPT;
-        }
-    }
-    if (rc == NK_OK) {
-        rc = nk_raftlog_stage_snapshot(s->log, p->region_id, &meta, false);
+        rc = compact_to(p, p->applied, term, &meta);
     }
     if (rc != NK_OK) {
         free(blob);
@@ -637,6 +853,7 @@ static void maybe_compact(nk_peer *p)
     p->snap_blob = blob;
     p->snap_len = blob_len;
     p->snap = meta;
+    p->bytes_since_snap = 0;
     /* The previous payload stays until the new COMPACT record is certainly
      * durable (it is written in the next batch): it goes at the compaction
      * after this one, or at open. */
@@ -650,7 +867,9 @@ void nk_peer_finish_ready(nk_peer *p)
     for (size_t k = 0; k < rd->n_msgs && !p->failed; k++) {
         send_msg(p, &rd->msgs[k]);
     }
-    for (size_t k = 0; k < rd->n_committed && !p->failed; k++) {
+    /* Pending engine data: committed entries stay in the log and are
+     * applied from there once the data is in (nk_peer_data_installed). */
+    for (size_t k = 0; k < rd->n_committed && !p->failed && !p->data_pending; k++) {
         apply_entry(p, &rd->committed[k]);
     }
     for (size_t k = 0; k < rd->n_reads; k++) {
@@ -669,17 +888,78 @@ void nk_peer_finish_ready(nk_peer *p)
     nk_raft_advance(p->raft, rd);
     p->rd_busy = false;
     p->rd_sync = false;
-    if (!p->removed) {
+    if (p->data_pending) {
+        nk_store_kick_fetcher(p->s);
+    } else if (!p->removed) {
         maybe_compact(p);
     }
+}
+
+int nk_peer_data_installed(nk_peer *p, uint64_t index)
+{
+    nk_store *s = p->s;
+    if (!p->data_pending) {
+        return NK_ENOENT;
+    }
+    if (index < p->snap.index) {
+        return NK_EINVAL;
+    }
+    /* The data is durable: the marker goes (durably), then what raft
+     * committed since the snapshot point is applied from the log. */
+    nk_snapfile_gc(s->rt, s->snapdir, p->region_id, UINT64_MAX);
+    free(p->snap_blob);
+    p->snap_blob = NULL;
+    p->snap_len = 0;
+    p->data_pending = false;
+    nk_log(s->rt, NK_LOG_INFO,
+           "store %" PRIu64 " region %" PRIu64 ": engine data of snapshot %" PRIu64
+           " installed (export at %" PRIu64 ")",
+           s->o.store_id, p->region_id, p->snap.index, index);
+    nk_raft_status st;
+    nk_raft_status_get(p->raft, &st);
+    uint64_t upto = st.applied;
+    /* Bounded: each round applies at least one entry of the gap. */
+    while (p->applied < upto && !p->failed) {
+        uint64_t lo = p->applied + 1;
+        uint64_t hi = upto + 1 < lo + 256 ? upto + 1 : lo + 256;
+        nk_raft_entry *ents = NULL;
+        size_t n = 0;
+        int rc = nk_raftlog_entries(s->log, p->region_id, lo, hi, &ents, &n);
+        if (rc != NK_OK || n == 0) {
+            nk_store_fail(s, "reading committed entries back after an engine snapshot",
+                          rc != NK_OK ? rc : NK_ECORRUPT);
+            p->failed = true;
+            return rc != NK_OK ? rc : NK_ECORRUPT;
+        }
+        for (size_t k = 0; k < n; k++) {
+            if (!p->failed) {
+                apply_entry(p, &ents[k]);
+            }
+            nk_raft_entry_clear(&ents[k]);
+        }
+        free(ents);
+    }
+    serve_reads(p);
+    nk_store_kick(s);
+    return NK_OK;
 }
 
 /* ------------------------------------------------------------- timers --- */
 
 void nk_peer_tick(nk_peer *p)
 {
+    if (p->data_pending) {
+        /* No ticks: a replica without its data must never campaign. */
+        nk_store_kick_fetcher(p->s);
+        return;
+    }
     if (!p->failed && p->raft != NULL) {
         nk_raft_tick(p->raft);
+        /* A durable state machine's index becomes durable in the background:
+         * look again now and then, even when no Ready comes (an idle region). */
+        if (!p->rd_busy && !p->removed && !p->s->o.sm.volatile_state) {
+            maybe_compact(p);
+        }
     }
 }
 
@@ -710,6 +990,7 @@ void nk_peer_observe(nk_peer *p)
                    s->o.store_id, p->region_id, p->peer_id, lead ? "leader" : "follower", st.term);
             if (lead && !was) {
                 s->stats.leader_changes++;
+                p->lead_since = nk_rt_now(s->rt);
             }
             p->logged_role = st.role;
             p->logged_term = st.term;

@@ -43,6 +43,7 @@ void nk_store_options_default(nk_store_options *o)
     o->heartbeat_ticks = 2;
     o->request_ttl_ns = 3 * NK_NSEC_PER_SEC;
     o->compact_every = 1000;
+    o->compact_bytes = 32u << 20;
 }
 
 /* ------------------------------------------------------------ failures --- */
@@ -427,12 +428,106 @@ static void deliver(void *ctx, const nk_raftmsg_hdr *h, const nk_raft_msg *m)
     if (p == NULL || p->failed || p->removed) {
         return;
     }
+    if (p->data_pending && m->type == NK_RAFT_MSG_TIMEOUT_NOW) {
+        return; /* a replica without its engine data must not lead */
+    }
+    if (m->type == NK_RAFT_MSG_SNAPSHOT && !s->o.sm.volatile_state && p->snap.index == 0 &&
+        p->applied == 0) {
+        /* An empty replica (created by a message, never seeded or imported)
+         * joins by an import (`nokv migrate expand` decides what becomes of
+         * it), not by an engine snapshot: only a replica that held the
+         * region's data catches up that way. The leader retries; harmless. */
+        return;
+    }
     int rc = nk_raft_step(p->raft, m);
     if (rc != NK_OK) {
         nk_log(s->rt, NK_LOG_DEBUG, "store %" PRIu64 " region %" PRIu64 ": step: %s", s->o.store_id,
                p->region_id, nk_errname(rc));
     }
+    /* Only a leader's traffic carries a compact hint worth following (raftmsg.h). */
+    if (creates_replica(m) && h->compact_hint > p->compact_hint) {
+        p->compact_hint = h->compact_hint;
+    }
     pump(s);
+}
+
+static int resolve_store(void *ctx, uint64_t store_id, char *addr, size_t cap);
+
+static void fetch_fire(void *arg)
+{
+    nk_store *s = arg;
+    s->fetch_timer = 0;
+    if (s->fetch_fn != NULL && !s->failed && !s->closing) {
+        s->fetch_fn(s->fetch_ctx);
+    }
+}
+
+void nk_store_kick_fetcher(nk_store *s)
+{
+    if (s->fetch_fn != NULL && s->fetch_timer == 0 && !s->failed && !s->closing) {
+        s->fetch_timer = nk_rt_timer_start(s->rt, 0, fetch_fire, s);
+    }
+}
+
+void nk_store_set_fetcher(nk_store *s, nk_store_fetch_fn fn, void *ctx)
+{
+    s->fetch_fn = fn;
+    s->fetch_ctx = ctx;
+    if (fn == NULL && s->fetch_timer != 0) {
+        nk_rt_timer_cancel(s->rt, s->fetch_timer);
+        s->fetch_timer = 0;
+    }
+    if (fn != NULL) {
+        nk_store_kick_fetcher(s); /* regions found pending at open */
+    }
+}
+
+size_t nk_store_pending_fetches(const nk_store *s, nk_store_fetch *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_peers; i++) {
+        const nk_peer *p = s->peers[i];
+        if (!p->data_pending || p->failed) {
+            continue;
+        }
+        if (n < cap) {
+            nk_store_fetch *f = &out[n];
+            memset(f, 0, sizeof(*f));
+            f->region_id = p->region_id;
+            f->index = p->snap.index;
+            f->term = p->snap.term;
+            uint64_t lead = nk_store_leader_store(s, p->region_id);
+            f->from_store = lead != 0 ? lead : p->fetch_from;
+            f->desc = p->desc;
+        }
+        n++;
+    }
+    return n;
+}
+
+int nk_store_data_installed(nk_store *s, uint64_t region_id, uint64_t index)
+{
+    nk_peer *p = nk_store_peer(s, region_id);
+    if (p == NULL || s->failed) {
+        return NK_ENOENT;
+    }
+    return nk_peer_data_installed(p, index);
+}
+
+int nk_store_address(nk_store *s, uint64_t store_id, char *addr, size_t cap)
+{
+    return resolve_store(s, store_id, addr, cap);
+}
+
+int nk_store_hold_log(nk_store *s, uint64_t region_id, uint64_t index, uint64_t hold_ns)
+{
+    nk_peer *p = nk_store_peer(s, region_id);
+    if (p == NULL) {
+        return NK_ENOENT;
+    }
+    p->hold_index = index;
+    p->hold_until = nk_rt_now(s->rt) + hold_ns;
+    return NK_OK;
 }
 
 static void unreachable(void *ctx, uint64_t region_id, uint64_t to_peer)
@@ -797,6 +892,9 @@ void nk_store_close(nk_store *s)
     }
     if (s->kick_timer != 0) {
         (void)nk_rt_timer_cancel(s->rt, s->kick_timer);
+    }
+    if (s->fetch_timer != 0) {
+        (void)nk_rt_timer_cancel(s->rt, s->fetch_timer);
     }
     if (s->install != NULL) {
         (void)nk_rt_timer_cancel(s->rt, s->install->timer);

@@ -6,7 +6,9 @@
  *               hard state and snapshot points, one fsync per batch;
  *   LOCALMETA   the hosted regions and their state (localmeta.h);
  *   snap/       durable snapshot payloads of volatile state machines
- *               (<region>-<index>.snap), see below;
+ *               (<region>-<index>.snap), see below; for the engine, the
+ *               same name marks a snapshot whose data is still pending
+ *               ("engine snapshots" below);
  * and a listener (raft service, HELLO-first framed connections) plus
  * outgoing connections to the stores its regions' peers live on
  * (transport.h), resolved from store ids by the caller's resolver.
@@ -74,6 +76,13 @@ typedef struct nk_store_sm {
                    uint64_t term);
     /* The region is no longer hosted (tombstone) or the store closes. */
     void (*close_region)(void *ctx, uint64_t region_id);
+    /* Durable state machines only (may be NULL: their log is never
+     * compacted). The highest applied index of the region whose state
+     * survives a power loss; when that is below `want` (<= applied), start
+     * making the state at `want` durable in the background, so that a later
+     * call returns it. The store compacts the raft log only up to what this
+     * returns: entries above it are what a restart re-applies. */
+    uint64_t (*durable_index)(void *ctx, uint64_t region_id, uint64_t want);
 } nk_store_sm;
 
 /* ----------------------------------------------------------- observer --- */
@@ -125,7 +134,21 @@ typedef struct nk_store_options {
     uint32_t heartbeat_ticks; /* default 2 */
     uint32_t max_inflight_msgs;
     uint64_t max_batch_bytes;    /* 0 = raft default */
-    uint32_t compact_every;      /* entries between log compactions; 0 = never */
+    /* Log compaction policy: compact once this many entries, or this many
+     * entry bytes, were applied since the last compaction point (0 = that
+     * trigger is off; both 0 = never). A durable state machine compacts
+     * only up to what sm.durable_index returns and, as leader, only up to
+     * the committed index every member holds (the compact hint of
+     * raftmsg.h that followers follow too): no member is ever left behind
+     * the log, since durable state machines cannot be sent as snapshots. */
+    uint32_t compact_every;
+    uint64_t compact_bytes;
+    /* Durable state machines with a fetcher (nk_store_set_fetcher): a
+     * leader stops waiting for a member more than this many entries behind
+     * its commit index; the log is compacted past it and it catches up by
+     * an engine snapshot. 0 = always wait (the log grows while a member is
+     * down). */
+    uint64_t snapshot_lag;
     uint64_t request_ttl_ns;     /* pending proposals and reads expire; default 3 s */
     uint64_t conn_pending_limit; /* bytes queued per outgoing connection */
     nk_raftlog_options log;
@@ -276,6 +299,44 @@ int nk_store_destroy_stale_peer(nk_store *s, uint64_t region_id, uint64_t peer_i
 /* Descriptors of the regions in state APPLYING (up to cap); the count. */
 size_t nk_store_applying(const nk_store *s, nk_region *out, size_t cap);
 
+/* ----------------------------------------------- engine snapshots (raft) --- */
+
+/*
+ * A durable state machine cannot travel inside raft: its raft snapshot
+ * payload is a descriptor (the region at the snapshot point, the sending
+ * store, the index its membership reflects), and the engine data follows
+ * out of band. A follower whose raft installs such a snapshot at index C
+ * first writes snap/<region>-<C>.snap (the descriptor: "the engine range is
+ * garbage until refilled"), then the raft log RESET at C; after that sync
+ * it applies nothing, is not ticked, and asks the fetcher. The fetcher
+ * pulls an export of the region taken at an applied index A >= C (the
+ * admin service of the leader), checks it, replaces the range in the
+ * engine durably, then calls nk_store_data_installed: the marker goes, and
+ * the entries raft committed after C are applied from the log. Those
+ * entries up to A are already in the data; applying them again is harmless
+ * because a KV entry only puts or deletes whole values (kvsm.h): from A on
+ * the state is exact, and no replica serves from this one before (it
+ * never leads while pending, and a leader serves only past its commit).
+ * A restart with the marker present comes back pending and fetches again.
+ */
+typedef void (*nk_store_fetch_fn)(void *ctx);
+void nk_store_set_fetcher(nk_store *s, nk_store_fetch_fn fn, void *ctx);
+
+typedef struct nk_store_fetch {
+    uint64_t region_id;
+    uint64_t index, term; /* the raft snapshot point: the data must be at or after it */
+    uint64_t from_store;  /* the leader that sent it, or the leader known now */
+    nk_region desc;       /* range to replace */
+} nk_store_fetch;
+/* Regions whose engine data is pending, ascending, up to cap; the count. */
+size_t nk_store_pending_fetches(const nk_store *s, nk_store_fetch *out, size_t cap);
+/* The fetcher replaced the range with data at index (>= the snapshot
+ * point) durably. NK_ENOENT when not pending, NK_EINVAL when index is below
+ * the snapshot point. */
+int nk_store_data_installed(nk_store *s, uint64_t region_id, uint64_t index);
+/* Dial address of store_id (address book, then the resolver). */
+int nk_store_address(nk_store *s, uint64_t store_id, char *addr, size_t cap);
+
 /* ------------------------------------------------------------- status --- */
 
 /* Ids of the hosted regions (not tombstoned), ascending, up to cap of them;
@@ -300,6 +361,15 @@ void nk_store_quiesce(nk_store *s);
 int nk_store_region_meta(const nk_store *s, uint64_t region_id, nk_region *desc, uint8_t *state);
 /* Number of hosted regions. */
 size_t nk_store_hosted_count(const nk_store *s);
+
+/*
+ * Keep region_id's raft log above `index` for hold_ns of store time (the
+ * admin service's snapshot export: the replica that installs it joins the
+ * log at index + 1 only after the import, so the leader must not compact
+ * past it meanwhile). A later hold replaces an earlier one. NK_ENOENT when
+ * not hosted.
+ */
+int nk_store_hold_log(nk_store *s, uint64_t region_id, uint64_t index, uint64_t hold_ns);
 
 typedef struct nk_store_stats {
     uint64_t proposals;           /* commands accepted by a leader peer */

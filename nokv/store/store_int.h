@@ -51,6 +51,18 @@ struct nk_peer {
     nk_raft_snapshot_meta snap; /* last snapshot point staged */
     uint8_t *snap_blob;         /* volatile SM: envelope at snap.index */
     size_t snap_len;
+    uint64_t bytes_since_snap; /* entry bytes applied since snap.index */
+    uint64_t compact_hint;     /* highest hint a leader sent (raftmsg.h) */
+    uint64_t hold_index;       /* nk_store_hold_log: keep the log above it */
+    uint64_t hold_until;       /* ... until this node-local time */
+    uint64_t lead_since;       /* node-local time this peer became leader */
+    /* Engine snapshot (durable state machine): raft installed a snapshot at
+     * snap.index, but the engine data for it is still to be fetched
+     * (snapfetch.h). Until then nothing is applied, the raft node is not
+     * ticked (it never campaigns), and snap/<region>-<index>.snap marks the
+     * engine range as garbage across restarts. */
+    bool data_pending;
+    uint64_t fetch_from; /* store that sent the snapshot (a hint) */
 
     nk_u64map writes; /* raft index -> malloc'd nk_pending of the proposal there */
     size_t n_writes;
@@ -100,6 +112,9 @@ struct nk_store {
     bool failed;
     bool closing;
     struct store_install *install; /* nk_store_install_finish in progress */
+    nk_store_fetch_fn fetch_fn;     /* engine snapshot fetcher (nk_store_set_fetcher) */
+    void *fetch_ctx;
+    uint64_t fetch_timer; /* zero-delay timer that calls fetch_fn */
 };
 
 /* store.c */
@@ -108,6 +123,8 @@ nk_peer *nk_store_peer(const nk_store *s, uint64_t region_id);
 int nk_store_save_meta(nk_store *s);
 uint64_t nk_store_home_of(const nk_store *s, const nk_peer *p, uint64_t peer_id);
 void nk_store_kick(nk_store *s);
+/* Tell the fetcher (soon, from a timer) that some region's data is pending. */
+void nk_store_kick_fetcher(nk_store *s);
 
 /* peer.c */
 /* Track the proposal at `index` (q malloc'd; the peer frees it). */
@@ -127,6 +144,12 @@ void nk_peer_finish_ready(nk_peer *p);
 void nk_peer_tick(nk_peer *p);
 void nk_peer_expire(nk_peer *p, uint64_t now, uint64_t ttl);
 void nk_peer_observe(nk_peer *p);
+/* The compact hint this peer sends (leader: min of commit and every
+ * member's match; others: the hint they got), raftmsg.h. */
+uint64_t nk_peer_compact_hint(const nk_peer *p);
+/* The engine data of a pending snapshot is in: drop the marker, apply what
+ * raft committed meanwhile from the log. */
+int nk_peer_data_installed(nk_peer *p, uint64_t index);
 
 /* snapfile.c: <snapdir>/<region>-<index>.snap, an envelope holding the
  * region descriptor and the state machine payload. */
