@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "nokv/util/rand.h"
+#include "nokv/util/testbug.h"
 #include "sim/check/lin.h"
 #include "sim/cluster_wl.h"
 #include "sim/scenario.h"
@@ -1340,6 +1341,7 @@ static void *world_new(nk_sim *s, nk_sim_result *res, uint32_t nodes)
     w->s = s;
     w->res = res;
     w->stores = nodes;
+    nk_testbugs = 0; /* planted only by a `bug=` option of this run */
     w->o.tick_ns = 20 * NK_NSEC_PER_MSEC;
     w->o.small_engine = true;
     w->n_clients = 4;
@@ -1448,7 +1450,25 @@ static int world_option(void *wp, const char *key, const char *value)
         }
         if (strcmp(value, "none") == 0) {
             w->o.bug_ack_on_propose = false;
+            nk_testbugs = 0;
             return NK_OK;
+        }
+        /* Process-wide planted bugs (nokv/util/testbug.h); this process
+         * runs one seed, so the switch cannot leak into another run. */
+        static const struct {
+            const char *name;
+            unsigned bit;
+        } planted[] = {
+            {"mode-nosync", NK_TESTBUG_MODE_NOSYNC},
+            {"publish-before-install", NK_TESTBUG_PUBLISH_EARLY},
+            {"reapply-after-restart", NK_TESTBUG_REAPPLY},
+            {"forget-tombstone", NK_TESTBUG_FORGET_TOMB},
+        };
+        for (size_t i = 0; i < sizeof(planted) / sizeof(planted[0]); i++) {
+            if (strcmp(value, planted[i].name) == 0) {
+                nk_testbugs |= planted[i].bit;
+                return NK_OK;
+            }
         }
     }
     return NK_EINVAL;

@@ -903,6 +903,11 @@ nk_db *nk_cluster_db(nk_cluster *c)
     return c->db;
 }
 
+nk_kvsm *nk_cluster_kvsm(nk_cluster *c)
+{
+    return c->kvsm;
+}
+
 nk_kv_backend *nk_cluster_kv(nk_cluster *c)
 {
     return c->backend != NULL ? nk_cluster_backend_kv(c->backend) : NULL;

@@ -89,6 +89,7 @@ void nk_cluster_abandon(nk_cluster *c);
  * across a shutdown. */
 nk_store *nk_cluster_store(nk_cluster *c);
 nk_db *nk_cluster_db(nk_cluster *c);
+struct nk_kvsm *nk_cluster_kvsm(nk_cluster *c);
 struct nk_kv_backend *nk_cluster_kv(nk_cluster *c);
 
 /* Parse "1=127.0.0.1:20170,2=127.0.0.1:20171,..." into cfg->initial. */
