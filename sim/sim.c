@@ -117,6 +117,20 @@ void sim_trace_tb(nk_sim *s, const sim_tb *b)
     trace_line(s, b->buf);
 }
 
+/* "%s job.work %s %" PRIu64 (or job.done), once per job phase */
+static void trace_job(nk_sim *s, const sim_node *n, const char *what, const char *name,
+                      uint64_t id)
+{
+    sim_tb tb;
+    tb.n = 0;
+    sim_tb_str(&tb, n->name);
+    sim_tb_str(&tb, what);
+    sim_tb_str(&tb, name);
+    sim_tb_str(&tb, " ");
+    sim_tb_num(&tb, id, false);
+    trace_line(s, tb.buf);
+}
+
 void sim_trace_event(nk_sim *s, const char *what, uint32_t node, uint64_t a, uint64_t b)
 {
     /* "%s %s %" PRIu64 " %" PRIu64 with the node's name, or "sim" */
@@ -344,6 +358,7 @@ void nk_sim_free(nk_sim *s)
         free(s->fps[i].name);
     }
     free(s->fps);
+    free(s->fpnames);
     free(s->ring);
     XXH3_freeState(s->hash);
     free(s);
@@ -618,7 +633,7 @@ static void dispatch_node_event(nk_sim *s, sim_event *ev, sim_node *n)
     case SIM_EV_JOB_WORK: {
         sim_job *j = nk_u64map_get(&n->jobs, ev->id);
         if (j != NULL) {
-            nk_sim_trace(s, "%s job.work %s %" PRIu64, n->name, j->name, j->id);
+            trace_job(s, n, " job.work ", j->name, j->id);
             j->work(j->arg);
             /* done runs shortly after work on the loop thread */
             sim_event *done = sim_event_new(
@@ -633,7 +648,7 @@ static void dispatch_node_event(nk_sim *s, sim_event *ev, sim_node *n)
     case SIM_EV_JOB_DONE: {
         sim_job *j = nk_u64map_del(&n->jobs, ev->id);
         if (j != NULL) {
-            nk_sim_trace(s, "%s job.done %s %" PRIu64, n->name, j->name, j->id);
+            trace_job(s, n, " job.done ", j->name, j->id);
             nk_job_fn done = j->done;
             void *arg = j->arg;
             free(j);
@@ -736,6 +751,44 @@ static sim_failpoint *fp_add(nk_sim *s)
     return fp;
 }
 
+/* The slot of `name` in the name table (grown to keep it at most half
+ * full), created empty when missing. Open addressing on a hash of the
+ * text, so the order of anything observable never depends on it. */
+static sim_fpname *fpname_slot(nk_sim *s, const char *name)
+{
+    if (2 * (s->fpn_count + 1) > s->fpn_cap) {
+        size_t ncap = s->fpn_cap ? 2 * s->fpn_cap : 64;
+        sim_fpname *nt = calloc(ncap, sizeof(*nt));
+        if (nt == NULL) {
+            abort();
+        }
+        for (size_t i = 0; i < s->fpn_cap; i++) {
+            if (s->fpnames[i].name != NULL) {
+                size_t h = (size_t)XXH3_64bits(s->fpnames[i].name, strlen(s->fpnames[i].name));
+                while (nt[h & (ncap - 1)].name != NULL) {
+                    h++;
+                }
+                nt[h & (ncap - 1)] = s->fpnames[i];
+            }
+        }
+        free(s->fpnames);
+        s->fpnames = nt;
+        s->fpn_cap = ncap;
+    }
+    size_t h = (size_t)XXH3_64bits(name, strlen(name));
+    for (;; h++) {
+        sim_fpname *e = &s->fpnames[h & (s->fpn_cap - 1)];
+        if (e->name == NULL) {
+            e->cov = SIZE_MAX;
+            s->fpn_count++;
+            return e; /* the caller sets e->name to a copy that lives in fps */
+        }
+        if (strcmp(e->name, name) == 0) {
+            return e;
+        }
+    }
+}
+
 int nk_sim_failpoint_arm(nk_sim *s, uint32_t node, const char *name, nk_sim_fp_action action,
                          uint32_t count, nk_ratio prob)
 {
@@ -759,6 +812,11 @@ int nk_sim_failpoint_arm(nk_sim *s, uint32_t node, const char *name, nk_sim_fp_a
     sim_failpoint *fp = fp_add(s);
     fp->node = node;
     fp->name = strdup(name);
+    sim_fpname *e = fpname_slot(s, name);
+    if (e->name == NULL) {
+        e->name = fp->name;
+    }
+    e->armed = true;
     fp->action = action;
     fp->remaining = count;
     fp->limited = count > 0;
@@ -775,20 +833,21 @@ int sim_failpoint_hit(sim_node *n, const char *name)
     nk_sim *s = n->sim;
     /* Every name hit gets a coverage record (action OFF, node 0), created
      * before any pointer into the array is taken: fp_add may move it. */
-    bool seen = false;
-    for (size_t i = 0; i < s->fp_count; i++) {
-        sim_failpoint *fp = &s->fps[i];
-        if (fp->action == NK_SIM_FP_OFF && fp->node == 0 && strcmp(fp->name, name) == 0) {
-            fp->hits++;
-            seen = true;
-            break;
-        }
-    }
-    if (!seen) {
+    sim_fpname *e = fpname_slot(s, name);
+    if (e->cov != SIZE_MAX) {
+        s->fps[e->cov].hits++;
+    } else {
+        e->cov = s->fp_count;
         sim_failpoint *cov = fp_add(s);
         cov->name = strdup(name);
         cov->action = NK_SIM_FP_OFF;
         cov->hits = 1;
+        if (e->name == NULL) {
+            e->name = cov->name;
+        }
+    }
+    if (!e->armed) {
+        return NK_OK; /* the common case: nothing was ever armed here */
     }
     sim_failpoint *match = NULL;
     for (size_t i = 0; i < s->fp_count; i++) {

@@ -63,6 +63,12 @@ typedef struct sim_failpoint {
     uint64_t fired;
 } sim_failpoint;
 
+typedef struct sim_fpname {
+    const char *name; /* the coverage or first armed record's copy; NULL = free slot */
+    size_t cov;       /* index of the coverage record in fps; SIZE_MAX = none yet */
+    bool armed;       /* a record with an action exists for this name */
+} sim_fpname;
+
 typedef enum sim_node_state {
     SIM_NODE_DOWN = 0,
     SIM_NODE_UP,
@@ -119,6 +125,10 @@ struct nk_sim {
 
     sim_failpoint *fps;
     size_t fp_count;
+    /* name -> its coverage record and whether any record of it was armed:
+     * every nk_failpoint() call looks here instead of scanning fps */
+    struct sim_fpname *fpnames;
+    size_t fpn_cap, fpn_count;
 
     /* ring of recent trace lines for failure reports */
     char (*ring)[160];
