@@ -43,6 +43,7 @@
 #include "nokv/util/rand.h"
 #include "nokv/util/testbug.h"
 #include "sim/check/lin.h"
+#include "sim/check/raft.h"
 #include "sim/cluster_wl.h"
 #include "sim/scenario.h"
 
@@ -129,8 +130,7 @@ struct nk_csim_world {
     size_t n_incr, cap_incr;
     uint64_t incr_attempts;
 
-    uint64_t *lead_of_term;
-    size_t cap_lot;
+    nk_rcheck *chk; /* election safety (sim/check/raft.h) */
 
     bool calm, marked, final_phase, final_done, have_final_ctr;
     uint64_t final_ctr;
@@ -292,19 +292,13 @@ void nk_csim_world_observe(nk_csim_world *w, uint32_t node, const nk_raft *r)
     if (st.role != NK_RAFT_LEADER) {
         return;
     }
-    if (!grow((void **)&w->lead_of_term, &w->cap_lot, st.term + 1, sizeof(uint64_t))) {
-        oom(w);
-        return;
-    }
-    uint64_t *l = &w->lead_of_term[st.term];
-    if (*l == 0) {
-        *l = node;
+    char why[256];
+    bool first = false;
+    if (!nk_rcheck_leader(w->chk, node, st.term, &first, why, sizeof(why))) {
+        nk_sim_fail(w->s, w->res, NK_SIM_SAFETY, "%s", why);
+    } else if (first) {
         w->st_elections++;
         nk_sim_trace(w->s, "cluster.leader n%u term %" PRIu64, node, st.term);
-    } else if (*l != node) {
-        nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
-                    "election safety: n%" PRIu64 " and n%u both lead term %" PRIu64, *l, node,
-                    st.term);
     }
 }
 
@@ -1338,6 +1332,11 @@ static void *world_new(nk_sim *s, nk_sim_result *res, uint32_t nodes)
     if (w == NULL) {
         return NULL;
     }
+    w->chk = nk_rcheck_new();
+    if (w->chk == NULL) {
+        free(w);
+        return NULL;
+    }
     w->s = s;
     w->res = res;
     w->stores = nodes;
@@ -1504,7 +1503,7 @@ static void world_free(void *wp)
     }
     free(w->hist);
     free(w->incrs);
-    free(w->lead_of_term);
+    nk_rcheck_free(w->chk);
     free(w);
 }
 
