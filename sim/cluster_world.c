@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "nokv/util/rand.h"
+#include "nokv/util/grow.h"
 #include "nokv/util/testbug.h"
 #include "sim/check/lin.h"
 #include "sim/check/raft.h"
@@ -152,25 +153,6 @@ struct nk_csim_world {
 };
 
 /* ------------------------------------------------------------- helpers --- */
-
-static bool grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) {
-        return true;
-    }
-    size_t ncap = *cap ? *cap : 64;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    void *n = realloc(*p, ncap * elem);
-    if (n == NULL) {
-        return false;
-    }
-    memset((char *)n + *cap * elem, 0, (ncap - *cap) * elem);
-    *p = n;
-    *cap = ncap;
-    return true;
-}
 
 static void oom(nk_csim_world *w)
 {
@@ -354,7 +336,7 @@ static bool parse_u64(const uint8_t *p, size_t n, uint64_t *out)
 
 static void rbuf_append(client *c, const uint8_t *p, size_t n)
 {
-    if (!grow((void **)&c->rbuf, &c->rcap, c->rlen + n, 1)) {
+    if (!nk_grow_zeroed((void **)&c->rbuf, &c->rcap, c->rlen + n, 1)) {
         oom(c->w);
         return;
     }
@@ -746,7 +728,7 @@ static void client_attempt(client *c)
         add_bulk(req, &len, key);
     }
     if (c->op == OP_INCR) {
-        if (!grow((void **)&w->incrs, &w->cap_incr, w->n_incr + 1, sizeof(*w->incrs))) {
+        if (!nk_grow_zeroed((void **)&w->incrs, &w->cap_incr, w->n_incr + 1, sizeof(*w->incrs))) {
             oom(w);
             return;
         }
@@ -754,7 +736,7 @@ static void client_attempt(client *c)
         w->incrs[c->rec] = (incr_rec){.client = c->id, .inv = now, .res = UINT64_MAX};
         w->incr_attempts++;
     } else if (c->op == OP_SET || c->op == OP_GET) {
-        if (!grow((void **)&w->hist, &w->cap_hist, w->n_hist + 1, sizeof(*w->hist))) {
+        if (!nk_grow_zeroed((void **)&w->hist, &w->cap_hist, w->n_hist + 1, sizeof(*w->hist))) {
             oom(w);
             return;
         }
@@ -1332,11 +1314,6 @@ static void *world_new(nk_sim *s, nk_sim_result *res, uint32_t nodes)
     if (w == NULL) {
         return NULL;
     }
-    w->chk = nk_rcheck_new();
-    if (w->chk == NULL) {
-        free(w);
-        return NULL;
-    }
     w->s = s;
     w->res = res;
     w->stores = nodes;
@@ -1355,6 +1332,11 @@ static void *world_new(nk_sim *s, nk_sim_result *res, uint32_t nodes)
     for (uint32_t i = 1; i <= nodes; i++) {
         w->cfgs[i].w = w;
         w->cfgs[i].node = i;
+    }
+    w->chk = nk_rcheck_new();
+    if (w->chk == NULL) {
+        free(w);
+        return NULL;
     }
     return w;
 }

@@ -47,6 +47,7 @@
 #include <xxhash.h>
 
 #include "nokv/util/rand.h"
+#include "nokv/util/grow.h"
 #include "sim/check/lin.h"
 #include "sim/check/raft.h"
 #include "sim/raft_wl.h"
@@ -160,25 +161,6 @@ struct nk_sraft_world {
 
 /* ------------------------------------------------------------- helpers --- */
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) {
-        return true;
-    }
-    size_t ncap = *cap ? *cap : 64;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    void *n = realloc(*p, ncap * elem);
-    if (n == NULL) {
-        return false;
-    }
-    memset((char *)n + *cap * elem, 0, (ncap - *cap) * elem);
-    *p = n;
-    *cap = ncap;
-    return true;
-}
-
 static void oom(nk_sraft_world *w)
 {
     nk_sim_fail(w->s, w->res, NK_SIM_CRASH, "raft workload: out of memory in the checker");
@@ -290,7 +272,7 @@ static void note_commit(nk_sraft_world *w, uint32_t node, uint64_t i, uint64_t t
     }
     if (i > w->max_commit) {
         w->max_commit = i;
-        if (grow((void **)&w->samples, &w->cap_samples, w->n_samples + 1, sizeof(*w->samples))) {
+        if (nk_grow_zeroed((void **)&w->samples, &w->cap_samples, w->n_samples + 1, sizeof(*w->samples))) {
             w->samples[w->n_samples].at = nk_sim_now(w->s);
             w->samples[w->n_samples].commit = i;
             w->n_samples++;
@@ -745,7 +727,7 @@ static void client_send(nk_sraft_world *w, client *c)
 
 static void client_start(nk_sraft_world *w, client *c)
 {
-    if (!grow((void **)&w->hist, &w->cap_hist, w->n_hist + 1, sizeof(*w->hist))) {
+    if (!nk_grow_zeroed((void **)&w->hist, &w->cap_hist, w->n_hist + 1, sizeof(*w->hist))) {
         oom(w);
         return;
     }
@@ -1233,11 +1215,6 @@ static void *world_new(nk_sim *s, nk_sim_result *res, uint32_t nodes)
     if (w == NULL) {
         return NULL;
     }
-    w->chk = nk_rcheck_new();
-    if (w->chk == NULL) {
-        free(w);
-        return NULL;
-    }
     w->s = s;
     w->res = res;
     w->nodes = nodes;
@@ -1262,6 +1239,11 @@ static void *world_new(nk_sim *s, nk_sim_result *res, uint32_t nodes)
     for (uint32_t i = 1; i <= nodes; i++) {
         w->cfgs[i].w = w;
         w->cfgs[i].node = i;
+    }
+    w->chk = nk_rcheck_new();
+    if (w->chk == NULL) {
+        free(w);
+        return NULL;
     }
     return w;
 }

@@ -9,6 +9,7 @@
 #include <xxhash.h>
 
 #include "nokv/util/coding.h"
+#include "nokv/util/grow.h"
 
 /* What is known about one index: its committed term and first applier. */
 typedef struct idx_rec {
@@ -39,26 +40,6 @@ struct nk_rcheck {
     lm_slot *lm;
     size_t cap_lm, n_lm;
 };
-
-/* Zero-filled growth to at least `need` elements. */
-static bool grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) {
-        return true;
-    }
-    size_t ncap = *cap ? *cap : 64;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    void *n = realloc(*p, ncap * elem);
-    if (n == NULL) {
-        return false;
-    }
-    memset((char *)n + *cap * elem, 0, (ncap - *cap) * elem);
-    *p = n;
-    *cap = ncap;
-    return true;
-}
 
 static bool oom(char *why, size_t why_len)
 {
@@ -102,7 +83,7 @@ bool nk_rcheck_leader(nk_rcheck *c, uint64_t node, uint64_t term, bool *first, c
     if (first != NULL) {
         *first = false;
     }
-    if (!grow((void **)&c->lead_of_term, &c->cap_lot, term + 1, sizeof(uint64_t))) {
+    if (!nk_grow_zeroed((void **)&c->lead_of_term, &c->cap_lot, term + 1, sizeof(uint64_t))) {
         return oom(why, why_len);
     }
     uint64_t *l = &c->lead_of_term[term];
@@ -174,7 +155,7 @@ bool nk_rcheck_persisted(nk_rcheck *c, uint64_t node, const nk_raft_entry *e, ui
 
 static idx_rec *idx_at(nk_rcheck *c, uint64_t i)
 {
-    if (!grow((void **)&c->idx, &c->cap_idx, i + 1, sizeof(*c->idx))) {
+    if (!nk_grow_zeroed((void **)&c->idx, &c->cap_idx, i + 1, sizeof(*c->idx))) {
         return NULL;
     }
     if (i > c->max_index) {

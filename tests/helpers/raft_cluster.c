@@ -12,6 +12,7 @@
 #include <xxhash.h>
 
 #include "nokv/util/coding.h"
+#include "nokv/util/grow.h"
 #include "nokv/util/rand.h"
 #include "sim/check/raft.h"
 
@@ -106,25 +107,6 @@ static void fail(raftc *c, const char *fmt, ...)
     vsnprintf(c->err + k, sizeof(c->err) - (size_t)k, fmt, ap);
     va_end(ap);
     tr(c, "VIOLATION %s", c->err);
-}
-
-static bool grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) {
-        return true;
-    }
-    size_t ncap = *cap ? *cap : 64;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    void *n = realloc(*p, ncap * elem);
-    if (!n) {
-        return false;
-    }
-    memset((char *)n + *cap * elem, 0, (ncap - *cap) * elem);
-    *p = n;
-    *cap = ncap;
-    return true;
 }
 
 static bool chance(raftc *c, uint32_t pm)
@@ -348,7 +330,7 @@ static void persist(raftc *c, rc_node *n, const nk_raft_ready *rd)
             nk_raft_entry_clear(&n->ents[k]);
         }
         n->n_ents = keep;
-        if (!grow((void **)&n->ents, &n->cap_ents, keep + rd->n_entries, sizeof(*n->ents))) {
+        if (!nk_grow_zeroed((void **)&n->ents, &n->cap_ents, keep + rd->n_entries, sizeof(*n->ents))) {
             fail(c, "oom");
             return;
         }
@@ -415,7 +397,7 @@ static void send_msgs(raftc *c, rc_node *n, nk_raft_ready *rd)
         }
         int copies = (c->chaos && chance(c, c->o.dup_pm)) ? 2 : 1;
         for (int d = 0; d < copies; d++) {
-            if (!grow((void **)&c->net, &c->cap_net, c->n_net + 1, sizeof(*c->net))) {
+            if (!nk_grow_zeroed((void **)&c->net, &c->cap_net, c->n_net + 1, sizeof(*c->net))) {
                 free(buf);
                 fail(c, "oom");
                 return;
@@ -923,7 +905,7 @@ int raftc_read(raftc *c, uint64_t id)
     if (rc != NK_OK) {
         return rc;
     }
-    if (!grow((void **)&c->reads, &c->cap_reads, c->n_reads + 1, sizeof(*c->reads))) {
+    if (!nk_grow_zeroed((void **)&c->reads, &c->cap_reads, c->n_reads + 1, sizeof(*c->reads))) {
         return NK_ENOMEM;
     }
     rc_read *q = &c->reads[c->n_reads++];
