@@ -34,7 +34,8 @@ struct nk_csim_node {
     nk_store_observer obs;
     uint64_t hash_gen;
     bool hash_pending;
-    void *alt; /* another app runs on the node (nk_csim_opts.alt) */
+    uint64_t recovered_commit; /* region 1's durable commit at open (clamped into the log) */
+    void *alt;                 /* another app runs on the node (nk_csim_opts.alt) */
 };
 
 struct nk_store *nk_csim_node_store(const nk_csim_node *a)
@@ -52,6 +53,16 @@ static void ob_raft_changed(void *ctx, uint64_t store_id, uint64_t region_id, co
     (void)store_id;
     if (region_id == NK_CSIM_REGION) {
         nk_csim_world_observe(a->w, a->self, r);
+    }
+}
+
+static void ob_recovered(void *ctx, uint64_t store_id, uint64_t region_id, uint64_t lsn,
+                         const nk_raft_hard_state *hs, uint64_t snap_index, uint64_t last_index)
+{
+    nk_csim_node *a = ctx;
+    (void)store_id, (void)lsn, (void)snap_index, (void)last_index;
+    if (region_id == NK_CSIM_REGION) {
+        a->recovered_commit = hs->commit;
     }
 }
 
@@ -87,6 +98,39 @@ bool nk_csim_node_failed(const nk_csim_node *a)
 {
     return a->failed || (a->c != NULL && nk_cluster_store(a->c) != NULL &&
                          nk_store_failed(nk_cluster_store(a->c)));
+}
+
+/*
+ * Exactly-once apply, checked as a store comes back: the kvsm writes its
+ * applied index in the same engine batch as the entry's data, so whatever
+ * index A the recovered engine records, the data up to A is there. Raft may
+ * re-apply only what its durable log cannot prove committed: entries above
+ * the recovered commit index C (its hard state is synced after the engine
+ * may already hold the apply). Resuming below min(A, C) applies entries a
+ * second time that the store knows are applied and committed. SET/INCR
+ * entries carry absolute values, so such a replay converges again and no
+ * client sees it, which is why it is checked here, from the inside.
+ */
+static void check_resume(nk_csim_node *a)
+{
+    nk_store *st = nk_cluster_store(a->c);
+    const nk_raft *r = st != NULL ? nk_store_raft(st, NK_CSIM_REGION) : NULL;
+    uint64_t idx = 0, term = 0;
+    if (r == NULL || nk_kvsm_applied(nk_cluster_kvsm(a->c), NK_CSIM_REGION, &idx, &term) != NK_OK) {
+        return;
+    }
+    uint64_t bound = idx < a->recovered_commit ? idx : a->recovered_commit;
+    nk_raft_status rs;
+    nk_raft_status_get(r, &rs);
+    if (rs.applied < bound) {
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "exactly-once apply: n%u reopened with entries up to %" PRIu64
+                 " in its engine and commit %" PRIu64 " in its log, but raft resumes applying"
+                 " after %" PRIu64 " (entries %" PRIu64 "..%" PRIu64 " apply twice)",
+                 a->self, idx, a->recovered_commit, rs.applied, rs.applied + 1, bound);
+        nk_csim_world_violation(a->w, a->self, msg);
+    }
 }
 
 /* Hash every user key and value, in key order, as the engine holds them.
@@ -196,8 +240,10 @@ static int node_start(nk_rt *rt, void *cfgp, void **state)
         }
         a->alt = NULL;
     }
-    a->obs =
-        (nk_store_observer){.ctx = a, .raft_changed = ob_raft_changed, .violation = ob_violation};
+    a->obs = (nk_store_observer){.ctx = a,
+                                 .raft_changed = ob_raft_changed,
+                                 .recovered = ob_recovered,
+                                 .violation = ob_violation};
 
     char addr[32], redis[32];
     snprintf(addr, sizeof(addr), "n%u:%d", a->self, NK_CSIM_RAFT_PORT);
@@ -246,6 +292,7 @@ static int node_start(nk_rt *rt, void *cfgp, void **state)
         *state = NULL;
         return rc;
     }
+    check_resume(a);
     nk_rt_set_shutdown_handler(rt, on_shutdown, a);
     return NK_OK;
 }

@@ -41,7 +41,10 @@
 #include <string.h>
 
 #include "nokv/util/rand.h"
+#include "nokv/util/grow.h"
+#include "nokv/util/testbug.h"
 #include "sim/check/lin.h"
+#include "sim/check/raft.h"
 #include "sim/cluster_wl.h"
 #include "sim/coord_app.h"
 #include "sim/scenario.h"
@@ -139,8 +142,7 @@ struct nk_csim_world {
     size_t n_incr, cap_incr;
     uint64_t incr_attempts;
 
-    uint64_t *lead_of_term;
-    size_t cap_lot;
+    nk_rcheck *chk; /* election safety (sim/check/raft.h) */
 
     bool calm, marked, final_phase, final_done, have_final_ctr;
     uint64_t final_ctr;
@@ -162,25 +164,6 @@ struct nk_csim_world {
 };
 
 /* ------------------------------------------------------------- helpers --- */
-
-static bool grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) {
-        return true;
-    }
-    size_t ncap = *cap ? *cap : 64;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    void *n = realloc(*p, ncap * elem);
-    if (n == NULL) {
-        return false;
-    }
-    memset((char *)n + *cap * elem, 0, (ncap - *cap) * elem);
-    *p = n;
-    *cap = ncap;
-    return true;
-}
 
 static void oom(nk_csim_world *w)
 {
@@ -302,19 +285,13 @@ void nk_csim_world_observe(nk_csim_world *w, uint32_t node, const nk_raft *r)
     if (st.role != NK_RAFT_LEADER) {
         return;
     }
-    if (!grow((void **)&w->lead_of_term, &w->cap_lot, st.term + 1, sizeof(uint64_t))) {
-        oom(w);
-        return;
-    }
-    uint64_t *l = &w->lead_of_term[st.term];
-    if (*l == 0) {
-        *l = node;
+    char why[256];
+    bool first = false;
+    if (!nk_rcheck_leader(w->chk, node, st.term, &first, why, sizeof(why))) {
+        nk_sim_fail(w->s, w->res, NK_SIM_SAFETY, "%s", why);
+    } else if (first) {
         w->st_elections++;
         nk_sim_trace(w->s, "cluster.leader n%u term %" PRIu64, node, st.term);
-    } else if (*l != node) {
-        nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
-                    "election safety: n%" PRIu64 " and n%u both lead term %" PRIu64, *l, node,
-                    st.term);
     }
 }
 
@@ -370,7 +347,7 @@ static bool parse_u64(const uint8_t *p, size_t n, uint64_t *out)
 
 static void rbuf_append(client *c, const uint8_t *p, size_t n)
 {
-    if (!grow((void **)&c->rbuf, &c->rcap, c->rlen + n, 1)) {
+    if (!nk_grow_zeroed((void **)&c->rbuf, &c->rcap, c->rlen + n, 1)) {
         oom(c->w);
         return;
     }
@@ -762,7 +739,7 @@ static void client_attempt(client *c)
         add_bulk(req, &len, key);
     }
     if (c->op == OP_INCR) {
-        if (!grow((void **)&w->incrs, &w->cap_incr, w->n_incr + 1, sizeof(*w->incrs))) {
+        if (!nk_grow_zeroed((void **)&w->incrs, &w->cap_incr, w->n_incr + 1, sizeof(*w->incrs))) {
             oom(w);
             return;
         }
@@ -770,7 +747,7 @@ static void client_attempt(client *c)
         w->incrs[c->rec] = (incr_rec){.client = c->id, .inv = now, .res = UINT64_MAX};
         w->incr_attempts++;
     } else if (c->op == OP_SET || c->op == OP_GET) {
-        if (!grow((void **)&w->hist, &w->cap_hist, w->n_hist + 1, sizeof(*w->hist))) {
+        if (!nk_grow_zeroed((void **)&w->hist, &w->cap_hist, w->n_hist + 1, sizeof(*w->hist))) {
             oom(w);
             return;
         }
@@ -1411,6 +1388,7 @@ static void *world_new(nk_sim *s, nk_sim_result *res, uint32_t nodes)
     w->s = s;
     w->res = res;
     w->stores = nodes;
+    nk_testbugs = 0; /* planted only by a `bug=` option of this run */
     w->o.tick_ns = 20 * NK_NSEC_PER_MSEC;
     w->o.small_engine = true;
     /* Compact the raft log often, so compactions, the purges after them and
@@ -1431,6 +1409,11 @@ static void *world_new(nk_sim *s, nk_sim_result *res, uint32_t nodes)
     for (uint32_t i = 1; i <= nodes; i++) {
         w->cfgs[i].w = w;
         w->cfgs[i].node = i;
+    }
+    w->chk = nk_rcheck_new();
+    if (w->chk == NULL) {
+        free(w);
+        return NULL;
     }
     return w;
 }
@@ -1551,7 +1534,25 @@ static int world_option(void *wp, const char *key, const char *value)
         }
         if (strcmp(value, "none") == 0) {
             w->o.bug_ack_on_propose = false;
+            nk_testbugs = 0;
             return NK_OK;
+        }
+        /* Process-wide planted bugs (nokv/util/testbug.h); this process
+         * runs one seed, so the switch cannot leak into another run. */
+        static const struct {
+            const char *name;
+            unsigned bit;
+        } planted[] = {
+            {"mode-nosync", NK_TESTBUG_MODE_NOSYNC},
+            {"publish-before-install", NK_TESTBUG_PUBLISH_EARLY},
+            {"reapply-after-restart", NK_TESTBUG_REAPPLY},
+            {"forget-tombstone", NK_TESTBUG_FORGET_TOMB},
+        };
+        for (size_t i = 0; i < sizeof(planted) / sizeof(planted[0]); i++) {
+            if (strcmp(value, planted[i].name) == 0) {
+                nk_testbugs |= planted[i].bit;
+                return NK_OK;
+            }
         }
     }
     return NK_EINVAL;
@@ -1587,7 +1588,7 @@ static void world_free(void *wp)
     }
     free(w->hist);
     free(w->incrs);
-    free(w->lead_of_term);
+    nk_rcheck_free(w->chk);
     free(w);
 }
 

@@ -346,9 +346,19 @@ static void conn_break(sim_net *net, sim_conn *c, const char *why)
 static void deliver_data(sim_net *net, sim_conn *c, sim_end *e, sim_msg *m)
 {
     c->inflight[m->dir] -= m->len <= c->inflight[m->dir] ? m->len : c->inflight[m->dir];
-    nk_sim_trace(net->s, "%s net.recv conn=%" PRIu64 " kind=%u len=%zu h=%016" PRIx64,
-                 node_of(net, e->node)->name, c->gid, m->kind, m->len,
-                 (uint64_t)XXH3_64bits(m->data, m->len));
+    /* "%s net.recv conn=%" PRIu64 " kind=%u len=%zu h=%016" PRIx64, without printf */
+    sim_tb tb;
+    tb.n = 0; /* no initializer: it would zero all 1024 bytes per event */
+    sim_tb_str(&tb, node_of(net, e->node)->name);
+    sim_tb_str(&tb, " net.recv conn=");
+    sim_tb_num(&tb, c->gid, false);
+    sim_tb_str(&tb, " kind=");
+    sim_tb_num(&tb, m->kind, false);
+    sim_tb_str(&tb, " len=");
+    sim_tb_num(&tb, m->len, false);
+    sim_tb_str(&tb, " h=");
+    sim_tb_num(&tb, (uint64_t)XXH3_64bits(m->data, m->len), true);
+    sim_trace_tb(net->s, &tb);
     if (c->mode == NK_CONN_RAW && m->len > 1 && nk_rand_chance(&net->rand, 1, 4)) {
         /* Raw streams have no message boundaries: split a chunk so parsers
          * meet partial input, as they would on a real socket. */

@@ -28,6 +28,7 @@
 #include "nokv/rt.h"
 #include "nokv/store/store.h"
 #include "nokv/util/coding.h"
+#include "sim/check/raft.h"
 #include "sim/raft_wl.h"
 
 #define SM_MAGIC 0x314d5352u /* "RSM1" */
@@ -78,17 +79,12 @@ static void violation(nk_sraft_node *a, const char *fmt, ...)
 
 static uint64_t entry_hash(const nk_raft_entry *e)
 {
-    return XXH64(e->data, e->len, (uint64_t)e->type + 1);
+    return nk_rcheck_entry_hash(e);
 }
 
 static uint64_t chain_next(uint64_t chain, const nk_raft_entry *e)
 {
-    uint8_t b[32];
-    nk_put_u64(b, chain);
-    nk_put_u64(b + 8, e->index);
-    nk_put_u64(b + 16, e->term);
-    nk_put_u64(b + 24, entry_hash(e));
-    return XXH64(b, sizeof(b), 0x5241);
+    return nk_rcheck_chain(chain, e, 0x5241);
 }
 
 /* ------------------------------------------------------ state machine --- */

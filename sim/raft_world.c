@@ -47,7 +47,9 @@
 #include <xxhash.h>
 
 #include "nokv/util/rand.h"
+#include "nokv/util/grow.h"
 #include "sim/check/lin.h"
+#include "sim/check/raft.h"
 #include "sim/raft_wl.h"
 #include "sim/scenario.h"
 
@@ -81,24 +83,6 @@ typedef struct wev {
     uint64_t value;
     uint64_t lead;
 } wev;
-
-typedef struct lm_slot {
-    uint64_t index; /* 0 = empty */
-    uint64_t term;
-    uint64_t hash;
-    uint64_t prev;
-} lm_slot;
-
-typedef struct idx_rec {
-    uint64_t cterm; /* term committed at this index (0 = not seen yet) */
-    uint32_t cnode;
-    bool applied;
-    uint32_t anode;
-    uint64_t aterm;
-    uint64_t ahash; /* entry hash (0 when known only through a snapshot) */
-    uint64_t chain;
-    uint64_t shash;
-} idx_rec;
 
 typedef struct hist_op {
     uint32_t client;
@@ -149,15 +133,10 @@ struct nk_sraft_world {
     nk_rand nrand; /* nemesis, conf changes, transfers */
     wev *events;
 
-    uint64_t *lead_of_term;
-    size_t cap_lot;
-    idx_rec *idx;
-    size_t cap_idx;
+    nk_rcheck *chk; /* the raft invariants (sim/check/raft.h) */
     uint64_t max_commit;
     commit_sample *samples;
     size_t n_samples, cap_samples;
-    lm_slot *lm;
-    size_t cap_lm, n_lm;
     node_obs obs[NK_SRAFT_MAX_NODES + 1];
 
     client clients[NK_SRAFT_MAX_CLIENTS];
@@ -181,25 +160,6 @@ struct nk_sraft_world {
 };
 
 /* ------------------------------------------------------------- helpers --- */
-
-static bool grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) {
-        return true;
-    }
-    size_t ncap = *cap ? *cap : 64;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    void *n = realloc(*p, ncap * elem);
-    if (n == NULL) {
-        return false;
-    }
-    memset((char *)n + *cap * elem, 0, (ncap - *cap) * elem);
-    *p = n;
-    *cap = ncap;
-    return true;
-}
 
 static void oom(nk_sraft_world *w)
 {
@@ -282,15 +242,6 @@ static bool chaos_on(nk_sraft_world *w)
     return !w->calm && (w->chaos_until == 0 || nk_sim_now(w->s) < w->chaos_until);
 }
 
-static idx_rec *idx_at(nk_sraft_world *w, uint64_t i)
-{
-    if (!grow((void **)&w->idx, &w->cap_idx, i + 1, sizeof(*w->idx))) {
-        oom(w);
-        return NULL;
-    }
-    return &w->idx[i];
-}
-
 /* ------------------------------------------------------ node -> world --- */
 
 const nk_sraft_opts *nk_sraft_world_opts(const nk_sraft_world *w)
@@ -314,30 +265,14 @@ void nk_sraft_world_violation(nk_sraft_world *w, uint32_t node, const char *what
 
 static void note_commit(nk_sraft_world *w, uint32_t node, uint64_t i, uint64_t term)
 {
-    idx_rec *x = idx_at(w, i);
-    if (x == NULL) {
-        return;
-    }
-    if (x->cterm == 0) {
-        x->cterm = term;
-        x->cnode = node;
-    } else if (x->cterm != term) {
-        nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
-                    "committed entry changed: n%u committed index %" PRIu64 " with term %" PRIu64
-                    ", n%u had committed term %" PRIu64 " there",
-                    node, i, term, x->cnode, x->cterm);
-        return;
-    }
-    if (x->applied && x->aterm != term) {
-        nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
-                    "committed entry changed: n%u committed index %" PRIu64 " with term %" PRIu64
-                    ", n%u applied term %" PRIu64 " there",
-                    node, i, term, x->anode, x->aterm);
+    char why[256];
+    if (!nk_rcheck_committed(w->chk, node, i, term, why, sizeof(why))) {
+        nk_sim_fail(w->s, w->res, NK_SIM_SAFETY, "%s", why);
         return;
     }
     if (i > w->max_commit) {
         w->max_commit = i;
-        if (grow((void **)&w->samples, &w->cap_samples, w->n_samples + 1, sizeof(*w->samples))) {
+        if (nk_grow_zeroed((void **)&w->samples, &w->cap_samples, w->n_samples + 1, sizeof(*w->samples))) {
             w->samples[w->n_samples].at = nk_sim_now(w->s);
             w->samples[w->n_samples].commit = i;
             w->n_samples++;
@@ -449,19 +384,13 @@ void nk_sraft_world_observe(nk_sraft_world *w, uint32_t node, const nk_raft *r)
         w->st_max_term = st.term;
     }
     if (st.role == NK_RAFT_LEADER) {
-        if (!grow((void **)&w->lead_of_term, &w->cap_lot, st.term + 1, sizeof(uint64_t))) {
-            oom(w);
+        char why[256];
+        bool first = false;
+        if (!nk_rcheck_leader(w->chk, node, st.term, &first, why, sizeof(why))) {
+            nk_sim_fail(w->s, w->res, NK_SIM_SAFETY, "%s", why);
             return;
         }
-        uint64_t *l = &w->lead_of_term[st.term];
-        if (*l != 0 && *l != node) {
-            nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
-                        "election safety: n%" PRIu64 " and n%u both lead term %" PRIu64, *l, node,
-                        st.term);
-            return;
-        }
-        if (*l == 0) {
-            *l = node;
+        if (first) {
             w->st_elections++;
             nk_sim_trace(w->s, "raft.leader n%u term %" PRIu64 " last %" PRIu64 " commit %" PRIu64,
                          node, st.term, st.last_index, st.commit);
@@ -506,94 +435,22 @@ void nk_sraft_world_observe(nk_sraft_world *w, uint32_t node, const nk_raft *r)
     }
 }
 
-static size_t lm_pos(uint64_t index, uint64_t term, size_t cap)
-{
-    uint64_t h =
-        index * 0x9e3779b97f4a7c15ULL ^ (term + 0x632be59bd9b4e019ULL) * 0xbf58476d1ce4e5b9ULL;
-    return (size_t)(h ^ (h >> 29)) & (cap - 1);
-}
-
 void nk_sraft_world_persisted(nk_sraft_world *w, uint32_t node, const nk_raft_entry *e,
                               uint64_t prev_term)
 {
-    if (w->n_lm * 2 >= w->cap_lm) {
-        size_t ncap = w->cap_lm ? w->cap_lm * 2 : 1024;
-        lm_slot *n = calloc(ncap, sizeof(*n));
-        if (n == NULL) {
-            oom(w);
-            return;
-        }
-        for (size_t k = 0; k < w->cap_lm; k++) {
-            if (w->lm[k].index != 0) {
-                size_t p = lm_pos(w->lm[k].index, w->lm[k].term, ncap);
-                while (n[p].index != 0) {
-                    p = (p + 1) & (ncap - 1);
-                }
-                n[p] = w->lm[k];
-            }
-        }
-        free(w->lm);
-        w->lm = n;
-        w->cap_lm = ncap;
+    char why[256];
+    if (!nk_rcheck_persisted(w->chk, node, e, prev_term, why, sizeof(why))) {
+        nk_sim_fail(w->s, w->res, NK_SIM_SAFETY, "%s", why);
     }
-    uint64_t hash = XXH64(e->data, e->len, (uint64_t)e->type + 1);
-    size_t p = lm_pos(e->index, e->term, w->cap_lm);
-    while (w->lm[p].index != 0) {
-        lm_slot *s = &w->lm[p];
-        if (s->index == e->index && s->term == e->term) {
-            if (s->hash != hash || s->prev != prev_term) {
-                nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
-                            "log matching: n%u wrote index %" PRIu64 " term %" PRIu64
-                            " with %s than another node's entry of the same index and term",
-                            node, e->index, e->term,
-                            s->hash != hash ? "other data" : "another previous term");
-            }
-            return;
-        }
-        p = (p + 1) & (w->cap_lm - 1);
-    }
-    w->lm[p] = (lm_slot){e->index, e->term, hash, prev_term};
-    w->n_lm++;
 }
 
 static void note_applied(nk_sraft_world *w, uint32_t node, uint64_t index, uint64_t term,
                          uint64_t ehash, uint64_t chain, uint64_t shash, const char *how)
 {
-    idx_rec *x = idx_at(w, index);
-    if (x == NULL) {
-        return;
-    }
-    if (x->cterm != 0 && x->cterm != term) {
-        nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
-                    "committed entry changed: n%u %s index %" PRIu64 " with term %" PRIu64
-                    ", n%u had committed term %" PRIu64 " there",
-                    node, how, index, term, x->cnode, x->cterm);
-        return;
-    }
-    if (!x->applied) {
-        x->applied = true;
-        x->anode = node;
-        x->aterm = term;
-        x->ahash = ehash;
-        x->chain = chain;
-        x->shash = shash;
-        return;
-    }
-    if (x->aterm != term || (ehash && x->ahash && x->ahash != ehash) || x->chain != chain ||
-        x->shash != shash) {
-        nk_sim_fail(w->s, w->res, NK_SIM_SAFETY,
-                    "apply sequences differ: n%u %s index %" PRIu64 " (term %" PRIu64
-                    ") with %s than n%u (term %" PRIu64 ")",
-                    node, how, index, term,
-                    x->aterm != term                           ? "another entry"
-                    : x->chain != chain                        ? "another history before it"
-                    : (ehash && x->ahash && x->ahash != ehash) ? "other data"
-                                                               : "another resulting state",
-                    x->anode, x->aterm);
-        return;
-    }
-    if (x->ahash == 0) {
-        x->ahash = ehash;
+    char why[256];
+    if (!nk_rcheck_applied(w->chk, node, index, term, ehash, chain, shash, how, why,
+                           sizeof(why))) {
+        nk_sim_fail(w->s, w->res, NK_SIM_SAFETY, "%s", why);
     }
 }
 
@@ -870,7 +727,7 @@ static void client_send(nk_sraft_world *w, client *c)
 
 static void client_start(nk_sraft_world *w, client *c)
 {
-    if (!grow((void **)&w->hist, &w->cap_hist, w->n_hist + 1, sizeof(*w->hist))) {
+    if (!nk_grow_zeroed((void **)&w->hist, &w->cap_hist, w->n_hist + 1, sizeof(*w->hist))) {
         oom(w);
         return;
     }
@@ -1383,6 +1240,11 @@ static void *world_new(nk_sim *s, nk_sim_result *res, uint32_t nodes)
         w->cfgs[i].w = w;
         w->cfgs[i].node = i;
     }
+    w->chk = nk_rcheck_new();
+    if (w->chk == NULL) {
+        free(w);
+        return NULL;
+    }
     return w;
 }
 
@@ -1546,10 +1408,8 @@ static void world_free(void *wp)
     while (w->events != NULL) {
         ev_free(w, w->events);
     }
-    free(w->lead_of_term);
-    free(w->idx);
+    nk_rcheck_free(w->chk);
     free(w->samples);
-    free(w->lm);
     free(w->hist);
     free(w);
 }

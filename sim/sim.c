@@ -41,26 +41,63 @@ void nk_sim_config_default(nk_sim_config *cfg, uint64_t seed)
 
 /* ------------------------------------------------------------ trace --- */
 
-static void ring_push(nk_sim *s, const char *line)
+static void ring_push(nk_sim *s, const char *line, size_t len)
 {
     char *slot = s->ring[s->ring_next];
-    strncpy(slot, line, sizeof(s->ring[0]) - 1);
-    slot[sizeof(s->ring[0]) - 1] = '\0';
+    if (len > sizeof(s->ring[0]) - 1) {
+        len = sizeof(s->ring[0]) - 1;
+    }
+    memcpy(slot, line, len); /* not strncpy: it pads all 160 bytes per line */
+    slot[len] = '\0';
     s->ring_next = (s->ring_next + 1) % s->ring_cap;
     s->ring_total++;
 }
 
+/* Decimal digits of v, right-aligned in at least `width` (pad with `pad`),
+ * written ending at `end`; returns the first byte. */
+static char *put_dec(char *end, uint64_t v, int width, char pad)
+{
+    char *p = end;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+        width--;
+    } while (v != 0);
+    while (width-- > 0) {
+        *--p = pad;
+    }
+    return p;
+}
+
+/* Every event passes here, so the line is built by hand: the same bytes as
+ * "[%4" PRIu64 ".%09" PRIu64 "] %s\n" without a printf per event. */
 static void trace_line(nk_sim *s, const char *body)
 {
     char line[1200];
-    snprintf(line, sizeof(line), "[%4" PRIu64 ".%09" PRIu64 "] %s", s->now / NK_NSEC_PER_SEC,
-             s->now % NK_NSEC_PER_SEC, body);
+    char num[48];
+    char *e = num + sizeof(num);
+    char *frac = put_dec(e, s->now % NK_NSEC_PER_SEC, 9, '0');
+    *--frac = '.';
+    char *p = put_dec(frac, s->now / NK_NSEC_PER_SEC, 4, ' ');
+    size_t n = 0;
+    line[n++] = '[';
+    memcpy(line + n, p, (size_t)(e - p));
+    n += (size_t)(e - p);
+    line[n++] = ']';
+    line[n++] = ' ';
+    size_t blen = strlen(body);
+    if (blen > sizeof(line) - n - 2) {
+        blen = sizeof(line) - n - 2;
+    }
+    memcpy(line + n, body, blen);
+    n += blen;
+    line[n] = '\n';
     /* The hash covers the time and the text, so any divergence in order,
      * timing or content changes it. */
-    XXH3_64bits_update(s->hash, line, strlen(line));
-    XXH3_64bits_update(s->hash, "\n", 1);
-    ring_push(s, line);
+    XXH3_64bits_update(s->hash, line, n + 1);
+    ring_push(s, line, n);
     if (s->cfg.trace_out != NULL) {
+        line[n] = '\0';
         fprintf(s->cfg.trace_out, "%s\n", line);
     }
 }
@@ -75,13 +112,38 @@ void nk_sim_trace(nk_sim *s, const char *fmt, ...)
     trace_line(s, body);
 }
 
+void sim_trace_tb(nk_sim *s, const sim_tb *b)
+{
+    trace_line(s, b->buf);
+}
+
+/* "%s job.work %s %" PRIu64 (or job.done), once per job phase */
+static void trace_job(nk_sim *s, const sim_node *n, const char *what, const char *name,
+                      uint64_t id)
+{
+    sim_tb tb;
+    tb.n = 0;
+    sim_tb_str(&tb, n->name);
+    sim_tb_str(&tb, what);
+    sim_tb_str(&tb, name);
+    sim_tb_str(&tb, " ");
+    sim_tb_num(&tb, id, false);
+    trace_line(s, tb.buf);
+}
+
 void sim_trace_event(nk_sim *s, const char *what, uint32_t node, uint64_t a, uint64_t b)
 {
-    if (node != 0) {
-        nk_sim_trace(s, "%s %s %" PRIu64 " %" PRIu64, s->nodes[node - 1]->name, what, a, b);
-    } else {
-        nk_sim_trace(s, "sim %s %" PRIu64 " %" PRIu64, what, a, b);
-    }
+    /* "%s %s %" PRIu64 " %" PRIu64 with the node's name, or "sim" */
+    sim_tb tb;
+    tb.n = 0; /* no initializer: it would zero all 1024 bytes per event */
+    sim_tb_str(&tb, node != 0 ? s->nodes[node - 1]->name : "sim");
+    sim_tb_str(&tb, " ");
+    sim_tb_str(&tb, what);
+    sim_tb_str(&tb, " ");
+    sim_tb_num(&tb, a, false);
+    sim_tb_str(&tb, " ");
+    sim_tb_num(&tb, b, false);
+    trace_line(s, tb.buf);
 }
 
 void nk_sim_trace_tail(nk_sim *s, FILE *out, unsigned n)
@@ -196,7 +258,19 @@ static void disk_observer(void *ctx, const char *event, const char *path, uint64
                           uint64_t b)
 {
     sim_node *n = ctx;
-    nk_sim_trace(n->sim, "%s disk.%s %s %" PRIu64 " %" PRIu64, n->name, event, path, a, b);
+    /* "%s disk.%s %s %" PRIu64 " %" PRIu64 */
+    sim_tb tb;
+    tb.n = 0; /* no initializer: it would zero all 1024 bytes per event */
+    sim_tb_str(&tb, n->name);
+    sim_tb_str(&tb, " disk.");
+    sim_tb_str(&tb, event);
+    sim_tb_str(&tb, " ");
+    sim_tb_str(&tb, path);
+    sim_tb_str(&tb, " ");
+    sim_tb_num(&tb, a, false);
+    sim_tb_str(&tb, " ");
+    sim_tb_num(&tb, b, false);
+    trace_line(n->sim, tb.buf);
 }
 
 sim_node *sim_node_get(nk_sim *s, uint32_t id)
@@ -285,6 +359,7 @@ void nk_sim_free(nk_sim *s)
     }
     free(s->fps);
     free(s->marks);
+    free(s->fpnames);
     free(s->ring);
     XXH3_freeState(s->hash);
     free(s);
@@ -569,7 +644,7 @@ static void dispatch_node_event(nk_sim *s, sim_event *ev, sim_node *n)
     case SIM_EV_JOB_WORK: {
         sim_job *j = nk_u64map_get(&n->jobs, ev->id);
         if (j != NULL) {
-            nk_sim_trace(s, "%s job.work %s %" PRIu64, n->name, j->name, j->id);
+            trace_job(s, n, " job.work ", j->name, j->id);
             j->work(j->arg);
             /* done runs shortly after work on the loop thread */
             sim_event *done = sim_event_new(
@@ -584,7 +659,7 @@ static void dispatch_node_event(nk_sim *s, sim_event *ev, sim_node *n)
     case SIM_EV_JOB_DONE: {
         sim_job *j = nk_u64map_del(&n->jobs, ev->id);
         if (j != NULL) {
-            nk_sim_trace(s, "%s job.done %s %" PRIu64, n->name, j->name, j->id);
+            trace_job(s, n, " job.done ", j->name, j->id);
             nk_job_fn done = j->done;
             void *arg = j->arg;
             free(j);
@@ -687,6 +762,44 @@ static sim_failpoint *fp_add(nk_sim *s)
     return fp;
 }
 
+/* The slot of `name` in the name table (grown to keep it at most half
+ * full), created empty when missing. Open addressing on a hash of the
+ * text, so the order of anything observable never depends on it. */
+static sim_fpname *fpname_slot(nk_sim *s, const char *name)
+{
+    if (2 * (s->fpn_count + 1) > s->fpn_cap) {
+        size_t ncap = s->fpn_cap ? 2 * s->fpn_cap : 64;
+        sim_fpname *nt = calloc(ncap, sizeof(*nt));
+        if (nt == NULL) {
+            abort();
+        }
+        for (size_t i = 0; i < s->fpn_cap; i++) {
+            if (s->fpnames[i].name != NULL) {
+                size_t h = (size_t)XXH3_64bits(s->fpnames[i].name, strlen(s->fpnames[i].name));
+                while (nt[h & (ncap - 1)].name != NULL) {
+                    h++;
+                }
+                nt[h & (ncap - 1)] = s->fpnames[i];
+            }
+        }
+        free(s->fpnames);
+        s->fpnames = nt;
+        s->fpn_cap = ncap;
+    }
+    size_t h = (size_t)XXH3_64bits(name, strlen(name));
+    for (;; h++) {
+        sim_fpname *e = &s->fpnames[h & (s->fpn_cap - 1)];
+        if (e->name == NULL) {
+            e->cov = SIZE_MAX;
+            s->fpn_count++;
+            return e; /* the caller sets e->name to a copy that lives in fps */
+        }
+        if (strcmp(e->name, name) == 0) {
+            return e;
+        }
+    }
+}
+
 int nk_sim_failpoint_arm(nk_sim *s, uint32_t node, const char *name, nk_sim_fp_action action,
                          uint32_t count, nk_ratio prob)
 {
@@ -710,6 +823,11 @@ int nk_sim_failpoint_arm(nk_sim *s, uint32_t node, const char *name, nk_sim_fp_a
     sim_failpoint *fp = fp_add(s);
     fp->node = node;
     fp->name = strdup(name);
+    sim_fpname *e = fpname_slot(s, name);
+    if (e->name == NULL) {
+        e->name = fp->name;
+    }
+    e->armed = true;
     fp->action = action;
     fp->remaining = count;
     fp->limited = count > 0;
@@ -726,20 +844,21 @@ int sim_failpoint_hit(sim_node *n, const char *name)
     nk_sim *s = n->sim;
     /* Every name hit gets a coverage record (action OFF, node 0), created
      * before any pointer into the array is taken: fp_add may move it. */
-    bool seen = false;
-    for (size_t i = 0; i < s->fp_count; i++) {
-        sim_failpoint *fp = &s->fps[i];
-        if (fp->action == NK_SIM_FP_OFF && fp->node == 0 && strcmp(fp->name, name) == 0) {
-            fp->hits++;
-            seen = true;
-            break;
-        }
-    }
-    if (!seen) {
+    sim_fpname *e = fpname_slot(s, name);
+    if (e->cov != SIZE_MAX) {
+        s->fps[e->cov].hits++;
+    } else {
+        e->cov = s->fp_count;
         sim_failpoint *cov = fp_add(s);
         cov->name = strdup(name);
         cov->action = NK_SIM_FP_OFF;
         cov->hits = 1;
+        if (e->name == NULL) {
+            e->name = cov->name;
+        }
+    }
+    if (!e->armed) {
+        return NK_OK; /* the common case: nothing was ever armed here */
     }
     sim_failpoint *match = NULL;
     for (size_t i = 0; i < s->fp_count; i++) {

@@ -6,6 +6,8 @@
 #ifndef NK_SIM_INTERNAL_H
 #define NK_SIM_INTERNAL_H
 
+#include <stdbool.h>
+#include <string.h>
 #include <xxhash.h>
 
 #include "nokv/util/u64map.h"
@@ -60,6 +62,12 @@ typedef struct sim_failpoint {
     uint64_t hits;
     uint64_t fired;
 } sim_failpoint;
+
+typedef struct sim_fpname {
+    const char *name; /* the coverage or first armed record's copy; NULL = free slot */
+    size_t cov;       /* index of the coverage record in fps; SIZE_MAX = none yet */
+    bool armed;       /* a record with an action exists for this name */
+} sim_fpname;
 
 typedef enum sim_node_state {
     SIM_NODE_DOWN = 0,
@@ -117,6 +125,10 @@ struct nk_sim {
 
     sim_failpoint *fps;
     size_t fp_count;
+    /* name -> its coverage record and whether any record of it was armed:
+     * every nk_failpoint() call looks here instead of scanning fps */
+    struct sim_fpname *fpnames;
+    size_t fpn_cap, fpn_count;
 
     /* coverage markers (nk_sim_cover), in order of first use */
     struct sim_mark {
@@ -135,6 +147,49 @@ struct nk_sim {
 /* scheduler (sim.c) */
 sim_event *sim_event_new(nk_sim *s, uint64_t time, sim_ev_type type, sim_node *node);
 void sim_schedule(nk_sim *s, sim_event *ev);
+/*
+ * A trace line built without printf, for the events every run emits by the
+ * thousand (timers, disk operations, deliveries): the same text as the
+ * format it replaces, so the trace and its hash are unchanged.
+ */
+typedef struct sim_tb {
+    char buf[1024];
+    size_t n;
+} sim_tb;
+
+static inline void sim_tb_str(sim_tb *b, const char *str)
+{
+    size_t len = strlen(str);
+    if (len > sizeof(b->buf) - 1 - b->n) {
+        len = sizeof(b->buf) - 1 - b->n;
+    }
+    memcpy(b->buf + b->n, str, len);
+    b->n += len;
+    b->buf[b->n] = '\0';
+}
+
+/* v in base 10, or base 16 zero-padded to 16 digits (PRIx64 with %016). */
+static inline void sim_tb_num(sim_tb *b, uint64_t v, bool hex16)
+{
+    char tmp[24];
+    char *e = tmp + sizeof(tmp) - 1, *p = e;
+    *e = '\0';
+    if (hex16) {
+        for (int i = 0; i < 16; i++, v >>= 4) {
+            *--p = "0123456789abcdef"[v & 15];
+        }
+    } else {
+        do {
+            *--p = (char)('0' + v % 10);
+            v /= 10;
+        } while (v != 0);
+    }
+    sim_tb_str(b, p);
+}
+
+/* Emit the built line (nk_sim_trace without the formatting). */
+void sim_trace_tb(nk_sim *s, const sim_tb *b);
+
 void sim_trace_event(nk_sim *s, const char *what, uint32_t node, uint64_t a, uint64_t b);
 uint64_t sim_node_local_now(sim_node *n);
 uint64_t sim_node_global_deadline(sim_node *n, uint64_t delay_ns);

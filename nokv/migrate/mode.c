@@ -8,6 +8,8 @@
 #include <jansson.h>
 #include <xxhash.h>
 
+#include "nokv/util/testbug.h"
+
 #define MODE_MAX_BYTES 4096
 
 static const char *const names[] = {"standalone", "preparing", "seeded", "cluster"};
@@ -182,7 +184,7 @@ int nk_mode_write(nk_rt *rt, const char *workdir, const nk_mode_state *st, nk_er
     if (rc == NK_OK) {
         rc = nk_rt_file_write_at(rt, f, 0, out, (size_t)n);
     }
-    if (rc == NK_OK) {
+    if (rc == NK_OK && !nk_testbug(NK_TESTBUG_MODE_NOSYNC)) { /* TEST ONLY switch, testbug.h */
         rc = nk_rt_file_sync(rt, f);
     }
     if (f != NULL) {

@@ -10,6 +10,7 @@
 #include "nokv/proto/wire.h"
 #include "nokv/util/coding.h"
 #include "nokv/util/u64map.h"
+#include "nokv/util/testbug.h"
 
 #define KC_MAGIC 0x434bu /* "KC" */
 #define KC_VERSION 1u
@@ -240,6 +241,7 @@ static int sm_open_region(void *ctx, uint64_t region_id, const uint8_t *snap, si
     if (rc != NK_OK) {
         return rc;
     }
+    index = nk_testbug(NK_TESTBUG_REAPPLY) ? 0 : index; /* TEST ONLY switch, testbug.h */
     /* A seeded region's engine already holds the state at the seed index. */
     *applied = index > snap_index ? index : snap_index;
     return NK_OK;

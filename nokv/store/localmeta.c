@@ -7,6 +7,7 @@
 
 #include "nokv/proto/wire.h"
 #include "nokv/util/smallfile.h"
+#include "nokv/util/testbug.h"
 
 #define LM_MAGIC 0x4d4cu /* "LM" */
 #define LM_VERSION 1u
@@ -43,7 +44,10 @@ int nk_localmeta_encode(const nk_localmeta *m, nk_buf *out)
     for (size_t i = 0; rc == NK_OK && i < m->n_regions; i++) {
         const nk_localmeta_region *r = &m->regions[i];
         rc = nk_region_put(out, &r->desc);
-        rc = rc ? rc : nk_wire_put_u8(out, r->state);
+        /* TEST ONLY switches (testbug.h): NORMAL reaches the disk too early or too late. */
+        bool as_normal = (r->state == NK_REGION_APPLYING && nk_testbug(NK_TESTBUG_PUBLISH_EARLY)) ||
+                         (r->state == NK_REGION_TOMBSTONE && nk_testbug(NK_TESTBUG_FORGET_TOMB));
+        rc = rc ? rc : nk_wire_put_u8(out, as_normal ? NK_REGION_NORMAL : r->state);
         rc = rc ? rc : nk_wire_put_uvar(out, r->tomb_term);
         rc = rc ? rc : nk_wire_put_uvar(out, r->tomb_vote);
         rc = rc ? rc : nk_wire_put_uvar(out, r->conf_index);

@@ -2,6 +2,7 @@
 #include "nokv/util/grow.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "nokv/util/err.h"
 
@@ -21,4 +22,23 @@ int nk_grow(void **arr, size_t *cap, size_t count, size_t size)
     *arr = p;
     *cap = ncap;
     return NK_OK;
+}
+
+bool nk_grow_zeroed(void **arr, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) {
+        return true;
+    }
+    size_t ncap = *cap ? *cap : 64;
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    void *p = realloc(*arr, ncap * size);
+    if (p == NULL) {
+        return false;
+    }
+    memset((char *)p + *cap * size, 0, (ncap - *cap) * size);
+    *arr = p;
+    *cap = ncap;
+    return true;
 }

@@ -12,7 +12,9 @@
 #include <xxhash.h>
 
 #include "nokv/util/coding.h"
+#include "nokv/util/grow.h"
 #include "nokv/util/rand.h"
+#include "sim/check/raft.h"
 
 typedef struct rc_msg {
     uint64_t at;
@@ -46,19 +48,6 @@ typedef struct rc_node {
     uint64_t last_term;
 } rc_node;
 
-typedef struct rc_lm {
-    uint64_t index; /* 0 = empty slot */
-    uint64_t term;
-    uint64_t hash;
-    uint64_t prev;
-} rc_lm;
-
-typedef struct rc_applied {
-    uint64_t term;  /* term of the entry applied at this index (0 = none yet) */
-    uint64_t chain; /* running hash of the history up to it */
-    uint64_t cterm; /* term of the entry some node declared committed here */
-} rc_applied;
-
 typedef struct rc_read {
     uint64_t ctx;
     uint64_t node;
@@ -76,15 +65,8 @@ struct raftc {
     size_t n_net;
     size_t cap_net;
     uint8_t drop_type;
-    uint64_t *lead_of_term;
-    size_t cap_lot;
-    rc_applied *reg; /* index -> what was applied there (term 0 = nothing yet) */
-    size_t cap_reg;
+    nk_rcheck *chk; /* the invariants (sim/check/raft.h) */
     uint64_t max_applied;
-    uint64_t max_committed;
-    rc_lm *lm;
-    size_t cap_lm;
-    size_t n_lm;
     rc_read *reads;
     size_t n_reads;
     size_t cap_reads;
@@ -127,25 +109,6 @@ static void fail(raftc *c, const char *fmt, ...)
     tr(c, "VIOLATION %s", c->err);
 }
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) {
-        return true;
-    }
-    size_t ncap = *cap ? *cap : 64;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    void *n = realloc(*p, ncap * elem);
-    if (!n) {
-        return false;
-    }
-    memset((char *)n + *cap * elem, 0, (ncap - *cap) * elem);
-    *p = n;
-    *cap = ncap;
-    return true;
-}
-
 static bool chance(raftc *c, uint32_t pm)
 {
     return pm && nk_rand_chance(&c->rng, pm, 1000);
@@ -159,93 +122,33 @@ static rc_node *node_of(raftc *c, uint64_t id)
     return &c->nodes[id - 1];
 }
 
-static uint64_t content_hash(const nk_raft_entry *e)
-{
-    return XXH64(e->data, e->len, (uint64_t)e->type + 1);
-}
-
 static uint64_t chain_next(uint64_t chain, const nk_raft_entry *e)
 {
-    uint8_t b[32];
-    nk_put_u64(b, chain);
-    nk_put_u64(b + 8, e->index);
-    nk_put_u64(b + 16, e->term);
-    nk_put_u64(b + 24, content_hash(e));
-    return XXH64(b, sizeof(b), 7);
+    return nk_rcheck_chain(chain, e, 7);
 }
 
 /* ---------------------------------------------------------- checkers --- */
 
-static void lm_insert_raw(rc_lm *tab, size_t cap, const rc_lm *v)
-{
-    size_t h = (size_t)XXH64(&v->index, sizeof(v->index), v->term) & (cap - 1);
-    while (tab[h].index != 0) {
-        h = (h + 1) & (cap - 1);
-    }
-    tab[h] = *v;
-}
+/* The invariants live in sim/check/raft.c, shared with the simulator's
+ * raft and cluster workloads; this harness only feeds them. */
 
-/* Log Matching: same (index, term) => same content and same previous term
- * (by induction, the same whole prefix). */
+/* Log Matching: same (index, term) => same content and same previous term. */
 static void lm_check(raftc *c, uint64_t id, const nk_raft_entry *e, uint64_t prev)
 {
-    if (c->n_lm * 2 >= c->cap_lm) {
-        size_t ncap = c->cap_lm ? c->cap_lm * 2 : 1024;
-        rc_lm *n = calloc(ncap, sizeof(*n));
-        if (!n) {
-            fail(c, "oom");
-            return;
-        }
-        for (size_t k = 0; k < c->cap_lm; k++) {
-            if (c->lm[k].index) {
-                lm_insert_raw(n, ncap, &c->lm[k]);
-            }
-        }
-        free(c->lm);
-        c->lm = n;
-        c->cap_lm = ncap;
+    char why[512];
+    if (!nk_rcheck_persisted(c->chk, id, e, prev, why, sizeof(why))) {
+        fail(c, "%s", why);
     }
-    uint64_t hash = content_hash(e);
-    size_t h = (size_t)XXH64(&e->index, sizeof(e->index), e->term) & (c->cap_lm - 1);
-    while (c->lm[h].index != 0) {
-        rc_lm *s = &c->lm[h];
-        if (s->index == e->index && s->term == e->term) {
-            if (s->hash != hash || s->prev != prev) {
-                fail(c,
-                     "log matching violated on node %llu at index %llu term %llu "
-                     "(content or previous term differs from another log)",
-                     (unsigned long long)id, (unsigned long long)e->index,
-                     (unsigned long long)e->term);
-            }
-            return;
-        }
-        h = (h + 1) & (c->cap_lm - 1);
-    }
-    rc_lm v = {e->index, e->term, hash, prev};
-    c->lm[h] = v;
-    c->n_lm++;
 }
 
 /* State machine safety: the same entry (and running hash) at each index. */
 static void register_applied(raftc *c, uint64_t id, uint64_t index, uint64_t term, uint64_t chain)
 {
-    if (!grow((void **)&c->reg, &c->cap_reg, index + 1, sizeof(*c->reg))) {
-        fail(c, "oom");
+    char why[512];
+    if (!nk_rcheck_applied(c->chk, id, index, term, 0, chain, 0, "applied", why, sizeof(why))) {
+        fail(c, "%s", why);
         return;
     }
-    rc_applied *a = &c->reg[index];
-    if (a->term != 0) {
-        if (a->term != term || a->chain != chain) {
-            fail(c,
-                 "state machine safety violated: node %llu applied index %llu with term %llu, "
-                 "another node applied term %llu there (or a different history before it)",
-                 (unsigned long long)id, (unsigned long long)index, (unsigned long long)term,
-                 (unsigned long long)a->term);
-        }
-        return;
-    }
-    a->term = term;
-    a->chain = chain;
     if (index > c->max_applied) {
         c->max_applied = index;
     }
@@ -255,32 +158,20 @@ static void register_applied(raftc *c, uint64_t id, uint64_t index, uint64_t ter
  * same term everywhere, forever (State Machine Safety at commit time). */
 static void register_commits(raftc *c, rc_node *n, const nk_raft_status *st)
 {
-    if (st->commit <= n->seen_commit) {
-        return;
-    }
-    if (!grow((void **)&c->reg, &c->cap_reg, st->commit + 1, sizeof(*c->reg))) {
-        fail(c, "oom");
-        return;
-    }
+    char why[512];
     for (uint64_t i = n->seen_commit + 1; i <= st->commit; i++) {
         uint64_t t;
         if (nk_raft_term_at(n->r, i, &t) != NK_OK) {
             continue; /* inside a snapshot: checked through the hash chain */
         }
-        if (c->reg[i].cterm && c->reg[i].cterm != t) {
-            fail(c,
-                 "commit safety violated: node %llu committed index %llu with term %llu, "
-                 "another node committed term %llu there",
-                 (unsigned long long)n->id, (unsigned long long)i, (unsigned long long)t,
-                 (unsigned long long)c->reg[i].cterm);
+        if (!nk_rcheck_committed(c->chk, n->id, i, t, why, sizeof(why))) {
+            fail(c, "%s", why);
             return;
         }
-        c->reg[i].cterm = t;
-        if (i > c->max_committed) {
-            c->max_committed = i;
-        }
     }
-    n->seen_commit = st->commit;
+    if (st->commit > n->seen_commit) {
+        n->seen_commit = st->commit;
+    }
 }
 
 /* Leader Completeness (checked when a node becomes leader): it holds every
@@ -289,9 +180,9 @@ static void register_commits(raftc *c, rc_node *n, const nk_raft_status *st)
 static void check_leader_completeness(raftc *c, rc_node *n, const nk_raft_status *st)
 {
     uint64_t from = st->first_index > 1 ? st->first_index - 1 : 1;
-    uint64_t to = c->max_applied > c->max_committed ? c->max_applied : c->max_committed;
+    uint64_t to = nk_rcheck_max_index(c->chk);
     for (uint64_t i = from; i <= to; i++) {
-        uint64_t want = c->reg[i].cterm ? c->reg[i].cterm : c->reg[i].term;
+        uint64_t want = nk_rcheck_known_term(c->chk, i);
         if (want == 0) {
             continue;
         }
@@ -309,6 +200,7 @@ static void check_leader_completeness(raftc *c, rc_node *n, const nk_raft_status
 
 static void check_roles(raftc *c)
 {
+    char why[512];
     for (uint32_t k = 0; k < c->n; k++) {
         rc_node *n = &c->nodes[k];
         if (!n->r) {
@@ -319,19 +211,11 @@ static void check_roles(raftc *c)
         nk_raft_status_get(n->r, &st);
         register_commits(c, n, &st);
         if (st.role == NK_RAFT_LEADER) {
-            if (!grow((void **)&c->lead_of_term, &c->cap_lot, st.term + 1, sizeof(uint64_t))) {
-                fail(c, "oom");
-                return;
-            }
-            uint64_t *l = &c->lead_of_term[st.term];
-            if (*l != 0 && *l != n->id) {
-                fail(c, "election safety violated: nodes %llu and %llu both lead term %llu",
-                     (unsigned long long)*l, (unsigned long long)n->id,
-                     (unsigned long long)st.term);
+            if (!nk_rcheck_leader(c->chk, n->id, st.term, NULL, why, sizeof(why))) {
+                fail(c, "%s", why);
                 return;
             }
             if (n->last_role != NK_RAFT_LEADER || n->last_term != st.term) {
-                *l = n->id;
                 c->st.elections++;
                 tr(c, "node %llu becomes leader of term %llu (last %llu commit %llu)",
                    (unsigned long long)n->id, (unsigned long long)st.term,
@@ -446,7 +330,7 @@ static void persist(raftc *c, rc_node *n, const nk_raft_ready *rd)
             nk_raft_entry_clear(&n->ents[k]);
         }
         n->n_ents = keep;
-        if (!grow((void **)&n->ents, &n->cap_ents, keep + rd->n_entries, sizeof(*n->ents))) {
+        if (!nk_grow_zeroed((void **)&n->ents, &n->cap_ents, keep + rd->n_entries, sizeof(*n->ents))) {
             fail(c, "oom");
             return;
         }
@@ -513,7 +397,7 @@ static void send_msgs(raftc *c, rc_node *n, nk_raft_ready *rd)
         }
         int copies = (c->chaos && chance(c, c->o.dup_pm)) ? 2 : 1;
         for (int d = 0; d < copies; d++) {
-            if (!grow((void **)&c->net, &c->cap_net, c->n_net + 1, sizeof(*c->net))) {
+            if (!nk_grow_zeroed((void **)&c->net, &c->cap_net, c->n_net + 1, sizeof(*c->net))) {
                 free(buf);
                 fail(c, "oom");
                 return;
@@ -769,6 +653,11 @@ int raftc_new(const raftc_opts *o, raftc **out)
     if (!c) {
         return NK_ENOMEM;
     }
+    c->chk = nk_rcheck_new();
+    if (!c->chk) {
+        free(c);
+        return NK_ENOMEM;
+    }
     c->o = *o;
     c->n = o->voters + o->spares;
     nk_rand_derive(&c->rng, o->seed, "raftc.faults", 0);
@@ -820,9 +709,7 @@ void raftc_free(raftc *c)
         free(c->net[k].buf);
     }
     free(c->net);
-    free(c->lead_of_term);
-    free(c->reg);
-    free(c->lm);
+    nk_rcheck_free(c->chk);
     free(c->reads);
     free(c);
 }
@@ -1018,7 +905,7 @@ int raftc_read(raftc *c, uint64_t id)
     if (rc != NK_OK) {
         return rc;
     }
-    if (!grow((void **)&c->reads, &c->cap_reads, c->n_reads + 1, sizeof(*c->reads))) {
+    if (!nk_grow_zeroed((void **)&c->reads, &c->cap_reads, c->n_reads + 1, sizeof(*c->reads))) {
         return NK_ENOMEM;
     }
     rc_read *q = &c->reads[c->n_reads++];
