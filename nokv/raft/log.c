@@ -359,8 +359,11 @@ static int read_back(nk_rlog *l, uint64_t lo, uint64_t hi, uint64_t max_bytes,
         rc = NK_ECORRUPT;
     }
     for (size_t k = 0; rc == NK_OK && k < na; k++) {
+        /* Terms never decrease along a log, so every stored entry's term
+         * lies between the snapshot's and the tail boundary's. */
         if (a[k].index != lo + k || (a[k].len > 0 && a[k].data == NULL) ||
-            (k > 0 && a[k].term < a[k - 1].term)) {
+            (k > 0 && a[k].term < a[k - 1].term) || a[k].term < l->snap_term ||
+            a[k].term > l->mem_prev_term) {
             rc = NK_ECORRUPT;
         }
     }

@@ -774,13 +774,9 @@ int nk_raft_ready_get(nk_raft *r, nk_raft_ready *rd)
     }
     /* Committed entries below the tail (after a restart) are read back, at
      * most max_mem_bytes per Ready; the rest follow in later Readys. */
-    uint64_t chi = r->log.committed;
-    uint64_t cmax = 0;
-    if (r->log.applying + 1 <= r->log.mem_prev) {
-        chi = chi < r->log.mem_prev ? chi : r->log.mem_prev;
-        cmax = r->cfg.max_mem_bytes;
-    }
-    rc = nk_rlog_slice(&r->log, r->log.applying + 1, chi, cmax, &rd->committed, &rd->n_committed);
+    uint64_t cmax = r->log.applying + 1 <= r->log.mem_prev ? r->cfg.max_mem_bytes : 0;
+    rc = nk_rlog_slice(&r->log, r->log.applying + 1, r->log.committed, cmax, &rd->committed,
+                       &rd->n_committed);
     if (rc != NK_OK) {
         nk_raft_ready_clear(rd);
         return rc;
