@@ -79,6 +79,12 @@ static int raft_new(nk_peer *p)
     c.storage.term = storage_term;
     c.storage.entries = storage_entries;
     c.storage.ctx = p;
+    if (s->o.raft_mem_entries) {
+        c.max_mem_entries = s->o.raft_mem_entries;
+    }
+    if (s->o.raft_mem_bytes) {
+        c.max_mem_bytes = s->o.raft_mem_bytes;
+    }
     return nk_raft_new(&c, &p->raft);
 }
 

@@ -126,6 +126,11 @@ typedef struct nk_store_options {
     uint32_t max_inflight_msgs;
     uint64_t max_batch_bytes;    /* 0 = raft default */
     uint32_t compact_every;      /* entries between log compactions; 0 = never */
+    /* Bound of each raft node's in-memory log tail (stable and applied
+     * entries beyond it are read back from the raft log); 0 = raft default
+     * (1024 entries, 1 MiB). */
+    uint64_t raft_mem_entries;
+    uint64_t raft_mem_bytes;
     uint64_t request_ttl_ns;     /* pending proposals and reads expire; default 3 s */
     uint64_t conn_pending_limit; /* bytes queued per outgoing connection */
     nk_raftlog_options log;
