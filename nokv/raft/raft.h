@@ -15,7 +15,8 @@
  * (bounded in-flight messages and bytes per follower), fast backtracking with
  * (index, term) hints, commit only of current-term entries (Raft thesis 3.6.2),
  * snapshots (host-produced payload), learners and single-server membership
- * changes, leader transfer, ReadIndex linearizable reads.
+ * changes, leader transfer, ReadIndex linearizable reads, and (with a host
+ * log storage) a bounded in-memory log tail with older entries read back.
  *
  * ------------------------------------------------------------------------
  * THE OUTPUT / ADVANCE CONTRACT
@@ -40,6 +41,9 @@
  *                state machine has applied index i.
  *             7. nk_raft_advance(r, &rd): raft marks the entries stable, the
  *                committed entries applied, and frees everything in rd.
+ *                With a storage (nk_raft_storage) raft may now drop stable
+ *                and applied entries from memory: from here on the host's
+ *                storage must serve them until they are compacted away.
  *         }
  * Only one Ready may be outstanding: nk_raft_ready_get() returns NK_EBUSY
  * until nk_raft_advance(). Between the two the host MAY keep calling tick,

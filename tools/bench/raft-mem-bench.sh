@@ -64,8 +64,13 @@ out=$(redis-benchmark -p "${RESP[$leader]}" -t set -n "$REQ" -c "$CLIENTS" -P "$
 set_rps=$(echo "$out" | rps SET)
 sleep 1 # let followers apply the tail
 echo "SET $set_rps/s (leader store $leader)"
+tck=$(getconf CLK_TCK)
 for i in 1 2 3; do
-  echo "  store $i after $REQ SETs: VmRSS $(mem "${NPID[$i]}" VmRSS) kB  VmHWM $(mem "${NPID[$i]}" VmHWM) kB"
+  cpu=$(awk -v t="$tck" '{printf "%.2f", ($14+$15)/t}' "/proc/${NPID[$i]}/stat")
+  echo "  store $i after $REQ SETs: VmRSS $(mem "${NPID[$i]}" VmRSS) kB  VmHWM $(mem "${NPID[$i]}" VmHWM) kB  CPU ${cpu}s"
 done
 for i in 1 2 3; do kill -TERM "${NPID[$i]}"; done
 for i in 1 2 3; do wait "${NPID[$i]}" || true; done
+for i in 1 2 3; do
+  echo "  store $i: $(grep -oE 'raft log syncs=[0-9]+.*raft readbacks=[0-9]+' "$tmp/nokv$i.log" | tail -1)"
+done
