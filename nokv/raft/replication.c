@@ -377,6 +377,9 @@ void nk_r_handle_snapshot(nk_raft *r, const nk_raft_msg *m)
         reply_append(r, m, nk_rlog_last(&r->log));
         return;
     }
+    if (r->log.err != NK_OK) {
+        return; /* the term was unreadable: no decision from missing data */
+    }
     uint8_t *data = NULL;
     if (m->snapshot.len) {
         data = malloc(m->snapshot.len);
