@@ -469,6 +469,12 @@ static int node_start(nk_rt *rt, void *cfgp, void **state)
     so.max_batch_bytes =
         a->o->batch_bytes ? a->o->batch_bytes : batches[nk_rand_below(&a->rand, 4)];
     so.compact_every = a->o->compact_every;
+    /* A tiny in-memory raft log tail on most boots, so terms, catch-up and
+     * apply after a restart go through read-back from the raft log under
+     * the faults. Picked from the boot time, not the node's random stream,
+     * so the rest of a seed's run stays as it was. */
+    static const uint64_t mem_entries[] = {4, 16, 0};
+    so.raft_mem_entries = mem_entries[(nk_rt_now(rt) / 1000 + a->self) % 3];
     so.unsafe_commit_prev_term = a->o->bug_commit_prev_term;
     so.jitter_salt = nk_rt_now(rt);
     so.conn_pending_limit = 4u << 20;

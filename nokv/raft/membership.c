@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "nokv/raft/raft_int.h"
+#include "nokv/util/assert.h"
 #include "nokv/util/coding.h"
 
 /* Version 1: [1][cc_type][cc_node][n][members]. Version 2 adds cc_ctx (the
@@ -210,41 +211,80 @@ int nk_rconf_sync_progress(nk_raft *r)
     return rc;
 }
 
-void nk_rconf_note_append(nk_raft *r, const nk_raft_entry *e)
+int nk_rconf_note_append(nk_raft *r, const nk_raft_entry *e)
 {
     if (!e || e->type != NK_RAFT_ENTRY_CONF) {
-        return;
+        return NK_OK;
     }
     nk_raft_conf c;
     if (nk_raft_conf_decode(e->data, e->len, &c, NULL, NULL) != NK_OK) {
-        return; /* leaders only write valid configurations */
+        return NK_OK; /* leaders only write valid configurations */
     }
+    if (r->n_chist == r->cap_chist) {
+        size_t ncap = r->cap_chist ? r->cap_chist * 2 : 4;
+        nk_rconf_ent *n = realloc(r->chist, ncap * sizeof(*n));
+        if (!n) {
+            return NK_ENOMEM;
+        }
+        r->chist = n;
+        r->cap_chist = ncap;
+    }
+    NK_ASSERT(r->n_chist == 0 || r->chist[r->n_chist - 1].index < e->index);
+    r->chist[r->n_chist].index = e->index;
+    r->chist[r->n_chist].conf = c;
+    r->n_chist++;
     r->conf = c;
     r->conf_index = e->index;
     if (r->role == NK_RAFT_LEADER) {
         nk_rconf_sync_progress(r);
     }
+    return NK_OK;
 }
 
 void nk_rconf_recompute(nk_raft *r)
 {
-    r->conf = r->base_conf;
-    r->conf_index = 0;
-    for (uint64_t i = nk_rlog_last(&r->log); i > r->log.snap_index; i--) {
-        const nk_raft_entry *e = nk_rlog_at(&r->log, i);
-        if (e->type != NK_RAFT_ENTRY_CONF) {
-            continue;
-        }
-        nk_raft_conf c;
-        if (nk_raft_conf_decode(e->data, e->len, &c, NULL, NULL) == NK_OK) {
-            r->conf = c;
-            r->conf_index = i;
-            break;
-        }
+    if (r->n_chist > 0) {
+        r->conf = r->chist[r->n_chist - 1].conf;
+        r->conf_index = r->chist[r->n_chist - 1].index;
+    } else {
+        r->conf = r->base_conf;
+        r->conf_index = 0;
     }
     if (r->role == NK_RAFT_LEADER) {
         nk_rconf_sync_progress(r);
     }
+}
+
+void nk_rconf_truncate(nk_raft *r, uint64_t index)
+{
+    size_t n = r->n_chist;
+    while (r->n_chist > 0 && r->chist[r->n_chist - 1].index >= index) {
+        r->n_chist--;
+    }
+    if (n != r->n_chist) {
+        nk_rconf_recompute(r); /* a configuration set by the dropped tail is undone */
+    }
+}
+
+void nk_rconf_compact(nk_raft *r, uint64_t index)
+{
+    size_t drop = 0;
+    while (drop < r->n_chist && r->chist[drop].index <= index) {
+        drop++;
+    }
+    if (drop > 0) {
+        r->base_conf = r->chist[drop - 1].conf;
+        memmove(r->chist, r->chist + drop, (r->n_chist - drop) * sizeof(*r->chist));
+        r->n_chist -= drop;
+    }
+    if (r->conf_index <= index) {
+        r->conf_index = 0;
+    }
+}
+
+void nk_rconf_clear_history(nk_raft *r)
+{
+    r->n_chist = 0;
 }
 
 void nk_rconf_on_commit(nk_raft *r)

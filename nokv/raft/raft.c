@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "nokv/raft/raft_int.h"
+#include "nokv/util/assert.h"
 
 /* ------------------------------------------------------------ helpers --- */
 
@@ -120,6 +121,8 @@ void nk_raft_config_default(nk_raft_config *cfg, uint64_t id, uint64_t seed)
     cfg->max_uncommitted_bytes = 0;
     cfg->prevote = true;
     cfg->check_quorum = true;
+    cfg->max_mem_entries = 1024;
+    cfg->max_mem_bytes = 1 << 20;
     nk_rand_derive(&cfg->rand, seed, "raft", id);
 }
 
@@ -130,6 +133,9 @@ int nk_raft_new(const nk_raft_config *cfg, nk_raft **out)
         cfg->heartbeat_ticks >= cfg->election_ticks || cfg->max_inflight_msgs == 0) {
         return NK_EINVAL;
     }
+    if ((cfg->storage.term == NULL) != (cfg->storage.entries == NULL)) {
+        return NK_EINVAL; /* a storage needs both callbacks */
+    }
     nk_raft *r = calloc(1, sizeof(*r));
     if (!r) {
         return NK_ENOMEM;
@@ -138,7 +144,7 @@ int nk_raft_new(const nk_raft_config *cfg, nk_raft **out)
     r->rand = cfg->rand;
     r->id = cfg->id;
     r->role = NK_RAFT_FOLLOWER;
-    nk_rlog_init(&r->log);
+    nk_rlog_init(&r->log, &cfg->storage);
     nk_r_reset_randomized_timeout(r);
     *out = r;
     return NK_OK;
@@ -165,6 +171,7 @@ void nk_raft_free(nk_raft *r)
     free(r->msgs);
     free(r->read_states);
     free(r->reads_q);
+    free(r->chist);
     nk_raft_snapshot_clear(&r->pending_snapshot);
     free(r);
 }
@@ -216,7 +223,56 @@ int nk_raft_bootstrap(nk_raft *r, const nk_raft_conf *conf)
         r->term = 0;
         return rc;
     }
-    nk_rconf_note_append(r, nk_rlog_at(&r->log, 1));
+    rc = nk_rconf_note_append(r, nk_rlog_at(&r->log, 1));
+    if (rc != NK_OK) {
+        nk_rlog_reset(&r->log, 0, 0);
+        memset(&r->conf, 0, sizeof(r->conf));
+        r->term = 0;
+    }
+    return rc;
+}
+
+static void restore_fail(nk_raft *r)
+{
+    nk_rlog_reset(&r->log, 0, 0);
+    nk_rconf_clear_history(r);
+    memset(&r->conf, 0, sizeof(r->conf));
+    memset(&r->base_conf, 0, sizeof(r->base_conf));
+    r->conf_index = 0;
+}
+
+/* The common end of both restores, once the log is in place. */
+static int restore_finish(nk_raft *r, const nk_raft_hard_state *hs, uint64_t si, uint64_t applied)
+{
+    uint64_t last = nk_rlog_last(&r->log);
+    uint64_t commit = hs ? hs->commit : 0;
+    if (commit < si) {
+        commit = si;
+    }
+    if (commit > last || (hs && hs->term < nk_rlog_last_term(&r->log))) {
+        restore_fail(r);
+        return NK_ECORRUPT;
+    }
+    if (applied < si) {
+        applied = si;
+    }
+    if (applied > commit) {
+        applied = commit;
+    }
+    r->log.stable = last;
+    r->log.committed = commit;
+    r->log.applied = applied;
+    r->log.applying = applied;
+    r->term = hs ? hs->term : 0;
+    r->vote = hs ? hs->vote : 0;
+    r->prev_hs.term = r->term;
+    r->prev_hs.vote = r->vote;
+    r->prev_hs.commit = commit;
+    nk_rconf_recompute(r);
+    r->role = NK_RAFT_FOLLOWER;
+    r->lead = 0;
+    nk_r_reset_randomized_timeout(r);
+    nk_rlog_trim(&r->log, r->cfg.max_mem_entries, r->cfg.max_mem_bytes);
     return NK_OK;
 }
 
@@ -239,53 +295,118 @@ int nk_raft_restore(nk_raft *r, const nk_raft_hard_state *hs, const nk_raft_snap
     nk_rlog_reset(&r->log, si, st);
     for (size_t k = 0; k < n; k++) {
         int rc = nk_rlog_append_copy(&r->log, &ents[k]);
+        if (rc == NK_OK) {
+            rc = nk_rconf_note_append(r, nk_rlog_at(&r->log, ents[k].index));
+        }
         if (rc != NK_OK) {
-            nk_rlog_reset(&r->log, 0, 0);
-            memset(&r->conf, 0, sizeof(r->conf));
-            memset(&r->base_conf, 0, sizeof(r->base_conf));
+            restore_fail(r);
             return rc == NK_EINVAL ? NK_ECORRUPT : rc;
         }
         if (ents[k].term < (k ? ents[k - 1].term : st)) {
-            nk_rlog_reset(&r->log, 0, 0);
+            restore_fail(r);
             return NK_ECORRUPT;
         }
     }
-    uint64_t last = nk_rlog_last(&r->log);
-    uint64_t commit = hs ? hs->commit : 0;
-    if (commit < si) {
-        commit = si;
+    return restore_finish(r, hs, si, applied);
+}
+
+int nk_raft_restore_stored(nk_raft *r, const nk_raft_hard_state *hs,
+                           const nk_raft_snapshot_meta *snap, uint64_t last_index,
+                           uint64_t applied)
+{
+    if (!node_empty(r)) {
+        return NK_EEXIST;
     }
-    if (commit > last || (hs && hs->term < nk_rlog_last_term(&r->log))) {
-        nk_rlog_reset(&r->log, 0, 0);
-        memset(&r->conf, 0, sizeof(r->conf));
+    if (!nk_rlog_has_storage(&r->log)) {
+        return NK_EINVAL;
+    }
+    uint64_t si = snap ? snap->index : 0;
+    uint64_t st = snap ? snap->term : 0;
+    if (last_index < si) {
         return NK_ECORRUPT;
     }
-    if (applied < si) {
-        applied = si;
+    if (snap) {
+        if (conf_valid(&snap->conf) != NK_OK) {
+            return NK_ECORRUPT;
+        }
+        r->base_conf = snap->conf;
+        r->conf = snap->conf;
     }
-    if (applied > commit) {
-        applied = commit;
+    nk_rlog_reset(&r->log, si, st);
+    /* Entries from `keep` on go to memory; the ones before are only scanned
+     * for configuration entries. One chunk of max_batch_bytes at a time, so
+     * a long log never sits in memory at once. */
+    uint64_t keep = si + 1;
+    uint64_t me = r->cfg.max_mem_entries;
+    if (me && last_index - si > me) {
+        keep = last_index - me + 1;
     }
-    r->log.stable = last;
-    r->log.committed = commit;
-    r->log.applied = applied;
-    r->log.applying = applied;
-    r->term = hs ? hs->term : 0;
-    r->vote = hs ? hs->vote : 0;
-    r->prev_hs.term = r->term;
-    r->prev_hs.vote = r->vote;
-    r->prev_hs.commit = commit;
-    nk_rconf_recompute(r);
-    r->role = NK_RAFT_FOLLOWER;
-    r->lead = 0;
-    nk_r_reset_randomized_timeout(r);
-    return NK_OK;
+    uint64_t prev_term = st;
+    int rc = NK_OK;
+    uint64_t i = si + 1;
+    /* Bounded: every round consumes >= 1 index of (si, last_index]. */
+    while (rc == NK_OK && i <= last_index) {
+        nk_raft_entry *a = NULL;
+        size_t na = 0;
+        rc = r->cfg.storage.entries(r->cfg.storage.ctx, i, last_index + 1, r->cfg.max_batch_bytes,
+                                    &a, &na);
+        if (rc == NK_ENOENT) {
+            rc = NK_ECORRUPT;
+        }
+        if (rc == NK_OK && (na == 0 || na > last_index - i + 1)) {
+            rc = NK_ECORRUPT;
+        }
+        for (size_t k = 0; rc == NK_OK && k < na; k++) {
+            nk_raft_entry *e = &a[k];
+            if (e->index != i || e->term < prev_term) {
+                rc = NK_ECORRUPT;
+                break;
+            }
+            if (i < keep) {
+                rc = nk_rconf_note_append(r, e);
+            } else {
+                if (i == keep) {
+                    /* The in-memory tail starts here. */
+                    r->log.mem_prev = i - 1;
+                    r->log.mem_prev_term = prev_term;
+                }
+                rc = nk_rlog_append_copy(&r->log, e);
+                if (rc == NK_OK) {
+                    rc = nk_rconf_note_append(r, nk_rlog_at(&r->log, i));
+                }
+            }
+            prev_term = e->term;
+            i++;
+        }
+        for (size_t k = 0; k < na; k++) {
+            nk_raft_entry_clear(&a[k]);
+        }
+        free(a);
+    }
+    if (rc != NK_OK) {
+        if (rc != NK_ENOMEM && rc != NK_EINVAL && r->log.err == NK_OK) {
+            r->log.err = rc;
+        }
+        int err = r->log.err;
+        restore_fail(r);
+        r->log.err = err;
+        return rc == NK_EINVAL ? NK_ECORRUPT : rc;
+    }
+    return restore_finish(r, hs, si, applied);
+}
+
+int nk_raft_storage_error(const nk_raft *r)
+{
+    return r->log.err;
 }
 
 /* -------------------------------------------------------------- tick --- */
 
 void nk_raft_tick(nk_raft *r)
 {
+    if (r->log.err != NK_OK) {
+        return; /* a failed storage stops the node (see nk_raft_storage) */
+    }
     r->ticks++;
     if (r->role == NK_RAFT_LEADER) {
         nk_r_tick_heartbeat(r);
@@ -322,9 +443,14 @@ static int step(nk_raft *r, const nk_raft_msg *m);
 
 int nk_raft_step(nk_raft *r, const nk_raft_msg *m)
 {
+    if (r->log.err != NK_OK) {
+        return r->log.err;
+    }
     int rc = step(r, m);
     nk_rconf_maybe_step_down(r);
-    return rc;
+    /* A storage failure during the step wins over the step's own result:
+     * the host must learn that this node stopped. */
+    return r->log.err != NK_OK ? r->log.err : rc;
 }
 
 static int step(nk_raft *r, const nk_raft_msg *m)
@@ -456,6 +582,9 @@ static int step(nk_raft *r, const nk_raft_msg *m)
 
 int nk_raft_propose(nk_raft *r, const void *data, size_t len, uint64_t *index, uint64_t *term)
 {
+    if (r->log.err != NK_OK) {
+        return r->log.err;
+    }
     if (r->role != NK_RAFT_LEADER) {
         return NK_EAGAIN;
     }
@@ -490,17 +619,26 @@ int nk_raft_propose(nk_raft *r, const void *data, size_t len, uint64_t *index, u
 
 int nk_raft_propose_conf_change(nk_raft *r, uint8_t cc_type, uint64_t node, uint64_t *index)
 {
+    if (r->log.err != NK_OK) {
+        return r->log.err;
+    }
     return nk_rconf_propose(r, cc_type, node, 0, index);
 }
 
 int nk_raft_propose_conf_change_ctx(nk_raft *r, uint8_t cc_type, uint64_t node, uint64_t ctx,
                                     uint64_t *index)
 {
+    if (r->log.err != NK_OK) {
+        return r->log.err;
+    }
     return nk_rconf_propose(r, cc_type, node, ctx, index);
 }
 
 int nk_raft_transfer_leader(nk_raft *r, uint64_t target)
 {
+    if (r->log.err != NK_OK) {
+        return r->log.err;
+    }
     if (r->role != NK_RAFT_LEADER) {
         return NK_EAGAIN;
     }
@@ -530,25 +668,20 @@ int nk_raft_transfer_leader(nk_raft *r, uint64_t target)
 
 int nk_raft_compact(nk_raft *r, uint64_t index, nk_raft_snapshot_meta *meta)
 {
+    if (r->log.err != NK_OK) {
+        return r->log.err;
+    }
     if (index > r->log.applied) {
         return NK_ERANGE;
     }
     if (index > r->log.snap_index) {
+        /* The term of index may come from storage (below the tail). */
+        int rc = nk_rlog_compact(&r->log, index);
+        if (rc != NK_OK) {
+            return rc;
+        }
         /* The configuration in force at `index` becomes the base. */
-        for (uint64_t i = index; i > r->log.snap_index; i--) {
-            const nk_raft_entry *e = nk_rlog_at(&r->log, i);
-            if (e->type == NK_RAFT_ENTRY_CONF) {
-                nk_raft_conf c;
-                if (nk_raft_conf_decode(e->data, e->len, &c, NULL, NULL) == NK_OK) {
-                    r->base_conf = c;
-                }
-                break;
-            }
-        }
-        nk_rlog_compact(&r->log, index);
-        if (r->conf_index <= index) {
-            r->conf_index = 0;
-        }
+        nk_rconf_compact(r, index);
     }
     if (meta) {
         meta->index = r->log.snap_index;
@@ -603,6 +736,9 @@ bool nk_raft_has_ready(nk_raft *r)
     if (r->ready_outstanding) {
         return false;
     }
+    if (r->log.err != NK_OK) {
+        return true; /* ready_get reports it */
+    }
     flush(r);
     nk_raft_hard_state hs = cur_hs(r);
     return r->n_msgs > 0 || r->n_read_states > 0 || r->has_pending_snapshot ||
@@ -616,19 +752,30 @@ int nk_raft_ready_get(nk_raft *r, nk_raft_ready *rd)
     if (r->ready_outstanding) {
         return NK_EBUSY;
     }
+    if (r->log.err != NK_OK) {
+        return r->log.err;
+    }
     flush(r);
+    if (r->log.err != NK_OK) {
+        return r->log.err; /* building appends met a storage failure */
+    }
     nk_raft_hard_state hs = cur_hs(r);
     if (!hs_equal(&hs, &r->prev_hs)) {
         rd->has_hard_state = true;
         rd->hs = hs;
         rd->must_sync = hs.term != r->prev_hs.term || hs.vote != r->prev_hs.vote;
     }
+    /* Unstable entries are always in memory (mem_prev <= stable). */
+    NK_ASSERT(r->log.mem_prev <= r->log.stable);
     int rc = nk_rlog_slice(&r->log, r->log.stable + 1, nk_rlog_last(&r->log), 0, &rd->entries,
                            &rd->n_entries);
     if (rc != NK_OK) {
         return rc;
     }
-    rc = nk_rlog_slice(&r->log, r->log.applying + 1, r->log.committed, 0, &rd->committed,
+    /* Committed entries below the tail (after a restart) are read back, at
+     * most max_mem_bytes per Ready; the rest follow in later Readys. */
+    uint64_t cmax = r->log.applying + 1 <= r->log.mem_prev ? r->cfg.max_mem_bytes : 0;
+    rc = nk_rlog_slice(&r->log, r->log.applying + 1, r->log.committed, cmax, &rd->committed,
                        &rd->n_committed);
     if (rc != NK_OK) {
         nk_raft_ready_clear(rd);
@@ -645,7 +792,9 @@ int nk_raft_ready_get(nk_raft *r, nk_raft_ready *rd)
     if (rd->n_entries || rd->has_snapshot) {
         rd->must_sync = true;
     }
-    r->log.applying = r->log.committed;
+    if (rd->n_committed) {
+        r->log.applying = rd->committed[rd->n_committed - 1].index;
+    }
     rd->msgs = r->msgs;
     rd->n_msgs = r->n_msgs;
     r->msgs = NULL;
@@ -712,6 +861,8 @@ void nk_raft_advance(nk_raft *r, nk_raft_ready *rd)
         nk_r_bcast_append(r);
     }
     nk_rconf_maybe_step_down(r);
+    /* Stable and applied entries beyond the memory bound now go. */
+    nk_rlog_trim(&r->log, r->cfg.max_mem_entries, r->cfg.max_mem_bytes);
 }
 
 /* ------------------------------------------------------------ status --- */
@@ -732,11 +883,15 @@ void nk_raft_status_get(const nk_raft *r, nk_raft_status *st)
     st->transferee = r->transferee;
     st->conf_index = r->conf_index;
     st->conf = r->conf;
+    st->mem_first_index = r->log.mem_prev + 1;
+    st->mem_entries = r->log.len;
+    st->mem_bytes = r->log.mem_bytes;
+    st->readbacks = r->log.readbacks;
 }
 
 int nk_raft_term_at(const nk_raft *r, uint64_t index, uint64_t *term)
 {
-    return nk_rlog_term(&r->log, index, term);
+    return nk_rlog_term_peek(&r->log, index, term);
 }
 
 int nk_raft_progress_get(const nk_raft *r, uint64_t id, uint64_t *match, uint64_t *next,

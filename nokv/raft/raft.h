@@ -15,7 +15,8 @@
  * (bounded in-flight messages and bytes per follower), fast backtracking with
  * (index, term) hints, commit only of current-term entries (Raft thesis 3.6.2),
  * snapshots (host-produced payload), learners and single-server membership
- * changes, leader transfer, ReadIndex linearizable reads.
+ * changes, leader transfer, ReadIndex linearizable reads, and (with a host
+ * log storage) a bounded in-memory log tail with older entries read back.
  *
  * ------------------------------------------------------------------------
  * THE OUTPUT / ADVANCE CONTRACT
@@ -40,6 +41,9 @@
  *                state machine has applied index i.
  *             7. nk_raft_advance(r, &rd): raft marks the entries stable, the
  *                committed entries applied, and frees everything in rd.
+ *                With a storage (nk_raft_storage) raft may now drop stable
+ *                and applied entries from memory: from here on the host's
+ *                storage must serve them until they are compacted away.
  *         }
  * Only one Ready may be outstanding: nk_raft_ready_get() returns NK_EBUSY
  * until nk_raft_advance(). Between the two the host MAY keep calling tick,
@@ -302,6 +306,42 @@ typedef int (*nk_raft_snapshot_produce_fn)(void *ctx, uint64_t to,
                                            const nk_raft_snapshot_meta *meta, uint8_t **data,
                                            size_t *len);
 
+/*
+ * Host log storage (optional). Without it (term and entries NULL) raft keeps
+ * every uncompacted entry in memory, as before. With it raft keeps only a
+ * bounded tail in memory (cfg.max_mem_entries / max_mem_bytes) and reads
+ * older entries back through these callbacks: when the leader sends to a
+ * lagging follower (one message's worth, max_batch_bytes), when it needs a
+ * term below the tail (log matching, conflict hints), and when committed
+ * entries below the tail must be handed out for apply (after a restart).
+ *
+ * The contract: raft only asks for indices in (snapshot index, stable],
+ * i.e. entries the host durably stored from a Ready and acknowledged with
+ * nk_raft_advance (or passed to nk_raft_restore*), and never compacted away
+ * by nk_raft_compact or a snapshot since. For those the host must answer:
+ *   term(ctx, index, &term): the term of that entry; the snapshot index
+ *     itself is never asked.
+ *   entries(ctx, lo, hi, max_bytes, &out, &n): entries [lo, hi) (lo < hi) in
+ *     index order, as a malloc'd array of entries that own their data (raft
+ *     takes both over). Their data bytes sum to at most max_bytes, except
+ *     that the first entry is always returned (max_bytes 0 = no limit); a
+ *     shorter non-empty prefix is allowed.
+ * Any error (NK_ECORRUPT for a record failing its checksum, an I/O error,
+ * even NK_ENOENT: the host lost what it promised) is final for this node:
+ * raft records the first one, decides nothing from the missing data, and
+ * returns it from every later nk_raft_step / nk_raft_propose* /
+ * nk_raft_ready_get (nk_raft_has_ready turns true so the host sees it);
+ * nk_raft_storage_error() reads it. The host stops the replica.
+ * The callbacks run synchronously inside raft calls (reads only: they must
+ * not call back into this nk_raft).
+ */
+typedef struct nk_raft_storage {
+    int (*term)(void *ctx, uint64_t index, uint64_t *term);
+    int (*entries)(void *ctx, uint64_t lo, uint64_t hi, uint64_t max_bytes, nk_raft_entry **out,
+                   size_t *n);
+    void *ctx;
+} nk_raft_storage;
+
 typedef struct nk_raft_config {
     uint64_t id;             /* this node, non-zero */
     uint32_t election_ticks; /* base election timeout; actual is random in [e, 2e) */
@@ -315,6 +355,15 @@ typedef struct nk_raft_config {
     nk_rand rand; /* election jitter stream, e.g. nk_rand_derive(seed, "raft", id) */
     nk_raft_snapshot_produce_fn snapshot_produce; /* required to send snapshots */
     void *snapshot_ctx;
+    /* Log storage and the bound of the in-memory tail (see nk_raft_storage).
+     * Only entries the host made durable (stable) and that are applied are
+     * dropped from memory; unstable and unapplied ones always stay, so the
+     * bound holds while the host keeps up with its Readys. 0 = unbounded.
+     * max_mem_bytes counts entry data bytes. Defaults: 1024 entries, 1 MiB.
+     * Without storage.entries nothing is dropped. */
+    nk_raft_storage storage;
+    uint64_t max_mem_entries;
+    uint64_t max_mem_bytes;
     /*
      * TEST ONLY. Deliberately broken commit rule: the leader commits an index
      * as soon as a majority stores it, even when its term is older than the
@@ -325,7 +374,8 @@ typedef struct nk_raft_config {
 } nk_raft_config;
 
 /* Fill cfg with defaults for node id (election 10, heartbeat 1, 64 msgs,
- * 1 MiB in flight, 64 KiB batches, prevote and check_quorum on). */
+ * 1 MiB in flight, 64 KiB batches, prevote and check_quorum on, no storage,
+ * in-memory tail bound 1024 entries / 1 MiB once a storage is set). */
 void nk_raft_config_default(nk_raft_config *cfg, uint64_t id, uint64_t seed);
 
 /* ----------------------------------------------------------- lifecycle --- */
@@ -350,6 +400,20 @@ int nk_raft_bootstrap(nk_raft *r, const nk_raft_conf *conf);
  */
 int nk_raft_restore(nk_raft *r, const nk_raft_hard_state *hs, const nk_raft_snapshot_meta *snap,
                     const nk_raft_entry *ents, size_t n, uint64_t applied);
+
+/*
+ * Restart with a storage (cfg.storage set): like nk_raft_restore, but the
+ * entries (snap->index, last_index] are not passed in: raft reads them back
+ * through the storage in max_batch_bytes chunks (to find configuration
+ * entries) and keeps only the last max_mem_entries in memory. Storage errors
+ * are returned (and recorded as in nk_raft_storage).
+ */
+int nk_raft_restore_stored(nk_raft *r, const nk_raft_hard_state *hs,
+                           const nk_raft_snapshot_meta *snap, uint64_t last_index,
+                           uint64_t applied);
+
+/* The first storage error this node met (NK_OK when none): see nk_raft_storage. */
+int nk_raft_storage_error(const nk_raft *r);
 
 /* ------------------------------------------------------------- driving --- */
 
@@ -436,18 +500,26 @@ typedef struct nk_raft_status {
     uint64_t lead;
     uint64_t commit;
     uint64_t applied;
-    uint64_t first_index; /* first entry held in memory (snapshot index + 1) */
+    uint64_t first_index; /* first entry of the log (snapshot index + 1) */
     uint64_t last_index;
     uint64_t stable_index; /* last index acknowledged durable */
     uint64_t transferee;   /* leader transfer target, 0 if none */
     uint64_t conf_index;   /* index of the entry that set conf (0 = bootstrap/snapshot) */
     nk_raft_conf conf;
+    /* Memory held by the log: the in-memory tail [mem_first_index, last_index]
+     * (entries below it are read back from the storage), its entry count and
+     * data bytes, and how many entries were read back so far. */
+    uint64_t mem_first_index;
+    uint64_t mem_entries;
+    uint64_t mem_bytes;
+    uint64_t readbacks;
 } nk_raft_status;
 
 void nk_raft_status_get(const nk_raft *r, nk_raft_status *st);
 
 /* Term of the entry at index (the snapshot index included). NK_ENOENT when
- * the index is compacted away or beyond the last index. */
+ * the index is compacted away or beyond the last index; below the in-memory
+ * tail it asks the storage (its error is returned, not recorded). */
 int nk_raft_term_at(const nk_raft *r, uint64_t index, uint64_t *term);
 
 /* Leader's view of a follower: NK_ENOENT if not leader or unknown peer. */

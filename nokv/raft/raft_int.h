@@ -9,6 +9,8 @@
  * Invariants kept by every function:
  *   - log.snap_index <= log.applied <= log.applying <= log.committed <= last
  *   - log.snap_index <= log.stable <= last index
+ *   - log.snap_index <= log.mem_prev <= log.stable (memory holds every
+ *     entry the host has not made durable)
  *   - prs[] is sorted by id and holds exactly the members of conf (leader)
  */
 #ifndef NK_RAFT_RAFT_INT_H
@@ -18,46 +20,73 @@
 
 /* ------------------------------------------------------------------ log --- */
 
+/*
+ * The log is (snap_index, last]. Memory holds the tail (mem_prev, last];
+ * with a storage, (snap_index, mem_prev] lives only in the host's storage
+ * (always within the durable prefix: mem_prev <= stable). Without a storage
+ * mem_prev == snap_index.
+ */
 typedef struct nk_rlog {
     uint64_t snap_index; /* last index covered by the snapshot (0 = none) */
     uint64_t snap_term;
-    nk_raft_entry *ents; /* ents[k].index == snap_index + 1 + k */
+    uint64_t mem_prev;      /* index just below the in-memory tail (>= snap_index) */
+    uint64_t mem_prev_term; /* its term (kept: log matching asks for it often) */
+    nk_raft_entry *ents;    /* ents[head + k].index == mem_prev + 1 + k */
+    size_t head;
     size_t len;
     size_t cap;
+    uint64_t mem_bytes; /* data bytes of the in-memory entries */
+    nk_raft_storage st; /* st.entries == NULL: no storage */
+    int err;            /* first storage error (sticky, see nk_raft_storage) */
+    uint64_t readbacks; /* entries read back from the storage */
     uint64_t stable;    /* last index the host acknowledged as durable */
     uint64_t committed; /* commit index */
     uint64_t applying;  /* last committed index handed out in a Ready */
     uint64_t applied;   /* last index acknowledged applied */
 } nk_rlog;
 
-void nk_rlog_init(nk_rlog *l);
+void nk_rlog_init(nk_rlog *l, const nk_raft_storage *st);
 void nk_rlog_free(nk_rlog *l);
+bool nk_rlog_has_storage(const nk_rlog *l);
 uint64_t nk_rlog_last(const nk_rlog *l);
 uint64_t nk_rlog_last_term(const nk_rlog *l);
-/* Term at i; NK_ENOENT if compacted (below snap_index) or beyond last. */
-int nk_rlog_term(const nk_rlog *l, uint64_t i, uint64_t *t);
+/* Term at i; NK_ENOENT if compacted (below snap_index) or beyond last. Below
+ * the tail it asks the storage; a storage failure is recorded in l->err and
+ * returned (never as NK_ENOENT, which keeps meaning "compacted"). */
+int nk_rlog_term(nk_rlog *l, uint64_t i, uint64_t *t);
+/* The same without recording a storage failure (for const status calls). */
+int nk_rlog_term_peek(const nk_rlog *l, uint64_t i, uint64_t *t);
 /* Term at i or 0 when unavailable. */
-uint64_t nk_rlog_term0(const nk_rlog *l, uint64_t i);
-bool nk_rlog_match(const nk_rlog *l, uint64_t i, uint64_t t);
+uint64_t nk_rlog_term0(nk_rlog *l, uint64_t i);
+bool nk_rlog_match(nk_rlog *l, uint64_t i, uint64_t t);
+/* The in-memory entry at i, NULL when not in memory. */
 const nk_raft_entry *nk_rlog_at(const nk_rlog *l, uint64_t i);
 /* Append a deep copy of e; e->index must be last + 1. */
 int nk_rlog_append_copy(nk_rlog *l, const nk_raft_entry *e);
 /* Append an entry taking ownership of data (freed on failure). */
 int nk_rlog_append_owned(nk_rlog *l, uint64_t term, uint8_t type, uint8_t *data, size_t len);
-/* Drop entries with index >= i (never at or below committed). */
-void nk_rlog_truncate_from(nk_rlog *l, uint64_t i);
+/* Drop entries with index >= i (never at or below committed). May read the
+ * term of i - 1 back from the storage: a failure is returned (and recorded). */
+int nk_rlog_truncate_from(nk_rlog *l, uint64_t i);
 /* Thesis 3.6.1: is (term, index) at least as up to date as our log? */
 bool nk_rlog_up_to_date(const nk_rlog *l, uint64_t term, uint64_t index);
-/* Largest j <= index whose term <= term (stops at the snapshot boundary). */
-uint64_t nk_rlog_find_conflict_by_term(const nk_rlog *l, uint64_t index, uint64_t term);
-/* Drop entries <= i (i must be in [snap_index, last]). */
-void nk_rlog_compact(nk_rlog *l, uint64_t i);
+/* Largest j <= index whose term <= term (stops at the snapshot boundary, or
+ * where the storage fails). */
+uint64_t nk_rlog_find_conflict_by_term(nk_rlog *l, uint64_t index, uint64_t term);
+/* Drop entries <= i (i must be in [snap_index, last]); storage failure
+ * reading the term of i is returned. */
+int nk_rlog_compact(nk_rlog *l, uint64_t i);
 /* Replace the whole log by a snapshot boundary. */
 void nk_rlog_reset(nk_rlog *l, uint64_t snap_index, uint64_t snap_term);
 /* Deep-copy entries [lo, hi] into a new array, stopping after max_bytes
- * (always at least one entry). *n receives the count. */
-int nk_rlog_slice(const nk_rlog *l, uint64_t lo, uint64_t hi, uint64_t max_bytes,
-                  nk_raft_entry **out, size_t *n);
+ * (always at least one entry); entries below the tail are read back. *n
+ * receives the count. */
+int nk_rlog_slice(nk_rlog *l, uint64_t lo, uint64_t hi, uint64_t max_bytes, nk_raft_entry **out,
+                  size_t *n);
+/* With a storage: drop in-memory entries from the front while the tail is
+ * over max_entries / max_bytes (0 = no bound), only entries both stable and
+ * applied. */
+void nk_rlog_trim(nk_rlog *l, uint64_t max_entries, uint64_t max_bytes);
 int nk_rentry_copy(nk_raft_entry *dst, const nk_raft_entry *src);
 
 /* ------------------------------------------------------------- progress --- */
@@ -111,6 +140,11 @@ typedef struct nk_rread {
 
 /* ------------------------------------------------------------------ raft --- */
 
+typedef struct nk_rconf_ent {
+    uint64_t index;
+    nk_raft_conf conf;
+} nk_rconf_ent;
+
 struct nk_raft {
     nk_raft_config cfg;
     nk_rand rand;
@@ -125,6 +159,11 @@ struct nk_raft {
     nk_raft_conf conf;      /* latest configuration in the log */
     uint64_t conf_index;    /* index of the entry that set it, 0 = base_conf */
     nk_raft_conf base_conf; /* configuration at log.snap_index */
+    /* Every configuration entry in (snap_index, last], oldest first, so
+     * membership never needs entries the in-memory tail dropped. */
+    nk_rconf_ent *chist;
+    size_t n_chist;
+    size_t cap_chist;
 
     nk_rprog prs[NK_RAFT_MAX_MEMBERS]; /* leader only; sorted by id */
     uint32_t n_prs;
@@ -200,8 +239,17 @@ int nk_r_append_local(nk_raft *r, uint8_t type, uint8_t *data, size_t len);
 /* membership.c */
 int nk_rconf_encode(const nk_raft_conf *c, uint8_t cc_type, uint64_t cc_node, uint64_t cc_ctx,
                     uint8_t **out, size_t *len);
-void nk_rconf_note_append(nk_raft *r, const nk_raft_entry *e);
+/* Track a newly appended entry (a configuration entry becomes the latest
+ * configuration). NK_ENOMEM when the history cannot grow. */
+int nk_rconf_note_append(nk_raft *r, const nk_raft_entry *e);
+/* The latest configuration from the history (after truncation). */
 void nk_rconf_recompute(nk_raft *r);
+/* Forget history entries >= index (truncated tail) and recompute. */
+void nk_rconf_truncate(nk_raft *r, uint64_t index);
+/* The log is compacted to index: the configuration in force there becomes
+ * base_conf, older history goes. */
+void nk_rconf_compact(nk_raft *r, uint64_t index);
+void nk_rconf_clear_history(nk_raft *r);
 int nk_rconf_sync_progress(nk_raft *r);
 void nk_rconf_on_commit(nk_raft *r);
 void nk_rconf_maybe_step_down(nk_raft *r);

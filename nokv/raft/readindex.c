@@ -136,6 +136,9 @@ void nk_r_handle_read_index_response(nk_raft *r, const nk_raft_msg *m)
 
 int nk_raft_read_index(nk_raft *r, uint64_t ctx)
 {
+    if (r->log.err != NK_OK) {
+        return r->log.err;
+    }
     if (r->role == NK_RAFT_LEADER) {
         return nk_r_read_request(r, ctx, 0);
     }

@@ -56,13 +56,20 @@ bool nk_r_send_append(nk_raft *r, nk_rprog *p, bool send_if_empty)
     }
     uint64_t prev = p->next - 1;
     uint64_t prev_term;
-    if (nk_rlog_term(&r->log, prev, &prev_term) != NK_OK) {
+    int rc = nk_rlog_term(&r->log, prev, &prev_term);
+    if (rc == NK_ENOENT) {
         /* The entries this follower needs are compacted away. */
         send_snapshot(r, p);
         return false;
     }
+    if (rc != NK_OK) {
+        return false; /* storage failed (recorded): send nothing from it */
+    }
     nk_raft_entry *ents = NULL;
     size_t n = 0;
+    /* A lagging follower's entries may be read back from storage: one
+     * message's worth (max_batch_bytes) per call, bounded in flight by the
+     * window, so catching up never loads the whole gap. */
     if (p->next <= last &&
         nk_rlog_slice(&r->log, p->next, last, r->cfg.max_batch_bytes, &ents, &n) != NK_OK) {
         return false;
@@ -241,16 +248,20 @@ void nk_r_handle_append(nk_raft *r, const nk_raft_msg *m)
         if (e->index <= nk_rlog_last(&r->log)) {
             /* Figure 3.1: delete the conflicting entry and all after it;
              * a configuration set by the dropped tail is undone. */
-            nk_rlog_truncate_from(&r->log, e->index);
-            if (r->conf_index >= e->index) {
-                nk_rconf_recompute(r);
+            if (nk_rlog_truncate_from(&r->log, e->index) != NK_OK) {
+                return; /* storage failed (recorded): no ack */
             }
+            nk_rconf_truncate(r, e->index);
         }
         for (size_t j = k; j < m->n_entries; j++) {
             if (nk_rlog_append_copy(&r->log, &m->entries[j]) != NK_OK) {
                 return; /* out of memory: no ack; the leader retries */
             }
-            nk_rconf_note_append(r, nk_rlog_at(&r->log, m->entries[j].index));
+            if (nk_rconf_note_append(r, nk_rlog_at(&r->log, m->entries[j].index)) != NK_OK) {
+                /* Untracked configuration: take the entry back, no ack. */
+                (void)nk_rlog_truncate_from(&r->log, m->entries[j].index);
+                return;
+            }
         }
         break;
     }
@@ -366,6 +377,9 @@ void nk_r_handle_snapshot(nk_raft *r, const nk_raft_msg *m)
         reply_append(r, m, nk_rlog_last(&r->log));
         return;
     }
+    if (r->log.err != NK_OK) {
+        return; /* the term was unreadable: no decision from missing data */
+    }
     uint8_t *data = NULL;
     if (m->snapshot.len) {
         data = malloc(m->snapshot.len);
@@ -380,6 +394,7 @@ void nk_r_handle_snapshot(nk_raft *r, const nk_raft_msg *m)
     r->pending_snapshot.len = m->snapshot.len;
     r->has_pending_snapshot = true;
     nk_rlog_reset(&r->log, meta->index, meta->term);
+    nk_rconf_clear_history(r);
     r->base_conf = meta->conf;
     r->conf = meta->conf;
     r->conf_index = 0;
@@ -392,7 +407,12 @@ int nk_r_append_local(nk_raft *r, uint8_t type, uint8_t *data, size_t len)
     if (rc != NK_OK) {
         return rc;
     }
-    nk_rconf_note_append(r, nk_rlog_at(&r->log, nk_rlog_last(&r->log)));
+    uint64_t last = nk_rlog_last(&r->log);
+    rc = nk_rconf_note_append(r, nk_rlog_at(&r->log, last));
+    if (rc != NK_OK) {
+        (void)nk_rlog_truncate_from(&r->log, last); /* in memory: cannot fail */
+        return rc;
+    }
     r->need_bcast = true;
     return NK_OK;
 }

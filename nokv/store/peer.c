@@ -81,6 +81,23 @@ static int snapshot_produce(void *ctx, uint64_t to, const nk_raft_snapshot_meta 
     return NK_OK;
 }
 
+/* The raft core's log storage is the store-wide raft log: raft keeps only
+ * a bounded tail in memory and reads older entries back from it (verified
+ * by checksum). Raft asks only for entries a finished batch wrote, which the
+ * log serves whether or not its sync finished. */
+static int storage_term(void *ctx, uint64_t index, uint64_t *term)
+{
+    nk_peer *p = ctx;
+    return nk_raftlog_term(p->s->log, p->region_id, index, term);
+}
+
+static int storage_entries(void *ctx, uint64_t lo, uint64_t hi, uint64_t max_bytes,
+                           nk_raft_entry **out, size_t *n)
+{
+    nk_peer *p = ctx;
+    return nk_raftlog_entries_max(p->s->log, p->region_id, lo, hi, max_bytes, out, n);
+}
+
 static int raft_new(nk_peer *p)
 {
     nk_store *s = p->s;
@@ -101,6 +118,15 @@ static int raft_new(nk_peer *p)
     c.unsafe_commit_prev_term = s->o.unsafe_commit_prev_term;
     c.snapshot_produce = snapshot_produce;
     c.snapshot_ctx = p;
+    c.storage.term = storage_term;
+    c.storage.entries = storage_entries;
+    c.storage.ctx = p;
+    if (s->o.raft_mem_entries) {
+        c.max_mem_entries = s->o.raft_mem_entries;
+    }
+    if (s->o.raft_mem_bytes) {
+        c.max_mem_bytes = s->o.raft_mem_bytes;
+    }
     return nk_raft_new(&c, &p->raft);
 }
 
@@ -231,17 +257,9 @@ int nk_peer_recover(nk_store *s, const nk_region *desc, uint64_t peer_id, nk_pee
         rc = s->o.sm.open_region(s->o.sm.ctx, desc->id, sm, sm_len,
                                  have && st.has_snapshot ? st.snap.index : 0, &applied);
     }
-    nk_raft_entry *ents = NULL;
-    size_t n = 0;
-    if (rc == NK_OK && have && st.last_index >= st.first_index) {
-        rc = nk_raftlog_entries(s->log, desc->id, st.first_index, st.last_index + 1, &ents, &n);
-        if (rc != NK_OK) {
-            nk_errbuf_set(eb,
-                          "region %" PRIu64 ": reading back entries %" PRIu64 "..%" PRIu64
-                          " of the raft log failed (%s)",
-                          desc->id, st.first_index, st.last_index, nk_errname(rc));
-        }
-    }
+    /* Entries stay in the raft log: raft reads back what it needs. */
+    size_t n = have && st.last_index >= st.first_index ? (size_t)(st.last_index - st.first_index + 1)
+                                                       : 0;
     const nk_localmeta_region *lr = nk_localmeta_find(&s->meta, desc->id);
     if (lr != NULL) {
         p->conf_index = lr->conf_index;
@@ -270,13 +288,16 @@ int nk_peer_recover(nk_store *s, const nk_region *desc, uint64_t peer_id, nk_pee
         if (applied < snap_index || p->data_pending) {
             applied = snap_index; /* pending: the engine range is garbage */
         }
-        rc = nk_raft_restore(p->raft, &hs, st.has_snapshot ? &st.snap : NULL, ents, n, applied);
+        rc = nk_raft_restore_stored(p->raft, &hs, st.has_snapshot ? &st.snap : NULL,
+                                    st.last_index, applied);
         if (rc != NK_OK) {
             nk_errbuf_set(eb,
                           "region %" PRIu64
-                          ": raft rejected the recovered state (%s): term %" PRIu64
-                          " commit %" PRIu64 " snapshot %" PRIu64 " last %" PRIu64,
-                          desc->id, nk_errname(rc), hs.term, hs.commit, snap_index, st.last_index);
+                          ": raft rejected the recovered state or reading entries back failed"
+                          " (%s): term %" PRIu64 " commit %" PRIu64 " snapshot %" PRIu64
+                          " log %" PRIu64 "..%" PRIu64,
+                          desc->id, nk_errname(rc), hs.term, hs.commit, snap_index,
+                          st.first_index, st.last_index);
         }
         p->hs = hs;
         if (st.has_snapshot) {
@@ -284,10 +305,6 @@ int nk_peer_recover(nk_store *s, const nk_region *desc, uint64_t peer_id, nk_pee
         }
         p->applied = applied;
     }
-    for (size_t k = 0; k < n; k++) {
-        nk_raft_entry_clear(&ents[k]);
-    }
-    free(ents);
     if (rc != NK_OK) {
         nk_peer_free(p, NK_ESTOPPED);
         return rc;

@@ -1261,6 +1261,12 @@ static int read_record(nk_raftlog *l, const ent *x)
 int nk_raftlog_entries(nk_raftlog *l, uint64_t region_id, uint64_t lo, uint64_t hi,
                        nk_raft_entry **out, size_t *n)
 {
+    return nk_raftlog_entries_max(l, region_id, lo, hi, 0, out, n);
+}
+
+int nk_raftlog_entries_max(nk_raftlog *l, uint64_t region_id, uint64_t lo, uint64_t hi,
+                           uint64_t max_bytes, nk_raft_entry **out, size_t *n)
+{
     *out = NULL;
     *n = 0;
     region *r = nk_u64map_get(&l->regions, region_id);
@@ -1271,6 +1277,21 @@ int nk_raftlog_entries(nk_raftlog *l, uint64_t region_id, uint64_t lo, uint64_t 
         return NK_OK;
     }
     size_t cnt = (size_t)(hi - lo);
+    if (max_bytes) {
+        /* Cut the range by the index's sizes before reading anything: the
+         * encoded length bounds the data length, cached entries know theirs. */
+        uint64_t bytes = 0;
+        size_t k = 0;
+        for (; k < cnt; k++) {
+            const ent *x = &r->e[lo + k - r->first];
+            uint64_t len = x->cached ? x->dlen : x->elen;
+            if (k > 0 && bytes + len > max_bytes) {
+                break;
+            }
+            bytes += len;
+        }
+        cnt = k;
+    }
     nk_raft_entry *v = calloc(cnt, sizeof *v);
     if (v == NULL) {
         return NK_ENOMEM;

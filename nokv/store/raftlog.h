@@ -103,6 +103,11 @@ int nk_raftlog_term(const nk_raftlog *l, uint64_t region_id, uint64_t index, uin
  */
 int nk_raftlog_entries(nk_raftlog *l, uint64_t region_id, uint64_t lo, uint64_t hi,
                        nk_raft_entry **out, size_t *n);
+/* The same, stopping once the entries hold max_bytes (at least one entry is
+ * returned; 0 = no limit), counted before reading: a lagging follower's
+ * catch-up reads one message's worth at a time (nk_raft_storage). */
+int nk_raftlog_entries_max(nk_raftlog *l, uint64_t region_id, uint64_t lo, uint64_t hi,
+                           uint64_t max_bytes, nk_raft_entry **out, size_t *n);
 
 /* Queue records for the next write (see the record list above). Checked
  * against the region as the records staged so far leave it: NK_EINVAL for

@@ -874,14 +874,22 @@ void nk_store_close(nk_store *s)
     if (s->log != NULL && !s->failed) {
         nk_raftlog_stats ls;
         nk_raftlog_stats_get(s->log, &ls);
-        uint64_t applied = 0;
+        uint64_t applied = 0, raft_reads = 0;
         for (size_t i = 0; i < s->n_peers; i++) {
             applied += s->peers[i]->applied;
+            if (s->peers[i]->raft != NULL) {
+                nk_raft_status rs;
+                nk_raft_status_get(s->peers[i]->raft, &rs);
+                raft_reads += rs.readbacks;
+            }
         }
+        /* readbacks: entries decoded from files; raft readbacks: entries raft
+         * asked back from the log (file or cache) beyond its memory tail. */
         nk_log(s->rt, NK_LOG_INFO,
                "store %" PRIu64 ": closing: raft log syncs=%" PRIu64 " segments=%" PRIu64
-               " bytes=%" PRIu64 ", applied index sum=%" PRIu64,
-               s->o.store_id, ls.syncs, ls.segments, ls.bytes, applied);
+               " bytes=%" PRIu64 " readbacks=%" PRIu64 " raft readbacks=%" PRIu64
+               ", applied index sum=%" PRIu64,
+               s->o.store_id, ls.syncs, ls.segments, ls.bytes, ls.readbacks, raft_reads, applied);
     }
     s->closing = true;
     if (s->sync != NULL) {

@@ -149,6 +149,11 @@ typedef struct nk_store_options {
      * an engine snapshot. 0 = always wait (the log grows while a member is
      * down). */
     uint64_t snapshot_lag;
+    /* Bound of each raft node's in-memory log tail (stable and applied
+     * entries beyond it are read back from the raft log); 0 = raft default
+     * (1024 entries, 1 MiB). */
+    uint64_t raft_mem_entries;
+    uint64_t raft_mem_bytes;
     uint64_t request_ttl_ns;     /* pending proposals and reads expire; default 3 s */
     uint64_t conn_pending_limit; /* bytes queued per outgoing connection */
     nk_raftlog_options log;

@@ -247,6 +247,19 @@ uint64_t nk_rcheck_known_term(const nk_rcheck *c, uint64_t index)
     return x->cterm ? x->cterm : (x->applied ? x->aterm : 0);
 }
 
+uint64_t nk_rcheck_applied_chain(const nk_rcheck *c, uint64_t index)
+{
+    if (index == 0 || index >= c->cap_idx) {
+        return 0;
+    }
+    for (uint64_t i = 1; i <= index; i++) {
+        if (!c->idx[i].applied) {
+            return 0;
+        }
+    }
+    return c->idx[index].chain;
+}
+
 uint64_t nk_rcheck_max_commit(const nk_rcheck *c)
 {
     return c->max_commit;

@@ -67,6 +67,9 @@ bool nk_rcheck_applied(nk_rcheck *c, uint64_t node, uint64_t index, uint64_t ter
  * and the highest index committed / committed or applied anywhere. */
 uint64_t nk_rcheck_known_term(const nk_rcheck *c, uint64_t index);
 uint64_t nk_rcheck_max_commit(const nk_rcheck *c);
+/* The chain of the entries applied at 1..index (every one applied
+ * somewhere), 0 otherwise: two runs that applied the same sequence agree. */
+uint64_t nk_rcheck_applied_chain(const nk_rcheck *c, uint64_t index);
 uint64_t nk_rcheck_max_index(const nk_rcheck *c);
 
 #endif /* NK_SIM_CHECK_RAFT_H */

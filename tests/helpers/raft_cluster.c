@@ -42,6 +42,10 @@ typedef struct rc_node {
     /* volatile state machine */
     uint64_t applied;
     uint64_t chain;
+    /* storage fault injection and counters */
+    int storage_rc;
+    uint64_t storage_reads;
+    bool storage_failed; /* raft reported the injected error: node stopped */
     /* observation */
     uint64_t seen_commit;
     int last_role;
@@ -72,6 +76,7 @@ struct raftc {
     size_t cap_reads;
     uint64_t next_ctx;
     uint64_t prop_counter;
+    uint32_t storage_failures;
     raftc_stats st;
     bool failed;
     char err[768];
@@ -280,6 +285,73 @@ static int produce_snapshot(void *ctx, uint64_t to, const nk_raft_snapshot_meta 
     return NK_OK;
 }
 
+/* The storage over the modelled durable log: raft may ask only for what a
+ * processed Ready made durable, which is exactly what n->ents holds. */
+static int storage_term(void *ctx, uint64_t index, uint64_t *term)
+{
+    rc_node *n = ctx;
+    n->storage_reads++;
+    if (n->storage_rc != NK_OK) {
+        return n->storage_rc;
+    }
+    if (index <= n->snap.index || index > durable_last(n)) {
+        fail(n->c, "node %llu: raft asked storage for the term of %llu, durable log is (%llu, %llu]",
+             (unsigned long long)n->id, (unsigned long long)index,
+             (unsigned long long)n->snap.index, (unsigned long long)durable_last(n));
+        return NK_ENOENT;
+    }
+    *term = n->ents[index - n->snap.index - 1].term;
+    return NK_OK;
+}
+
+static int storage_entries(void *ctx, uint64_t lo, uint64_t hi, uint64_t max_bytes,
+                           nk_raft_entry **out, size_t *cnt)
+{
+    rc_node *n = ctx;
+    n->storage_reads++;
+    if (n->storage_rc != NK_OK) {
+        return n->storage_rc;
+    }
+    if (lo >= hi || lo <= n->snap.index || hi - 1 > durable_last(n)) {
+        fail(n->c, "node %llu: raft asked storage for [%llu, %llu), durable log is (%llu, %llu]",
+             (unsigned long long)n->id, (unsigned long long)lo, (unsigned long long)hi,
+             (unsigned long long)n->snap.index, (unsigned long long)durable_last(n));
+        return NK_ENOENT;
+    }
+    size_t k = 0;
+    uint64_t bytes = 0;
+    for (uint64_t i = lo; i < hi; i++, k++) {
+        uint64_t len = n->ents[i - n->snap.index - 1].len;
+        if (k > 0 && max_bytes && bytes + len > max_bytes) {
+            break;
+        }
+        bytes += len;
+    }
+    nk_raft_entry *a = calloc(k, sizeof(*a));
+    if (!a) {
+        return NK_ENOMEM;
+    }
+    for (size_t j = 0; j < k; j++) {
+        const nk_raft_entry *e = &n->ents[lo + j - n->snap.index - 1];
+        a[j] = *e;
+        a[j].data = NULL;
+        if (e->len) {
+            a[j].data = malloc(e->len);
+            if (!a[j].data) {
+                for (size_t x = 0; x < j; x++) {
+                    nk_raft_entry_clear(&a[x]);
+                }
+                free(a);
+                return NK_ENOMEM;
+            }
+            memcpy(a[j].data, e->data, e->len);
+        }
+    }
+    *out = a;
+    *cnt = k;
+    return NK_OK;
+}
+
 static void node_config(raftc *c, rc_node *n, nk_raft_config *cfg)
 {
     nk_raft_config_default(cfg, n->id, c->o.seed);
@@ -295,6 +367,13 @@ static void node_config(raftc *c, rc_node *n, nk_raft_config *cfg)
     cfg->unsafe_commit_prev_term = c->o.unsafe_commit_prev_term;
     cfg->snapshot_produce = produce_snapshot;
     cfg->snapshot_ctx = n;
+    if (c->o.mem_entries) {
+        cfg->storage.term = storage_term;
+        cfg->storage.entries = storage_entries;
+        cfg->storage.ctx = n;
+        cfg->max_mem_entries = c->o.mem_entries;
+        cfg->max_mem_bytes = c->o.mem_bytes;
+    }
 }
 
 static void persist(raftc *c, rc_node *n, const nk_raft_ready *rd)
@@ -378,6 +457,18 @@ static void send_msgs(raftc *c, rc_node *n, nk_raft_ready *rd)
     for (size_t k = 0; k < rd->n_msgs; k++) {
         const nk_raft_msg *m = &rd->msgs[k];
         c->st.msgs_sent++;
+        if (m->type == NK_RAFT_MSG_APPEND) {
+            uint64_t b = 0;
+            for (size_t j = 0; j < m->n_entries; j++) {
+                b += m->entries[j].len;
+            }
+            if (b > c->st.max_append_bytes) {
+                c->st.max_append_bytes = b;
+            }
+            if (m->n_entries > c->st.max_append_entries) {
+                c->st.max_append_entries = m->n_entries;
+            }
+        }
         if (m->from != n->id || m->to == n->id || !node_of(c, m->to)) {
             fail(c, "node %llu emitted a bad message to %llu", (unsigned long long)n->id,
                  (unsigned long long)m->to);
@@ -487,11 +578,31 @@ static void maybe_compact(raftc *c, rc_node *n)
     n->snap_chain = n->chain;
 }
 
+/* A node whose storage failed: raft reported it, the host gives up on the
+ * incarnation (like a crash; restart uses the durable state). */
+static void node_stop_failed(raftc *c, rc_node *n)
+{
+    if (!n->storage_failed) {
+        n->storage_failed = true;
+        c->storage_failures++;
+    }
+    nk_raft_free(n->r);
+    n->r = NULL;
+    n->last_role = NK_RAFT_FOLLOWER;
+}
+
 static void process_ready(raftc *c, rc_node *n)
 {
     for (int round = 0; round < 4 && n->r && nk_raft_has_ready(n->r); round++) {
         nk_raft_ready rd;
         int rc = nk_raft_ready_get(n->r, &rd);
+        if (rc != NK_OK && n->storage_rc != NK_OK && rc == n->storage_rc) {
+            /* The injected storage failure surfaced: the host stops the node. */
+            tr(c, "node %llu stops on its storage error %s", (unsigned long long)n->id,
+               nk_errname(rc));
+            node_stop_failed(c, n);
+            return;
+        }
         if (rc != NK_OK) {
             fail(c, "node %llu: ready_get %s", (unsigned long long)n->id, nk_errname(rc));
             return;
@@ -536,7 +647,14 @@ int raftc_restart(raftc *c, uint64_t id)
         return rc;
     }
     bool empty = n->hs.term == 0 && n->snap.index == 0 && n->n_ents == 0;
-    if (!empty) {
+    if (!empty && c->o.mem_entries) {
+        rc = nk_raft_restore_stored(n->r, &n->hs, n->snap.index ? &n->snap : NULL,
+                                    durable_last(n), n->snap.index);
+        if (rc != NK_OK && n->storage_rc != NK_OK) {
+            node_stop_failed(c, n);
+            return rc;
+        }
+    } else if (!empty) {
         rc = nk_raft_restore(n->r, &n->hs, n->snap.index ? &n->snap : NULL, n->ents, n->n_ents,
                              n->snap.index);
         if (rc != NK_OK) {
@@ -589,6 +707,12 @@ static void deliver_due(raftc *c)
                 drop = true;
             } else {
                 rc = nk_raft_step(to->r, &m);
+                if (rc != NK_OK && to->storage_rc != NK_OK && rc == to->storage_rc) {
+                    tr(c, "node %llu stops on its storage error %s", (unsigned long long)q.to,
+                       nk_errname(rc));
+                    node_stop_failed(c, to);
+                    rc = NK_OK;
+                }
                 if (rc != NK_OK) {
                     fail(c, "node %llu rejected a %s: %s", (unsigned long long)q.to,
                          nk_raft_msg_type_name(m.type), nk_errname(rc));
@@ -625,6 +749,7 @@ void raftc_opts_default(raftc_opts *o, uint64_t seed, uint32_t voters)
     o->delay_min = 1;
     o->delay_max = 5;
     o->ready_pm = 1000;
+    o->mem_entries = 8; /* storage on, tiny tail: every test exercises read-back */
 }
 
 void raftc_opts_chaos(raftc_opts *o)
@@ -712,6 +837,32 @@ void raftc_free(raftc *c)
     nk_rcheck_free(c->chk);
     free(c->reads);
     free(c);
+}
+
+void raftc_storage_fail(raftc *c, uint64_t id, int rc)
+{
+    rc_node *n = node_of(c, id);
+    if (n) {
+        n->storage_rc = rc;
+        if (rc == NK_OK) {
+            n->storage_failed = false;
+        }
+    }
+}
+
+uint32_t raftc_storage_failures(const raftc *c)
+{
+    return c->storage_failures;
+}
+
+uint64_t raftc_storage_reads(const raftc *c, uint64_t id)
+{
+    return id >= 1 && id <= c->n ? c->nodes[id - 1].storage_reads : 0;
+}
+
+uint64_t raftc_applied_digest(const raftc *c, uint64_t n)
+{
+    return nk_rcheck_applied_chain(c->chk, n); /* the chain hashes every entry up to n */
 }
 
 void raftc_set_chaos(raftc *c, bool on)

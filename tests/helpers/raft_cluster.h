@@ -7,7 +7,8 @@
  * tick length). Each node has a modelled durable store (hard state, snapshot,
  * log) that changes only when the harness processes one of its Readys; a
  * crash discards the raft object and everything not yet persisted, and a
- * restart rebuilds the node from the durable store (nk_raft_restore).
+ * restart rebuilds the node from the durable store (nk_raft_restore, or
+ * nk_raft_restore_stored when the node has a storage: opts.mem_entries).
  * Messages travel encoded (nk_raft_msg_encode/decode), so the codec is
  * exercised too.
  *
@@ -64,6 +65,12 @@ typedef struct raftc_opts {
     uint32_t leader_kill_pm; /* crash (or isolate) the current leader */
     uint32_t ready_pm;      /* chance a node processes its Ready in a step */
     uint32_t compact_every; /* compact when applied - snapshot >= this (0 = never) */
+    /* Log storage: with mem_entries > 0 each node's raft gets a storage over
+     * the modelled durable log and keeps at most mem_entries (and mem_bytes,
+     * 0 = no byte bound) stable+applied entries in memory; older ones are
+     * read back. 0 = no storage (raft keeps the whole log). */
+    uint64_t mem_entries;
+    uint64_t mem_bytes;
     bool trace;             /* print events to stderr */
     uint64_t trace_msgs_after; /* with trace: also print deliveries after this time */
 } raftc_opts;
@@ -81,6 +88,8 @@ typedef struct raftc_stats {
     uint64_t crashes;
     uint64_t reads_served;
     uint64_t proposals;
+    uint64_t max_append_bytes;   /* largest entry data bytes in one APPEND sent */
+    uint64_t max_append_entries; /* most entries in one APPEND sent */
 } raftc_stats;
 
 /* Defaults: no faults, every Ready processed at once, election 10 ticks,
@@ -145,5 +154,19 @@ int raftc_run_workload(raftc *c, const raftc_workload *w, uint32_t steps);
 bool raftc_check_liveness(raftc *c, uint32_t max);
 
 void raftc_stats_get(const raftc *c, raftc_stats *s);
+
+/* Storage fault: node id's storage answers rc (e.g. NK_ECORRUPT, NK_EIO) to
+ * every call from the next one on (NK_OK heals it for new incarnations).
+ * The harness then expects that node's raft to report the error; it counts
+ * nodes stopped that way in raftc_storage_failures. */
+void raftc_storage_fail(raftc *c, uint64_t id, int rc);
+uint32_t raftc_storage_failures(const raftc *c);
+/* Storage calls and entries read back by node id's storage so far. */
+uint64_t raftc_storage_reads(const raftc *c, uint64_t id);
+
+/* The sequence of entries applied at indices 1..n as (term, hash) pairs
+ * folded into one hash, from the harness's cross-node register; 0 when some
+ * index up to n was never applied. Lets tests compare whole runs. */
+uint64_t raftc_applied_digest(const raftc *c, uint64_t n);
 
 #endif /* NK_TESTS_RAFT_CLUSTER_H */
