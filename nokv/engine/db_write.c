@@ -175,8 +175,12 @@ static int apply_now(nk_db *db, const uint8_t *data, size_t len, uint32_t count,
     memcpy(hdr, data, NK_BATCH_HEADER);
     nk_put_u64(hdr + 1, seq);
     uint64_t lsn = 0;
-    int rc = nk_wal_append2(db->wal, hdr, sizeof hdr, data + NK_BATCH_HEADER,
-                            len - NK_BATCH_HEADER, &lsn);
+    nk_slice parts[2] = {nk_slice_make(hdr, sizeof hdr),
+                         nk_slice_make(data + NK_BATCH_HEADER, len - NK_BATCH_HEADER)};
+    /* A sync write waits for a WAL sync anyway: its record may wait in
+     * memory for the next sync job (wal.h), one file write per group. */
+    int rc = sync ? nk_wal_appendv_held(db->wal, parts, 2, &lsn)
+                  : nk_wal_appendv(db->wal, parts, 2, &lsn);
     if (rc != NK_OK) {
         return append_failed(db, rc, done, arg);
     }
