@@ -232,6 +232,7 @@ static void db_free(nk_db *db)
     for (int l = 0; l < NK_LEVELS; l++) {
         nk_buf_free(&db->compact_ptr[l]);
     }
+    nk_batch_free(&db->wscratch);
     free(db->snaps);
     free(db->waiters);
     free(db->dir);

@@ -89,6 +89,10 @@ struct nk_db {
     bool sync_running;
 
     db_pending *pend_head, *pend_tail; /* stalled writes, in arrival order */
+    /* Encoding buffer of small gathered writes (nk_db_write_ops), kept
+     * between writes: a malloc, reallocs and a free per SET otherwise. */
+    nk_batch wscratch;
+    bool wscratch_busy;
     uint64_t stall_timer;
 
     struct db_job *job; /* the one running background job, or NULL */
