@@ -281,6 +281,11 @@ static int writer_finish(writer *w)
     region_op *op = w->op;
     uint64_t size = 0;
     int rc = nk_sst_builder_finish(w->b, &size, NULL);
+    if (rc == NK_OK) {
+        /* hashed as written: no read back */
+        w->cur.size = size;
+        w->cur.xxh = nk_sst_builder_file_xxh64(w->b);
+    }
     nk_sst_builder_free(w->b);
     w->b = NULL;
     if (rc == NK_OK) {
@@ -288,9 +293,6 @@ static int writer_finish(writer *w)
     }
     nk_rt_file_close(op->rt, w->f);
     w->f = NULL;
-    if (rc == NK_OK) {
-        rc = hash_file(op->rt, w->path, &w->cur.size, &w->cur.xxh, &op->eb);
-    }
     if (rc != NK_OK) {
         return rc;
     }
@@ -925,7 +927,7 @@ static void ingest_work(void *arg)
                 adds[i] = (nk_db_edit_add){0, o->number, o->size,
                                            nk_slice_make(o->ismallest.data, o->ismallest.len),
                                            nk_slice_make(o->ilargest.data, o->ilargest.len),
-                                           op->seq, op->seq};
+                                           op->seq, op->seq, true, o->xxh};
             }
             nk_db_edit_desc d;
             memset(&d, 0, sizeof(d));
@@ -961,6 +963,8 @@ static void ingest_done(void *arg)
             if (t == NULL) {
                 rc = NK_ENOMEM;
             } else {
+                t->has_xxh64 = true;
+                t->xxh64 = o->xxh;
                 adds[n++] = (nk_version_change){0, 0, t};
             }
         }
