@@ -54,7 +54,11 @@ static int note_batch_key(void *arg, uint64_t seq, nk_ktype type, nk_slice key, 
 static int count_record(void *arg, size_t file_idx, uint64_t offset, uint64_t lsn,
                         const uint8_t *payload, size_t len)
 {
-    (void)file_idx, (void)offset, (void)lsn;
+    (void)file_idx, (void)offset;
+    nk_db_inspect *r = arg;
+    if (lsn >= r->log_number) {
+        r->wal_unflushed++;
+    }
     /* The open would refuse an undecodable batch; report it the same way. */
     return nk_batch_iterate(payload, len, note_batch_key, arg, NULL) == NK_OK ? NK_OK : NK_ECORRUPT;
 }

@@ -53,6 +53,9 @@ typedef struct nk_db_inspect {
     uint64_t table_bytes;
     uint64_t wal_segments;
     uint64_t wal_bytes;
+    /* WAL records at or above the manifest's log number: what an open would
+     * replay into the memtable (0 after a graceful stop that flushed). */
+    uint64_t wal_unflushed;
     /* The largest user key in any table or WAL batch (deleted ones too),
      * first NK_INSPECT_KEY_MAX bytes: plan checks it against key ranges
      * reserved by the cluster mode. */

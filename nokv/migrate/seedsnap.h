@@ -23,7 +23,8 @@
  * start/end are hex user keys. File names must be plain table names
  * (NNNNNN.sst): anything else (a path, "..") is refused as corrupt.
  *
- * Failpoints: "seedsnap.after_links" (links durable, no SNAPSHOT.json yet),
+ * Failpoints: "seedsnap.after_links" (links made, not yet synced; no
+ * SNAPSHOT.json yet),
  * "seedsnap.meta.after_tmp", "seedsnap.meta.after_rename".
  */
 #ifndef NK_MIGRATE_SEEDSNAP_H
