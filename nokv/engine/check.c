@@ -249,8 +249,8 @@ int nk_db_check(nk_rt *rt, const char *workdir, nk_check_fn fn, void *arg, nk_ch
     check_orphans(&c, &vs);
     report(&c, NK_CHECK_OK,
            "tables: %" PRIu64 " checked, %" PRIu64 " damaged, %" PRIu64 " entries in %" PRIu64
-           " data blocks",
-           sum->tables, sum->tables_damaged, sum->entries, sum->blocks);
+           " data blocks, %" PRIu64 " whole-file XXH64 as recorded",
+           sum->tables, sum->tables_damaged, sum->entries, sum->blocks, sum->tables_hashed);
     nk_vstate_free(&vs);
     return NK_OK;
 }
