@@ -270,7 +270,7 @@ int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **o
     if (rc == NK_OK) {
         rc = nk_db_load_manifest(db, eb);
     }
-    if (rc == NK_OK) {
+    if (rc == NK_OK && !o->lazy_table_open) {
         rc = open_tables(db, eb);
     }
     if (rc == NK_OK) {

@@ -160,6 +160,8 @@ typedef struct nk_db_edit_add {
     nk_slice largest;
     uint64_t min_seq;
     uint64_t max_seq;
+    bool has_xxh64; /* record the file's whole-file XXH64 (written as built) */
+    uint64_t xxh64;
 } nk_db_edit_add;
 
 typedef struct nk_db_edit_desc {
