@@ -808,6 +808,7 @@ static void real_destroy(nk_real *r, bool signals_held)
     free_failpoints(r);
     free(r->scratch);
     free(r->backlog);
+    free(r->wpend);
     if (r->sigfd >= 0) {
         close(r->sigfd);
     }
@@ -974,6 +975,9 @@ static int loop_iteration(nk_real *r, int timeout_ms)
 {
     struct epoll_event evs[MAX_EVENTS];
     nk_real_net_backlog(r);
+    if (nk_real_net_flush_writes(r)) {
+        timeout_ms = 0;
+    }
     if (r->stop_requested) {
         return NK_OK;
     }

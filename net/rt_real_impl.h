@@ -67,6 +67,9 @@ typedef struct nk_real {
     uint64_t *backlog; /* conns holding complete, undelivered frames */
     size_t backlog_len;
     size_t backlog_cap;
+    uint64_t *wpend; /* conns with replies queued this iteration, not yet sent */
+    size_t wpend_len;
+    size_t wpend_cap;
     uint8_t *scratch; /* read buffer for raw chunks */
 
     /* jobs */
@@ -121,6 +124,11 @@ int nk_real_parse_addr(const char *addr, bool allow_port0, uint32_t *ip_be, uint
 void nk_real_net_event(nk_real *r, unsigned tag, uint64_t id, uint32_t events);
 /* Deliver frames parsed earlier but held back by a stop. */
 void nk_real_net_backlog(nk_real *r);
+/* Send what was queued during the iteration, one send(2) per connection,
+ * before the loop sleeps; EPOLLOUT is armed only for what the socket did
+ * not take. Returns true when a connection failed (its on_close ran and may
+ * have started timers: the caller must not sleep on a stale timeout). */
+bool nk_real_net_flush_writes(nk_real *r);
 /* Free closed objects parked during this iteration. */
 void nk_real_net_reap(nk_real *r);
 /* Close and free everything (nk_rt_real_free). */

@@ -67,6 +67,7 @@ struct nk_real_conn {
     uint64_t timer_id; /* connect timeout, deferred connect or linger */
     int deferred_status;
     bool in_backlog;
+    bool in_wpend; /* listed in r->wpend: sent before the loop sleeps */
     nk_real_conn *grave_next;
 };
 
@@ -839,14 +840,40 @@ int nk_real_connect(void *impl, const char *addr, nk_conn_mode mode, const nk_ne
     return NK_OK;
 }
 
+/* Remember c for nk_real_net_flush_writes. False when out of memory. */
+static bool wpend_push(nk_real_conn *c)
+{
+    nk_real *r = c->r;
+    if (c->in_wpend) {
+        return true;
+    }
+    if (r->wpend_len == r->wpend_cap) {
+        size_t ncap = r->wpend_cap ? r->wpend_cap * 2 : 16;
+        uint64_t *nb = realloc(r->wpend, ncap * sizeof(*nb));
+        if (nb == NULL) {
+            return false;
+        }
+        r->wpend = nb;
+        r->wpend_cap = ncap;
+    }
+    r->wpend[r->wpend_len++] = c->id;
+    c->in_wpend = true;
+    return true;
+}
+
 static int queue_and_arm(nk_real_conn *c, const void *a, size_t alen, const void *b, size_t blen)
 {
     int rc = wq_append(c, a, alen, b, blen);
     if (rc != NK_OK) {
         return rc;
     }
-    /* OPEN: add EPOLLOUT; CONNECTING: sent once connected. */
-    if (c->state == CS_OPEN && update_events(c) != NK_OK) {
+    /* OPEN: sent when the loop is about to sleep, together with every other
+     * reply queued in this iteration (a pipeline of N requests answered in
+     * one turn is one send, and no epoll_ctl to arm and disarm EPOLLOUT);
+     * already waiting for EPOLLOUT: that event sends it. CONNECTING: sent
+     * once connected. */
+    if (c->state == CS_OPEN && !(c->registered && (c->events & EPOLLOUT)) && !wpend_push(c) &&
+        update_events(c) != NK_OK) {
         return NK_EIO;
     }
     return NK_OK;
@@ -938,6 +965,32 @@ void nk_real_net_backlog(nk_real *r)
             }
         }
     }
+}
+
+bool nk_real_net_flush_writes(nk_real *r)
+{
+    bool failed = false;
+    /* Index loop: a failure callback may queue more (appended, sent here). */
+    for (size_t i = 0; i < r->wpend_len; i++) {
+        nk_real_conn *c = nk_idmap_get(&r->conns, r->wpend[i]);
+        if (c == NULL) {
+            continue;
+        }
+        c->in_wpend = false;
+        if (c->state != CS_OPEN) {
+            continue; /* linger and close do their own flushing */
+        }
+        int rc = flush(c);
+        if (rc == NK_OK && update_events(c) != NK_OK) {
+            rc = NK_EIO;
+        }
+        if (rc != NK_OK) {
+            conn_fail(c, rc);
+            failed = true;
+        }
+    }
+    r->wpend_len = 0;
+    return failed;
 }
 
 void nk_real_net_reap(nk_real *r)

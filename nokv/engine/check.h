@@ -13,9 +13,12 @@
  *   - the WAL: every segment header and record checksum, lsn continuity, and
  *     the manifest's claims (the segments and lsns that must exist), as
  *     recovery would; a torn tail recovery would cut is a warning only;
- *   - every table the manifest lists: it exists, its size matches, footer,
- *     index, filter and properties blocks, and every data block checksum
- *     (read in full, decompressed, decoded); each table's damage is listed.
+ *   - every table the manifest lists: it exists, its size matches, the
+ *     XXH64 of the whole file equals the one the manifest recorded when the
+ *     table was written (tables of older builds record none: skipped), then
+ *     footer, index, filter and properties blocks, and every data block
+ *     checksum (read in full, decompressed, decoded); each table's damage
+ *     is listed (a hash mismatch as corruption naming the file).
  * The verdict: NK_CHECK_OK, NK_CHECK_WARN (nothing durable is damaged, but
  * something recovery would tidy up, e.g. a torn WAL tail or orphan tables),
  * NK_CHECK_DAMAGED (data a normal open would refuse or a read would fail).
@@ -40,6 +43,7 @@ typedef struct nk_check_summary {
     nk_check_level verdict;
     uint64_t tables;          /* tables listed by the manifest */
     uint64_t tables_damaged;
+    uint64_t tables_hashed;   /* tables whose recorded whole-file XXH64 matched */
     uint64_t blocks;          /* data blocks read and verified (entries, as a proxy) */
     uint64_t entries;
     uint64_t wal_segments;

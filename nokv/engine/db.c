@@ -232,6 +232,7 @@ static void db_free(nk_db *db)
     for (int l = 0; l < NK_LEVELS; l++) {
         nk_buf_free(&db->compact_ptr[l]);
     }
+    nk_batch_free(&db->wscratch);
     free(db->snaps);
     free(db->waiters);
     free(db->dir);
@@ -269,7 +270,7 @@ int nk_db_open(nk_rt *rt, const char *workdir, const nk_db_options *o, nk_db **o
     if (rc == NK_OK) {
         rc = nk_db_load_manifest(db, eb);
     }
-    if (rc == NK_OK) {
+    if (rc == NK_OK && !o->lazy_table_open) {
         rc = open_tables(db, eb);
     }
     if (rc == NK_OK) {

@@ -64,6 +64,13 @@ typedef struct nk_db_options {
      * logged at WARN and reported by nk_db_open_report; the manifest then
      * records the decision, so later opens are normal again. */
     bool accept_data_loss;
+    /* A short-lived open that only flushes and lists its tables (`nokv
+     * migrate init`): skip opening every table at open (each is still opened,
+     * footer and index verified, on its first read) and start no compaction
+     * (a running one would hold the close for its whole length). Flushes
+     * and recovery are unchanged. Default false for both. */
+    bool lazy_table_open;
+    bool no_compaction;
     /* Test only: NK_BUG_* bits (bugs.h) the simulator plants to prove the
      * crash scenario catches a missing sync. 0 = none (always in production). */
     unsigned test_bugs;

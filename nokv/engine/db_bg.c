@@ -47,6 +47,7 @@ typedef struct job_input {
 typedef struct job_output {
     uint64_t number;
     uint64_t size;
+    uint64_t xxh64; /* whole file, from the builder */
     nk_buf smallest;
     nk_buf largest;
     uint64_t min_seq;
@@ -178,6 +179,7 @@ static int out_finish(out_writer *w)
     memset(&props, 0, sizeof(props));
     uint64_t size = 0;
     int rc = nk_sst_builder_finish(w->b, &size, &props);
+    uint64_t xxh64 = rc == NK_OK ? nk_sst_builder_file_xxh64(w->b) : 0;
     nk_sst_builder_free(w->b);
     w->b = NULL;
     if (rc == NK_OK && !(j->test_bugs & NK_BUG_TABLE_SYNC)) {
@@ -199,6 +201,7 @@ static int out_finish(out_writer *w)
     job_output *o = &j->outs[j->nouts++];
     *o = w->cur;
     o->size = size;
+    o->xxh64 = xxh64;
     o->min_seq = props.min_seq;
     o->max_seq = props.max_seq;
     o->smallest = props.smallest; /* take the buffers */
@@ -253,7 +256,7 @@ static int log_edit(db_job *j)
         adds[0] = (nk_db_edit_add){(uint32_t)j->level + 1, f->number, f->size,
                                    nk_slice_make(f->smallest.data, f->smallest.len),
                                    nk_slice_make(f->largest.data, f->largest.len), f->min_seq,
-                                   f->max_seq};
+                                   f->max_seq, f->has_xxh64, f->xxh64};
     } else {
         for (size_t i = 0; i < j->ninputs; i++) {
             dl[i] = (uint32_t)j->inputs[i].level;
@@ -265,7 +268,7 @@ static int log_edit(db_job *j)
             adds[i] = (nk_db_edit_add){out_level, o->number, o->size,
                                        nk_slice_make(o->smallest.data, o->smallest.len),
                                        nk_slice_make(o->largest.data, o->largest.len),
-                                       o->min_seq, o->max_seq};
+                                       o->min_seq, o->max_seq, true, o->xxh64};
         }
     }
     if (j->kind == JOB_FLUSH) {
@@ -470,6 +473,8 @@ static int install(nk_db *db, db_job *j)
         if (f == NULL) {
             rc = NK_ENOMEM;
         } else {
+            f->has_xxh64 = j->move->has_xxh64;
+            f->xxh64 = j->move->xxh64;
             adds[na++] = (nk_version_change){(uint32_t)j->level + 1, 0, f};
         }
     } else if (rc == NK_OK) {
@@ -487,6 +492,8 @@ static int install(nk_db *db, db_job *j)
             if (f == NULL) {
                 rc = NK_ENOMEM;
             } else {
+                f->has_xxh64 = true;
+                f->xxh64 = o->xxh64;
                 adds[na++] = (nk_version_change){out_level, 0, f};
             }
         }
@@ -735,6 +742,9 @@ static void user_range(nk_table_meta **fs, size_t n, nk_buf *lo, nk_buf *hi)
 
 static bool try_compaction(nk_db *db)
 {
+    if (db->o.no_compaction) {
+        return false;
+    }
     int level = nk_pick_compaction_level(db->current, &db->o);
     if (level < 0) {
         return false;

@@ -89,6 +89,10 @@ struct nk_db {
     bool sync_running;
 
     db_pending *pend_head, *pend_tail; /* stalled writes, in arrival order */
+    /* Encoding buffer of small gathered writes (nk_db_write_ops), kept
+     * between writes: a malloc, reallocs and a free per SET otherwise. */
+    nk_batch wscratch;
+    bool wscratch_busy;
     uint64_t stall_timer;
 
     struct db_job *job; /* the one running background job, or NULL */
@@ -156,6 +160,8 @@ typedef struct nk_db_edit_add {
     nk_slice largest;
     uint64_t min_seq;
     uint64_t max_seq;
+    bool has_xxh64; /* record the file's whole-file XXH64 (written as built) */
+    uint64_t xxh64;
 } nk_db_edit_add;
 
 typedef struct nk_db_edit_desc {

@@ -57,6 +57,8 @@ int nk_db_load_manifest(nk_db *db, nk_errbuf *eb)
                 rc = NK_ENOMEM;
                 break;
             }
+            t->has_xxh64 = fm->has_xxh64;
+            t->xxh64 = fm->xxh64;
             adds[n++] = (nk_version_change){l, 0, t};
         }
     }
@@ -142,6 +144,9 @@ int nk_db_job_log_edit(nk_manifest *m, const nk_db_edit_desc *d, nk_errbuf *eb)
         rc = nk_vedit_add_file(&e, a->level, a->number, a->size, a->smallest.data,
                                a->smallest.len, a->largest.data, a->largest.len, a->min_seq,
                                a->max_seq);
+        if (rc == NK_OK && a->has_xxh64) {
+            nk_vedit_set_file_xxh64(&e, a->xxh64);
+        }
     }
     if (rc == NK_OK) {
         rc = nk_manifest_log_edit(m, &e, eb);

@@ -175,8 +175,12 @@ static int apply_now(nk_db *db, const uint8_t *data, size_t len, uint32_t count,
     memcpy(hdr, data, NK_BATCH_HEADER);
     nk_put_u64(hdr + 1, seq);
     uint64_t lsn = 0;
-    int rc = nk_wal_append2(db->wal, hdr, sizeof hdr, data + NK_BATCH_HEADER,
-                            len - NK_BATCH_HEADER, &lsn);
+    nk_slice parts[2] = {nk_slice_make(hdr, sizeof hdr),
+                         nk_slice_make(data + NK_BATCH_HEADER, len - NK_BATCH_HEADER)};
+    /* A sync write waits for a WAL sync anyway: its record may wait in
+     * memory for the next sync job (wal.h), one file write per group. */
+    int rc = sync ? nk_wal_appendv_held(db->wal, parts, 2, &lsn)
+                  : nk_wal_appendv(db->wal, parts, 2, &lsn);
     if (rc != NK_OK) {
         return append_failed(db, rc, done, arg);
     }
@@ -364,25 +368,45 @@ static size_t ops_size(const nk_db_op *ops, size_t n, int *rc)
     return total;
 }
 
+#define GATHER_MIN (64u * 1024u) /* smaller writes are simply copied */
+
 /* The copying path: encode ops as an owned batch and write that. */
 static int write_ops_copied(nk_db *db, const nk_db_op *ops, size_t n, bool sync,
                             nk_db_done_fn done, void *arg)
 {
-    nk_batch b;
-    int rc = nk_batch_init(&b);
+    /* nk_db_write copies what it keeps, so the buffer is free again when
+     * it returns; a write from inside a done callback gets its own. */
+    nk_batch local;
+    nk_batch *b = &db->wscratch;
+    int rc;
+    if (db->wscratch_busy) {
+        b = &local;
+        rc = nk_batch_init(b);
+    } else if (db->wscratch.rep.cap == 0) {
+        rc = nk_batch_init(b);
+    } else {
+        nk_batch_clear(b);
+        rc = NK_OK;
+    }
     for (size_t i = 0; i < n && rc == NK_OK; i++) {
-        rc = ops[i].del ? nk_batch_delete(&b, ops[i].key.data, ops[i].key.len)
-                        : nk_batch_put2(&b, ops[i].key.data, ops[i].key.len, ops[i].val_head.data,
+        rc = ops[i].del ? nk_batch_delete(b, ops[i].key.data, ops[i].key.len)
+                        : nk_batch_put2(b, ops[i].key.data, ops[i].key.len, ops[i].val_head.data,
                                         ops[i].val_head.len, ops[i].val.data, ops[i].val.len);
     }
     if (rc == NK_OK) {
-        rc = nk_db_write(db, &b, sync, done, arg);
+        bool was_busy = db->wscratch_busy;
+        db->wscratch_busy = true;
+        rc = nk_db_write(db, b, sync, done, arg);
+        db->wscratch_busy = was_busy;
     }
-    nk_batch_free(&b);
+    if (b == &local) {
+        nk_batch_free(b);
+    } else if (db->wscratch.rep.cap > GATHER_MIN) {
+        nk_batch_free(b); /* stays small: only writes under GATHER_MIN use it */
+    }
     return rc;
 }
 
-#define GATHER_MIN (64u * 1024u) /* smaller writes are simply copied */
 
 int nk_db_write_ops(nk_db *db, const nk_db_op *ops, size_t n, bool sync, nk_db_done_fn done,
                     void *arg)

@@ -22,6 +22,18 @@ void nk_db_sst_path(const char *dir, uint64_t number, char *buf, size_t len)
              number);
 }
 
+static void fill_info(nk_db_file_info *fi, uint64_t number, uint32_t level, uint64_t size,
+                      bool has_xxh64, uint64_t xxh64)
+{
+    memset(fi, 0, sizeof(*fi));
+    fi->number = number;
+    fi->level = level;
+    fi->size = size;
+    fi->has_xxh64 = has_xxh64;
+    fi->xxh64 = has_xxh64 ? xxh64 : 0;
+    snprintf(fi->name, sizeof(fi->name), "%06" PRIu64 ".sst", number);
+}
+
 static void note_key(nk_db_inspect *r, const uint8_t *k, size_t len)
 {
     size_t n = len < NK_INSPECT_KEY_MAX ? len : NK_INSPECT_KEY_MAX;
@@ -42,7 +54,11 @@ static int note_batch_key(void *arg, uint64_t seq, nk_ktype type, nk_slice key, 
 static int count_record(void *arg, size_t file_idx, uint64_t offset, uint64_t lsn,
                         const uint8_t *payload, size_t len)
 {
-    (void)file_idx, (void)offset, (void)lsn;
+    (void)file_idx, (void)offset;
+    nk_db_inspect *r = arg;
+    if (lsn >= r->log_number) {
+        r->wal_unflushed++;
+    }
     /* The open would refuse an undecodable batch; report it the same way. */
     return nk_batch_iterate(payload, len, note_batch_key, arg, NULL) == NK_OK ? NK_OK : NK_ECORRUPT;
 }
@@ -166,7 +182,8 @@ int nk_db_inspect_dir(nk_rt *rt, const char *dir, nk_db_inspect *r, nk_errbuf *e
                     rc = NK_ECORRUPT;
                     break;
                 }
-                r->files[r->n_files++] = (nk_db_file_info){fm->number, l, fm->size};
+                nk_db_file_info *fi = &r->files[r->n_files++];
+                fill_info(fi, fm->number, l, fm->size, fm->has_xxh64, fm->xxh64);
                 nk_slice uk = nk_ikey_user(fm->largest.data, fm->largest.len);
                 note_key(r, uk.data, uk.len);
                 r->table_bytes += fm->size;
@@ -191,11 +208,11 @@ void nk_db_inspect_free(nk_db_inspect *r)
     r->n_files = 0;
 }
 
-int nk_db_live_files(nk_db *db, nk_db_file_info **out, size_t *n)
+static int list_version(const nk_version *ver, nk_db_file_info **out, size_t *n)
 {
     size_t total = 0;
     for (int l = 0; l < NK_LEVELS; l++) {
-        total += db->current->count[l];
+        total += ver->count[l];
     }
     nk_db_file_info *v = calloc(total + 1, sizeof(*v));
     if (v == NULL) {
@@ -203,12 +220,44 @@ int nk_db_live_files(nk_db *db, nk_db_file_info **out, size_t *n)
     }
     size_t k = 0;
     for (int l = 0; l < NK_LEVELS; l++) {
-        for (size_t i = 0; i < db->current->count[l]; i++) {
-            const nk_table_meta *t = db->current->files[l][i];
-            v[k++] = (nk_db_file_info){t->number, (uint32_t)l, t->size};
+        for (size_t i = 0; i < ver->count[l]; i++) {
+            const nk_table_meta *t = ver->files[l][i];
+            fill_info(&v[k++], t->number, (uint32_t)l, t->size, t->has_xxh64, t->xxh64);
         }
     }
     *out = v;
     *n = k;
     return NK_OK;
+}
+
+int nk_db_live_files(nk_db *db, nk_db_file_info **out, size_t *n)
+{
+    return list_version(db->current, out, n);
+}
+
+int nk_db_tables_pin(nk_db *db, nk_db_tables *out)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = list_version(db->current, &out->files, &out->n);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    /* A version reference keeps every file meta referenced, and a table file
+     * is deleted only when its last reference goes (version.h). */
+    nk_version_ref(db->current);
+    out->version = db->current;
+    out->last_sequence = db->last_seq;
+    return NK_OK;
+}
+
+void nk_db_tables_unpin(nk_db *db, nk_db_tables *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    if (t->version != NULL) {
+        nk_version_unref(t->version, nk_db_release_file, db);
+    }
+    free(t->files);
+    memset(t, 0, sizeof(*t));
 }

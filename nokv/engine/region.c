@@ -910,7 +910,9 @@ static int log_install(region_op *op, bool is_flush)
                                    nk_slice_make(fs[i].ismallest.data, fs[i].ismallest.len),
                                    nk_slice_make(fs[i].ilargest.data, fs[i].ilargest.len),
                                    fs[i].min_seq,
-                                   fs[i].max_seq};
+                                   fs[i].max_seq,
+                                   false, /* no recorded hash: verified whole at */
+                                   0};    /* ingest, hashed on demand after */
     }
     nk_db_edit_desc d;
     memset(&d, 0, sizeof(d));

@@ -107,6 +107,24 @@ int nk_skiplist_insert(nk_skiplist *sl, const uint8_t *key, size_t klen, const u
 int nk_skiplist_insert2(nk_skiplist *sl, const uint8_t *key, size_t klen, const uint8_t *v1,
                         size_t l1, const uint8_t *v2, size_t l2)
 {
+    const nk_skipnode *n;
+    return nk_skiplist_insert_node(sl, key, klen, v1, l1, v2, l2, &n);
+}
+
+nk_slice nk_skipnode_key(const nk_skipnode *n)
+{
+    return nk_slice_make(node_key(n), n->klen);
+}
+
+nk_slice nk_skipnode_value(const nk_skipnode *n)
+{
+    return nk_slice_make(node_val(n), n->vlen);
+}
+
+int nk_skiplist_insert_node(nk_skiplist *sl, const uint8_t *key, size_t klen, const uint8_t *v1,
+                            size_t l1, const uint8_t *v2, size_t l2, const nk_skipnode **node)
+{
+    *node = NULL;
     size_t vlen = l1 + l2;
     if (klen > UINT32_MAX || vlen > UINT32_MAX || vlen < l1) {
         return NK_ETOOBIG;
@@ -149,6 +167,7 @@ int nk_skiplist_insert2(nk_skiplist *sl, const uint8_t *key, size_t klen, const 
         sl->tail = n;
     }
     sl->count++;
+    *node = n;
     return NK_OK;
 }
 

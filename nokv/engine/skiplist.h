@@ -60,6 +60,13 @@ int nk_skiplist_insert(nk_skiplist *sl, const uint8_t *key, size_t klen, const u
  * behind a small header is stored without first being copied next to it. */
 int nk_skiplist_insert2(nk_skiplist *sl, const uint8_t *key, size_t klen, const uint8_t *v1,
                         size_t l1, const uint8_t *v2, size_t l2);
+/* insert2 that also gives the new node (NULL on failure), for an index kept
+ * beside the list (the memtable's hash of user keys). */
+int nk_skiplist_insert_node(nk_skiplist *sl, const uint8_t *key, size_t klen, const uint8_t *v1,
+                            size_t l1, const uint8_t *v2, size_t l2, const nk_skipnode **node);
+/* Key and value of a node returned by insert_node; valid for the arena's life. */
+nk_slice nk_skipnode_key(const nk_skipnode *n);
+nk_slice nk_skipnode_value(const nk_skipnode *n);
 
 static inline size_t nk_skiplist_count(const nk_skiplist *sl)
 {

@@ -66,6 +66,11 @@ struct nk_sst_builder {
     nk_buf last_key;     /* last internal key added */
     nk_buf handle_tmp;
     nk_sst_props props;
+    /* XXH64 of every byte handed to the file, in file order: the table's
+     * whole-file checksum comes for free as it is written, so nobody has to
+     * read the file back to learn it (the manifest records it). */
+    XXH64_state_t *hash;
+    uint64_t file_hash; /* the digest, set by finish */
     int err;             /* sticky failure */
     bool finished;
 };
@@ -89,6 +94,15 @@ int nk_sst_builder_new(nk_rt *rt, nk_file *f, const nk_sst_options *o, nk_sst_bu
     nk_block_builder_init(&b->data, b->o.restart_interval);
     nk_block_builder_init(&b->index, 1);
     nk_bloom_builder_init(&b->bloom, b->o.bloom_bits_per_key);
+    b->hash = XXH64_createState();
+    if (b->hash == NULL) {
+        nk_block_builder_free(&b->data);
+        nk_block_builder_free(&b->index);
+        nk_bloom_builder_free(&b->bloom);
+        free(b);
+        return NK_ENOMEM;
+    }
+    XXH64_reset(b->hash, 0);
     *out = b;
     return NK_OK;
 }
@@ -105,6 +119,7 @@ void nk_sst_builder_free(nk_sst_builder *b)
     nk_buf_free(&b->last_key);
     nk_buf_free(&b->handle_tmp);
     nk_sst_props_free(&b->props);
+    XXH64_freeState(b->hash);
     free(b);
 }
 
@@ -117,6 +132,9 @@ static int flush_out(nk_sst_builder *b)
     if (rc != NK_OK) {
         return rc;
     }
+    /* Writes are sequential and never rewritten, so hashing each chunk once
+     * it is in the file covers the file's bytes exactly. */
+    XXH64_update(b->hash, b->out.data, b->out.len);
     b->written += b->out.len;
     nk_buf_clear(&b->out);
     return NK_OK;
@@ -331,6 +349,7 @@ static int finish(nk_sst_builder *b, uint64_t *file_size)
     }
     if (rc == NK_OK) {
         *file_size = b->written;
+        b->file_hash = (uint64_t)XXH64_digest(b->hash);
     }
     return rc;
 }
@@ -364,6 +383,11 @@ int nk_sst_builder_finish(nk_sst_builder *b, uint64_t *file_size, nk_sst_props *
         *file_size = size;
     }
     return NK_OK;
+}
+
+uint64_t nk_sst_builder_file_xxh64(const nk_sst_builder *b)
+{
+    return b->finished ? b->file_hash : 0;
 }
 
 /* ============================================================= reader === */

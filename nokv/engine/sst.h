@@ -110,6 +110,12 @@ uint64_t nk_sst_builder_entries(const nk_sst_builder *b);
  * nk_sst_props_free). Does not sync. */
 int nk_sst_builder_finish(nk_sst_builder *b, uint64_t *file_size, nk_sst_props *props);
 
+/* XXH64 (seed 0) of the whole file as written, computed while the bytes
+ * went out (no read back). Valid after a successful nk_sst_builder_finish
+ * (0 before); equal to hashing the file's bytes from offset 0 to its end,
+ * which is what the manifest records and `nokv check` verifies. */
+uint64_t nk_sst_builder_file_xxh64(const nk_sst_builder *b);
+
 /* Free the builder (finished or not); does not touch the file. */
 void nk_sst_builder_free(nk_sst_builder *b);
 

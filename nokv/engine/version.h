@@ -29,6 +29,8 @@
 typedef struct nk_table_meta {
     uint64_t number;
     uint64_t size;
+    bool has_xxh64;  /* the manifest records the file's XXH64 */
+    uint64_t xxh64;  /* XXH64 of the whole file (version_edit.h tag 65) */
     nk_buf smallest; /* internal key */
     nk_buf largest;  /* internal key */
     uint64_t min_seq;

@@ -72,6 +72,8 @@ static int meta_copy(nk_file_meta *dst, const nk_file_meta *src)
     memset(dst, 0, sizeof *dst);
     dst->number = src->number;
     dst->size = src->size;
+    dst->has_xxh64 = src->has_xxh64;
+    dst->xxh64 = src->xxh64;
     dst->smallest_seq = src->smallest_seq;
     dst->largest_seq = src->largest_seq;
     if (nk_buf_assign(&dst->smallest, src->smallest.data, src->smallest.len) != NK_OK ||
@@ -114,6 +116,14 @@ int nk_vedit_delete_file(nk_version_edit *e, uint32_t level, uint64_t number)
     e->deleted[e->ndeleted].number = number;
     e->ndeleted++;
     return NK_OK;
+}
+
+void nk_vedit_set_file_xxh64(nk_version_edit *e, uint64_t xxh64)
+{
+    if (e->nadded > 0) {
+        e->added[e->nadded - 1].meta.has_xxh64 = true;
+        e->added[e->nadded - 1].meta.xxh64 = xxh64;
+    }
 }
 
 /* ---------------------------------------------------------- encoding --- */
@@ -198,6 +208,13 @@ int nk_vedit_encode(const nk_version_edit *e, nk_buf *out)
         }
         if (rc == NK_OK) {
             rc = put_uvar_field(&nested, 7, a->meta.largest_seq);
+        }
+        if (rc == NK_OK && a->meta.has_xxh64) {
+            /* fixed width: a hash is uniformly spread, a varint would only
+             * make it longer */
+            uint8_t h[8];
+            nk_put_u64(h, a->meta.xxh64);
+            rc = put_bytes_field(&nested, NK_VEDIT_FILE_XXH64, h, sizeof h);
         }
         if (rc == NK_OK) {
             rc = put_bytes_field(out, NK_VEDIT_ADD_FILE, nested.data, nested.len);
@@ -322,6 +339,8 @@ static int decode_add(cursor *c, nk_version_edit *e)
     uint64_t u[8] = {0};
     cursor keys[2] = {{0}, {0}};
     bool seen[8] = {false};
+    bool has_xxh64 = false;
+    uint64_t xxh64 = 0;
     while (c->p < c->end) {
         uint64_t tag;
         cursor v;
@@ -339,6 +358,15 @@ static int decode_add(cursor *c, nk_version_edit *e)
             } else {
                 rc = val_uvar(&v, &u[tag]);
             }
+        } else if (tag == NK_VEDIT_FILE_XXH64) {
+            if (has_xxh64) {
+                return bad(&v, "repeated add_file file_xxh64");
+            }
+            if (v.end - v.p != 8) {
+                return bad(&v, "add_file file_xxh64 is not 8 bytes");
+            }
+            has_xxh64 = true;
+            xxh64 = nk_get_u64(v.p);
         } else {
             rc = unknown_tag(&v, tag, "add_file field");
         }
@@ -356,6 +384,9 @@ static int decode_add(cursor *c, nk_version_edit *e)
         rc = nk_vedit_add_file(e, (uint32_t)u[1], u[2], u[3], keys[0].p,
                                (size_t)(keys[0].end - keys[0].p), keys[1].p,
                                (size_t)(keys[1].end - keys[1].p), u[6], u[7]);
+    }
+    if (rc == NK_OK && has_xxh64) {
+        nk_vedit_set_file_xxh64(e, xxh64);
     }
     return rc;
 }
@@ -768,6 +799,10 @@ int nk_vstate_snapshot(const nk_version_state *v, nk_version_edit *out)
             if (rc != NK_OK) {
                 nk_vedit_free(out);
                 return rc;
+            }
+            if (m->has_xxh64) {
+                /* a rewrite keeps what the writers recorded */
+                nk_vedit_set_file_xxh64(out, m->xxh64);
             }
         }
     }

@@ -15,6 +15,11 @@
  *             1 level varint, 2 number varint, 3 size varint,
  *             4 smallest internal key (bytes), 5 largest internal key (bytes),
  *             6 smallest_seq varint, 7 largest_seq varint   (all required)
+ *             65 file_xxh64 (ignorable): 8 bytes LE, XXH64 (seed 0) of
+ *                the whole table file, taken by the writer as the bytes
+ *                went out (sst.h). Absent in tables written before it
+ *                existed (and after an older build rewrote the manifest):
+ *                readers then hash the file when they need the value.
  *   tag 5 delete_file       nested fields: 1 level varint, 2 number varint
  *   tag 6 seq_floor         varint  sequence numbers up to it are taken: an
  *                                   ingest installed tables whose entries
@@ -82,10 +87,15 @@
 #define NK_VEDIT_WAL_DURABLE (NK_VEDIT_TAG_IGNORABLE | 2u)
 #define NK_VEDIT_WAL_RESET (NK_VEDIT_TAG_IGNORABLE | 3u)
 
+/* Nested add_file field: the table's whole-file XXH64 (optional). */
+#define NK_VEDIT_FILE_XXH64 (NK_VEDIT_TAG_IGNORABLE | 1u)
+
 /* One table file. Keys are internal keys (ikey.h), owned. */
 typedef struct nk_file_meta {
     uint64_t number;
     uint64_t size;
+    bool has_xxh64; /* false: not recorded (older writer) */
+    uint64_t xxh64; /* XXH64 of the whole file when has_xxh64 */
     nk_buf smallest;
     nk_buf largest;
     uint64_t smallest_seq;
@@ -139,6 +149,10 @@ int nk_vedit_add_file(nk_version_edit *e, uint32_t level, uint64_t number, uint6
                       const uint8_t *smallest, size_t slen, const uint8_t *largest, size_t llen,
                       uint64_t smallest_seq, uint64_t largest_seq);
 int nk_vedit_delete_file(nk_version_edit *e, uint32_t level, uint64_t number);
+
+/* Record the whole-file XXH64 of the file nk_vedit_add_file added last (a
+ * no-op when none was added). */
+void nk_vedit_set_file_xxh64(nk_version_edit *e, uint64_t xxh64);
 
 /* Append the encoding to out. NK_OK or NK_ENOMEM. */
 int nk_vedit_encode(const nk_version_edit *e, nk_buf *out);

@@ -77,6 +77,11 @@ struct nk_wal {
     size_t nredundant;
 
     nk_buf scratch;
+    /* Held records (nk_wal_appendv_held): framed, counted in cur_size and
+     * last_lsn, not yet in the file. Written before anything else reaches
+     * the file and before a sync job starts, so file order = lsn order and
+     * every job still covers all it claims. */
+    nk_buf held;
     nk_wal_recovery rec;
     nk_wal_stats stats;
 };
@@ -107,9 +112,36 @@ static void fail(nk_wal *w, int rc)
 
 /* ------------------------------------------------------------- writing --- */
 
+/* Held bytes beyond this are written at once (bounded memory). */
+#define HELD_MAX (4u * 1024u * 1024u)
+#define HELD_KEEP (1u * 1024u * 1024u) /* larger held buffers are released */
+
+/* Write the held records out (one append). Their lsns were handed out
+ * already, so a failure here, a full disk included, is fatal. */
+static int write_held(nk_wal *w)
+{
+    if (w->held.len == 0 || w->err != NK_OK) {
+        return w->err;
+    }
+    int rc = nk_rt_file_append(w->rt, w->cur, w->held.data, w->held.len);
+    w->stats.held_writes++;
+    nk_buf_clear(&w->held);
+    if (w->held.cap > HELD_KEEP) {
+        nk_buf_free(&w->held);
+    }
+    if (rc != NK_OK) {
+        fail(w, rc);
+    }
+    return rc;
+}
+
 /* Start a new segment holding lsns from last_lsn + 1. */
 static int rotate(nk_wal *w)
 {
+    int hrc = write_held(w); /* they belong to the old segment */
+    if (hrc != NK_OK) {
+        return hrc;
+    }
     uint64_t number = w->next_number;
     char *path = seg_path(w->dir, number);
     if (path == NULL) {
@@ -202,7 +234,19 @@ static int write_streamed(nk_wal *w, const nk_slice *parts, size_t nparts, size_
     return rc;
 }
 
+static int appendv(nk_wal *w, const nk_slice *parts, size_t nparts, bool hold, uint64_t *lsn);
+
 int nk_wal_appendv(nk_wal *w, const nk_slice *parts, size_t nparts, uint64_t *lsn)
+{
+    return appendv(w, parts, nparts, false, lsn);
+}
+
+int nk_wal_appendv_held(nk_wal *w, const nk_slice *parts, size_t nparts, uint64_t *lsn)
+{
+    return appendv(w, parts, nparts, true, lsn);
+}
+
+static int appendv(nk_wal *w, const nk_slice *parts, size_t nparts, bool hold, uint64_t *lsn)
 {
     if (w->err != NK_OK) {
         return w->err;
@@ -233,7 +277,27 @@ int nk_wal_appendv(nk_wal *w, const nk_slice *parts, size_t nparts, uint64_t *ls
             return rc;
         }
     }
-    if (len <= COPY_RECORD_MAX) {
+    /* Hold a small record while a sync job runs: the next job cannot start
+     * before this one ends, and it writes everything held in one append
+     * first (one write per group commit instead of one per record). */
+    hold = hold && w->job != NULL && len <= COPY_RECORD_MAX && w->held.len + size <= HELD_MAX;
+    if (hold) {
+        rc = frame_small(w, parts, nparts, len);
+        if (rc == NK_OK) {
+            rc = nk_buf_append(&w->held, w->scratch.data, w->scratch.len);
+        }
+        if (rc != NK_OK) {
+            return rc; /* ENOMEM before any write: still usable */
+        }
+    } else {
+        rc = write_held(w);
+        if (rc != NK_OK) {
+            return rc;
+        }
+    }
+    if (hold) {
+        /* framed and held above */
+    } else if (len <= COPY_RECORD_MAX) {
         rc = frame_small(w, parts, nparts, len);
         if (rc != NK_OK) {
             return rc; /* ENOMEM before any write: still usable */
@@ -316,7 +380,9 @@ static void append_mark(nk_wal *w)
     nk_buf_clear(&w->scratch);
     int rc = nk_logrec_encode(&w->scratch, NK_LOGREC_MARK, w->last_lsn, w->durable_lsn, NULL, 0);
     if (rc == NK_OK) {
-        rc = nk_rt_file_append(w->rt, w->cur, w->scratch.data, w->scratch.len);
+        /* Behind the held records (they come first in lsn order); the caller
+         * writes the held bytes right after (job_done). */
+        rc = nk_buf_append(&w->held, w->scratch.data, w->scratch.len);
     }
     if (rc != NK_OK) {
         fail(w, rc);
@@ -331,6 +397,10 @@ static void append_mark(nk_wal *w)
  * waiter. On failure nothing changed. */
 static int submit(nk_wal *w)
 {
+    int hrc = write_held(w); /* the job must cover them */
+    if (hrc != NK_OK) {
+        return hrc;
+    }
     wal_job *j = calloc(1, sizeof *j);
     if (j == NULL) {
         return NK_ENOMEM;
@@ -408,6 +478,8 @@ static void job_done(void *arg)
             w->cap_queued = 0;
         }
     }
+    /* No job follows: the mark (and anything held) goes to the file now. */
+    (void)write_held(w);
     int status = j->status;
     int err = w->err;
     uint64_t durable = w->durable_lsn;
@@ -548,6 +620,7 @@ static void wal_free(nk_wal *w)
     free(w->queued);
     free(w->dir);
     nk_buf_free(&w->scratch);
+    nk_buf_free(&w->held);
     free(w);
 }
 
@@ -602,7 +675,10 @@ int nk_wal_close(nk_wal *w, nk_errbuf *eb)
         wal_free(w);
         return rc;
     }
-    rc = sync_all(w);
+    rc = write_held(w);
+    if (rc == NK_OK) {
+        rc = sync_all(w);
+    }
     if (rc == NK_OK) {
         /* Written after the sync, so its claim is true: the next recovery
          * can tell damage anywhere in the log from a torn tail. */

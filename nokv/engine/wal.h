@@ -184,6 +184,16 @@ int nk_wal_append2(nk_wal *w, const void *head, size_t head_len, const void *bod
 /* The same for any number of pieces. */
 int nk_wal_appendv(nk_wal *w, const nk_slice *parts, size_t nparts, uint64_t *lsn);
 
+/* appendv for a record whose writer waits for a sync anyway (a sync write):
+ * while a sync job runs, a small record is held in memory instead of being
+ * written at once; the next sync job writes every held record in one append
+ * before it starts, so the records it reports durable are the same. Any
+ * other append, a rotation and close write the held records first. The
+ * difference to appendv: a crash of the process (not only of the machine)
+ * loses held records, which no sync had covered yet, and a write error on
+ * them (a full disk too) is fatal rather than refused per record. */
+int nk_wal_appendv_held(nk_wal *w, const nk_slice *parts, size_t nparts, uint64_t *lsn);
+
 /* Sync completion: status NK_OK and durable_lsn >= every lsn appended before
  * the matching nk_wal_sync_start; or the fatal error (durable_lsn is then the
  * last lsn known durable). Runs on the loop thread. It may append and start
@@ -230,6 +240,7 @@ typedef struct nk_wal_stats {
     uint64_t dir_syncs;      /* nk_rt_dir_sync calls made by jobs */
     uint64_t rotations;
     uint64_t marks; /* MARK records written after successful syncs */
+    uint64_t held_writes; /* appends of held records (nk_wal_appendv_held) */
     uint64_t segments_removed;
     uint64_t current_segment; /* number of the segment being written */
     uint64_t live_segments;

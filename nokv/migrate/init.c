@@ -494,20 +494,21 @@ static void export_now(void *arg)
 {
     init_op *op = arg;
     int rc = op->pending_rc;
-    nk_db_file_info *files = NULL;
-    size_t n = 0;
+    nk_db_tables pin;
+    memset(&pin, 0, sizeof(pin));
     if (rc != NK_OK) {
         nk_errbuf_set(&op->eb, "migrate: flushing the engine before the seed export failed: %s",
                       nk_strerror(rc));
     } else {
-        rc = nk_db_live_files(op->db, &files, &n);
+        rc = nk_db_tables_pin(op->db, &pin);
     }
     if (rc == NK_OK) {
-        /* Listing and linking in this one callback: no compaction can
-         * retire a listed table in between. */
+        /* The pinned version keeps every listed table on disk while it is
+         * linked; the list carries the XXH64 the manifest records for each,
+         * so the export reads no table data. */
         nk_seedsnap s;
         rc = nk_seedsnap_export(op->rt, op->dir, &op->seed, NK_SEED_RAFT_INDEX, NK_SEED_RAFT_TERM,
-                                nk_db_last_seq(op->db), files, n, &s, &op->eb);
+                                pin.last_sequence, pin.files, pin.n, &s, &op->eb);
         if (rc == NK_OK) {
             op->res.snapshot_files = s.n_files;
             op->res.snapshot_bytes = s.total_bytes;
@@ -515,7 +516,7 @@ static void export_now(void *arg)
             nk_seedsnap_free(&s);
         }
     }
-    free(files);
+    nk_db_tables_unpin(op->db, &pin);
     if (rc != NK_OK) {
         finish(op, rc);
         return;
@@ -553,9 +554,54 @@ static void step_snapshot(init_op *op)
         return;
     }
     nk_seedsnap_free(&s);
+    /* After a graceful stop every write is in a table (the server flushes
+     * before it exits), so there is nothing to replay: the manifest alone,
+     * read without changing a byte, lists the tables with their sizes and
+     * XXH64s, and init holds the LOCK, so nothing can retire one while it
+     * is linked. Opening the engine would only cost its WAL segment, its
+     * manifest records and their syncs. Anything an open would act on (WAL
+     * records to replay, a torn tail to cut) takes the open path below. */
+    nk_db_inspect ins;
+    rc = nk_db_inspect_dir(op->rt, op->dir, &ins, &op->eb);
+    if (rc != NK_OK || !ins.has_current) {
+        if (rc == NK_OK) {
+            nk_errbuf_set(&op->eb, "migrate: %s holds no NoKV database (no CURRENT)", op->dir);
+            rc = NK_ENOENT;
+        }
+        nk_db_inspect_free(&ins);
+        finish(op, rc);
+        return;
+    }
+    if (ins.wal_unflushed == 0 && !ins.wal_torn && !ins.manifest_torn) {
+        rc = nk_seedsnap_export(op->rt, op->dir, &op->seed, NK_SEED_RAFT_INDEX, NK_SEED_RAFT_TERM,
+                                ins.last_sequence, ins.files, ins.n_files, &s, &op->eb);
+        nk_db_inspect_free(&ins);
+        if (rc == NK_OK) {
+            op->res.snapshot_files = s.n_files;
+            op->res.snapshot_bytes = s.total_bytes;
+            op->res.last_sequence = s.last_sequence;
+            nk_seedsnap_free(&s);
+            rc = reach(op, NK_STAGE_SEED_SNAPSHOT_EXPORTED);
+        }
+        if (rc != NK_OK) {
+            finish(op, rc);
+            return;
+        }
+        step_raft(op);
+        return;
+    }
+    nk_db_inspect_free(&ins);
+    memset(&op->eb, 0, sizeof(op->eb));
     nk_db_options o;
     nk_db_options_default(&o);
     o.create_if_missing = false;
+    /* Init reads no table: the manifest lists them with their sizes and
+     * XXH64s, the gate already checked each is present at its size, and the
+     * engine is closed right after the export. Opening ~100 tables (footer,
+     * index, filter each) or waiting for a compaction would be most of
+     * init's time. */
+    o.lazy_table_open = true;
+    o.no_compaction = true;
     rc = nk_db_open(op->rt, op->dir, &o, &op->db, &op->eb);
     if (rc == NK_OK) {
         rc = nk_db_flush(op->db, after_flush, op);

@@ -4,8 +4,10 @@
  * `migrate init` records the engine's state at the seed raft index as a
  * snapshot: <workdir>/seed-snapshot/ holds a hard link (nk_rt_link) to every
  * live table file and SNAPSHOT.json listing each file with its size and
- * XXH64. Nothing is rewritten: the cost is metadata plus one read of each
- * file to hash it, not a copy (NoKV-Go re-exported every entry into new
+ * XXH64. Nothing is rewritten or read: the cost is metadata (the XXH64 is
+ * the one the engine's manifest records for each table, taken by its writer;
+ * only a table of an older workdir without one is read to hash it), not a
+ * copy (NoKV-Go re-exported every entry into new
  * SSTs). Tables are immutable, so the links stay a consistent image while
  * the engine goes on compacting; the space they pin is released when the
  * directory is removed (after the cluster has replicated the region).
@@ -21,7 +23,8 @@
  * start/end are hex user keys. File names must be plain table names
  * (NNNNNN.sst): anything else (a path, "..") is refused as corrupt.
  *
- * Failpoints: "seedsnap.after_links" (links durable, no SNAPSHOT.json yet),
+ * Failpoints: "seedsnap.after_links" (links made, not yet synced; no
+ * SNAPSHOT.json yet),
  * "seedsnap.meta.after_tmp", "seedsnap.meta.after_rename".
  */
 #ifndef NK_MIGRATE_SEEDSNAP_H
@@ -34,6 +37,7 @@
 #include "nokv/engine/inspect.h"
 #include "nokv/proto/region.h"
 #include "nokv/rt.h"
+#include "nokv/util/filehash.h" /* nk_file_xxh64 */
 
 #define NK_SEEDSNAP_DIR "seed-snapshot"
 #define NK_SEEDSNAP_META "SNAPSHOT.json"
@@ -64,7 +68,9 @@ void nk_seedsnap_free(nk_seedsnap *s);
 void nk_seedsnap_dir(const char *workdir, char *out, size_t cap);
 
 /* Replace any earlier (complete or not) seed snapshot with links to `files`
- * (live tables of the engine in workdir), hash them, write SNAPSHOT.json.
+ * (live tables of the engine in workdir, pinned by the caller), write
+ * SNAPSHOT.json. A file's XXH64 is the one the engine records
+ * (files[i].has_xxh64); only files without one are read and hashed.
  * out (may be NULL) receives what was written. */
 int nk_seedsnap_export(nk_rt *rt, const char *workdir, const nk_region *region, uint64_t raft_index,
                        uint64_t raft_term, uint64_t last_sequence, const nk_db_file_info *files,
@@ -81,8 +87,5 @@ int nk_seedsnap_check_files(nk_rt *rt, const char *workdir, const nk_seedsnap *s
 
 /* Remove <workdir>/seed-snapshot and its files (durably). NK_OK if absent. */
 int nk_seedsnap_remove(nk_rt *rt, const char *workdir, nk_errbuf *eb);
-
-/* XXH64 (seed 0) and size of a whole file, reading it once in 1 MiB chunks. */
-int nk_file_xxh64(nk_rt *rt, const char *path, uint64_t *hash, uint64_t *size);
 
 #endif /* NK_MIGRATE_SEEDSNAP_H */

@@ -78,6 +78,8 @@ struct nk_resp_session {
 };
 
 #define MAX_COMMANDS 160 /* >= the command table (checked at the table) */
+#define CMD_HASH_SLOTS 512u /* power of two, > 3 x MAX_COMMANDS */
+#define CMD_NAME_MAX 32u  /* longer names are no command */
 
 struct nk_resp_db {
     nk_rt *rt;
@@ -85,6 +87,10 @@ struct nk_resp_db {
     nk_resp_db_options opt;
     nk_resp_stats stats;
     uint64_t cmd_calls[MAX_COMMANDS];  /* per cmd_table entry */
+    /* Command names by hash (find_cmd): index + 1 into cmd_table, 0 = empty.
+     * A linear scan with strlen per entry cost ~600 instructions per request. */
+    uint8_t cmd_hash[CMD_HASH_SLOTS];
+    uint8_t cmd_len[MAX_COMMANDS];
     uint64_t cmd_errors[MAX_COMMANDS]; /* error replies per entry */
     uint64_t start_ns;
     char listen_addr[64];
@@ -2994,14 +3000,53 @@ bool nk_resp_db_command_stats(const nk_resp_db *db, size_t i, const char **name,
     return true;
 }
 
-static const cmd_def *find_cmd(const nk_resp_arg *name)
+_Static_assert(MAX_COMMANDS < 255, "cmd_hash holds index + 1 in a byte");
+
+/* FNV-1a of the lower-cased name. */
+static uint32_t cmd_name_hash(const uint8_t *lower, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ lower[i]) * 16777619u;
+    }
+    return h;
+}
+
+static void cmd_hash_build(nk_resp_db *db)
 {
     for (size_t i = 0; i < NCMDS; i++) {
-        if (arg_is(name, cmd_table[i].name)) {
-            return &cmd_table[i];
+        size_t n = strlen(cmd_table[i].name);
+        db->cmd_len[i] = (uint8_t)n;
+        uint32_t h = cmd_name_hash((const uint8_t *)cmd_table[i].name, n);
+        size_t j = h & (CMD_HASH_SLOTS - 1);
+        while (db->cmd_hash[j] != 0) {
+            j = (j + 1) & (CMD_HASH_SLOTS - 1);
+        }
+        db->cmd_hash[j] = (uint8_t)(i + 1);
+    }
+}
+
+static const cmd_def *find_cmd(const nk_resp_db *db, const nk_resp_arg *name)
+{
+    if (name->len == 0 || name->len > CMD_NAME_MAX) {
+        return NULL;
+    }
+    uint8_t lower[CMD_NAME_MAX];
+    for (size_t i = 0; i < name->len; i++) {
+        uint8_t ch = name->ptr[i];
+        lower[i] = ch >= 'A' && ch <= 'Z' ? (uint8_t)(ch - 'A' + 'a') : ch;
+    }
+    uint32_t h = cmd_name_hash(lower, name->len);
+    for (size_t j = h & (CMD_HASH_SLOTS - 1);; j = (j + 1) & (CMD_HASH_SLOTS - 1)) {
+        unsigned k = db->cmd_hash[j];
+        if (k == 0) {
+            return NULL;
+        }
+        const cmd_def *d = &cmd_table[k - 1];
+        if (db->cmd_len[k - 1] == name->len && memcmp(d->name, lower, name->len) == 0) {
+            return d;
         }
     }
-    return NULL;
 }
 
 static size_t count_words(const char *s)
@@ -3180,7 +3225,7 @@ static void cmd_command(nk_resp_db *db, nk_resp_call *c)
         }
         nk_resp_add_array(b, c->argc - 2);
         for (size_t i = 2; i < c->argc; i++) {
-            const cmd_def *d = find_cmd(&c->argv[i]);
+            const cmd_def *d = find_cmd(db, &c->argv[i]);
             if (d != NULL) {
                 add_command_info(b, d);
             } else {
@@ -3197,11 +3242,11 @@ static void cmd_command(nk_resp_db *db, nk_resp_call *c)
         }
         size_t found = 0;
         for (size_t i = 2; i < c->argc; i++) {
-            found += find_cmd(&c->argv[i]) != NULL;
+            found += find_cmd(db, &c->argv[i]) != NULL;
         }
         nk_resp_add_array(b, found * 2);
         for (size_t i = 2; i < c->argc; i++) {
-            const cmd_def *d = find_cmd(&c->argv[i]);
+            const cmd_def *d = find_cmd(db, &c->argv[i]);
             if (d != NULL) {
                 add_command_docs(b, d);
             }
@@ -3297,7 +3342,7 @@ static void dispatch(nk_resp_db *db, nk_resp_call *c)
     c->read = false;
     c->quit = false;
     db->stats.commands_processed++;
-    const cmd_def *d = find_cmd(&c->argv[0]);
+    const cmd_def *d = find_cmd(db, &c->argv[0]);
     if (d == NULL) {
         reply_unknown(c);
     } else if (!arity_ok(d, c->argc)) {
@@ -3331,7 +3376,7 @@ void nk_resp_db_exec(nk_resp_db *db, nk_resp_call *c)
         dispatch(db, c);
         return;
     }
-    const cmd_def *d = find_cmd(&c->argv[0]);
+    const cmd_def *d = find_cmd(db, &c->argv[0]);
     if (d != NULL && tx_mode(d) == TX_NOW) {
         dispatch(db, c);
         return;
@@ -3438,6 +3483,7 @@ int nk_resp_db_new(nk_rt *rt, nk_kv_backend *be, const nk_resp_db_options *opt, 
     }
     db->rt = rt;
     db->be = be;
+    cmd_hash_build(db);
     db->start_ns = nk_rt_now(rt);
     db->ring_cap = db->opt.scan_cursors;
     db->ring = calloc(db->ring_cap, sizeof(*db->ring));

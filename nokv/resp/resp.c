@@ -286,6 +286,31 @@ static int header_line(nk_resp_parser *p, const char *what, size_t *cr)
     return 1;
 }
 
+/* The common header: "*n" / "$n" at p->pos, plain digits (no sign, no
+ * leading zero, at most 18 of them) and its CRLF all buffered. Sets the
+ * value and the offset after the LF. Anything else (negative, malformed,
+ * incomplete) returns false and takes the general path, which gives the
+ * same verdict on the same bytes; this one only skips a memchr and a
+ * second pass over the digits. */
+static bool quick_count(const nk_resp_parser *p, int64_t *n, size_t *next)
+{
+    size_t first = p->pos + 1;
+    size_t i = first;
+    size_t end = p->len;
+    int64_t v = 0;
+    while (i < end && i < first + 18 && p->buf[i] >= '0' && p->buf[i] <= '9') {
+        v = v * 10 + (p->buf[i] - '0');
+        i++;
+    }
+    if (i == first || (p->buf[first] == '0' && i != first + 1) || i + 1 >= end ||
+        p->buf[i] != '\r' || p->buf[i + 1] != '\n' || i - p->pos > p->lim.max_inline) {
+        return false;
+    }
+    *n = v;
+    *next = i + 2;
+    return true;
+}
+
 static bool is_space(uint8_t c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -463,6 +488,14 @@ int nk_resp_parser_next(nk_resp_parser *p, const nk_resp_arg **argv, size_t *arg
             p->nargs = 0;
         }
         if (p->left < 0) {
+            int64_t qn;
+            size_t qnext;
+            if (quick_count(p, &qn, &qnext) && qn > 0 && (uint64_t)qn <= p->lim.max_multibulk) {
+                p->pos = qnext;
+                p->scan = p->pos;
+                p->left = qn;
+                goto args;
+            }
             size_t cr;
             int rc = header_line(p, "mbulk", &cr);
             if (rc <= 0) {
@@ -482,6 +515,7 @@ int nk_resp_parser_next(nk_resp_parser *p, const nk_resp_arg **argv, size_t *arg
             }
             p->left = n;
         }
+    args:
         while (p->left > 0) {
             if (p->bulk < 0) {
                 if (p->pos == p->len) {
@@ -489,6 +523,15 @@ int nk_resp_parser_next(nk_resp_parser *p, const nk_resp_arg **argv, size_t *arg
                 }
                 if (p->buf[p->pos] != '$') {
                     return fail(p, "ERR Protocol error: expected '$', got '%c'", p->buf[p->pos]);
+                }
+                int64_t qn;
+                size_t qnext;
+                if (quick_count(p, &qn, &qnext) && (uint64_t)qn <= p->lim.max_bulk_len &&
+                    (uint64_t)(qnext - p->req) + (uint64_t)qn + 2 <= p->lim.max_request_bytes) {
+                    p->pos = qnext;
+                    p->scan = p->pos;
+                    p->bulk = qn;
+                    goto payload;
                 }
                 size_t cr;
                 int rc = header_line(p, "bulk", &cr);
@@ -517,6 +560,7 @@ int nk_resp_parser_next(nk_resp_parser *p, const nk_resp_arg **argv, size_t *arg
                 }
                 p->bulk = n;
             }
+        payload:
             if (p->len - p->pos < (size_t)p->bulk + 2) {
                 break;
             }

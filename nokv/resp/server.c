@@ -67,6 +67,8 @@ struct nk_resp_server {
     nk_u64map ups; /* upstream connection id -> conn */
     slot *orphans;
     nk_resp_buf scratch; /* reply of the command being executed */
+    slot *spare;         /* freed slots kept for reuse (next links them) */
+    size_t nspare;
 };
 
 static void conn_destroy(conn *c, bool close_socket);
@@ -76,23 +78,45 @@ static bool process(conn *c);
 /* Requests of one connection waiting for a completion before the server
  * stops reading more of its pipeline. */
 #define NK_RESP_MAX_INFLIGHT 1024
+/* Every request takes a slot for the time it runs (and a write keeps it
+ * until its done): reusing them saves a calloc and a free per request. */
+#define SPARE_SLOTS 256
+#define SPARE_BUF_MAX 4096 /* a spare keeps a reply buffer up to this size */
 
 /* ------------------------------------------------------------ slots --- */
 
 static slot *slot_new(conn *c)
 {
-    slot *s = calloc(1, sizeof(*s));
-    if (s == NULL) {
-        return NULL;
+    nk_resp_server *srv = c->srv;
+    slot *s = srv->spare;
+    if (s != NULL) {
+        srv->spare = s->next;
+        srv->nspare--;
+        nk_resp_buf b = s->buf;
+        nk_resp_buf_reset(&b);
+        memset(s, 0, sizeof(*s));
+        s->buf = b;
+    } else {
+        s = calloc(1, sizeof(*s));
+        if (s == NULL) {
+            return NULL;
+        }
+        nk_resp_buf_init(&s->buf);
     }
     s->c = c;
-    s->srv = c->srv;
-    nk_resp_buf_init(&s->buf);
+    s->srv = srv;
     return s;
 }
 
 static void slot_free(slot *s)
 {
+    nk_resp_server *srv = s->srv;
+    if (srv != NULL && srv->nspare < SPARE_SLOTS && s->buf.cap <= SPARE_BUF_MAX) {
+        s->next = srv->spare;
+        srv->spare = s;
+        srv->nspare++;
+        return;
+    }
     nk_resp_buf_free(&s->buf);
     free(s);
 }
@@ -874,6 +898,12 @@ void nk_resp_server_free(nk_resp_server *s)
     nk_u64map_free(&s->conns);
     nk_u64map_free(&s->ups);
     nk_resp_buf_free(&s->scratch);
+    while (s->spare != NULL) {
+        slot *sp = s->spare;
+        s->spare = sp->next;
+        nk_resp_buf_free(&sp->buf);
+        free(sp);
+    }
     nk_resp_db_free(s->db);
     free(s);
 }

@@ -15,6 +15,11 @@
 #                   group   nokv --sync group   vs  appendfsync everysec
 #                   none    nokv --sync none    vs  appendfsync no
 #
+# Prints requests/s, latency and the ratio nokv/redis per command, then the
+# targets (policy always, -P 16: SET >= 1.0x, GET >= 0.8x redis-server) as
+# MET or MISSED, and the load average before and after (a shared machine
+# moves wall-clock numbers; compare ratios from the same run only).
+#
 # Each pair starts both servers on 127.0.0.1, free ports, fresh temporary
 # directories; both are stopped on exit (trap). Installs redis-server and
 # redis-tools when missing. See docs/benchmarks.md.
@@ -38,7 +43,7 @@ while [ $# -gt 0 ]; do
     -c) CLIENTS="$2"; shift 2 ;;
     -P) PIPE="$2"; shift 2 ;;
     --policies) POLICIES="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "redis-bench: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -116,6 +121,7 @@ run_bench() {
 }
 
 echo "redis-bench: $(redis-server --version | head -1)"
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "redis-bench: redis-benchmark ${BENCH_ARGS[*]}; $(nproc) cores"
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
@@ -167,5 +173,26 @@ awk '
              lat["nokv", k], lat["redis", k]
     }
   }' "$RESULTS"
+
+# Targets (issue 11): with --sync always and -P 16, SET >= 1.0x and GET >=
+# 0.8x redis-server appendfsync always. Other -P values are reported only.
+echo
+awk -v pipe="$PIPE" '
+  $1 == "always" { rps[$3, $4] = $5; have = 1 }
+  END {
+    if (!have) { print "targets: not checked (policy always was not run)"; exit }
+    want["SET"] = 1.0; want["GET"] = 0.8
+    for (cmd in want) order[cmd == "SET" ? 1 : 2] = cmd
+    for (i = 1; i <= 2; i++) {
+      cmd = order[i]; r = rps["redis", cmd] + 0
+      if (r <= 0) { printf "target %s: no result\n", cmd; continue }
+      ratio = rps["nokv", cmd] / r
+      verdict = (pipe != 16) ? "reported only (targets are for -P 16)" \
+                : (ratio >= want[cmd] ? "MET" : "MISSED")
+      printf "target %s (--sync always vs appendfsync always) >= %.1fx redis: %.2fx %s\n",
+             cmd, want[cmd], ratio, verdict
+    }
+  }' "$RESULTS"
+echo "load average: start $LOAD_START, end $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 echo
 echo "reproduce: tools/bench/redis-bench.sh ${ORIG_ARGS[*]}"
