@@ -1004,31 +1004,8 @@ static void wipe_written(void *arg, int status)
 static void wipe_step(wipe *w)
 {
     nk_admin_service *a = w->a;
-    nk_slice reserved = nk_slice_make(NK_KVSM_RESERVED, NK_KVSM_RESERVED_LEN);
-    nk_db_iter_options io = {.lower = nk_slice_make(w->desc.start, w->desc.start_len),
-                             .upper = nk_slice_make(w->desc.end, w->desc.end_len)};
-    if (io.upper.len == 0 ||
-        nk_bytes_cmp(io.upper.data, io.upper.len, reserved.data, reserved.len) > 0) {
-        io.upper = reserved;
-    }
-    nk_batch_clear(&w->b);
-    nk_db_iter *it = NULL;
-    int rc = nk_db_iter_new(a->db, &io, &it);
     unsigned n = 0;
-    if (rc == NK_OK) {
-        for (nk_db_iter_first(it); nk_db_iter_valid(it) && n < WIPE_BATCH; nk_db_iter_next(it)) {
-            nk_slice k = nk_db_iter_key(it);
-            rc = nk_batch_delete(&w->b, k.data, k.len);
-            if (rc != NK_OK) {
-                break;
-            }
-            n++;
-        }
-        if (rc == NK_OK) {
-            rc = nk_db_iter_status(it, NULL);
-        }
-        nk_db_iter_free(it);
-    }
+    int rc = nk_kvsm_wipe_batch(a->db, &w->desc, WIPE_BATCH, &w->b, &n);
     if (rc == NK_OK && n > 0) {
         rc = nk_db_write(a->db, &w->b, true, wipe_written, w);
         if (rc == NK_OK) {

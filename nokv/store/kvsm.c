@@ -205,6 +205,37 @@ int nk_kvsm_encode(const nk_kv_write *ops, size_t n, uint64_t wall_ms, size_t ma
     return rc;
 }
 
+int nk_kvsm_wipe_batch(nk_db *db, const nk_region *d, unsigned max, nk_batch *b, unsigned *n)
+{
+    nk_slice reserved = nk_slice_make(NK_KVSM_RESERVED, NK_KVSM_RESERVED_LEN);
+    nk_db_iter_options io = {.lower = nk_slice_make(d->start, d->start_len),
+                             .upper = nk_slice_make(d->end, d->end_len)};
+    if (io.upper.len == 0 ||
+        nk_bytes_cmp(io.upper.data, io.upper.len, reserved.data, reserved.len) > 0) {
+        io.upper = reserved;
+    }
+    nk_batch_clear(b);
+    *n = 0;
+    nk_db_iter *it = NULL;
+    int rc = nk_db_iter_new(db, &io, &it);
+    if (rc != NK_OK) {
+        return rc;
+    }
+    for (nk_db_iter_first(it); nk_db_iter_valid(it) && *n < max; nk_db_iter_next(it)) {
+        nk_slice k = nk_db_iter_key(it);
+        rc = nk_batch_delete(b, k.data, k.len);
+        if (rc != NK_OK) {
+            break;
+        }
+        (*n)++;
+    }
+    if (rc == NK_OK) {
+        rc = nk_db_iter_status(it, NULL);
+    }
+    nk_db_iter_free(it);
+    return rc;
+}
+
 int nk_kvsm_applied(nk_kvsm *k, uint64_t region_id, uint64_t *index, uint64_t *term)
 {
     uint8_t key[APPLIED_KEY_LEN];

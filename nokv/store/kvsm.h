@@ -86,6 +86,13 @@ int nk_kvsm_encode(const nk_kv_write *ops, size_t n, uint64_t wall_ms, size_t ma
  * snapshot export taken at the applied index needs this. */
 bool nk_kvsm_settled(const nk_kvsm *k);
 
+/* Put into b (cleared first) deletes of the next `max` user keys of region
+ * d's range; the reserved apply-state keys past the user range stay. *n is
+ * how many. A range wipe writes each batch and repeats until *n is 0
+ * (everything visible is deleted so far, so each step restarts at the range
+ * start). Used by the admin import's wipe and the engine-snapshot fetch. */
+int nk_kvsm_wipe_batch(nk_db *db, const nk_region *d, unsigned max, nk_batch *b, unsigned *n);
+
 /* The durable apply state stored in the engine for region_id (0/0 when none). */
 int nk_kvsm_applied(nk_kvsm *k, uint64_t region_id, uint64_t *index, uint64_t *term);
 

@@ -240,32 +240,8 @@ static void wiped(void *arg, int status)
  * ingest. */
 static void wipe_step(nk_snapfetch *f)
 {
-    const nk_region *d = &f->req.desc;
-    nk_slice reserved = nk_slice_make(NK_KVSM_RESERVED, NK_KVSM_RESERVED_LEN);
-    nk_db_iter_options io = {.lower = nk_slice_make(d->start, d->start_len),
-                             .upper = nk_slice_make(d->end, d->end_len)};
-    if (io.upper.len == 0 ||
-        nk_bytes_cmp(io.upper.data, io.upper.len, reserved.data, reserved.len) > 0) {
-        io.upper = reserved;
-    }
-    nk_batch_clear(&f->b);
-    nk_db_iter *it = NULL;
-    int rc = nk_db_iter_new(f->db, &io, &it);
     unsigned n = 0;
-    if (rc == NK_OK) {
-        for (nk_db_iter_first(it); nk_db_iter_valid(it) && n < WIPE_BATCH; nk_db_iter_next(it)) {
-            nk_slice k = nk_db_iter_key(it);
-            rc = nk_batch_delete(&f->b, k.data, k.len);
-            if (rc != NK_OK) {
-                break;
-            }
-            n++;
-        }
-        if (rc == NK_OK) {
-            rc = nk_db_iter_status(it, NULL);
-        }
-        nk_db_iter_free(it);
-    }
+    int rc = nk_kvsm_wipe_batch(f->db, &f->req.desc, WIPE_BATCH, &f->b, &n);
     if (rc == NK_OK && n > 0) {
         f->db_busy = true;
         rc = nk_db_write(f->db, &f->b, true, wiped, f);
