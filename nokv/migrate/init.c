@@ -33,6 +33,7 @@ typedef struct init_op {
     int pending_rc;
 } init_op;
 
+static void keep_snapshot_result(init_op *op, nk_seedsnap *s);
 static void step_catalog(init_op *op);
 static void step_snapshot(init_op *op);
 static void step_raft(init_op *op);
@@ -329,10 +330,7 @@ static void step_gate(init_op *op)
             nk_seedsnap s;
             nk_errbuf seb;
             if (nk_seedsnap_load(op->rt, op->dir, &s, &seb) == NK_OK) {
-                op->res.snapshot_files = s.n_files;
-                op->res.snapshot_bytes = s.total_bytes;
-                op->res.last_sequence = s.last_sequence;
-                nk_seedsnap_free(&s);
+                keep_snapshot_result(op, &s);
             }
         }
         finish(op, rc);
@@ -458,14 +456,19 @@ static void step_catalog(init_op *op)
     step_snapshot(op);
 }
 
-static void after_snapshot_closed(void *arg, int status)
+/* The seed snapshot's counts go into the result; s is freed. */
+static void keep_snapshot_result(init_op *op, nk_seedsnap *s)
 {
-    init_op *op = arg;
-    int rc = status;
-    if (rc != NK_OK) {
-        nk_errbuf_set(&op->eb, "migrate: closing the engine after the seed export failed: %s",
-                      nk_strerror(rc));
-    } else {
+    op->res.snapshot_files = s->n_files;
+    op->res.snapshot_bytes = s->total_bytes;
+    op->res.last_sequence = s->last_sequence;
+    nk_seedsnap_free(s);
+}
+
+/* The export stage ended with rc: checkpoint it and go on, or stop. */
+static void snapshot_exported(init_op *op, int rc)
+{
+    if (rc == NK_OK) {
         rc = reach(op, NK_STAGE_SEED_SNAPSHOT_EXPORTED);
     }
     if (rc != NK_OK) {
@@ -473,6 +476,16 @@ static void after_snapshot_closed(void *arg, int status)
         return;
     }
     step_raft(op);
+}
+
+static void after_snapshot_closed(void *arg, int status)
+{
+    init_op *op = arg;
+    if (status != NK_OK) {
+        nk_errbuf_set(&op->eb, "migrate: closing the engine after the seed export failed: %s",
+                      nk_strerror(status));
+    }
+    snapshot_exported(op, status);
 }
 
 /* Engine and raft log callbacks only record their result and start a timer:
@@ -510,10 +523,7 @@ static void export_now(void *arg)
         rc = nk_seedsnap_export(op->rt, op->dir, &op->seed, NK_SEED_RAFT_INDEX, NK_SEED_RAFT_TERM,
                                 pin.last_sequence, pin.files, pin.n, &s, &op->eb);
         if (rc == NK_OK) {
-            op->res.snapshot_files = s.n_files;
-            op->res.snapshot_bytes = s.total_bytes;
-            op->res.last_sequence = s.last_sequence;
-            nk_seedsnap_free(&s);
+            keep_snapshot_result(op, &s);
         }
     }
     nk_db_tables_unpin(op->db, &pin);
@@ -541,16 +551,8 @@ static void step_snapshot(init_op *op)
         s.raft_term == NK_SEED_RAFT_TERM &&
         nk_seedsnap_check_files(op->rt, op->dir, &s, false, &seb) == NK_OK) {
         /* done by an earlier run */
-        op->res.snapshot_files = s.n_files;
-        op->res.snapshot_bytes = s.total_bytes;
-        op->res.last_sequence = s.last_sequence;
-        nk_seedsnap_free(&s);
-        rc = reach(op, NK_STAGE_SEED_SNAPSHOT_EXPORTED);
-        if (rc != NK_OK) {
-            finish(op, rc);
-            return;
-        }
-        step_raft(op);
+        keep_snapshot_result(op, &s);
+        snapshot_exported(op, NK_OK);
         return;
     }
     nk_seedsnap_free(&s);
@@ -577,17 +579,9 @@ static void step_snapshot(init_op *op)
                                 ins.last_sequence, ins.files, ins.n_files, &s, &op->eb);
         nk_db_inspect_free(&ins);
         if (rc == NK_OK) {
-            op->res.snapshot_files = s.n_files;
-            op->res.snapshot_bytes = s.total_bytes;
-            op->res.last_sequence = s.last_sequence;
-            nk_seedsnap_free(&s);
-            rc = reach(op, NK_STAGE_SEED_SNAPSHOT_EXPORTED);
+            keep_snapshot_result(op, &s);
         }
-        if (rc != NK_OK) {
-            finish(op, rc);
-            return;
-        }
-        step_raft(op);
+        snapshot_exported(op, rc);
         return;
     }
     nk_db_inspect_free(&ins);
